@@ -1,0 +1,3 @@
+from igdscope.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,356 @@
+"""The Capture: frozen raw bytes plus facts, and its JSON form.
+
+A Capture is the only thing that crosses from the sources (live machine, demo, a file) to the
+decoders, checks and views. Its JSON form (``specs/capture.schema.json``, ``specs/capture.md``)
+keeps every blob as bytes (base64, zlib-compressed when large) with where it came from and its
+sha256, so that any later igdscope can re-decode a dump from a stranger's machine.
+
+Loading is strict and bounded: the file size, every blob's declared size and the total are checked
+before anything is decompressed, every blob's sha256 is verified, unknown format versions are
+refused and unknown keys are ignored.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from igdscope import __version__
+from igdscope.errors import BadInput
+
+FORMAT = "igdscope-capture"
+VERSION = 1
+
+# Bounds for loading captures that come from strangers.
+MAX_FILE_BYTES = 96 * 1024 * 1024  # the JSON text
+MAX_BLOB_BYTES = 16 * 1024 * 1024  # one decoded blob (a GGTT is at most 8 MiB, a ROM BAR 16 MiB)
+MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all decoded blobs together
+MAX_ITEMS = 4096  # devices, errors, blobs, list entries in facts
+COMPRESS_OVER = 4096  # blobs larger than this are stored zlib-compressed
+
+ROLES = ("igd", "display", "host_bridge", "lpc")
+
+
+@dataclass
+class Blob:
+    """Raw bytes and their provenance."""
+
+    data: bytes
+    source: str  # sysfs, debugfs, vfio, devmem, demo, file, capture
+    path: str = ""  # where they were read, as the path on the captured machine
+    note: str = ""  # anything a reader must know (e.g. "only 64 of 4096 bytes readable")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass
+class Device:
+    """One PCI function the capture describes (IGD, host bridge 00:00.0, LPC bridge 00:1f.0)."""
+
+    role: str
+    bdf: str
+    vendor: int
+    device: int
+    class_code: int  # 24-bit class code, e.g. 0x030000
+    revision: int
+    subsystem_vendor: int | None = None
+    subsystem_device: int | None = None
+    driver: str | None = None
+    iommu_group: int | None = None
+    iommu_group_members: list[str] = field(default_factory=list)
+    sriov: dict[str, Any] | None = None
+    resources: list[dict[str, int]] = field(default_factory=list)  # {bar, start, end, flags, size}
+    config_blob: str | None = None  # key into Capture.blobs
+    config_size: int | None = None  # what the kernel exposes (256 or 4096); blob may be shorter
+    boot_vga: bool | None = None
+
+    def bar_size(self, bar: int) -> int:
+        for r in self.resources:
+            if r["bar"] == bar:
+                return r["size"]
+        return 0
+
+
+@dataclass
+class Capture:
+    machine: str = "unknown"  # host, guest or unknown
+    created: str = ""
+    tool_version: str = __version__
+    host: dict[str, Any] = field(default_factory=dict)
+    devices: list[Device] = field(default_factory=list)
+    blobs: dict[str, Blob] = field(default_factory=dict)
+    sources: dict[str, Any] = field(default_factory=dict)  # which source gave what, and why not others
+    errors: list[dict[str, str]] = field(default_factory=list)
+    decoded: dict[str, Any] | None = None  # courtesy view; ignored on load
+
+    # -- helpers -----------------------------------------------------------------------------
+    def error(self, source: str, reason: str) -> None:
+        self.errors.append({"source": source, "reason": reason})
+
+    def device(self, role: str) -> Device | None:
+        for d in self.devices:
+            if d.role == role:
+                return d
+        return None
+
+    def config(self, role: str) -> bytes | None:
+        d = self.device(role)
+        if d is None or d.config_blob is None or d.config_blob not in self.blobs:
+            return None
+        return self.blobs[d.config_blob].data
+
+    def blob(self, key: str) -> bytes | None:
+        b = self.blobs.get(key)
+        return None if b is None else b.data
+
+    # -- JSON --------------------------------------------------------------------------------
+    def to_dict(self, decoded: dict[str, Any] | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "format": FORMAT,
+            "version": VERSION,
+            "tool": {"name": "igdscope", "version": self.tool_version},
+            "created": self.created,
+            "machine": self.machine,
+            "host": self.host,
+            "devices": [_device_to_dict(d) for d in self.devices],
+            "blobs": {k: _blob_to_dict(b) for k, b in sorted(self.blobs.items())},
+            "sources": self.sources,
+            "errors": list(self.errors),
+        }
+        dec = decoded if decoded is not None else self.decoded
+        if dec is not None:
+            doc["decoded"] = dec
+        return doc
+
+    def to_json(self, decoded: dict[str, Any] | None = None) -> str:
+        return json.dumps(self.to_dict(decoded), indent=1, sort_keys=False) + "\n"
+
+
+def _device_to_dict(d: Device) -> dict[str, Any]:
+    return {
+        "role": d.role,
+        "bdf": d.bdf,
+        "vendor": d.vendor,
+        "device": d.device,
+        "class": d.class_code,
+        "revision": d.revision,
+        "subsystem_vendor": d.subsystem_vendor,
+        "subsystem_device": d.subsystem_device,
+        "driver": d.driver,
+        "iommu_group": d.iommu_group,
+        "iommu_group_members": list(d.iommu_group_members),
+        "sriov": d.sriov,
+        "resources": list(d.resources),
+        "config_blob": d.config_blob,
+        "config_size": d.config_size,
+        "boot_vga": d.boot_vga,
+    }
+
+
+def _blob_to_dict(b: Blob) -> dict[str, Any]:
+    raw = b.data
+    if len(raw) > COMPRESS_OVER:
+        packed = zlib.compress(raw, 6)
+        encoding = "zlib+base64"
+    else:
+        packed = raw
+        encoding = "base64"
+    return {
+        "source": b.source,
+        "path": b.path,
+        "note": b.note,
+        "size": len(raw),
+        "sha256": b.sha256,
+        "encoding": encoding,
+        "data": base64.b64encode(packed).decode("ascii"),
+    }
+
+
+# -- loading --------------------------------------------------------------------------------
+
+
+def looks_like_capture(head: bytes) -> bool:
+    """Cheap sniff on the first bytes of a file."""
+    text = head.lstrip()[:4096]
+    return text.startswith(b"{") and FORMAT.encode() in text
+
+
+def load(path: str | Path) -> Capture:
+    p = Path(path)
+    try:
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise BadInput(f"{p}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise BadInput(f"{p}: larger than {MAX_FILE_BYTES >> 20} MiB, not a capture igdscope will load")
+    return loads(raw, name=str(p))
+
+
+def loads(raw: bytes | str, name: str = "capture") -> Capture:
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_FILE_BYTES:
+        raise BadInput(f"{name}: larger than {MAX_FILE_BYTES >> 20} MiB, not a capture igdscope will load")
+    try:
+        doc = json.loads(raw)
+    except RecursionError:
+        raise BadInput(f"{name}: JSON nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadInput(f"{name}: not valid JSON: {exc}") from None
+    return from_dict(doc, name)
+
+
+def _need(cond: bool, name: str, msg: str) -> None:
+    if not cond:
+        raise BadInput(f"{name}: {msg}")
+
+
+def _opt_int(v: Any, name: str, what: str, lo: int = 0, hi: int = (1 << 64) - 1) -> int | None:
+    if v is None:
+        return None
+    _need(isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi, name, f"{what} is not an integer in range")
+    return v
+
+
+def _str(v: Any, name: str, what: str, limit: int = 1 << 20, optional: bool = False) -> str | None:
+    if v is None and optional:
+        return None
+    _need(isinstance(v, str) and len(v) <= limit, name, f"{what} is not a string (or too long)")
+    return v
+
+
+def _plain(v: Any, name: str, what: str, depth: int = 0) -> Any:
+    """Check a free-form facts tree: bounded depth and size, JSON scalars only."""
+    _need(depth <= 16, name, f"{what} nested too deeply")
+    if isinstance(v, dict):
+        _need(len(v) <= MAX_ITEMS, name, f"{what} has too many keys")
+        return {str(k): _plain(x, name, what, depth + 1) for k, x in v.items()}
+    if isinstance(v, list):
+        _need(len(v) <= MAX_ITEMS, name, f"{what} has too many entries")
+        return [_plain(x, name, what, depth + 1) for x in v]
+    if isinstance(v, str):
+        _need(len(v) <= 1 << 20, name, f"{what} holds a string over 1 MiB")
+    return v
+
+
+def _decode_blob(key: str, b: Any, name: str) -> Blob:
+    _need(isinstance(b, dict), name, f"blob {key!r} is not an object")
+    size = _opt_int(b.get("size"), name, f"blob {key!r} size", 0, 1 << 63)
+    _need(size is not None, name, f"blob {key!r} has no size")
+    _need(size <= MAX_BLOB_BYTES, name, f"blob {key!r} claims {size} bytes (limit {MAX_BLOB_BYTES >> 20} MiB)")
+    enc = b.get("encoding")
+    _need(enc in ("base64", "zlib+base64"), name, f"blob {key!r} has unknown encoding {enc!r}")
+    text = _str(b.get("data"), name, f"blob {key!r} data", limit=MAX_FILE_BYTES)
+    digest = _str(b.get("sha256"), name, f"blob {key!r} sha256", limit=64)
+    try:
+        packed = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadInput(f"{name}: blob {key!r} is not valid base64") from None
+    if enc == "zlib+base64":
+        d = zlib.decompressobj()
+        try:
+            data = d.decompress(packed, size + 1)
+        except zlib.error as exc:
+            raise BadInput(f"{name}: blob {key!r} does not decompress: {exc}") from None
+        _need(len(data) <= size and not d.unconsumed_tail, name, f"blob {key!r} decompresses to more than its declared {size} bytes")
+    else:
+        data = packed
+    _need(len(data) == size, name, f"blob {key!r} holds {len(data)} bytes, declared {size}")
+    _need(hashlib.sha256(data).hexdigest() == digest, name, f"blob {key!r} sha256 does not match its bytes (corrupted or edited)")
+    return Blob(
+        data=data,
+        source=_str(b.get("source", ""), name, "blob source", 64),
+        path=_str(b.get("path", ""), name, "blob path", 4096),
+        note=_str(b.get("note", ""), name, "blob note", 4096),
+    )
+
+
+def _decode_device(d: Any, name: str) -> Device:
+    _need(isinstance(d, dict), name, "a device entry is not an object")
+    role = d.get("role")
+    _need(role in ROLES, name, f"device role {role!r} is not one of {', '.join(ROLES)}")
+    res = d.get("resources") or []
+    _need(isinstance(res, list) and len(res) <= 16, name, "device resources is not a short list")
+    resources = []
+    for r in res:
+        _need(isinstance(r, dict), name, "a resource is not an object")
+        resources.append({k: _opt_int(r.get(k), name, f"resource {k}") or 0 for k in ("bar", "start", "end", "flags", "size")})
+    members = d.get("iommu_group_members") or []
+    _need(isinstance(members, list) and len(members) <= MAX_ITEMS, name, "iommu_group_members is not a list")
+    sriov = d.get("sriov")
+    _need(sriov is None or isinstance(sriov, dict), name, "sriov is not an object")
+    boot_vga = d.get("boot_vga")
+    _need(boot_vga is None or isinstance(boot_vga, bool), name, "boot_vga is not a boolean")
+    return Device(
+        role=role,
+        bdf=_str(d.get("bdf"), name, "device bdf", 32),
+        vendor=_opt_int(d.get("vendor"), name, "vendor", 0, 0xFFFF) or 0,
+        device=_opt_int(d.get("device"), name, "device", 0, 0xFFFF) or 0,
+        class_code=_opt_int(d.get("class"), name, "class", 0, 0xFFFFFF) or 0,
+        revision=_opt_int(d.get("revision"), name, "revision", 0, 0xFF) or 0,
+        subsystem_vendor=_opt_int(d.get("subsystem_vendor"), name, "subsystem_vendor", 0, 0xFFFF),
+        subsystem_device=_opt_int(d.get("subsystem_device"), name, "subsystem_device", 0, 0xFFFF),
+        driver=_str(d.get("driver"), name, "driver", 64, optional=True),
+        iommu_group=_opt_int(d.get("iommu_group"), name, "iommu_group", 0, 1 << 31),
+        iommu_group_members=[_str(m, name, "iommu group member", 32) for m in members],
+        sriov=_plain(sriov, name, "sriov") if sriov is not None else None,
+        resources=resources,
+        config_blob=_str(d.get("config_blob"), name, "config_blob", 256, optional=True),
+        config_size=_opt_int(d.get("config_size"), name, "config_size", 0, 4096),
+        boot_vga=boot_vga,
+    )
+
+
+def from_dict(doc: Any, name: str = "capture") -> Capture:
+    _need(isinstance(doc, dict), name, "not a capture (top level is not an object)")
+    _need(doc.get("format") == FORMAT, name, f"not an igdscope capture (format is {doc.get('format')!r})")
+    ver = doc.get("version")
+    _need(isinstance(ver, int) and not isinstance(ver, bool), name, "capture version is missing")
+    if ver > VERSION:
+        raise BadInput(f"{name}: capture format version {ver} is newer than this igdscope understands ({VERSION}); upgrade igdscope")
+    _need(ver >= 1, name, f"capture format version {ver} is not valid")
+    blobs_doc = doc.get("blobs") or {}
+    _need(isinstance(blobs_doc, dict) and len(blobs_doc) <= MAX_ITEMS, name, "blobs is not an object")
+    declared = 0
+    for key, b in blobs_doc.items():  # check every declared size before decompressing anything
+        if isinstance(b, dict) and isinstance(b.get("size"), int):
+            declared += b["size"]
+    _need(declared <= MAX_TOTAL_BYTES, name, f"blobs declare {declared} bytes in total (limit {MAX_TOTAL_BYTES >> 20} MiB)")
+    blobs = {str(k): _decode_blob(str(k), b, name) for k, b in blobs_doc.items()}
+    devs = doc.get("devices") or []
+    _need(isinstance(devs, list) and len(devs) <= 64, name, "devices is not a list")
+    devices = [_decode_device(d, name) for d in devs]
+    for d in devices:
+        _need(d.config_blob is None or d.config_blob in blobs, name, f"device {d.bdf} names a config blob that is not there")
+    errs = doc.get("errors") or []
+    _need(isinstance(errs, list) and len(errs) <= MAX_ITEMS, name, "errors is not a list")
+    errors = []
+    for e in errs:
+        _need(isinstance(e, dict), name, "an error entry is not an object")
+        errors.append({"source": _str(e.get("source", ""), name, "error source", 256), "reason": _str(e.get("reason", ""), name, "error reason", 4096)})
+    host = doc.get("host") or {}
+    _need(isinstance(host, dict), name, "host is not an object")
+    sources = doc.get("sources") or {}
+    _need(isinstance(sources, dict), name, "sources is not an object")
+    tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
+    machine = doc.get("machine", "unknown")
+    _need(machine in ("host", "guest", "unknown"), name, f"machine {machine!r} is not host, guest or unknown")
+    return Capture(
+        machine=machine,
+        created=_str(doc.get("created", ""), name, "created", 64),
+        tool_version=_str(tool.get("version", ""), name, "tool version", 64),
+        host=_plain(host, name, "host"),
+        devices=devices,
+        blobs=blobs,
+        sources=_plain(sources, name, "sources"),
+        errors=errors,
+    )

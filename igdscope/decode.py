@@ -1,0 +1,74 @@
+"""The one boundary out of construct.
+
+``decode()`` parses bytes with a schema and turns every construct error into a
+:class:`DecodeError` carrying the field path; ``to_plain()`` turns a parsed container into plain
+data (dicts, lists, ints, strings) without construct's private keys, with enums rendered as
+``{"value": int, "name": str}`` so scripts keep the integer and people get the meaning.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import construct as cs
+
+from igdscope.errors import BadInput
+
+
+class DecodeError(BadInput):
+    """A schema did not fit the bytes. ``path`` names the field, ``offset`` the byte if known."""
+
+    def __init__(self, what: str, message: str, path: str = "", offset: int | None = None):
+        self.what = what
+        self.path = path
+        self.offset = offset
+        where = f" at {path}" if path else ""
+        at = f" (byte {offset:#x})" if offset is not None else ""
+        super().__init__(f"{what}: {message}{where}{at}")
+
+
+def _construct_path(exc: cs.ConstructError) -> str:
+    path = getattr(exc, "path", None) or ""
+    # construct writes "(parsing) -> field -> sub"; keep the field names only.
+    parts = [p.strip() for p in str(path).split("->")]
+    parts = [p for p in parts if p and not p.startswith("(")]
+    return ".".join(parts)
+
+
+def decode(schema: cs.Construct, data: bytes, what: str, **context: Any) -> cs.Container:
+    """Parse ``data`` with ``schema``; raise :class:`DecodeError` naming ``what`` on failure."""
+    try:
+        return schema.parse(data, **context)
+    except cs.StreamError as exc:
+        raise DecodeError(what, f"truncated ({len(data)} bytes)", _construct_path(exc)) from None
+    except cs.ConstructError as exc:
+        msg = str(exc).splitlines()[-1].strip()  # the first line is construct's path
+        raise DecodeError(what, msg or type(exc).__name__, _construct_path(exc)) from None
+
+
+def build(schema: cs.Construct, value: Any, what: str, **context: Any) -> bytes:
+    """Build bytes from ``value``; construct errors become :class:`DecodeError` too."""
+    try:
+        return schema.build(value, **context)
+    except cs.ConstructError as exc:
+        raise DecodeError(what, f"cannot build: {str(exc).splitlines()[-1]}", _construct_path(exc)) from None
+
+
+def to_plain(obj: Any) -> Any:
+    """Plain JSON-able data from a construct result (drops ``_io``, ``_``-prefixed keys)."""
+    if isinstance(obj, cs.EnumIntegerString):
+        return {"value": int(obj), "name": str(obj)}
+    if isinstance(obj, cs.EnumInteger):
+        return {"value": int(obj), "name": None}
+    if isinstance(obj, enum.Enum):
+        return {"value": obj.value, "name": obj.name}
+    if isinstance(obj, bool):
+        return obj
+    if isinstance(obj, dict):  # Container is a dict; FlagsEnum results are Containers of bools
+        return {str(k): to_plain(v) for k, v in obj.items() if not str(k).startswith("_")}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, (bytes, bytearray)):
+        return obj.hex()
+    return obj

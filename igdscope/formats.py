@@ -1,0 +1,207 @@
+"""What a file is (sniffing) and the per-kind decoders ``igdscope show`` dispatches to.
+
+Kinds: ``capture`` (igdscope JSON), ``vbt`` ($VBT), ``opregion`` (IntelGraphicsMem), ``rom``
+(0x55AA option ROM), ``config`` (binary PCI config space: 64, 256 or 4096 bytes), ``lspci``
+(``lspci -x`` hex dump text).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from igdscope import capture as capmod
+from igdscope import lspci
+from igdscope.capture import Capture
+from igdscope.errors import BadInput
+from igdscope.platforms import Platform
+
+KINDS = ("capture", "vbt", "opregion", "rom", "config", "lspci")
+MAX_RAW = 64 << 20
+
+
+def sniff(data: bytes) -> str | None:
+    if capmod.looks_like_capture(data[:8192]):
+        return "capture"
+    if data.startswith(b"IntelGraphicsMem"):
+        return "opregion"
+    if data.startswith(b"$VBT"):
+        return "vbt"
+    if data[:2] == b"\x55\xaa":
+        return "rom"
+    if len(data) in (64, 256, 4096) and data[:2] not in (b"\x00\x00", b"\xff\xff") and b"\n" not in data[:64]:
+        return "config"
+    head = data[: 1 << 20]
+    if b"\x00" not in head[:4096]:
+        try:
+            text = head.decode("utf-8", "replace")
+        except Exception:  # pragma: no cover - decode with replace cannot fail
+            text = ""
+        if lspci.looks_like_lspci(text):
+            return "lspci"
+    if b"$VBT" in data[: 1 << 20]:
+        return "vbt"  # a VBT inside something else (e.g. a firmware volume)
+    return None
+
+
+def decode_file(data: bytes, kind: str, platform: Platform | None = None, name: str = "input") -> dict[str, Any]:
+    """Decode one raw file of ``kind`` into plain data (a capture is handled by the caller)."""
+    from igdscope import decoders
+
+    if kind == "config":
+        return {"kind": "config", "device": decoders.decode_config(data, None, platform)}
+    if kind == "lspci":
+        text = data.decode("utf-8", "replace")
+        devs = lspci.parse(text)
+        if not devs:
+            raise BadInput(f"{name}: no lspci hex rows (use lspci -xxx or -xxxx)")
+        return {"kind": "lspci", **decode_lspci(devs, platform)}
+    if kind == "vbt":
+        return {"kind": "vbt", **vbt_decode(data)}
+    if kind == "opregion":
+        return {"kind": "opregion", **opregion_decode(data)}
+    if kind == "rom":
+        return {"kind": "rom", **rom_summary(data)}
+    raise BadInput(f"{name}: cannot show kind {kind!r}")
+
+
+def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> dict[str, Any]:
+    from igdscope import decoders, platforms
+    from igdscope.decoders import role_of
+
+    plat = platform
+    roles = {}
+    for d in devs:
+        if len(d.data) >= 12:
+            vendor = int.from_bytes(d.data[0:2], "little")
+            cls = int.from_bytes(d.data[9:12], "little")
+            roles[d.bdf] = role_of(vendor, cls, d.bdf)
+            if plat is None and roles[d.bdf] == "igd":
+                plat = platforms.lookup(int.from_bytes(d.data[2:4], "little"))
+    devices = {}
+    for d in devs:
+        role = roles.get(d.bdf, "other")
+        try:
+            dec = decoders.decode_config(d.data, role, plat if role != "other" else None, 4096 if len(d.data) > 256 else 256, d.bdf)
+        except BadInput as exc:
+            dec = {"bdf": d.bdf, "error": str(exc)}
+        dec["description"] = d.description
+        dec["findings"] = d.findings + dec.get("findings", [])
+        devices[d.bdf] = dec
+    by_role = {dec.get("role"): dec for dec in devices.values() if dec.get("role") in ("igd", "host_bridge")}
+    return {"platform": decoders._platform_plain(plat), "devices": devices, "findings": decoders.cross_checks(by_role)}
+
+
+# -- OpRegion / VBT / ROM / GTT ------------------------------------------------------------------
+
+
+def opregion_decode(data: bytes) -> dict[str, Any]:
+    from igdscope.schemas import opregion
+
+    return opregion.parse_opregion(data)
+
+
+def vbt_decode(data: bytes) -> dict[str, Any]:
+    from igdscope.schemas import vbt
+
+    off = vbt.find_vbt(data)
+    if off is None:
+        raise BadInput("no $VBT signature found")
+    res = vbt.walk_blocks(data, off)
+    for b in res.get("blocks", []):
+        raw = b.pop("raw", b"")
+        b["raw"] = raw.hex() if isinstance(raw, (bytes, bytearray)) else raw
+    return res
+
+
+def opregion_summary(cap: Capture) -> dict[str, Any] | None:
+    data = cap.blob("opregion")
+    src = cap.sources.get("opregion")
+    if data is None:
+        return {"present": False, "sources": src}
+    try:
+        dec = opregion_decode(data)
+    except BadInput as exc:
+        return {"present": True, "error": str(exc), "sources": src}
+    hdr = dec.get("header", {})
+    return {
+        "present": True,
+        "source": cap.blobs["opregion"].source,
+        "bytes": len(data),
+        "version": dec.get("version"),
+        "size_kib": hdr.get("size"),
+        "mailboxes": dec.get("mailboxes_present"),
+        "extended_vbt": dec.get("extended_vbt"),
+        "findings": dec.get("findings", []),
+        "sources": src,
+    }
+
+
+def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
+    """Every VBT copy the capture holds: debugfs, inside the OpRegion (mailbox 4 / RVDA), inside the ROM."""
+    from igdscope.schemas import opregion, vbt
+
+    found: list[tuple[str, bytes]] = []
+    if "vbt/debugfs" in cap.blobs:
+        found.append(("debugfs i915_vbt", cap.blobs["vbt/debugfs"].data))
+    if "opregion/rvda" in cap.blobs:
+        found.append(("OpRegion RVDA (absolute, read from /dev/mem)", cap.blobs["opregion/rvda"].data))
+    op = cap.blob("opregion")
+    if op is not None:
+        raw, where = opregion.vbt_bytes(op)
+        if raw is not None:
+            found.append((f"OpRegion {where}", raw))
+    rom = cap.blob("rom")
+    if rom is not None:
+        off = vbt.find_vbt(rom)
+        if off is not None:
+            found.append((f"option ROM at {off:#x}", rom[off:]))
+    out = []
+    for where, raw in found:
+        entry: dict[str, Any] = {"where": where}
+        try:
+            res = vbt.walk_blocks(raw, 0)
+        except BadInput as exc:
+            entry["error"] = str(exc)
+        else:
+            entry["bdb_version"] = res.get("bdb_header", {}).get("version")
+            entry["vbt_size"] = res.get("vbt_header", {}).get("vbt_size")
+            entry["blocks"] = [b["id"] for b in res.get("blocks", [])]
+            entry["checksum_ok"] = res.get("checksum", {}).get("ok")
+            entry["findings"] = res.get("findings", [])
+        out.append(entry)
+    return out
+
+
+def rom_summary(data: bytes) -> dict[str, Any]:
+    from igdscope.schemas import rom, vbt
+
+    res = rom.walk_images(data)
+    off = vbt.find_vbt(data)
+    res["vbt_offset"] = off
+    res["has_legacy"] = any(i.get("kind") == "legacy" for i in res["images"])
+    res["has_efi"] = any(i.get("kind") == "efi" for i in res["images"])
+    return res
+
+
+def gtt_summary(cap: Capture, plat: Platform | None) -> dict[str, Any]:
+    import numpy as np
+
+    data = cap.blob("gtt") or b""
+    if plat is None:
+        return {"bytes": len(data), "error": "platform unknown: PTE format unknown"}
+    from igdscope.schemas import pci
+
+    size = pci.pte_size(plat.ggc_layout)
+    n = len(data) // size
+    arr = np.frombuffer(data[: n * size], dtype="<u8" if size == 8 else "<u4")
+    present = arr & 1
+    values, counts = np.unique(arr, return_counts=True)
+    top = int(np.argmax(counts)) if len(counts) else None
+    return {
+        "bytes": len(data),
+        "pte_size": size,
+        "entries": int(n),
+        "present": int(present.sum()),
+        "most_common_value": int(values[top]) if top is not None else None,
+        "most_common_count": int(counts[top]) if top is not None else 0,
+    }

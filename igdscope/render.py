@@ -1,0 +1,262 @@
+"""Text rendering for people: aligned tables with names, raw values and meanings."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from igdscope.schemas.pci import size_text
+
+ROLE_TITLES = {"igd": "IGD", "display": "Display", "host_bridge": "Host bridge", "lpc": "LPC/ISA bridge", "other": "Device"}
+
+
+def table(rows: Iterable[Iterable[Any]], headers: list[str] | None = None, indent: int = 2) -> str:
+    rows = [["" if c is None else str(c) for c in r] for r in rows]
+    if headers:
+        rows = [headers] + rows
+    if not rows:
+        return ""
+    widths = [max(len(r[i]) if i < len(r) else 0 for r in rows) for i in range(max(len(r) for r in rows))]
+    lines = []
+    for n, r in enumerate(rows):
+        cells = [c.ljust(widths[i]) for i, c in enumerate(r)]
+        lines.append(" " * indent + "  ".join(cells).rstrip())
+        if headers and n == 0:
+            lines.append(" " * indent + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def hx(v: int | None, width: int = 0) -> str:
+    if v is None:
+        return "-"
+    return f"{v:#0{width + 2}x}" if width else f"{v:#x}"
+
+
+def _identity(ident: dict) -> str:
+    sub = ""
+    if ident.get("subsystem_vendor") is not None:
+        sub = f"  subsystem {ident['subsystem_vendor']:04x}:{ident['subsystem_device']:04x}"
+    return f"{ident['vendor']:04x}:{ident['device']:04x} rev {ident['revision']:02x}  class {ident['class']:06x} ({ident['class_name']}){sub}"
+
+
+def render_config(dec: dict, title: str | None = None) -> str:
+    out = []
+    role = dec.get("role", "other")
+    head = title or f"{ROLE_TITLES.get(role, role)} {dec.get('bdf') or ''}".rstrip()
+    out.append(head)
+    if "error" in dec:
+        out.append(f"  error: {dec['error']}")
+        return "\n".join(out)
+    if "missing" in dec:
+        out.append(f"  {dec['missing']}")
+        return "\n".join(out)
+    if dec.get("description"):
+        out.append(f"  lspci: {dec['description']}")
+    out.append(f"  {_identity(dec['identity'])}   ({dec['bytes']} bytes of config space)")
+    plat = dec.get("platform")
+    if plat and role in ("igd", "display"):
+        q = plat["qemu_gen"]
+        out.append(f"  platform {plat['platform']} ({plat['name']}{' ' + plat['variant'] if plat['variant'] else ''}), graphics gen {plat['gen']:g}; QEMU generation 2016-9.1: {q['A']}, 9.2: {q['B']}, 10.0+: {q['C']}")
+    hdr = dec["header"]
+    cmd = [k for k, v in hdr.get("command", {}).items() if v is True]
+    out.append(f"  command: {', '.join(cmd) or 'none'}")
+    bars = [b for b in dec.get("bars", []) if b["raw"]]
+    if bars:
+        out.append("  BARs:")
+        out.append(table(([f"BAR{b['bar']}", b["kind"] + (" prefetchable" if b.get("prefetchable") else ""), hx(b["address"])] for b in bars), indent=4))
+    if dec.get("capabilities"):
+        caps = ", ".join(f"{c['offset']:#04x} {c['name']}" for c in dec["capabilities"])
+        out.append(f"  capabilities: {caps}")
+    if dec.get("extended_capabilities"):
+        caps = ", ".join(f"{c['offset']:#05x} {c['name']}" for c in dec["extended_capabilities"])
+        out.append(f"  extended capabilities: {caps}")
+    regs = dec.get("registers", [])
+    if regs:
+        rows = []
+        for r in regs:
+            if r["raw"] is None:
+                rows.append([r["name"], f"{r['offset']:#04x}", "-", "", "", r["missing"]])
+                continue
+            rows.append([r["name"], f"{r['offset']:#04x}", hx(r["raw"], r["size"] * 2), "", "", r["doc"]])
+            for f in r.get("fields", []):
+                meaning = f["meaning"] or f["doc"]
+                rows.append(["", "", "", f"{f['name']} [{f['bits']}]", "" if meaning.startswith("0x") else hx(f["value"]), meaning])
+        out.append("  registers:")
+        out.append(table(rows, ["name", "offset", "raw", "field [bits]", "value", "meaning"], indent=4))
+    s = dec.get("summary") or {}
+    if s:
+        out.append("  summary:")
+        out.append(table(_summary_rows(s), indent=4))
+    for f in dec.get("findings", []):
+        out.append(f"  ! {f}")
+    return "\n".join(out)
+
+
+def _summary_rows(s: dict) -> list[list[str]]:
+    rows = []
+    if "ggc" in s:
+        rows.append(["GGC", hx(s["ggc"], 4), f"IVD={int(s['ivd'])} ({'IGD does not decode VGA' if s['ivd'] else 'IGD decodes legacy VGA'})"])
+        rows.append(["data stolen memory (DSM)", f"GMS {s['gms']:#x}", size_text(s["dsm_bytes"])])
+        if s.get("ggms") is not None:
+            rows.append(["GTT stolen memory (GSM)", f"GGMS {s['ggms']:#x}", f"{size_text(s['gsm_bytes'])}; GGTT {size_text(s['gtt_bytes'])} = {s['gtt_entries']} entries"])
+    labels = {"bdsm": "BDSM (stolen base)", "bgsm": "BGSM (GTT stolen base)", "tsegmb": "TSEG base", "tolud": "TOLUD", "touud": "TOUUD"}
+    for k, label in labels.items():
+        if k in s:
+            rows.append([label, hx(s[k]), ""])
+    if "asls" in s:
+        rows.append(["ASLS (OpRegion)", hx(s["asls"], 8), "no OpRegion" if s["asls"] in (0, 0xFFFFFFFF) else ""])
+    return rows
+
+
+def render_capture(dec: dict, cap) -> str:
+    out = []
+    plat = dec.get("platform")
+    ptxt = f"{plat['platform']} ({plat['name']}), graphics gen {plat['gen']:g}" if plat else "unknown platform"
+    out.append(f"igdscope capture: {dec['machine']} machine, {ptxt}, taken {cap.created or 'at an unknown time'} by igdscope {cap.tool_version}")
+    h = cap.host
+    if h:
+        out.append(f"  kernel {h.get('kernel_release') or '?'}; QEMU {h.get('qemu_version') or 'not found'}")
+        if h.get("cmdline"):
+            out.append(f"  cmdline: {h['cmdline']}")
+        mods = h.get("modules", {})
+        loaded = [m for m, v in mods.items() if v.get("loaded")]
+        out.append(f"  modules loaded: {', '.join(loaded) or 'none of ' + ', '.join(mods)}; vfio-pci disable_vga: {h.get('vfio_pci_disable_vga') or '-'}")
+        hv = h.get("hypervisor", {})
+        out.append(f"  hypervisor flag: {'yes' if hv.get('cpu_flag') else 'no'}; DMI: {hv.get('dmi_sys_vendor') or '?'} / {hv.get('dmi_product_name') or '?'}")
+        for u in h.get("dmar", []):
+            out.append(f"  IOMMU {u['name']}: cap {u.get('cap')} ecap {u.get('ecap')}")
+    out.append("")
+    rows = []
+    for d in cap.devices:
+        grp = "-" if d.iommu_group is None else str(d.iommu_group)
+        members = f" ({len(d.iommu_group_members)} members)" if d.iommu_group_members else ""
+        sriov = ""
+        if d.sriov:
+            sriov = f"SR-IOV {d.sriov.get('role')}" + (f" {d.sriov.get('numvfs')}/{d.sriov.get('totalvfs')} VFs" if d.sriov.get("role") == "pf" else f" of {d.sriov.get('physfn')}")
+        rows.append([ROLE_TITLES.get(d.role, d.role), d.bdf, f"{d.vendor:04x}:{d.device:04x}", f"{d.class_code:06x}", d.driver or "-", grp + members, sriov])
+    out.append("Devices")
+    out.append(table(rows, ["role", "address", "id", "class", "driver", "IOMMU group", ""]))
+    for d in cap.devices:
+        res = [r for r in d.resources]
+        if res:
+            out.append(f"  {d.bdf} resources: " + ", ".join(f"{'ROM' if r['bar'] == 6 else 'BAR' + str(r['bar'])} {r['start']:#x} {size_text(r['size'])}" for r in res))
+    for key, ddec in dec["devices"].items():
+        out.append("")
+        out.append(render_config(ddec))
+    for f in dec.get("findings", []):
+        out.append(f"! {f}")
+    out.append("")
+    out.append(render_blob_section(dec))
+    if cap.errors:
+        out.append("")
+        out.append("Errors (sources that could not be read)")
+        out.append(table(([e["source"], e["reason"]] for e in cap.errors), indent=2))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_blob_section(dec: dict) -> str:
+    out = []
+    op = dec.get("opregion")
+    out.append("OpRegion")
+    if not op or not op.get("present"):
+        out.append("  not captured")
+    elif "error" in op:
+        out.append(f"  error: {op['error']}")
+    else:
+        ext = op.get("extended_vbt")
+        ext_txt = "none" if not ext else ", ".join(f"{k} {hx(v) if isinstance(v, int) else v}" for k, v in ext.items())
+        out.append(f"  version {op.get('version')}, {op.get('size_kib')} KiB, {op['bytes']} bytes from {op['source']}; mailboxes: {', '.join(op.get('mailboxes') or []) or 'none'}; extended VBT: {ext_txt}")
+        for f in op.get("findings", []):
+            out.append(f"  ! {f}")
+    src = (op or {}).get("sources") or {}
+    for t in src.get("tried", []):
+        out.append(f"  source {t['source']}: {t['result']}")
+    out.append("VBT copies")
+    if not dec.get("vbt"):
+        out.append("  none found")
+    for v in dec.get("vbt", []):
+        if "error" in v:
+            out.append(f"  {v['where']}: error: {v['error']}")
+        else:
+            ck = "ok" if v.get("checksum_ok") else "mismatch"
+            out.append(f"  {v['where']}: BDB version {v.get('bdb_version')}, {v.get('vbt_size')} bytes, checksum {ck}, blocks {', '.join(str(b) for b in v.get('blocks', []))}")
+    rom = dec.get("rom")
+    out.append("Option ROM")
+    if not rom:
+        out.append("  not captured")
+    else:
+        out.append(render_rom(rom, indent=2))
+    g = dec.get("gtt")
+    if g:
+        out.append("GGTT")
+        if "error" in g:
+            out.append(f"  {g['error']}")
+        else:
+            out.append(f"  {g['entries']} entries of {g['pte_size']} bytes, {g['present']} present; most common value {hx(g['most_common_value'])} x {g['most_common_count']} (the scratch page, if present)")
+    out.append("Blobs")
+    out.append(table(([k, b["source"], b["bytes"], b["sha256"][:16], b["path"]] for k, b in dec.get("blobs", {}).items()), ["name", "source", "bytes", "sha256", "read from"]))
+    return "\n".join(out)
+
+
+def render_rom(rom: dict, indent: int = 0) -> str:
+    pad = " " * indent
+    out = [f"{pad}{rom['size']} bytes, {len(rom['images'])} image(s); VBT {'at ' + hx(rom['vbt_offset']) if rom.get('vbt_offset') is not None else 'not found'}"]
+    for img in rom["images"]:
+        p = img.get("pcir") or {}
+        kind = img.get("kind", "?")
+        extra = ""
+        if kind == "efi":
+            e = img["efi"]
+            extra = f" {e['efi_machine_type']['name']} {e['efi_subsystem']['name']} compression {e['compression_type']['name']}"
+        elif kind == "legacy":
+            extra = f" checksum {'ok' if img.get('checksum_ok') else 'bad'}"
+        ids = f"{p['vendor_id']:04x}:{p['device_id']:04x}" if p else "?"
+        out.append(f"{pad}  image at {img['offset']:#x}: {kind}{extra}, PCIR {ids}, {img.get('length', 0)} bytes{', last' if img.get('last') else ''}")
+    for f in rom.get("findings", []):
+        out.append(f"{pad}  ! {f}")
+    return "\n".join(out)
+
+
+def render_lspci(res: dict) -> str:
+    out = []
+    plat = res.get("platform")
+    out.append(f"lspci dump: {len(res['devices'])} device(s); platform {plat['platform'] + ' (' + plat['name'] + ')' if plat else 'unknown'}")
+    for dec in res["devices"].values():
+        out.append("")
+        out.append(render_config(dec))
+    for f in res.get("findings", []):
+        out.append(f"! {f}")
+    return "\n".join(out) + "\n"
+
+
+def render_opregion(dec: dict) -> str:
+    out = [f"OpRegion version {dec.get('version')}"]
+    hdr = dec.get("header", {})
+    rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items())] for k, v in hdr.items()]
+    out.append(table(rows, ["field", "value"]))
+    for name in ("mailbox1", "mailbox2", "mailbox3", "mailbox5"):
+        if name in dec and isinstance(dec[name], dict):
+            out.append(name)
+            out.append(table(([k, _short(v)] for k, v in dec[name].items()), indent=2))
+    for f in dec.get("findings", []):
+        out.append(f"! {f}")
+    return "\n".join(out) + "\n"
+
+
+def render_vbt(dec: dict) -> str:
+    vh = dec.get("vbt_header", {})
+    bh = dec.get("bdb_header", {})
+    ck = dec.get("checksum", {})
+    out = [
+        f"VBT: signature {vh.get('signature')!s}, version {vh.get('version')}, {vh.get('vbt_size')} bytes, checksum {'ok' if ck.get('ok') else 'mismatch'}",
+        f"BDB version {bh.get('version')}, header {bh.get('header_size')} bytes, BDB size {bh.get('bdb_size')}",
+        "",
+    ]
+    out.append(table(([b["id"], b.get("name", ""), hx(b.get("offset")), b.get("size")] for b in dec.get("blocks", [])), ["id", "block", "offset", "size"]))
+    for f in dec.get("findings", []):
+        out.append(f"! {f}")
+    return "\n".join(out) + "\n"
+
+
+def _short(v: Any) -> str:
+    s = str(v)
+    return s if len(s) <= 100 else s[:97] + "..."

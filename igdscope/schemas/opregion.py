@@ -1,0 +1,687 @@
+"""The Intel IGD ACPI OpRegion: the 8 KiB structure whose physical base is in the IGD's ASLS
+register (PCI config 0xFC): header, mailboxes 1-5, and the optional extended VBT behind RVDA/RVDS.
+
+Layout and names follow the Linux kernel's ``intel_opregion.c`` (``struct opregion_header``,
+``opregion_acpi``, ``opregion_swsci``, ``opregion_asle``, ``opregion_asle_ext``); the 3.x backlight
+mailbox follows EDK2's ``IgdOpRegion30.h``; bit meanings come from the kernel's ``ASLE_*`` /
+``ASLC_*`` / ``SWSCI_*`` macros. Everything is little-endian and byte-packed, so several fields are
+unaligned (RVDA is a u64 at 0x3BA). Facts and their sources: ``../shared/reference/opregion.md``.
+
+Public functions take bytes and return plain data (dicts, lists, ints, strings):
+
+- :func:`parse_opregion` -- header, version text, the mailboxes the MBOX bitmap advertises,
+  the extended-VBT location and ``findings`` (never raises for bad content; a
+  :class:`~igdscope.decode.DecodeError` only when not even the 256-byte header is present);
+- :func:`extended_vbt_location` -- where RVDA/RVDS put the extended VBT (i915's rules);
+- :func:`vbt_bytes` -- the VBT inside the OpRegion (extended VBT or mailbox 4) and where it was;
+- :func:`build_opregion` -- the inverse: 8 KiB (+ an appended extended VBT) from plain values.
+
+This module also holds the small construct helpers the firmware schemas share (:class:`Text`,
+:class:`Raw`, :class:`Flags`, :func:`zero_value`, :func:`merge_values`); ``vbt.py`` imports them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import construct as cs
+from construct import this
+
+from igdscope.decode import DecodeError, build, decode, to_plain
+
+KiB = 1 << 10
+
+OPREGION_SIGNATURE = b"IntelGraphicsMem"
+OPREGION_SIZE = 8 * KiB  # i915 maps exactly this much; debugfs i915_opregion is exactly this
+HEADER_OFFSET = 0x0000
+ACPI_OFFSET = 0x0100  # mailbox 1
+SWSCI_OFFSET = 0x0200  # mailbox 2 (SWSCI <= 2.x, backlight 3.x)
+ASLE_OFFSET = 0x0300  # mailbox 3
+VBT_OFFSET = 0x0400  # mailbox 4
+ASLE_EXT_OFFSET = 0x1C00  # mailbox 5
+VBT_MAILBOX_SIZE = ASLE_EXT_OFFSET - VBT_OFFSET  # 6 KiB
+RVDA_OFFSET = 0x3BA
+RVDS_OFFSET = 0x3C2
+MAX_VBT_SIZE = 0xFFFF  # a VBT's own vbt_size field is 16 bits
+
+
+# -- construct helpers shared by the firmware schemas -------------------------------------------
+
+
+class Text(cs.Adapter):
+    """A fixed-size text field padded with NULs (``u8 name[n]`` holding a string).
+
+    Parses to ``str`` (latin-1, trailing NULs dropped) and builds from ``str`` or ``bytes``,
+    padding with NULs again. latin-1 maps every byte to one character, so parse -> build gives
+    the same bytes for any content, printable or not.
+    """
+
+    def __init__(self, length: int):
+        super().__init__(cs.Bytes(length))
+        self.length = length
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> str:
+        return obj.rstrip(b"\0").decode("latin-1")
+
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        if isinstance(obj, str):
+            try:
+                raw = obj.encode("latin-1")
+            except UnicodeEncodeError:
+                raise cs.StringError(f"text {obj!r} has characters outside latin-1", path=path) from None
+        elif isinstance(obj, (bytes, bytearray)):
+            raw = bytes(obj)
+        else:
+            raise cs.StringError(f"expected text or bytes, got {type(obj).__name__}", path=path)
+        if len(raw) > self.length:
+            raise cs.StringError(f"text of {len(raw)} bytes does not fit in {self.length}", path=path)
+        return raw.ljust(self.length, b"\0")
+
+
+class Raw(cs.Adapter):
+    """Raw bytes (``Bytes(n)`` or ``GreedyBytes`` when ``length`` is None) that also build from the
+    hex string :func:`~igdscope.decode.to_plain` renders bytes as, so plain data builds back."""
+
+    def __init__(self, length: Any = None):
+        super().__init__(cs.GreedyBytes if length is None else cs.Bytes(length))
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> bytes:
+        return obj
+
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        if isinstance(obj, str):
+            try:
+                return bytes.fromhex(obj)
+            except ValueError:
+                raise cs.MappingError(f"not a hex string: {obj[:40]!r}", path=path) from None
+        return obj
+
+
+class Flags(cs.FlagsEnum):
+    """``FlagsEnum`` that does not lose bits it has no name for.
+
+    Bits outside the named flags are kept as an integer under ``reserved_bits`` when parsing and
+    OR-ed back in when building, so parse -> build is exact for every value.
+    """
+
+    def __init__(self, subcon: cs.Construct, **flags: int):
+        super().__init__(subcon, **flags)
+        known = 0
+        for value in flags.values():
+            known |= value
+        self.known_mask = known
+
+    def _decode(self, obj: int, context: Any, path: str) -> cs.Container:
+        out = super()._decode(obj, context, path)
+        out["reserved_bits"] = obj & ~self.known_mask
+        return out
+
+    def _encode(self, obj: Any, context: Any, path: str) -> int:
+        if isinstance(obj, dict):
+            extra = obj.get("reserved_bits") or 0
+            named = {k: v for k, v in obj.items() if k != "reserved_bits"}
+            return super()._encode(named, context, path) | int(extra)
+        return super()._encode(obj, context, path)
+
+    def _emitparse(self, code: Any) -> str:  # the inherited emitter would drop reserved_bits
+        raise NotImplementedError
+
+    def _emitbuild(self, code: Any) -> str:
+        raise NotImplementedError
+
+
+def zero_value(schema: cs.Construct, size: int, **context: Any) -> Any:
+    """The value ``schema`` parses from ``size`` zero bytes: a complete template for building."""
+    return schema.parse(bytes(size), **context)
+
+
+def merge_values(base: Any, values: Any) -> Any:
+    """Overlay plain ``values`` on a parsed ``base`` (dicts by key, lists element by element).
+
+    Keys of ``values`` that ``base`` lacks are kept (construct ignores unknown keys when
+    building); a list shorter than the base list changes only its first elements.
+    """
+    if isinstance(base, dict) and isinstance(values, dict):
+        out = cs.Container(base)
+        for key, value in values.items():
+            out[key] = merge_values(base[key], value) if key in base else value
+        return out
+    if isinstance(base, list) and isinstance(values, (list, tuple)) and len(values) <= len(base):
+        merged = [merge_values(b, v) for b, v in zip(base, values)]
+        return cs.ListContainer(merged + list(base[len(values):]))
+    return values
+
+
+# -- header (0x000-0x0FF) -----------------------------------------------------------------------
+
+Mboxes = Flags(
+    cs.Int32ul,
+    acpi=1 << 0,  # mailbox 1
+    swsci=1 << 1,  # mailbox 2 as SWSCI (i915: only before 3.0)
+    asle=1 << 2,  # mailbox 3; i915 follows RVDA only when this is set
+    vbt=1 << 3,  # mailbox 4; i915 never checks it
+    asle_ext=1 << 4,  # mailbox 5
+    backlight_3x=1 << 5,  # mailbox 2 as the 3.x backlight mailbox (kernel MBOX_BACKLIGHT)
+)
+
+Pcon = Flags(cs.Int32ul, headless_sku=1 << 13)  # honoured by i915 only from version 2.3
+
+OpRegionVersion = cs.Struct(
+    "rsvd" / cs.Int8ul,
+    "revision" / cs.Int8ul,
+    "minor" / cs.Int8ul,
+    "major" / cs.Int8ul,
+)
+
+OpRegionHeader = cs.Struct(
+    "signature" / Text(16) * "'IntelGraphicsMem', no terminator",
+    "size" / cs.Int32ul * "OpRegion size in KiB (normally 8; excludes an extended VBT)",
+    "over" / OpRegionVersion * "structure version: bytes rsvd, revision, minor, major",
+    "bios_ver" / Text(32) * "system BIOS build version (EDK2 SVER)",
+    "vbios_ver" / Text(16) * "video BIOS build version (EDK2 VVER)",
+    "driver_ver" / Text(16) * "graphics driver build version (EDK2 GVER)",
+    "mboxes" / Mboxes * "supported-mailbox bitmap",
+    "driver_model" / cs.Int32ul * "DMOD; not interpreted by i915 or igt",
+    "pcon" / Pcon * "platform configuration; bit 13 headless SKU (>= 2.3)",
+    "dver" / Raw(32) * "GOP driver version; EDK2/coreboot: 16 UTF-16 units, i915/igt: raw bytes",
+    "rsvd" / Raw(124),
+)
+
+# -- mailbox 1: public ACPI methods (0x100-0x1FF) -------------------------------------------------
+
+Mailbox1Acpi = cs.Struct(
+    "drdy" / cs.Int32ul * "driver readiness",
+    "csts" / cs.Int32ul * "notification status",
+    "cevt" / cs.Int32ul * "current event; bit 0 display switch",
+    "rsvd1" / Raw(20),
+    "didl" / cs.Array(8, cs.Int32ul) * "supported display device IDs (ACPI _DOD format)",
+    "cpdl" / cs.Array(8, cs.Int32ul) * "currently present display list",
+    "cadl" / cs.Array(8, cs.Int32ul) * "currently active display list",
+    "nadl" / cs.Array(8, cs.Int32ul) * "next active devices list",
+    "aslp" / cs.Int32ul * "ASL sleep time-out",
+    "tidx" / cs.Int32ul * "toggle table index",
+    "chpd" / cs.Int32ul * "current hotplug enable indicator",
+    "clid" / cs.Int32ul * "current lid state",
+    "cdck" / cs.Int32ul * "current docking state",
+    "sxsw" / cs.Int32ul * "display switch notify on Sx resume",
+    "evts" / cs.Int32ul * "events supported by ASL",
+    "cnot" / cs.Int32ul * "current OS notification",
+    "nrdy" / cs.Int32ul * "driver status",
+    "did2" / cs.Array(7, cs.Int32ul) * "extended supported display device IDs (9-15)",
+    "cpd2" / cs.Array(7, cs.Int32ul) * "extended attached display devices",
+    "rsvd2" / Raw(4),
+)
+
+# -- mailbox 2 (0x200-0x2FF): SWSCI (<= 2.x) or backlight (3.x) -----------------------------------
+
+# SCIC: bit 0 request pending, bits 4:1 main function (4 GBDA, 6 SBCB), bits 7:5 exit status
+# (1 = success), bits 15:8 sub-function on input / exit parameter on output.
+Scic = cs.ByteSwapped(cs.BitStruct(
+    "reserved" / cs.BitsInteger(16),
+    "sub_function" / cs.BitsInteger(8) * "sub-function on input, exit parameter on output",
+    "exit_status" / cs.BitsInteger(3) * "1 = success; 0 is an error",
+    "main_function" / cs.BitsInteger(4) * "4 = GBDA, 6 = SBCB",
+    "indicator" / cs.Flag * "request pending: set by the driver, cleared by the BIOS",
+))
+
+Mailbox2Swsci = cs.Struct(
+    "scic" / Scic * "SWSCI command | status | data",
+    "parm" / cs.Int32ul * "command parameters in, results out",
+    "dslp" / cs.Int32ul * "driver sleep time-out in ms (i915: 0 -> 50, capped at 1500)",
+    "rsvd" / Raw(244),
+)
+
+Mailbox2Backlight = cs.Struct(
+    "bcl1" / cs.Int32ul * "brightness request, LFP1 (3.2: bits 7:0 level, 30 UBS, 31 valid)",
+    "bcl2" / cs.Int32ul * "brightness request, LFP2",
+    "cbl1" / cs.Int32ul * "current user brightness level, LFP1",
+    "cbl2" / cs.Int32ul * "current user brightness level, LFP2",
+    "bcm1" / cs.Array(30, cs.Int32ul) * "brightness level -> duty cycle map, LFP1",
+    "bcm2" / cs.Array(30, cs.Int32ul) * "brightness level -> duty cycle map, LFP2",
+)
+
+# -- mailbox 3: ASLE (0x300-0x3FF) ----------------------------------------------------------------
+
+Aslc = Flags(
+    cs.Int32ul,
+    set_als_illum=1 << 0,
+    set_backlight=1 << 1,
+    set_pfit=1 << 2,
+    set_pwm_freq=1 << 3,
+    supported_rotation_angles=1 << 4,
+    button_array=1 << 5,
+    convertible_indicator=1 << 6,
+    docking_indicator=1 << 7,
+    isct_state_change=1 << 8,
+    als_illum_failed=1 << 10,
+    backlight_failed=1 << 12,
+    pfit_failed=1 << 14,
+    pwm_freq_failed=1 << 16,
+    rotation_angles_failed=1 << 18,
+    button_array_failed=1 << 20,
+    convertible_failed=1 << 22,
+    docking_failed=1 << 24,
+    isct_state_failed=1 << 26,
+)
+
+Tche = Flags(cs.Int32ul, als_en=1 << 0, blc_en=1 << 1, pfit_en=1 << 2, pfmb_en=1 << 3)
+
+Pfit = Flags(cs.Int32ul, center=1 << 0, stretch_text=1 << 1, stretch_gfx=1 << 2, valid=1 << 31)
+
+Iuer = Flags(
+    cs.Int32ul,
+    power_btn=1 << 0,
+    windows_btn=1 << 1,
+    volume_up_btn=1 << 2,
+    volume_down_btn=1 << 3,
+    rotation_lock_btn=1 << 4,
+    convertible=1 << 6,  # 1 = clamshell
+    docking=1 << 7,
+)
+
+# A u32 with bit 31 "valid" and a value below it (BCLP: level 0-255; CBLV: percent).
+ValidLevel = cs.ByteSwapped(cs.BitStruct(
+    "valid" / cs.Flag,
+    "level" / cs.BitsInteger(31),
+))
+
+# BCLM entries: u16, bit 15 valid, bits 14:8 percent, bits 7:0 duty cycle (0-255).
+BclmEntry = cs.ByteSwapped(cs.BitStruct(
+    "valid" / cs.Flag,
+    "percent" / cs.BitsInteger(7),
+    "duty_cycle" / cs.BitsInteger(8),
+))
+
+# PFMB: bits 7:0 minimum brightness, bit 8 its valid bit, bits 30:9 PWM frequency, bit 31 valid.
+Pfmb = cs.ByteSwapped(cs.BitStruct(
+    "pwm_valid" / cs.Flag,
+    "pwm_frequency" / cs.BitsInteger(22),
+    "brightness_valid" / cs.Flag,
+    "min_brightness" / cs.BitsInteger(8),
+))
+
+# The kernel declares plut as u8[74]; igt splits it into a header, an identifier and a table.
+Plut = cs.Struct(
+    "header" / cs.Int8ul,
+    "identifier" / Raw(10),
+    "table" / Raw(63),
+)
+
+Mailbox3Asle = cs.Struct(
+    "ardy" / cs.Int32ul * "driver readiness (bit 0)",
+    "aslc" / Aslc * "ASLE interrupt command: requests (0-8) and 'failed' responses",
+    "tche" / Tche * "technology enabled indicator",
+    "alsi" / cs.Int32ul * "ALS illuminance in lux (0 below range, 0xFFFF above)",
+    "bclp" / ValidLevel * "backlight brightness to set (level 0-255)",
+    "pfit" / Pfit * "panel fitting request",
+    "cblv" / ValidLevel * "current brightness level in percent",
+    "bclm" / cs.Array(20, BclmEntry) * "backlight level -> duty cycle map",
+    "cpfm" / cs.Int32ul * "current panel fitting mode",
+    "epfm" / cs.Int32ul * "enabled panel fitting modes",
+    "plut" / Plut * "panel LUT and identifier",
+    "pfmb" / Pfmb * "PWM frequency and minimum brightness",
+    "cddv" / cs.Int32ul * "colour correction default values (igt, EDK2: CCDV)",
+    "pcft" / cs.Int32ul * "power conservation features",
+    "srot" / cs.Int32ul * "supported rotation angles",
+    "iuer" / Iuer * "ultrabook event register",
+    "fdss" / cs.Int64ul * "0x3AA; coreboot calls these 8 bytes FDSP",
+    "fdsp" / cs.Int32ul * "0x3B2; coreboot calls these 4 bytes FDSS",
+    "stat" / cs.Int32ul * "state indicator",
+    "rvda" / cs.Int64ul * "raw VBT address: physical (2.0) or offset from the OpRegion base (2.1+)",
+    "rvds" / cs.Int32ul * "raw VBT size in bytes",
+    "rsvd" / Raw(58) * "3.0 (EDK2): VRSR u8 at 0x3C6, DLHP 8 bytes at 0x3C7, then reserved",
+)
+
+# -- mailbox 5: ASLE extension (0x1C00-0x1FFF) ----------------------------------------------------
+
+Mailbox5AsleExt = cs.Struct(
+    "phed" / cs.Int32ul * "panel header; bits 1:0 = number of valid 128-byte EDID blocks",
+    "bddc" / Raw(256) * "panel EDID",
+    "rsvd" / Raw(764),
+)
+
+# -- the whole 8 KiB ------------------------------------------------------------------------------
+
+OpRegion = cs.Struct(
+    "header" / OpRegionHeader,
+    "mbox1" / Mailbox1Acpi,
+    "mbox2" / Raw(0x100) * "SWSCI (<= 2.x) or backlight (3.x): pick by version and MBOX bits",
+    "mbox3" / Mailbox3Asle,
+    "mbox4" / Raw(VBT_MAILBOX_SIZE) * "raw VBT, starts with '$VBT'",
+    "mbox5" / Mailbox5AsleExt,
+)
+
+# (offset, size, schema) per mailbox name as the MBOX bitmap calls it; None = not a struct.
+MAILBOXES: dict[str, tuple[int, int, cs.Construct | None, str]] = {
+    "acpi": (ACPI_OFFSET, 0x100, Mailbox1Acpi, "mailbox 1 (public ACPI methods)"),
+    "swsci": (SWSCI_OFFSET, 0x100, Mailbox2Swsci, "mailbox 2 (SWSCI)"),
+    "backlight_3x": (SWSCI_OFFSET, 0x100, Mailbox2Backlight, "mailbox 2 (3.x backlight)"),
+    "asle": (ASLE_OFFSET, 0x100, Mailbox3Asle, "mailbox 3 (ASLE)"),
+    "vbt": (VBT_OFFSET, VBT_MAILBOX_SIZE, None, "mailbox 4 (VBT)"),
+    "asle_ext": (ASLE_EXT_OFFSET, 0x400, Mailbox5AsleExt, "mailbox 5 (ASLE extension)"),
+}
+
+
+# -- decoding ---------------------------------------------------------------------------------
+
+
+def version_text(over: dict) -> str:
+    """``"major.minor.revision"`` from the ``over`` sub-struct (bytes 0x17, 0x16, 0x15)."""
+    return f"{over['major']}.{over['minor']}.{over['revision']}"
+
+
+def _dver_text(raw: bytes) -> str:
+    """DVER as text: UTF-16LE when it looks like it (EDK2, coreboot), else latin-1 (igt's view)."""
+    body = raw
+    if len(body) % 2 == 0 and any(body[0::2]) and not any(body[1::2]):
+        return body.decode("utf-16-le").split("\0", 1)[0]
+    return body.split(b"\0", 1)[0].decode("latin-1")
+
+
+def _header(data: bytes) -> cs.Container:
+    if len(data) < 0x100:
+        raise DecodeError("OpRegion header", f"truncated ({len(data)} bytes, the header alone is 256)")
+    return decode(OpRegionHeader, data[:0x100], "OpRegion header")
+
+
+def _u32(data: bytes, off: int) -> int:
+    return int.from_bytes(data[off : off + 4], "little")
+
+
+def _vbt_mailbox_summary(data: bytes, mboxes: dict) -> dict[str, Any]:
+    area = data[VBT_OFFSET:ASLE_EXT_OFFSET]
+    present = area[:4] == b"$VBT"
+    out: dict[str, Any] = {
+        "product_string": area[:20].split(b"\0", 1)[0].decode("latin-1") if present else None,
+        "present": present,
+        "vbt_size": int.from_bytes(area[0x18:0x1A], "little") if present and len(area) >= 0x1A else None,
+        # i915 validates a mailbox-4 VBT against 6 KiB when mailbox 5 is advertised, else 7 KiB
+        "buffer_size": (ASLE_EXT_OFFSET if mboxes.get("asle_ext") else OPREGION_SIZE) - VBT_OFFSET,
+    }
+    return out
+
+
+def extended_vbt_location(data: bytes) -> dict[str, Any] | None:
+    """Where the extended (raw) VBT is, by i915's rules, or None when there is none.
+
+    Needs the signature, version >= 2.0, the ASLE mailbox advertised and RVDA and RVDS both non-zero.
+    Exactly 2.0: ``{"kind": "absolute", "address": RVDA, "size": RVDS}`` (a physical address);
+    2.1 and later (3.x too): ``{"kind": "relative", "offset": RVDA, "size": RVDS}`` from the
+    OpRegion base (vfio/QEMU views always look like this, with RVDA 0x2000).
+    """
+    if len(data) < RVDS_OFFSET + 4 or data[:16] != OPREGION_SIGNATURE:
+        return None
+    major, minor = data[0x17], data[0x16]
+    if major < 2 or not _u32(data, 0x58) & Mboxes.flags["asle"]:
+        return None
+    rvda = int.from_bytes(data[RVDA_OFFSET : RVDA_OFFSET + 8], "little")
+    rvds = _u32(data, RVDS_OFFSET)
+    if not rvda or not rvds:
+        return None
+    if major > 2 or minor >= 1:
+        return {"kind": "relative", "offset": rvda, "size": rvds}
+    return {"kind": "absolute", "address": rvda, "size": rvds}
+
+
+def vbt_bytes(data: bytes) -> tuple[bytes | None, str]:
+    """The VBT inside an OpRegion and a phrase saying where it came from (or why there is none).
+
+    The extended VBT wins when RVDA is relative and the bytes are inside ``data`` (a vfio/QEMU
+    region or a read that included them) and start with ``$VBT``; otherwise mailbox 4 when it
+    starts with ``$VBT``, cut to its ``vbt_size`` when that fits i915's buffer (6 KiB, or 7 KiB
+    without mailbox 5).
+    """
+    if len(data) < 0x100:
+        return None, f"no VBT: {len(data)} bytes is not even an OpRegion header"
+    if data[:16] != OPREGION_SIGNATURE:
+        return None, "no VBT: not an OpRegion (signature is not 'IntelGraphicsMem')"
+    note = ""
+    loc = extended_vbt_location(data)
+    if loc is not None and loc["kind"] == "relative":
+        off, size = loc["offset"], loc["size"]
+        if off + size <= len(data) and data[off : off + 4] == b"$VBT":
+            return data[off : off + size], f"RVDA at +{off:#x}"
+        if off + size > len(data):
+            note = f" (the extended VBT at RVDA +{off:#x}, {size} bytes, is not in these {len(data)} bytes)"
+        else:
+            note = f" (RVDA +{off:#x} does not start with '$VBT')"
+    elif loc is not None:
+        note = f" (the extended VBT is at physical address {loc['address']:#x}, outside this dump)"
+    if len(data) < VBT_OFFSET + 0x30:
+        return None, f"no VBT: {len(data)} bytes end before mailbox 4{note}"
+    mboxes = _u32(data, 0x58)
+    end = ASLE_EXT_OFFSET if mboxes & Mboxes.flags["asle_ext"] else OPREGION_SIZE
+    area = data[VBT_OFFSET:end]
+    if area[:4] != b"$VBT":
+        return None, f"no VBT: mailbox 4 does not start with '$VBT'{note}"
+    vbt_size = int.from_bytes(area[0x18:0x1A], "little")
+    if 0x30 <= vbt_size <= len(area):
+        return area[:vbt_size], f"mailbox 4{note}"
+    return area, f"mailbox 4, whole {len(area)}-byte buffer: vbt_size {vbt_size} does not fit it{note}"
+
+
+def _all_zero(data: bytes) -> bool:
+    return not any(data)
+
+
+def parse_opregion(data: bytes) -> dict[str, Any]:
+    """Decode an OpRegion dump into plain data.
+
+    Returns ``{"size", "header", "version", "dver_text", "mailboxes_present", "mailboxes",
+    "extended_vbt", "vbt_source", "truncated", "findings"}``. ``mailboxes`` holds one entry per
+    advertised mailbox that is fully inside ``data``, keyed by the MBOX flag name (``acpi``,
+    ``swsci``, ``backlight_3x``, ``asle``, ``vbt``, ``asle_ext``); mailbox 4 is summarised
+    (``product_string``, ``vbt_size``), not dumped. Bad content becomes ``findings``; only data
+    shorter than the 256-byte header raises :class:`~igdscope.decode.DecodeError`.
+    """
+    data = bytes(data)
+    header = _header(data)
+    plain_header = to_plain(header)
+    over = header.over
+    major, minor = over.major, over.minor
+    mboxes = {k: v for k, v in header.mboxes.items() if not k.startswith("_") and k != "reserved_bits"}
+    findings: list[str] = []
+
+    if header.signature != OPREGION_SIGNATURE.decode():
+        findings.append(f"signature is {data[:16]!r}, expected 'IntelGraphicsMem': not an OpRegion (i915 rejects it)")
+    if header.size == 0:
+        findings.append("header size field is 0 KiB (vfio-pci refuses an OpRegion of size 0)")
+    elif header.size != 8:
+        findings.append(f"header size field says {header.size} KiB, expected 8 (i915 maps 8 KiB regardless; vfio-pci sizes its region from this field)")
+    truncated = len(data) < OPREGION_SIZE
+    if truncated:
+        findings.append(f"truncated: {len(data)} of {OPREGION_SIZE} bytes; only parts wholly present are decoded")
+    if major == 0 and minor == 0:
+        findings.append("version field is 0.0 (no OpRegion version)")
+    if header.mboxes.reserved_bits:
+        findings.append(f"MBOX has undefined bits set: {header.mboxes.reserved_bits:#x}")
+    if mboxes["swsci"] and major >= 3:
+        findings.append(f"MBOX advertises SWSCI (bit 1) on a {major}.x OpRegion: i915 ignores mailbox 2 as SWSCI from 3.0")
+    if mboxes["backlight_3x"] and major < 3:
+        findings.append(f"MBOX advertises the 3.x backlight mailbox (bit 5) on a {major}.{minor} OpRegion")
+    if header.pcon.headless_sku and (major < 2 or (major == 2 and minor < 3)):
+        findings.append("PCON headless-SKU bit 13 is set but i915 honours it only from version 2.3")
+
+    mailboxes: dict[str, Any] = {}
+    for name, (off, size, schema, label) in MAILBOXES.items():
+        if not mboxes.get(name):
+            continue
+        if off + size > len(data):
+            findings.append(f"{label} is advertised but lies beyond the {len(data)} bytes given")
+            continue
+        raw = data[off : off + size]
+        if schema is None:
+            mailboxes[name] = _vbt_mailbox_summary(data, mboxes)
+            if not mailboxes[name]["present"]:
+                findings.append(f"{label} is advertised but does not start with '$VBT'")
+            continue
+        mailboxes[name] = to_plain(decode(schema, raw, f"OpRegion {label}"))
+        if _all_zero(raw):
+            findings.append(f"{label} is advertised but all its bytes are zero")
+
+    # mailbox 4: checks that hold whether or not bit 3 is set (i915 never looks at bit 3)
+    if len(data) >= VBT_OFFSET + 0x1A and data[VBT_OFFSET : VBT_OFFSET + 4] == b"$VBT":
+        if not mboxes["vbt"]:
+            findings.append("mailbox 4 holds a VBT but MBOX bit 3 is clear (i915 uses it anyway; it never checks the bit)")
+        summary = _vbt_mailbox_summary(data, mboxes)
+        if summary["vbt_size"] > summary["buffer_size"]:
+            findings.append(f"mailbox 4 VBT says vbt_size {summary['vbt_size']}, more than the {summary['buffer_size']}-byte buffer i915 accepts")
+
+    # RVDA / RVDS
+    rvda = rvds = 0
+    if len(data) >= RVDS_OFFSET + 4:
+        rvda = int.from_bytes(data[RVDA_OFFSET : RVDA_OFFSET + 8], "little")
+        rvds = _u32(data, RVDS_OFFSET)
+    loc = extended_vbt_location(data)
+    if rvda or rvds:
+        if bool(rvda) != bool(rvds):
+            findings.append(f"RVDA {rvda:#x} and RVDS {rvds:#x}: only one is set, so no extended VBT is used")
+        elif major < 2:
+            findings.append(f"RVDA/RVDS are set but version {major}.{minor} is older than 2.0 (i915 ignores them)")
+        elif not mboxes["asle"]:
+            findings.append("RVDA/RVDS are set but MBOX does not advertise mailbox 3: i915 ignores them, vfio-pci (which checks no MBOX bits) still maps the extended VBT")
+        if rvds > MAX_VBT_SIZE:
+            findings.append(f"RVDS {rvds:#x} is larger than any VBT can be (vbt_size is 16 bits)")
+    if loc is not None and loc["kind"] == "relative":
+        off, size = loc["offset"], loc["size"]
+        if off < OPREGION_SIZE:
+            findings.append(f"relative RVDA {off:#x} points inside the 8 KiB OpRegion (i915 warns; it must be >= 0x2000)")
+        if off + size > len(data):
+            findings.append(f"extended VBT at RVDA +{off:#x} ({size} bytes) ends at {off + size:#x}, beyond the {len(data)} bytes given")
+        elif data[off : off + 4] != b"$VBT":
+            findings.append(f"extended VBT at RVDA +{off:#x} does not start with '$VBT'")
+    if loc is not None and loc["kind"] == "absolute" and loc["address"] + loc["size"] > 1 << 64:
+        findings.append(f"absolute RVDA {loc['address']:#x} + RVDS {loc['size']:#x} overflows 64 bits")
+    if len(data) > OPREGION_SIZE:
+        used = loc["offset"] + loc["size"] if loc is not None and loc["kind"] == "relative" else OPREGION_SIZE
+        if used < len(data) and any(data[max(used, OPREGION_SIZE) :]):
+            findings.append(f"{len(data) - max(used, OPREGION_SIZE)} bytes after {max(used, OPREGION_SIZE):#x} are not referenced by RVDA/RVDS")
+
+    # mailbox 5: the EDID i915 would use for eDP
+    ext = mailboxes.get("asle_ext")
+    if ext is not None:
+        blocks = ext["phed"] & 3
+        bddc = data[ASLE_EXT_OFFSET + 4 : ASLE_EXT_OFFSET + 4 + 256]
+        if blocks == 3:
+            findings.append("mailbox 5 PHED claims 3 EDID blocks (384 bytes) but BDDC holds 256")
+        if blocks and _all_zero(bddc):
+            findings.append(f"mailbox 5 PHED claims {blocks} EDID block(s) but BDDC is all zero")
+        elif blocks and bddc[:8] != b"\x00\xff\xff\xff\xff\xff\xff\x00":
+            findings.append("mailbox 5 BDDC does not start with the EDID header 00 FF FF FF FF FF FF 00")
+
+    _, where = vbt_bytes(data)
+    return {
+        "size": len(data),
+        "header": plain_header,
+        "version": version_text(over),
+        "dver_text": _dver_text(bytes(header.dver)),
+        "mailboxes_present": [name for name, on in mboxes.items() if on],
+        "mailboxes": mailboxes,
+        "extended_vbt": loc,
+        "vbt_source": where,
+        "truncated": truncated,
+        "findings": findings,
+    }
+
+
+# -- building ---------------------------------------------------------------------------------
+
+
+def _version_over(text: str) -> dict[str, int]:
+    parts = [int(p) for p in str(text).split(".")]
+    parts += [0] * (3 - len(parts))
+    return {"rsvd": 0, "major": parts[0], "minor": parts[1], "revision": parts[2]}
+
+
+def _raw(value: Any, size: int, what: str, pad: bool = True) -> bytes:
+    raw = bytes.fromhex(value) if isinstance(value, str) else bytes(value)
+    if len(raw) > size or (not pad and len(raw) != size):
+        raise DecodeError("OpRegion build", f"{what} is {len(raw)} bytes, the mailbox holds {size}")
+    return raw.ljust(size, b"\0")
+
+
+def build_opregion(values: dict[str, Any]) -> bytes:
+    """Build an OpRegion from plain values (the shape :func:`parse_opregion` returns).
+
+    ``values`` may hold ``header`` (any header fields; ``signature`` defaults to
+    'IntelGraphicsMem', ``size`` to 8, text fields take str or bytes, byte fields bytes or hex),
+    ``version`` ("2.1.0", used when ``header.over`` is absent), ``mailboxes`` keyed like the MBOX
+    flags (``acpi``, ``swsci`` / ``backlight_3x``, ``asle``, ``asle_ext``; ``vbt`` may be the VBT
+    bytes), raw ``mbox2`` / ``mbox4`` bytes, and ``extended_vbt`` bytes appended at 0x2000.
+    Anything not given is zero. Without ``header.mboxes`` the bitmap is derived from the mailboxes
+    given. An ``extended_vbt`` without an explicit RVDA/RVDS gets RVDA 0x2000 and RVDS = its size.
+    """
+    values = dict(values or {})
+    header_in = dict(values.get("header") or {})
+    mb_in = dict(values.get("mailboxes") or {})
+    ext_vbt = values.get("extended_vbt") or b""
+    ext_vbt = bytes.fromhex(ext_vbt) if isinstance(ext_vbt, str) else bytes(ext_vbt)
+
+    header_in.setdefault("signature", OPREGION_SIGNATURE)
+    header_in.setdefault("size", 8)
+    if "over" not in header_in and values.get("version") is not None:
+        header_in["over"] = _version_over(values["version"])
+    over = merge_values(zero_value(OpRegionVersion, 4), header_in.get("over") or {})
+    header_in["over"] = over
+
+    vbt = values.get("mbox4")
+    if vbt is None and isinstance(mb_in.get("vbt"), (bytes, bytearray, str)):
+        vbt = mb_in["vbt"]
+    mbox4 = _raw(vbt, VBT_MAILBOX_SIZE, "mailbox 4 VBT (use extended_vbt for a larger one)") if vbt is not None else bytes(VBT_MAILBOX_SIZE)
+
+    if "mboxes" not in header_in:
+        derived = {name: name in mb_in for name in Mboxes.flags}
+        derived["vbt"] = vbt is not None
+        derived["asle"] = derived["asle"] or bool(ext_vbt)
+        header_in["mboxes"] = derived
+
+    asle_in = dict(mb_in.get("asle") or {})
+    if ext_vbt:
+        asle_in.setdefault("rvda", OPREGION_SIZE)
+        asle_in.setdefault("rvds", len(ext_vbt))
+
+    if values.get("mbox2") is not None:
+        mbox2 = _raw(values["mbox2"], 0x100, "mbox2", pad=False)
+    else:
+        use_backlight = "backlight_3x" in mb_in and ("swsci" not in mb_in or over["major"] >= 3)
+        if use_backlight:
+            mbox2 = build(Mailbox2Backlight, merge_values(zero_value(Mailbox2Backlight, 0x100), mb_in["backlight_3x"]), "OpRegion mailbox 2 (backlight)")
+        else:
+            mbox2 = build(Mailbox2Swsci, merge_values(zero_value(Mailbox2Swsci, 0x100), mb_in.get("swsci") or {}), "OpRegion mailbox 2 (SWSCI)")
+
+    template = zero_value(OpRegion, OPREGION_SIZE)
+    full = merge_values(template, {
+        "header": header_in,
+        "mbox1": mb_in.get("acpi") or {},
+        "mbox2": mbox2,
+        "mbox3": asle_in,
+        "mbox4": mbox4,
+        "mbox5": mb_in.get("asle_ext") or {},
+    })
+    return build(OpRegion, full, "OpRegion") + ext_vbt
+
+
+# -- the demo machine ---------------------------------------------------------------------------
+
+
+def demo_opregion(vbt: bytes, guest: bool = False) -> bytes:
+    """The demo machine's OpRegion: a Coffee Lake desktop's 2.0 OpRegion with the VBT in mailbox 4,
+    as the host i915 left it (driver ready, hotplug handled by the driver, ASLE ready, three
+    display IDs published). The guest's copy is the same bytes: QEMU copies the vfio region into
+    fw_cfg, and without an extended VBT vfio-pci presents the host OpRegion unchanged."""
+    ids = [0x80000100, 0x80000301, 0x80000302]  # CRT-less desktop: DP/HDMI ports, _DOD bit 31 set
+    return build_opregion({
+        "header": {
+            "over": {"major": 2, "minor": 0, "revision": 0},
+            "bios_ver": "F12 demo 2019-06-11",
+            "vbios_ver": "1063",
+            "driver_ver": "",
+            "mboxes": {"acpi": True, "swsci": True, "asle": True, "vbt": True},
+        },
+        "mailboxes": {
+            "acpi": {"drdy": 1, "chpd": 1, "didl": ids, "cadl": ids, "clid": 1},
+            "swsci": {"scic": {"exit_status": 1}},
+            "asle": {"ardy": 1, "tche": {"blc_en": True}},
+        },
+        "mbox4": vbt,
+    })

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian test tools igdscope's tests use where apt-get works:
+#   umockdev         real libudev on recorded devices (the discovery tests)
+#   intel-gpu-tools  the reference decoders intel_vbt_decode / intel_opregion_decode
+# Where apt-get is missing or not permitted, the tests that need them skip and say why.
+set -u
+need=""
+command -v umockdev-run >/dev/null 2>&1 || need="$need umockdev"
+command -v intel_vbt_decode >/dev/null 2>&1 || need="$need intel-gpu-tools"
+[ -z "$need" ] && { echo "test tools: umockdev and intel-gpu-tools present"; exit 0; }
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "test tools: no apt-get here; tests needing$need will be skipped"; exit 0
+fi
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else
+        echo "test tools: not root and no sudo; tests needing$need will be skipped"; exit 0; fi
+fi
+echo "test tools: installing$need"
+$SUDO apt-get update -qq >/dev/null 2>&1 || echo "test tools: apt-get update failed"
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 \
+    || echo "test tools: apt-get install$need failed; those tests will be skipped"
+exit 0
