@@ -209,6 +209,12 @@ def loads(raw: bytes | str, name: str = "capture") -> Capture:
     return from_dict(doc, name)
 
 
+def _r(v: Any) -> str:
+    """repr() of a value from a file, cut short: error messages stay one readable line."""
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _need(cond: bool, name: str, msg: str) -> None:
     if not cond:
         raise BadInput(f"{name}: {msg}")
@@ -243,29 +249,29 @@ def _plain(v: Any, name: str, what: str, depth: int = 0) -> Any:
 
 
 def _decode_blob(key: str, b: Any, name: str) -> Blob:
-    _need(isinstance(b, dict), name, f"blob {key!r} is not an object")
-    size = _opt_int(b.get("size"), name, f"blob {key!r} size", 0, 1 << 63)
-    _need(size is not None, name, f"blob {key!r} has no size")
-    _need(size <= MAX_BLOB_BYTES, name, f"blob {key!r} claims {size} bytes (limit {MAX_BLOB_BYTES >> 20} MiB)")
+    _need(isinstance(b, dict), name, f"blob {_r(key)} is not an object")
+    size = _opt_int(b.get("size"), name, f"blob {_r(key)} size", 0, 1 << 63)
+    _need(size is not None, name, f"blob {_r(key)} has no size")
+    _need(size <= MAX_BLOB_BYTES, name, f"blob {_r(key)} claims {size} bytes (limit {MAX_BLOB_BYTES >> 20} MiB)")
     enc = b.get("encoding")
-    _need(enc in ("base64", "zlib+base64"), name, f"blob {key!r} has unknown encoding {enc!r}")
-    text = _str(b.get("data"), name, f"blob {key!r} data", limit=MAX_FILE_BYTES)
-    digest = _str(b.get("sha256"), name, f"blob {key!r} sha256", limit=64)
+    _need(enc in ("base64", "zlib+base64"), name, f"blob {_r(key)} has unknown encoding {_r(enc)}")
+    text = _str(b.get("data"), name, f"blob {_r(key)} data", limit=MAX_FILE_BYTES)
+    digest = _str(b.get("sha256"), name, f"blob {_r(key)} sha256", limit=64)
     try:
         packed = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise BadInput(f"{name}: blob {key!r} is not valid base64") from None
+        raise BadInput(f"{name}: blob {_r(key)} is not valid base64") from None
     if enc == "zlib+base64":
         d = zlib.decompressobj()
         try:
             data = d.decompress(packed, size + 1)
         except zlib.error as exc:
-            raise BadInput(f"{name}: blob {key!r} does not decompress: {exc}") from None
-        _need(len(data) <= size and not d.unconsumed_tail, name, f"blob {key!r} decompresses to more than its declared {size} bytes")
+            raise BadInput(f"{name}: blob {_r(key)} does not decompress: {exc}") from None
+        _need(len(data) <= size and not d.unconsumed_tail, name, f"blob {_r(key)} decompresses to more than its declared {size} bytes")
     else:
         data = packed
-    _need(len(data) == size, name, f"blob {key!r} holds {len(data)} bytes, declared {size}")
-    _need(hashlib.sha256(data).hexdigest() == digest, name, f"blob {key!r} sha256 does not match its bytes (corrupted or edited)")
+    _need(len(data) == size, name, f"blob {_r(key)} holds {len(data)} bytes, declared {size}")
+    _need(hashlib.sha256(data).hexdigest() == digest, name, f"blob {_r(key)} sha256 does not match its bytes (corrupted or edited)")
     return Blob(
         data=data,
         source=_str(b.get("source", ""), name, "blob source", 64),
@@ -277,7 +283,7 @@ def _decode_blob(key: str, b: Any, name: str) -> Blob:
 def _decode_device(d: Any, name: str) -> Device:
     _need(isinstance(d, dict), name, "a device entry is not an object")
     role = d.get("role")
-    _need(role in ROLES, name, f"device role {role!r} is not one of {', '.join(ROLES)}")
+    _need(role in ROLES, name, f"device role {_r(role)} is not one of {', '.join(ROLES)}")
     res = d.get("resources") or []
     _need(isinstance(res, list) and len(res) <= 16, name, "device resources is not a short list")
     resources = []
@@ -312,7 +318,7 @@ def _decode_device(d: Any, name: str) -> Device:
 
 def from_dict(doc: Any, name: str = "capture") -> Capture:
     _need(isinstance(doc, dict), name, "not a capture (top level is not an object)")
-    _need(doc.get("format") == FORMAT, name, f"not an igdscope capture (format is {doc.get('format')!r})")
+    _need(doc.get("format") == FORMAT, name, f"not an igdscope capture (format is {_r(doc.get('format'))})")
     ver = doc.get("version")
     _need(isinstance(ver, int) and not isinstance(ver, bool), name, "capture version is missing")
     if ver > VERSION:
@@ -323,7 +329,7 @@ def from_dict(doc: Any, name: str = "capture") -> Capture:
     declared = 0
     for key, b in blobs_doc.items():  # check every declared size before decompressing anything
         if isinstance(b, dict) and isinstance(b.get("size"), int):
-            declared += b["size"]
+            declared += max(b["size"], 0)  # a negative size (refused below) must not offset the others
     _need(declared <= MAX_TOTAL_BYTES, name, f"blobs declare {declared} bytes in total (limit {MAX_TOTAL_BYTES >> 20} MiB)")
     blobs = {str(k): _decode_blob(str(k), b, name) for k, b in blobs_doc.items()}
     devs = doc.get("devices") or []
@@ -343,7 +349,7 @@ def from_dict(doc: Any, name: str = "capture") -> Capture:
     _need(isinstance(sources, dict), name, "sources is not an object")
     tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
     machine = doc.get("machine", "unknown")
-    _need(machine in ("host", "guest", "unknown"), name, f"machine {machine!r} is not host, guest or unknown")
+    _need(machine in ("host", "guest", "unknown"), name, f"machine {_r(machine)} is not host, guest or unknown")
     return Capture(
         machine=machine,
         created=_str(doc.get("created", ""), name, "created", 64),

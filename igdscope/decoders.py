@@ -75,7 +75,12 @@ def decode_config(cfg: bytes, role: str | None = None, plat: Platform | None = N
         plat = platforms.lookup(hdr.device_id)
     out["platform"] = _platform_plain(plat)
     layout = plat.ggc_layout if plat else None
-    if role == "host_bridge":
+    emulated = _emulated_host_bridge(hdr.device_id, plat) if role == "host_bridge" and hdr.vendor_id == 0x8086 else None
+    if emulated:
+        regs = []
+        out["emulated"] = emulated
+        findings.append(f"host bridge {hdr.device_id:04x} is {emulated}: its registers are QEMU's, not the host's (legacy mode copies only revision, prog-if and subsystem IDs)")
+    elif role == "host_bridge":
         core = plat is not None and plat.platform not in ("VLV", "CHV", "BXT", "GLK") and layout in pci.GGC_FIELDS
         regs = pci.host_bridge_registers(layout, core, plat.platform if plat else None)
         if plat is None:
@@ -96,6 +101,19 @@ def decode_config(cfg: bytes, role: str | None = None, plat: Platform | None = N
         if class_code >> 8 == pci.CLASS_DISPLAY_OTHER:
             findings.append("class 0x0380 (display controller): the IGD is not the primary display; QEMU legacy mode needs class 0x0300 and kernels before 6.15 give it no vfio IGD regions")
     return out
+
+
+# Host bridges QEMU emulates. 0x29C0 is also a real G33-era MCH: it counts as QEMU's only when
+# the IGD beside it is newer than that.
+QEMU_HOST_BRIDGES = {0x1237: "QEMU's i440FX", 0x29C0: "QEMU's Q35 (ICH9 MCH)"}
+
+
+def _emulated_host_bridge(device_id: int, plat: Platform | None) -> str | None:
+    if device_id == 0x1237:
+        return QEMU_HOST_BRIDGES[device_id]
+    if device_id == 0x29C0 and plat is not None and plat.gen >= 5:
+        return QEMU_HOST_BRIDGES[device_id]
+    return None
 
 
 def _platform_plain(plat: Platform | None) -> dict | None:
@@ -134,6 +152,12 @@ def _summary(role: str, cfg: bytes, layout: str | None, plat: Platform | None, r
         s["gtt_entries"] = (g.gtt_bytes // pci.pte_size(layout)) if g.gtt_bytes else 0
         s["ivd"] = g.ivd
         findings.extend(g.notes)
+        meanings = {"GMS": f"data stolen memory {pci.size_text(g.dsm_bytes)}", "GGMS": f"GTT stolen memory {pci.size_text(g.gsm_bytes)}",
+                    "IVD": "IGD does not decode legacy VGA" if g.ivd else "IGD decodes legacy VGA"}
+        for r in regs:
+            if r["name"] == "GGC":
+                for f in r["fields"]:
+                    f["meaning"] = meanings.get(f["name"], f["meaning"])
     for r in regs:
         if r["name"] in ("BDSM", "GBSM", "BGSM", "TOLUD", "TSEGMB", "TOUUD") and r["raw"] is not None:
             key = "bdsm" if r["name"] == "GBSM" else r["name"].lower()

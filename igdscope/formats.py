@@ -163,10 +163,10 @@ def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
         except BadInput as exc:
             entry["error"] = str(exc)
         else:
-            entry["bdb_version"] = res.get("bdb_header", {}).get("version")
-            entry["vbt_size"] = res.get("vbt_header", {}).get("vbt_size")
+            entry["bdb_version"] = (res.get("bdb_header") or {}).get("version")
+            entry["vbt_size"] = (res.get("vbt_header") or {}).get("vbt_size")
             entry["blocks"] = [b["id"] for b in res.get("blocks", [])]
-            entry["checksum_ok"] = res.get("checksum", {}).get("ok")
+            entry["checksum_ok"] = (res.get("checksum") or {}).get("ok")
             entry["findings"] = res.get("findings", [])
         out.append(entry)
     return out

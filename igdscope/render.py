@@ -21,7 +21,7 @@ def table(rows: Iterable[Iterable[Any]], headers: list[str] | None = None, inden
         cells = [c.ljust(widths[i]) for i, c in enumerate(r)]
         lines.append(" " * indent + "  ".join(cells).rstrip())
         if headers and n == 0:
-            lines.append(" " * indent + "  ".join("-" * w for w in widths))
+            lines.append((" " * indent + "  ".join("-" * w for w in widths)).rstrip(" "))
     return "\n".join(lines)
 
 
@@ -243,9 +243,9 @@ def render_opregion(dec: dict) -> str:
 
 
 def render_vbt(dec: dict) -> str:
-    vh = dec.get("vbt_header", {})
-    bh = dec.get("bdb_header", {})
-    ck = dec.get("checksum", {})
+    vh = dec.get("vbt_header") or {}
+    bh = dec.get("bdb_header") or {}
+    ck = dec.get("checksum") or {}
     out = [
         f"VBT: signature {vh.get('signature')!s}, version {vh.get('version')}, {vh.get('vbt_size')} bytes, checksum {'ok' if ck.get('ok') else 'mismatch'}",
         f"BDB version {bh.get('version')}, header {bh.get('header_size')} bytes, BDB size {bh.get('bdb_size')}",

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from igdscope.capture import Capture
+from igdscope.sources.sysfs import Root
 
 PCI = "sys/bus/pci/devices"
 
@@ -26,6 +27,27 @@ def _link(root: Path, rel: str, target: str) -> None:
     p = root / rel
     p.parent.mkdir(parents=True, exist_ok=True)
     os.symlink(target, p)
+
+
+class FakeRoot(Root):
+    """A Root over a fake tree that behaves like sysfs where a plain file cannot: writing "1" or
+    "0" to a ``rom`` file switches it on or off (kept in ``rom.enable``) instead of replacing the
+    ROM, and reading a disabled ``rom`` fails like the kernel's does."""
+
+    def write_text(self, p: str, value: str) -> None:
+        if p.endswith("/rom"):
+            self.path(p + ".enable").write_text(value)
+            return
+        super().write_text(p, value)
+
+    def read_bytes(self, p: str, limit: int, offset: int = 0) -> bytes:
+        if p.endswith("/rom") and self.rom_state(p) != "1":
+            raise OSError(22, "Invalid argument")
+        return super().read_bytes(p, limit, offset)
+
+    def rom_state(self, p: str) -> str:
+        e = self.path(p + ".enable")
+        return e.read_text() if e.exists() else "0"
 
 
 def resource_text(resources: list[dict]) -> str:

@@ -5,9 +5,11 @@
 # Where apt-get is missing or not permitted, the tests that need them skip and say why.
 set -u
 need=""
+# the test command makes a venv; Debian ships ensurepip separately
+python3 -c "import ensurepip" >/dev/null 2>&1 || need="$need python3-venv"
 command -v umockdev-run >/dev/null 2>&1 || need="$need umockdev"
 command -v intel_vbt_decode >/dev/null 2>&1 || need="$need intel-gpu-tools"
-[ -z "$need" ] && { echo "test tools: umockdev and intel-gpu-tools present"; exit 0; }
+[ -z "$need" ] && { echo "test tools: umockdev, intel-gpu-tools and venv present"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "test tools: no apt-get here; tests needing$need will be skipped"; exit 0
 fi

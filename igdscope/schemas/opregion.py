@@ -25,7 +25,6 @@ from __future__ import annotations
 from typing import Any
 
 import construct as cs
-from construct import this
 
 from igdscope.decode import DecodeError, build, decode, to_plain
 
@@ -80,10 +79,12 @@ class Text(cs.Adapter):
 
 class Raw(cs.Adapter):
     """Raw bytes (``Bytes(n)`` or ``GreedyBytes`` when ``length`` is None) that also build from the
-    hex string :func:`~igdscope.decode.to_plain` renders bytes as, so plain data builds back."""
+    hex string :func:`~igdscope.decode.to_plain` renders bytes as, so plain data builds back.
+    With a fixed integer length, shorter values are padded with zeros when building."""
 
     def __init__(self, length: Any = None):
         super().__init__(cs.GreedyBytes if length is None else cs.Bytes(length))
+        self.length = length
 
     def _decode(self, obj: bytes, context: Any, path: str) -> bytes:
         return obj
@@ -91,9 +92,11 @@ class Raw(cs.Adapter):
     def _encode(self, obj: Any, context: Any, path: str) -> bytes:
         if isinstance(obj, str):
             try:
-                return bytes.fromhex(obj)
+                obj = bytes.fromhex(obj)
             except ValueError:
                 raise cs.MappingError(f"not a hex string: {obj[:40]!r}", path=path) from None
+        if isinstance(self.length, int) and isinstance(obj, (bytes, bytearray)) and len(obj) < self.length:
+            obj = bytes(obj).ljust(self.length, b"\0")
         return obj
 
 

@@ -1,0 +1,230 @@
+"""The command line as a user meets it: golden output for the demo machine, JSON for scripts,
+sniffing, one-line errors with documented exit codes, and no textual import outside the TUI.
+
+Golden files live in tests/golden/; regenerate them with ``IGDSCOPE_UPDATE_GOLDEN=1 pytest
+tests/test_cli.py`` after an intended change to the output, and read the diff.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import pytest
+
+from igdscope import capture as capmod
+from igdscope.cli import main
+from igdscope.sources import demo
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def run(*args, stdin: bytes | None = None):
+    return subprocess.run([sys.executable, "-m", "igdscope", *args], capture_output=True, input=stdin, timeout=120)
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("IGDSCOPE_UPDATE_GOLDEN"):
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text)
+    assert path.exists(), f"{path} missing: run with IGDSCOPE_UPDATE_GOLDEN=1"
+    assert text == path.read_text()
+
+
+@pytest.fixture(scope="module")
+def host_json(tmp_path_factory):
+    p = tmp_path_factory.mktemp("demo") / "host.json"
+    r = run("dump", "--demo", "-o", str(p))
+    assert r.returncode == 0, r.stderr
+    return p
+
+
+@pytest.fixture(scope="module")
+def guest_json(tmp_path_factory):
+    p = tmp_path_factory.mktemp("demo") / "guest.json"
+    assert run("dump", "--demo", "guest", "-o", str(p)).returncode == 0
+    return p
+
+
+def test_demo_text_is_golden():
+    r = run("demo")
+    assert r.returncode == 0, r.stderr
+    golden("demo-host.txt", r.stdout.decode())
+
+
+def test_demo_guest_text_is_golden():
+    r = run("demo", "--guest")
+    assert r.returncode == 0
+    golden("demo-guest.txt", r.stdout.decode())
+
+
+def test_show_capture_equals_demo_view(host_json):
+    r = run("show", str(host_json))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode() == (GOLDEN / "demo-host.txt").read_text()
+
+
+def test_dump_json_is_valid_and_round_trips(host_json, guest_json, capture_validator):
+    for p in (host_json, guest_json):
+        text = p.read_text()
+        doc = json.loads(text)
+        capture_validator(doc)
+        cap = capmod.loads(text)
+        # dump -> load -> dump gives the same document
+        from igdscope import decoders
+
+        assert cap.to_json(decoders.decode_capture(cap)) == text
+
+
+def test_dump_json_stdout_equals_file(host_json):
+    r = run("dump", "--demo", "--json")
+    assert r.returncode == 0
+    assert r.stdout.decode() == host_json.read_text()
+
+
+def test_capture_holds_raw_bytes_and_decoded_view(host_json):
+    doc = json.loads(host_json.read_text())
+    assert doc["format"] == "igdscope-capture" and doc["version"] == 1 and doc["machine"] == "host"
+    gtt = doc["blobs"]["gtt"]
+    assert gtt["encoding"] == "zlib+base64" and gtt["size"] == 8 << 20
+    assert len(zlib.decompress(base64.b64decode(gtt["data"]))) == 8 << 20
+    cfg = doc["blobs"]["config/0000:00:02.0"]
+    assert cfg["encoding"] == "base64" and cfg["size"] == 4096
+    dec = doc["decoded"]
+    s = dec["devices"]["igd"]["summary"]
+    assert (s["ggc"], s["dsm_bytes"], s["gsm_bytes"], s["bdsm"], s["asls"]) == (0x02C1, 64 << 20, 8 << 20, demo.BDSM, demo.ASLS)
+    hb = dec["devices"]["host_bridge"]["summary"]
+    assert (hb["tolud"], hb["bgsm"], hb["bdsm"]) == (demo.TOLUD, demo.BGSM, demo.BDSM)
+    assert dec["findings"] == []  # the demo host is self-consistent
+    assert dec["gtt"]["entries"] == 1 << 20 and dec["gtt"]["most_common_value"] == demo.HOST_SCRATCH | 1
+    assert dec["platform"]["qemu_gen"] == {"A": 8, "B": 9, "C": 9}
+
+
+def test_show_json_of_capture(host_json):
+    r = run("show", str(host_json), "--json")
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "capture" and doc["devices"]["lpc"]["identity"]["device"] == demo.LPC_DID
+
+
+@pytest.mark.parametrize("kind,blob", [("config", "config/0000:00:02.0"), ("rom", "rom"), ("opregion", "opregion")])
+def test_show_sniffs_raw_files(tmp_path, kind, blob):
+    cap = demo.host_capture()
+    p = tmp_path / "raw.bin"
+    p.write_bytes(cap.blobs[blob].data)
+    r = run("show", str(p), "--json")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == kind
+    r = run("show", str(p))
+    assert r.returncode == 0 and r.stdout
+
+
+def test_show_vbt_and_stdin():
+    r = run("show", "-", "--json", stdin=demo.vbt())
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["kind"] == "vbt" and [b["id"] for b in doc["blocks"]][:2] == [1, 2]
+
+
+def test_show_lspci_text_from_stdin():
+    cfg = demo.igd_config()[:256]
+    text = "00:02.0 VGA compatible controller [0300]: Intel Corporation CoffeeLake-S GT2 [8086:3e92]\n"
+    text += "".join(f"{o:02x}: " + " ".join(f"{b:02x}" for b in cfg[o : o + 16]) + "\n" for o in range(0, 256, 16))
+    r = run("show", "-", "--json", stdin=("> " + text.replace("\n", "\n> ")).encode())  # mail-quoted
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    igd = doc["devices"]["0000:00:02.0"]
+    assert doc["kind"] == "lspci" and igd["summary"]["asls"] == demo.ASLS and igd["platform"]["platform"] == "CFL"
+
+
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (b"", "empty"),
+        (b"\x01\x02\x03 random bytes that are nothing", "unknown kind"),
+        (b'{"format": "igdscope-capture", "version": 99}', "newer than this igdscope"),
+        (b'{"format": "igdscope-capture", "version": 1, "blobs": {"x": {"size": 2000000000, "encoding": "base64", "data": "", "sha256": ""}}}', "2000000000 bytes"),
+        (b'{"format": "igdscope-capture", ' + b'"a": ' * 1 + b"[" * 200000 + b"]" * 200000 + b"}", "nested too deeply"),
+    ],
+    ids=["empty", "garbage", "version", "huge-blob", "nested"],
+)
+def test_bad_input_is_one_line_with_exit_3(tmp_path, content, needle):
+    p = tmp_path / "bad"
+    p.write_bytes(content)
+    r = run("show", str(p))
+    err = r.stderr.decode()
+    assert r.returncode == 3, err
+    assert len(err.strip().splitlines()) == 1 and needle in err and "Traceback" not in err
+    assert str(p) in err or "stdin" in err or "capture" in err
+
+
+def test_sha256_mismatch_and_truncated_config(tmp_path, host_json):
+    doc = json.loads(host_json.read_text())
+    b = doc["blobs"]["config/0000:00:00.0"]
+    raw = bytearray(base64.b64decode(b["data"]))
+    raw[0x50] ^= 1
+    b["data"] = base64.b64encode(bytes(raw)).decode()
+    p = tmp_path / "tampered.json"
+    p.write_text(json.dumps(doc))
+    r = run("show", str(p))
+    assert r.returncode == 3 and b"sha256 does not match" in r.stderr and str(p).encode() in r.stderr
+    cfg = tmp_path / "cfg64.bin"
+    cfg.write_bytes(demo.igd_config()[:64])
+    r = run("show", str(cfg), "--json")
+    assert r.returncode == 0
+    dev = json.loads(r.stdout)["device"]
+    assert dev["truncated"] and any("64 of 256" in f for f in dev["findings"])
+    assert all(reg["raw"] is None for reg in dev["registers"] if reg["offset"] >= 64)
+
+
+def test_unknown_platform_and_missing_file():
+    r = run("show", "/nonexistent/file")
+    assert r.returncode == 3 and b"cannot read" in r.stderr
+    r = run("show", "-", "--platform", "NOPE", stdin=demo.igd_config())
+    assert r.returncode == 3 and b"unknown platform 'NOPE'" in r.stderr
+
+
+def test_usage_errors_exit_2():
+    assert run("show").returncode == 2
+    assert run("frobnicate").returncode == 2
+
+
+def test_help_teaches_exit_codes():
+    r = run("--help")
+    out = r.stdout.decode()
+    assert "exit codes:" in out and "4  no Intel display device" in out
+    r = run("show", "--help")
+    assert b"lspci -s 00:02.0 -xxx | igdscope show -" in r.stdout
+
+
+def test_exit_codes_documented_in_readme_match():
+    from igdscope import errors
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    for code, words in ((errors.EXIT_BAD_INPUT, "bad input"), (errors.EXIT_NO_IGD, "no Intel display device")):
+        assert f"| {code} |" in readme and words in readme
+
+
+def test_cli_never_imports_textual():
+    code = (
+        "import sys, io, contextlib\n"
+        "from igdscope.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['dump', '--demo', '--json'])\n"
+        "    main(['demo'])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_main_in_process_returns_codes(capsys):
+    assert main(["dump", "--demo", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["machine"] == "host"

@@ -1,0 +1,185 @@
+"""Live paths against fake machines: a sysfs/procfs/debugfs tree made from the demo captures must
+read back as the capture it was made from; missing and unreadable sources become errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from igdscope.sources import demo, live
+from tests.fakesys import FakeRoot as Root
+from tests.fakesys import build_tree
+
+FIELDS = ("role", "bdf", "vendor", "device", "class_code", "revision", "subsystem_vendor", "subsystem_device", "driver", "iommu_group", "iommu_group_members", "resources", "config_size", "boot_vga")
+
+
+def _same_devices(got, want):
+    assert [d.bdf for d in got.devices] == [d.bdf for d in want.devices]
+    for g, w in zip(got.devices, want.devices):
+        for f in FIELDS:
+            if f == "iommu_group_members" and w.iommu_group is None:
+                continue
+            assert getattr(g, f) == getattr(w, f), (w.bdf, f)
+        assert got.blobs[g.config_blob].data == want.blobs[w.config_blob].data
+
+
+def test_host_tree_reads_back_as_the_demo_host(tmp_path):
+    want = demo.host_capture()
+    root = build_tree(want, tmp_path)
+    got = live.collect(Root(root), gtt=True, use_udev=False)
+    assert got.machine == "host"
+    _same_devices(got, want)
+    assert got.blobs["rom"].data == want.blobs["rom"].data
+    assert got.blobs["gtt"].data == want.blobs["gtt"].data  # read through a read-only mmap of resource0
+    assert got.host["kernel_release"] == "6.8.12-4-pve"
+    assert got.host["modules"]["vfio_pci"]["parameters"]["ids"] == "8086:3e92"
+    assert got.host["vfio_pci_disable_vga"] == "N"
+    assert got.host["hypervisor"]["cpu_flag"] is False
+    assert got.host["dmar"][0]["cap"] == "1c0000c40660462"
+    assert any("Graphics Stolen Memory" in line for line in got.host["iomem"])
+    assert any("0000:00:02.0" in line for line in got.host["iomem"])
+    # the rom file is left disabled
+    assert Root(root).rom_state("sys/devices/pci0000:00/0000:00:02.0/rom") == "0"
+    # vfio-pci owns the IGD: without --vfio the OpRegion is not read, and the capture says why
+    tried = {t["source"]: t["result"] for t in got.sources["opregion"]["tried"]}
+    assert "pass --vfio" in tried["vfio"] and "needs --allow-devmem" in tried["devmem"]
+    assert got.sources["opregion"]["used"] is None
+    assert any(e["source"] == "opregion" for e in got.errors)
+
+
+def test_guest_tree_reads_opregion_and_vbt_from_debugfs(tmp_path):
+    want = demo.guest_capture()
+    root = build_tree(want, tmp_path)
+    got = live.collect(Root(root), use_udev=False)
+    assert got.machine == "guest"
+    _same_devices(got, want)
+    assert got.sources["opregion"]["used"] == "debugfs"
+    assert got.blobs["opregion"].data == want.blobs["opregion"].data
+    assert got.blobs["vbt/debugfs"].data == want.blobs["vbt/debugfs"].data
+    assert "gtt" not in got.blobs  # only with --gtt
+    assert any("virtual IOMMU" in e["reason"] for e in got.errors)
+
+
+def test_devmem_reads_opregion_at_asls(tmp_path):
+    want = demo.host_capture()
+    root = build_tree(want, tmp_path, devmem=True)
+    got = live.collect(Root(root), allow_devmem=True, use_udev=False)
+    assert got.sources["opregion"]["used"] == "devmem"
+    assert got.blobs["opregion"].data == want.blobs["opregion"].data
+    assert got.blobs["opregion"].path == "/dev/mem@0x8a0dc018"
+
+
+def test_devmem_without_signature_is_an_error_not_a_crash(tmp_path):
+    root = build_tree(demo.host_capture(), tmp_path)
+    (root / "dev/mem").write_bytes(b"\0" * 16)
+    got = live.collect(Root(root), allow_devmem=True, use_udev=False)
+    tried = {t["source"]: t["result"] for t in got.sources["opregion"]["tried"]}
+    assert "0x8a0dc018" in tried["devmem"]
+    assert "opregion" not in got.blobs
+
+
+def test_unprivileged_config_reads_are_recorded(tmp_path):
+    root = build_tree(demo.host_capture(), tmp_path, config_bytes=64)
+    got = live.collect(Root(root), use_udev=False)
+    igd = got.device("igd")
+    assert len(got.blobs[igd.config_blob].data) == 64
+    assert "only 64 of 64" not in got.blobs[igd.config_blob].note  # the file size itself is 64 here
+    # a real unprivileged read: the file says 4096 but only 64 bytes come back
+    class Short(Root):
+        def read_bytes(self, p, limit, offset=0):
+            data = super().read_bytes(p, limit, offset)
+            return data[:64] if p.endswith("/config") else data
+
+        def size(self, p):
+            return 4096 if p.endswith("/config") else super().size(p)
+
+    got = live.collect(Short(build_tree(demo.host_capture(), tmp_path / "b")), use_udev=False)
+    igd = got.device("igd")
+    assert got.blobs[igd.config_blob].note.startswith("only 64 of 4096 bytes readable")
+    assert any(e["source"] == f"config {igd.bdf}" for e in got.errors)
+
+
+def test_missing_pieces_become_errors(tmp_path):
+    cap = demo.host_capture()
+    cap.devices = [d for d in cap.devices if d.role != "lpc"]
+    root = build_tree(cap, tmp_path)
+    os.unlink(root / "sys/devices/pci0000:00/0000:00:02.0/rom")
+    os.unlink(root / "sys/devices/pci0000:00/0000:00:02.0/iommu_group")
+    os.unlink(root / "proc/modules")
+    got = live.collect(Root(root), use_udev=False)
+    errs = {e["source"]: e["reason"] for e in got.errors}
+    assert errs["lpc"] == "no PCI function at 0000:00:1f.0"
+    assert "no rom file" in errs["rom"]
+    assert "intel_iommu=on" in errs["iommu_group 0000:00:02.0"]
+    assert "/proc/modules" in errs["modules"]
+    assert got.device("igd").config_blob in got.blobs  # everything else is still there
+
+
+def test_no_intel_display_is_its_own_exit(tmp_path):
+    d = tmp_path / "sys/bus/pci/devices/0000:00:01.0"
+    d.mkdir(parents=True)
+    (d / "vendor").write_text("0x1af4\n")
+    (d / "device").write_text("0x1050\n")
+    (d / "class").write_text("0x030000\n")
+    (tmp_path / "proc").mkdir()
+    with pytest.raises(live.NoIntelDisplay) as e:
+        live.collect(Root(tmp_path), use_udev=False)
+    assert "no Intel display device" in str(e.value) and "1 PCI functions" in str(e.value)
+    r = subprocess.run([sys.executable, "-m", "igdscope", "dump", "--root", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 4
+    assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1 and "no Intel display device" in r.stderr
+
+
+def test_rom_is_disabled_again_on_sigterm(tmp_path):
+    """The one sysfs write of the read path is undone when a signal arrives mid-read."""
+    root = build_tree(demo.host_capture(), tmp_path)
+    rom = "sys/devices/pci0000:00/0000:00:02.0/rom"
+    seen = []
+
+    class Slow(Root):
+        def read_bytes(self, p, limit, offset=0):
+            if p.endswith("/rom"):
+                seen.append(self.rom_state(rom))
+                os.kill(os.getpid(), signal.SIGTERM)
+            return super().read_bytes(p, limit, offset)
+
+    assert threading.current_thread() is threading.main_thread()
+    with pytest.raises(KeyboardInterrupt):
+        live.collect(Slow(root), use_udev=False)
+    assert seen == ["1"]  # enabled while reading
+    assert Slow(root).rom_state(rom) == "0"  # and disabled again
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_rom_is_disabled_again_on_read_error(tmp_path):
+    root = build_tree(demo.host_capture(), tmp_path)
+
+    class Failing(Root):
+        def read_bytes(self, p, limit, offset=0):
+            if p.endswith("/rom"):
+                raise OSError(5, "Input/output error")
+            return super().read_bytes(p, limit, offset)
+
+    got = live.collect(Failing(root), use_udev=False)
+    assert "I/O error" in {e["source"]: e["reason"] for e in got.errors}["rom"]
+    assert Failing(root).rom_state("sys/devices/pci0000:00/0000:00:02.0/rom") == "0"
+
+
+def test_cli_dump_on_fake_root_writes_a_valid_capture(tmp_path, capture_validator):
+    import json
+
+    root = build_tree(demo.guest_capture(), tmp_path / "root")
+    out = tmp_path / "cap.json"
+    r = subprocess.run([sys.executable, "-m", "igdscope", "dump", "--root", str(root), "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"wrote {out}: guest capture, 3 devices")
+    doc = json.loads(out.read_text())
+    capture_validator(doc)
+    assert doc["sources"]["opregion"]["used"] == "debugfs"
+    assert doc["decoded"]["devices"]["igd"]["summary"]["asls"] == demo.GUEST_ASLS
