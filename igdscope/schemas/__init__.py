@@ -1,0 +1,1 @@
+"""construct schemas, one module per format."""

@@ -1,0 +1,1 @@
+"""Where bytes come from: the live machine (sysfs, udev, vfio, /dev/mem) and the demo machine."""
