@@ -45,10 +45,14 @@ class Blob:
     source: str  # sysfs, debugfs, vfio, devmem, demo, file, capture
     path: str = ""  # where they were read, as the path on the captured machine
     note: str = ""  # anything a reader must know (e.g. "only 64 of 4096 bytes readable")
+    _digest: tuple | None = field(default=None, repr=False, compare=False)
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        key = (id(self.data), len(self.data))
+        if self._digest is None or self._digest[0] != key:
+            self._digest = (key, hashlib.sha256(self.data).hexdigest())
+        return self._digest[1]
 
 
 @dataclass
@@ -131,7 +135,8 @@ class Capture:
         return doc
 
     def to_json(self, decoded: dict[str, Any] | None = None) -> str:
-        return json.dumps(self.to_dict(decoded), indent=1, sort_keys=False) + "\n"
+        # compact: json's C encoder only runs without indent; `igdscope show` is the reader's view
+        return json.dumps(self.to_dict(decoded), separators=(",", ":")) + "\n"
 
 
 def _device_to_dict(d: Device) -> dict[str, Any]:
@@ -158,7 +163,7 @@ def _device_to_dict(d: Device) -> dict[str, Any]:
 def _blob_to_dict(b: Blob) -> dict[str, Any]:
     raw = b.data
     if len(raw) > COMPRESS_OVER:
-        packed = zlib.compress(raw, 6)
+        packed = zlib.compress(raw, 1)
         encoding = "zlib+base64"
     else:
         packed = raw

@@ -111,7 +111,7 @@ def _emit_json(doc: object) -> None:
 
 
 def cmd_dump(args) -> int:
-    from igdscope import decoders, render
+    from igdscope import decoders
 
     if args.demo:
         from igdscope.sources import demo
@@ -146,6 +146,8 @@ def cmd_dump(args) -> int:
     if args.json:
         sys.stdout.write(cap.to_json(decoded))
         return EXIT_OK
+    from igdscope import render
+
     sys.stdout.write(render.render_capture(decoded, cap))
     return EXIT_OK
 

@@ -184,7 +184,11 @@ def rom_summary(data: bytes) -> dict[str, Any]:
 
 
 def gtt_summary(cap: Capture, plat: Platform | None) -> dict[str, Any]:
-    import numpy as np
+    """Entries, present entries and the most common value (the scratch page) of a captured GGTT.
+
+    Kept to C-speed bytes operations so that a dump's decoded view does not pay for importing
+    numpy; the full-speed table decoder is numpy's job."""
+    from collections import Counter
 
     data = cap.blob("gtt") or b""
     if plat is None:
@@ -193,15 +197,24 @@ def gtt_summary(cap: Capture, plat: Platform | None) -> dict[str, Any]:
 
     size = pci.pte_size(plat.ggc_layout)
     n = len(data) // size
-    arr = np.frombuffer(data[: n * size], dtype="<u8" if size == 8 else "<u4")
-    present = arr & 1
-    values, counts = np.unique(arr, return_counts=True)
-    top = int(np.argmax(counts)) if len(counts) else None
-    return {
-        "bytes": len(data),
-        "pte_size": size,
-        "entries": int(n),
-        "present": int(present.sum()),
-        "most_common_value": int(values[top]) if top is not None else None,
-        "most_common_count": int(counts[top]) if top is not None else 0,
-    }
+    low = data[0 : n * size : size]  # the low byte of every little-endian PTE holds bit 0
+    present = low.translate(_ODD).count(1)
+    entries = memoryview(data[: n * size]).cast("Q" if size == 8 else "I")
+    sample = Counter(entries[:: max(1, n // 4096)].tolist()).most_common(1) if n else []
+    value = sample[0][0] if sample else None
+    count = count_entries(data[: n * size], size, value) if value is not None else 0
+    return {"bytes": len(data), "pte_size": size, "entries": n, "present": present, "most_common_value": value, "most_common_count": count}
+
+
+_ODD = bytes(i & 1 for i in range(256))
+
+
+def count_entries(data: bytes, size: int, value: int) -> int:
+    """How many aligned ``size``-byte little-endian entries of ``data`` equal ``value``: byte
+    lane k of every entry is compared at C speed and the lanes are ANDed as big integers."""
+    want = value.to_bytes(size, "little")
+    acc = -1
+    for k in range(size):
+        lane = data[k::size].translate(bytes(int(i == want[k]) for i in range(256)))
+        acc &= int.from_bytes(lane, "little")
+    return acc.bit_count() if acc >= 0 else 0

@@ -10,7 +10,6 @@ import csv
 import io
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 # QEMU eras of igd_gen(): the code changed in 9.2 and again in 10.0.
@@ -41,6 +40,8 @@ def _spec_text(name: str) -> str:
     local = Path(__file__).resolve().parent.parent / "specs" / name
     if local.is_file():
         return local.read_text(encoding="utf-8")
+    from importlib import resources  # only an installed package needs it (and it is slow to import)
+
     return resources.files("igdscope._specs").joinpath(name).read_text(encoding="utf-8")
 
 

@@ -13,6 +13,9 @@ and LPC identity copied, GMS cleared, BDSM and ASLS written by SeaBIOS, the OpRe
 
 from __future__ import annotations
 
+import random
+import sys
+from array import array
 from functools import cache
 
 from igdscope import __version__
@@ -166,17 +169,18 @@ def option_rom() -> bytes:
 def gtt(guest: bool = False) -> bytes:
     """A gen9 GGTT (64-bit PTEs): the scratch page everywhere, a framebuffer, a contiguous buffer
     and scattered pages. On the host these are host-physical addresses the host driver left."""
-    import numpy as np
-
-    rng = np.random.default_rng(0x3E92 + guest)
+    rng = random.Random(0x3E92 + guest)
     scratch = (GUEST_SCRATCH if guest else HOST_SCRATCH) | 1
-    ptes = np.full(GTT_ENTRIES, scratch, dtype="<u8")
+    ptes = array("Q", [scratch]) * GTT_ENTRIES
     fb_pages = 1920 * 1080 * 4 // 4096 + 1
     fb_base = 0x104000000 if guest else BDSM  # the host framebuffer lives in stolen memory
-    ptes[:fb_pages] = fb_base + np.arange(fb_pages, dtype="<u8") * 4096 | 1
-    ptes[4096 : 4096 + 512] = (0x3A100000 if guest else 0x24A100000) + np.arange(512, dtype="<u8") * 4096 | 1
-    pages = rng.integers(0x10000, 0x7F000 if guest else 0x400000, size=3000, dtype=np.uint64)
-    ptes[16384 : 16384 + 3000] = pages * 4096 | 1
+    ptes[:fb_pages] = array("Q", range(fb_base | 1, (fb_base | 1) + fb_pages * 4096, 4096))
+    buf = 0x3A100000 if guest else 0x24A100000
+    ptes[4096 : 4096 + 512] = array("Q", range(buf | 1, (buf | 1) + 512 * 4096, 4096))
+    top = 0x7F000 if guest else 0x400000
+    ptes[16384 : 16384 + 3000] = array("Q", [rng.randrange(0x10000, top) << 12 | 1 for _ in range(3000)])
+    if sys.byteorder != "little":  # pragma: no cover - PTEs are little-endian
+        ptes.byteswap()
     return ptes.tobytes()
 
 
@@ -193,14 +197,14 @@ def _res(bar: int, start: int, size: int, flags: int) -> dict[str, int]:
 
 def host_capture() -> Capture:
     cap = Capture(machine="host", created=CREATED, tool_version=__version__)
-    sys = "/sys/bus/pci/devices"
+    sysfs = "/sys/bus/pci/devices"
     cap.blobs = {
-        f"config/{IGD_BDF}": Blob(igd_config(), "demo", f"{sys}/{IGD_BDF}/config"),
-        f"config/{HB_BDF}": Blob(host_bridge_config(), "demo", f"{sys}/{HB_BDF}/config"),
-        f"config/{LPC_BDF}": Blob(lpc_config(), "demo", f"{sys}/{LPC_BDF}/config"),
+        f"config/{IGD_BDF}": Blob(igd_config(), "demo", f"{sysfs}/{IGD_BDF}/config"),
+        f"config/{HB_BDF}": Blob(host_bridge_config(), "demo", f"{sysfs}/{HB_BDF}/config"),
+        f"config/{LPC_BDF}": Blob(lpc_config(), "demo", f"{sysfs}/{LPC_BDF}/config"),
         "opregion": Blob(opregion(), "demo", f"/dev/vfio/2 {IGD_BDF} region type 0x80008086 subtype 1", "the vfio view"),
-        "rom": Blob(option_rom(), "demo", f"{sys}/{IGD_BDF}/rom"),
-        "gtt": Blob(gtt(), "demo", f"{sys}/{IGD_BDF}/resource0", "GGTT: 8388608 bytes at BAR0+0x800000"),
+        "rom": Blob(option_rom(), "demo", f"{sysfs}/{IGD_BDF}/rom"),
+        "gtt": Blob(gtt(), "demo", f"{sysfs}/{IGD_BDF}/resource0", "GGTT: 8388608 bytes at BAR0+0x800000"),
     }
     cap.devices = [
         _dev("igd", IGD_BDF, IGD_DID, 0x030000, 0x00, 0xD000, f"config/{IGD_BDF}", 4096, driver="vfio-pci", iommu_group=2, iommu_group_members=[IGD_BDF], boot_vga=True,
@@ -249,16 +253,16 @@ def host_capture() -> Capture:
 
 def guest_capture() -> Capture:
     cap = Capture(machine="guest", created=CREATED, tool_version=__version__)
-    sys = "/sys/bus/pci/devices"
+    sysfs = "/sys/bus/pci/devices"
     dri = "/sys/kernel/debug/dri/0"
     cap.blobs = {
-        f"config/{IGD_BDF}": Blob(igd_config(guest=True), "demo", f"{sys}/{IGD_BDF}/config"),
-        f"config/{HB_BDF}": Blob(host_bridge_config(guest=True), "demo", f"{sys}/{HB_BDF}/config"),
-        f"config/{LPC_BDF}": Blob(guest_lpc_config(), "demo", f"{sys}/{LPC_BDF}/config"),
+        f"config/{IGD_BDF}": Blob(igd_config(guest=True), "demo", f"{sysfs}/{IGD_BDF}/config"),
+        f"config/{HB_BDF}": Blob(host_bridge_config(guest=True), "demo", f"{sysfs}/{HB_BDF}/config"),
+        f"config/{LPC_BDF}": Blob(guest_lpc_config(), "demo", f"{sysfs}/{LPC_BDF}/config"),
         "opregion": Blob(opregion(guest=True), "demo", f"{dri}/i915_opregion", "first 8 KiB as i915 maps it (never the extended VBT)"),
         "vbt/debugfs": Blob(vbt(), "demo", f"{dri}/i915_vbt", "the VBT i915 selected"),
-        "rom": Blob(option_rom(), "demo", f"{sys}/{IGD_BDF}/rom"),
-        "gtt": Blob(gtt(guest=True), "demo", f"{sys}/{IGD_BDF}/resource0", "GGTT: 8388608 bytes at BAR0+0x800000"),
+        "rom": Blob(option_rom(), "demo", f"{sysfs}/{IGD_BDF}/rom"),
+        "gtt": Blob(gtt(guest=True), "demo", f"{sysfs}/{IGD_BDF}/resource0", "GGTT: 8388608 bytes at BAR0+0x800000"),
     }
     cap.devices = [
         _dev("igd", IGD_BDF, IGD_DID, 0x030000, 0x00, 0xD000, f"config/{IGD_BDF}", 256, driver="i915", boot_vga=True,

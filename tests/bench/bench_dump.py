@@ -2,7 +2,7 @@
 2-core development machine), reported beside baselines measured in the same run:
 
   python        the bare interpreter start (python -c pass)
-  imports       python importing what a dump needs (construct, numpy)
+  imports       python importing the library a dump needs (construct)
 
 The ratios say how much igdscope's own work costs over those, whatever the machine's speed.
 Run: python tests/bench/bench_dump.py [--runs N]
@@ -35,7 +35,7 @@ def main() -> int:
     py = sys.executable
     cases = {
         "python": [py, "-c", "pass"],
-        "imports": [py, "-c", "import construct, numpy"],
+        "imports": [py, "-c", "import construct"],
         "dump --json --demo": [py, "-m", "igdscope", "dump", "--json", "--demo"],
         "show demo capture": None,
     }
