@@ -106,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_OK
 
 
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _emit_json(doc: object) -> None:
     sys.stdout.write(json.dumps(doc, indent=1) + "\n")
 
@@ -141,7 +145,7 @@ def cmd_dump(args) -> int:
         except OSError as exc:
             print(f"igdscope: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(f"wrote {args.output}: {cap.machine} capture, {len(cap.devices)} devices, {len(cap.blobs)} blobs, {len(cap.errors)} errors")
+        print(f"wrote {args.output}: {cap.machine} capture, {_n(len(cap.devices), 'device')}, {_n(len(cap.blobs), 'blob')}, {_n(len(cap.errors), 'error')}")
         return EXIT_OK
     if args.json:
         sys.stdout.write(cap.to_json(decoded))

@@ -183,3 +183,30 @@ def test_cli_dump_on_fake_root_writes_a_valid_capture(tmp_path, capture_validato
     capture_validator(doc)
     assert doc["sources"]["opregion"]["used"] == "debugfs"
     assert doc["decoded"]["devices"]["igd"]["summary"]["asls"] == demo.GUEST_ASLS
+
+
+def test_sriov_pf_and_vfs(tmp_path):
+    """An SR-IOV IGD (PF at 00:02.0 with VFs at 00:02.1/.2): the PF's VF counts and each VF's
+    physfn are recorded, and the VFs are kept as further display functions."""
+    from igdscope.capture import Blob, Device
+
+    cap = demo.host_capture()
+    igd = cap.device("igd")
+    igd.sriov = {"role": "pf", "totalvfs": 7, "numvfs": 2}
+    for fn in (1, 2):
+        bdf = f"0000:00:02.{fn}"
+        cap.blobs[f"config/{bdf}"] = Blob(demo.igd_config()[:256], "demo", "")
+        cap.devices.append(Device(role="display", bdf=bdf, vendor=0x8086, device=0x3E92, class_code=0x030000, revision=0,
+                                  subsystem_vendor=0x1458, subsystem_device=0xD000, driver="vfio-pci", iommu_group=10 + fn,
+                                  iommu_group_members=[bdf], sriov={"role": "vf", "physfn": igd.bdf}, config_blob=f"config/{bdf}", config_size=256))
+    root = build_tree(cap, tmp_path)
+    got = live.collect(Root(root), use_udev=False)
+    assert got.device("igd").sriov == {"role": "pf", "totalvfs": 7, "numvfs": 2}
+    vfs = [d for d in got.devices if d.role == "display"]
+    assert [d.bdf for d in vfs] == ["0000:00:02.1", "0000:00:02.2"]
+    assert all(d.sriov == {"role": "vf", "physfn": "0000:00:02.0"} for d in vfs)
+    assert [d.iommu_group for d in vfs] == [11, 12]
+    from igdscope import decoders
+
+    dec = decoders.decode_capture(got)
+    assert set(dec["devices"]) == {"igd", "host_bridge", "lpc", "0000:00:02.1", "0000:00:02.2"}
