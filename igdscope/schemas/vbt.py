@@ -31,7 +31,7 @@ import construct as cs
 from construct import this
 
 from igdscope.decode import DecodeError, build, decode, to_plain
-from igdscope.schemas.opregion import Raw, Text, merge_values, zero_value
+from igdscope.schemas.common import Raw, Text, merge_values, zero_value
 
 VBT_SIGNATURE = b"$VBT"
 BDB_SIGNATURE = "BIOS_DATA_BLOCK "
