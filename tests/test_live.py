@@ -209,3 +209,55 @@ def test_sriov_pf_and_vfs(tmp_path):
 
     dec = decoders.decode_capture(got)
     assert set(dec["devices"]) == {"igd", "host_bridge", "lpc", "0000:00:02.1", "0000:00:02.2"}
+
+
+def test_vfio_opregion_through_an_emulated_kernel(tmp_path, monkeypatch):
+    """With --vfio and vfio-pci owning the IGD, the OpRegion and the bridges' config come from the
+    vfio IGD regions (here an emulated kernel behind the reader's narrow ops interface)."""
+    from igdscope.sources import vfio
+    from tests import test_vfio as tv
+
+    root = build_tree(demo.host_capture(), tmp_path)
+    kernels = []
+    real = vfio.read_igd_regions
+
+    def with_fake_kernel(r, bdf, group, ops=None):
+        k = tv.FakeKernel(root=r, group=group)
+        kernels.append(k)
+        return real(r, bdf, group, ops=k)
+
+    monkeypatch.setattr(vfio, "read_igd_regions", with_fake_kernel)
+    got = live.collect(Root(root), vfio=True, use_udev=False)
+    assert got.sources["opregion"]["used"] == "vfio"
+    assert got.blobs["opregion"].data == tv.OPREGION and got.blobs["opregion"].source == "vfio"
+    assert got.blobs["vfio/host_cfg"].data == tv.HOST_CFG and got.blobs["vfio/lpc_cfg"].data == tv.LPC_CFG
+    assert kernels and kernels[0].all_closed()
+
+
+def test_vfio_busy_group_is_reported(tmp_path, monkeypatch):
+    import errno
+
+    from igdscope.sources import vfio
+    from tests import test_vfio as tv
+
+    root = build_tree(demo.host_capture(), tmp_path)
+    real = vfio.read_igd_regions
+
+    def busy(r, bdf, group, ops=None):
+        k = tv.FakeKernel(root=r, group=group)
+        k.open_errors[k.path(f"dev/vfio/{group}")] = errno.EBUSY
+        return real(r, bdf, group, ops=k)
+
+    monkeypatch.setattr(vfio, "read_igd_regions", busy)
+    got = live.collect(Root(root), vfio=True, use_udev=False)
+    tried = {t["source"]: t["result"] for t in got.sources["opregion"]["tried"]}
+    assert "vfio group 2 is in use" in tried["vfio"] and "running VM" in tried["vfio"]
+    assert "opregion" not in got.blobs
+
+
+def test_vfio_without_device_nodes(tmp_path):
+    root = build_tree(demo.host_capture(), tmp_path)
+    got = live.collect(Root(root), vfio=True, use_udev=False)
+    tried = {t["source"]: t["result"] for t in got.sources["opregion"]["tried"]}
+    assert "no vfio on this system" in tried["vfio"]
+    assert got.sources["opregion"]["used"] is None
