@@ -607,6 +607,9 @@ class BlockSpec(NamedTuple):
     max_bdb: int | None = None
     full_size: int | None = None  # the struct's size when the block is one fixed struct
     gates: dict[str, tuple[int, int | None]] = {}
+    # post(plain, raw, bdb_version, context) -> plain: derived values and findings after parsing;
+    # context holds the other blocks of the same VBT ({id: raw bytes}) for blocks that need them
+    post: Any = None
 
 
 BLOCKS: dict[int, BlockSpec] = {
@@ -640,7 +643,7 @@ def _ungate(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def decode_block(block_id: int, raw: bytes, bdb_version: int) -> dict[str, Any] | None:
+def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int, bytes] | None = None) -> dict[str, Any] | None:
     """Decode one block's data bytes (without the 3-byte id/size header) into plain data, or None
     when no schema covers this id at this BDB version. Short blocks read as zero-filled (i915's
     rule); bytes beyond the struct are returned as ``unparsed``. Block 2 adds ``findings`` about the
@@ -651,6 +654,8 @@ def decode_block(block_id: int, raw: bytes, bdb_version: int) -> dict[str, Any] 
     raw = bytes(raw)
     parsed = decode(spec.schema, raw, f"BDB block {block_id} ({spec.name})", bdb_version=bdb_version, block_size=len(raw))
     plain = _gate(to_plain(parsed), spec.gates, bdb_version)
+    if spec.post is not None:
+        plain = spec.post(plain, raw, bdb_version, context or {})
     if block_id == 2:
         findings = []
         if len(raw) < 5:
@@ -898,3 +903,10 @@ def demo_vbt() -> bytes:
     devices += [{} for _ in range(5)]  # unused entries, device_type 0, as firmware leaves them
     definitions = build_block(2, {"crt_ddc_gmbus_pin": 2, "devices": devices}, v)
     return build_vbt(v, [(1, features), (2, definitions)], signature="$VBT COFFEELAKE-S")
+
+
+# Block schemas beyond 1 and 2 live in igdscope.schemas.vbtblocks, one module per family; each
+# module's SPECS ({id: BlockSpec}) joins the registry here.
+from igdscope.schemas.vbtblocks import load_specs  # noqa: E402  (needs BlockSpec above)
+
+BLOCKS.update(load_specs())
