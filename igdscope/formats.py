@@ -107,9 +107,20 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
     if off is None:
         raise BadInput("no $VBT signature found")
     res = vbt.walk_blocks(data, off)
+    version = res.get("bdb_version") or 0
+    context = {b["id"]: bytes(b["raw"]) for b in res.get("blocks", []) if isinstance(b.get("raw"), (bytes, bytearray))}
     for b in res.get("blocks", []):
         raw = b.pop("raw", b"")
-        b["raw"] = raw.hex() if isinstance(raw, (bytes, bytearray)) else raw
+        raw = bytes(raw) if isinstance(raw, (bytes, bytearray)) else b""
+        try:
+            fields = vbt.decode_block(b["id"], raw, version, context)
+        except BadInput as exc:
+            b["error"] = str(exc)
+            fields = None
+        if fields is not None:
+            b["fields"] = fields
+        else:
+            b["raw"] = raw.hex()
     return res
 
 

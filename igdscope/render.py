@@ -251,10 +251,59 @@ def render_vbt(dec: dict) -> str:
         f"BDB version {bh.get('version')}, header {bh.get('header_size')} bytes, BDB size {bh.get('bdb_size')}",
         "",
     ]
-    out.append(table(([b["id"], b.get("name", ""), hx(b.get("offset")), b.get("size")] for b in dec.get("blocks", [])), ["id", "block", "offset", "size"]))
+    out.append("BDB blocks present:")
+    ids = [str(i) for i in sorted({b["id"] for b in dec.get("blocks", [])})]
+    out.append("  " + " ".join(ids))
     for f in dec.get("findings", []):
         out.append(f"! {f}")
+    for b in sorted(dec.get("blocks", []), key=lambda b: (b["id"], b.get("offset") or 0)):
+        out.append("")
+        out.append(f"BDB block {b['id']} ({b.get('size')} bytes at {hx(b.get('offset'))}) - {b.get('name') or 'unknown'}:")
+        if "error" in b:
+            out.append(f"  error: {b['error']}")
+        if "fields" in b:
+            out.extend(_tree(b["fields"], 1))
+        elif b.get("raw") is not None:
+            out.extend(_hexdump(bytes.fromhex(b["raw"]), 1))
     return "\n".join(out) + "\n"
+
+
+def _leaf(v: Any) -> str:
+    if isinstance(v, dict) and set(v) == {"value", "name"}:
+        val = v["value"]
+        return f"{v['name']} ({hx(val) if isinstance(val, int) else val})" if v["name"] is not None else (hx(val) if isinstance(val, int) else str(val))
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int):
+        return f"{v} ({v:#x})" if v > 9 else str(v)
+    return str(v)
+
+
+def _tree(node: Any, depth: int) -> list[str]:
+    """Nested plain data as indented 'key: value' lines (the layout of intel_vbt_decode)."""
+    pad = "  " * depth
+    out: list[str] = []
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if isinstance(v, dict) and not (set(v) == {"value", "name"}):
+                out.append(f"{pad}{k}:")
+                out.extend(_tree(v, depth + 1))
+            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                for i, x in enumerate(v):
+                    out.append(f"{pad}{k}[{i}]:")
+                    out.extend(_tree(x, depth + 1))
+            elif isinstance(v, list):
+                out.append(f"{pad}{k}: {', '.join(_leaf(x) for x in v)}")
+            else:
+                out.append(f"{pad}{k}: {_leaf(v)}")
+    else:
+        out.append(f"{pad}{_leaf(node)}")
+    return out
+
+
+def _hexdump(data: bytes, depth: int) -> list[str]:
+    pad = "  " * depth
+    return [f"{pad}{o:04x}: " + " ".join(f"{b:02x}" for b in data[o : o + 16]) for o in range(0, len(data), 16)]
 
 
 def _short(v: Any) -> str:
