@@ -1,0 +1,340 @@
+"""``igdscope gtt``: show a GGTT, say where DMAR faults land, invalidate and restore.
+
+Only ``invalidate`` and ``restore`` import the write path (:mod:`igdscope.gtt_write`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
+
+GTT_HELP = """\
+The IGD's global GTT (GGTT): every PTE decoded (gen6/7 32-bit, Haswell, gen8-gen12 64-bit,
+Meteor Lake with PAT bits), a summary of runs (the scratch page, contiguous mappings, entries in
+stolen memory), where a DMAR fault address lands, and the one write igdscope makes: a GGTT
+invalidation, with a backup first and a verified restore.
+
+examples:
+  igdscope gtt show host.json --summary
+  sudo igdscope gtt show --range 0:64
+  igdscope gtt show --file gtt.bin --platform CFL --json
+  igdscope gtt fault 0x8b803000 host.json
+  dmesg | igdscope gtt faults host.json
+  sudo igdscope gtt invalidate                 (a dry run: says what it would do)
+  sudo igdscope gtt invalidate --yes --backup gtt-backup.json
+  sudo igdscope gtt restore gtt-backup.json
+"""
+
+
+def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
+    g = sub.add_parser("gtt", help="the IGD's GGTT: show, classify DMAR faults, invalidate/restore", description=GTT_HELP, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    gs = g.add_subparsers(dest="gtt_command", metavar="ACTION")
+    gs.required = True
+
+    def source_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("capture", nargs="?", metavar="CAPTURE", help="a capture (igdscope dump --gtt); default: this machine")
+        p.add_argument("--root", metavar="DIR", default="/", help="read the live machine under DIR")
+        p.add_argument("--file", metavar="RAW", help="a raw GGTT dump (needs --platform)")
+        p.add_argument("--platform", metavar="CODE", help="platform code (CFL, ADL-S, ...) for --file, or to override")
+
+    s = gs.add_parser("show", help="decode entries or summarise the table")
+    source_args(s)
+    s.add_argument("--range", metavar="A:B", help="entries A to B (default 0:32); hex or decimal")
+    s.add_argument("--summary", action="store_true", help="the summary of runs instead of entries")
+    s.add_argument("--json", action="store_true")
+
+    f = gs.add_parser("fault", help="where one DMAR fault address lands")
+    f.add_argument("address", metavar="ADDR|LINE", help="an address (hex) or a whole DMAR fault line")
+    source_args(f)
+    f.add_argument("--json", action="store_true")
+
+    fs = gs.add_parser("faults", help="read a kernel log on standard input and classify every DMAR fault")
+    source_args(fs)
+    fs.add_argument("--json", action="store_true")
+    fs.add_argument("--device", metavar="BDF", default=None, help="only faults of this requester (default: the IGD)")
+
+    for name, helptext in (("invalidate", "write 0 to every GGTT entry (dry run without --yes)"), ("restore", "write a backup's entries back and verify")):
+        w = gs.add_parser(name, help=helptext)
+        if name == "restore":
+            w.add_argument("backup_file", metavar="BACKUP", help="a backup written by 'igdscope gtt invalidate'")
+        w.add_argument("--root", metavar="DIR", default="/")
+        w.add_argument("--device", metavar="BDF", default="0000:00:02.0")
+        w.add_argument("--method", choices=("mmio", "bar4"), default="mmio", help="mmio: BAR0's GTT half via resource0 (default); bar4: the I/O index/data window via resource4 (pre-gen11)")
+        w.add_argument("--ignore-open", action="store_true", help="write even when a process holds the device or its vfio group open (never when i915/xe is bound)")
+        if name == "invalidate":
+            w.add_argument("--backup", metavar="FILE", help="where to write the backup (default: igdscope-gtt-backup-<device>-<time>.json here)")
+            w.add_argument("--yes", action="store_true", help="really write (without it: a dry run)")
+        w.add_argument("--json", action="store_true")
+
+
+# -- sources ---------------------------------------------------------------------------------------
+
+
+def _load(args) -> tuple[Any, Any]:
+    """(capture, platform) from the arguments."""
+    from igdscope import capture as capmod
+    from igdscope import decoders
+
+    if args.file:
+        from igdscope.capture import Blob, Capture
+
+        if not args.platform:
+            raise BadInput("--file needs --platform (the PTE format depends on the generation)")
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"{args.file}: cannot read: {exc.strerror}") from None
+        if len(data) > 16 << 20:
+            raise BadInput(f"{args.file}: larger than a GGTT (8 MiB at most)")
+        cap = Capture()
+        cap.blobs["gtt"] = Blob(data, "file", args.file)
+        return cap, decoders.capture_platform(cap, args.platform)
+    if args.capture:
+        cap = capmod.load(args.capture)
+        return cap, decoders.capture_platform(cap, args.platform)
+    from igdscope.sources import live
+    from igdscope.sources.sysfs import Root
+
+    try:
+        cap = live.collect(Root(args.root), gtt=True)
+    except live.NoIntelDisplay as exc:
+        raise BadInput(str(exc)) from None
+    return cap, decoders.capture_platform(cap, args.platform)
+
+
+def landscape(cap, plat):
+    from igdscope import decoders, dmar
+    from igdscope.schemas.gtt import format_for
+
+    dec = decoders.decode_capture(cap, plat.platform if plat else None, with_gtt_summary=False) if cap.devices else {"devices": {}}
+    igd = dec["devices"].get("igd", {}).get("summary", {})
+    hb = dec["devices"].get("host_bridge", {}).get("summary", {})
+    bdsm = igd.get("bdsm", hb.get("bdsm"))
+    dsm = (bdsm, igd.get("dsm_bytes") or hb.get("dsm_bytes") or 0) if bdsm is not None else None
+    gsm = (hb["bgsm"], igd.get("gsm_bytes") or hb.get("gsm_bytes") or 0) if "bgsm" in hb else None
+    dev = cap.device("igd")
+    bars = tuple((f"BAR{r['bar']}" if r["bar"] != 6 else "ROM", r["start"], r["size"]) for r in (dev.resources if dev else []))
+    return dmar.Landscape(cap.machine, dsm, gsm, hb.get("tolud"), bars, cap.blob("gtt"), format_for(plat))
+
+
+def _range(text: str | None, n: int) -> tuple[int, int]:
+    if not text:
+        return 0, min(32, n)
+    try:
+        a, _, b = text.partition(":")
+        start = int(a, 0) if a else 0
+        stop = int(b, 0) if b else n
+    except ValueError:
+        raise BadInput(f"--range {text!r}: expected A:B (numbers)") from None
+    if not 0 <= start <= stop:
+        raise BadInput(f"--range {text!r}: start must not exceed stop")
+    return start, min(stop, n)
+
+
+def _hx(v: int | None) -> str:
+    return "-" if v is None else f"{v:#x}"
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+
+def cmd(args) -> int:
+    return {"show": cmd_show, "fault": cmd_fault, "faults": cmd_faults, "invalidate": cmd_invalidate, "restore": cmd_restore}[args.gtt_command](args)
+
+
+def cmd_show(args) -> int:
+    from igdscope import gtt as gttmod
+    from igdscope.render import table
+    from igdscope.schemas.gtt import format_for
+
+    cap, plat = _load(args)
+    fmt = format_for(plat)
+    data = cap.blob("gtt")
+    if data is None:
+        raise BadInput("no GGTT in this capture (take it with igdscope dump --gtt)")
+    if fmt is None:
+        raise BadInput("the GGTT's PTE format is unknown (platform unknown or older than gen6); give --platform")
+    if args.summary:
+        where = landscape(cap, plat)
+        s = gttmod.summary(data, fmt, dsm=where.dsm)
+        if args.json:
+            print(json.dumps(s))
+            return EXIT_OK
+        print(f"GGTT: {s['entries']} entries of {fmt.size} bytes ({fmt.title}), aperture {s['aperture_bytes'] >> 20} MiB")
+        print(f"  present {s['present']}, not present {s['empty_entries']}")
+        if s.get("scratch_value") is not None:
+            print(f"  scratch page value {_hx(s['scratch_value'])} in {s['scratch_entries']} entries ({len(s['scratch_runs'])} runs listed)")
+        print(f"  mapped (present, not scratch) {s['mapped_entries']} entries in {s['mapped_runs']} contiguous runs; occupancy {s['occupancy'] * 100:.2f}%")
+        if "stolen" in s:
+            print(f"  entries pointing into stolen memory ({_hx(s['stolen']['base'])}, {s['stolen']['size'] >> 20} MiB): {s['stolen']['entries']}")
+        print("  largest runs:")
+        print(table(([r["first"], _hx(r["first"] * 4096), r["entries"], _hx(r["address"])] for r in s["largest_runs"][:16]), ["entry", "graphics address", "entries", "physical address"], indent=4))
+        return EXIT_OK
+    ptes = gttmod.as_array(data, fmt)
+    start, stop = _range(args.range, len(ptes))
+    t = gttmod.decode_table(data, fmt, start, stop)
+    names = [n for n in t if n not in ("index", "raw", "address") and not n.startswith("ignored")]
+    if args.json:
+        rows = [{"index": int(t["index"][i]), "raw": int(t["raw"][i]), "address": int(t["address"][i]), **{n: int(t[n][i]) for n in names}} for i in range(len(t["index"]))]
+        print(json.dumps({"format": fmt.name, "entries": rows}))
+        return EXIT_OK
+    print(f"GGTT entries {start}..{stop - 1} of {len(ptes)} ({fmt.title})")
+    print(table(([int(t["index"][i]), _hx(int(t["index"][i]) * 4096), f"{int(t['raw'][i]):#0{fmt.size * 2 + 2}x}", _hx(int(t["address"][i])), *(int(t[n][i]) for n in names)] for i in range(len(t["index"]))), ["entry", "graphics addr", "raw", "physical", *names]))
+    return EXIT_OK
+
+
+def _classify_all(faults, where) -> list[dict]:
+    from igdscope import dmar
+
+    out = []
+    for f in faults:
+        res = f.plain()
+        res["where"] = dmar.classify(f.address, where, f.reason) if f.address is not None else None
+        out.append(res)
+    return out
+
+
+def _print_classification(res: dict) -> None:
+    w = res["where"]
+    head = f"{res['access']} of {_hx(res['address'])} by {res['requester']}"
+    if res.get("reason") is not None:
+        head += f", fault reason {res['reason']:#04x} ({res['reason_text']})"
+    print(head)
+    if w is None:
+        print("  (no address in the line)")
+        return
+    for r in w["regions"]:
+        extra = f" at +{r['offset']:#x} from {_hx(r['base'])}" if "base" in r else ""
+        print(f"  in: {r['name']}{extra}")
+    for e in w["gtt_entries"][:8]:
+        print(f"  GGTT entry {e['index']} (graphics address {_hx(e['graphics_address'])}) maps this page")
+    for m in w["meaning"]:
+        print(f"  - {m}")
+
+
+def cmd_fault(args) -> int:
+    from igdscope import dmar
+
+    try:
+        address = dmar.parse_address(args.address)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    cap, plat = _load(args)
+    found = dmar.parse(args.address)
+    fault = found[0] if found else dmar.Fault(0, "access", "0000:00:02.0", address, None, "", None)
+    res = _classify_all([fault], landscape(cap, plat))[0]
+    if args.json:
+        print(json.dumps(res))
+    else:
+        _print_classification(res)
+    return EXIT_OK
+
+
+def cmd_faults(args) -> int:
+    from igdscope import dmar
+
+    text = sys.stdin.read(64 << 20)
+    faults = dmar.parse(text)
+    cap, plat = _load(args)
+    igd = cap.device("igd")
+    device = args.device or (igd.bdf if igd else "0000:00:02.0")
+    if len(device) == 7:
+        device = "0000:" + device
+    mine = [f for f in faults if f.requester == device]
+    where = landscape(cap, plat)
+    res = _classify_all(mine, where)
+    if args.json:
+        print(json.dumps({"device": device, "faults": res, "other_devices": len(faults) - len(mine)}))
+        return EXIT_FINDINGS if res else EXIT_OK
+    if not faults:
+        print("no DMAR faults in the input")
+        return EXIT_OK
+    print(f"{len(mine)} DMAR fault(s) of {device}" + (f" ({len(faults) - len(mine)} of other devices not shown)" if len(faults) > len(mine) else ""))
+    for r in res:
+        print(f"line {r['line']}: ", end="")
+        _print_classification(r)
+    return EXIT_FINDINGS if res else EXIT_OK
+
+
+def _print_plan(p: dict) -> None:
+    print(f"GGTT invalidation of {p['device']} ({p['platform']}, {p['format']} PTEs)")
+    print(f"  entries: {p['entries']} ({p['bytes']} bytes) through {p['method']}")
+    print(f"  value: {p['value']:#x} - {p['why_zero']}")
+    print(f"  then: {p['tlb_flush']}")
+    print(f"  driver: {p['driver'] or 'none'}; holders: {'; '.join(p['holders']) or 'none'}")
+
+
+def cmd_invalidate(args) -> int:
+    import datetime as _dt
+
+    from igdscope import gtt_write as gw
+    from igdscope.sources.sysfs import Root
+
+    root = Root(args.root)
+    t = gw.target(root, args.device)
+    p = gw.plan(t, args.method)
+    try:
+        gw.check(t, args.ignore_open)
+    except gw.Refused as exc:
+        if args.yes:
+            raise
+        p["refused"] = str(exc)
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    backup = Path(args.backup or f"igdscope-gtt-backup-{t.bdf.replace(':', '_')}-{stamp}.json")
+    p["backup"] = str(backup)
+    if not args.yes:
+        if args.json:
+            print(json.dumps({"dry_run": True, **p}))
+        else:
+            _print_plan(p)
+            print(f"  backup: {backup}")
+            print(f"dry run: nothing written; --yes would be refused: {p['refused']}" if "refused" in p else "dry run: nothing written; add --yes to do it")
+        return gw.Refused.exit_code if "refused" in p else EXIT_OK
+    win = gw.open_window(root, t, args.method)
+    try:
+        current = win.read(0, t.entries)
+        gw.write_backup(backup, t, current)
+        print(f"backup of {t.entries} entries written to {backup} (sha256 checked on restore)", file=sys.stderr)
+        out = gw.write_entries(win, bytes(len(current)), gw.progress_bar() if not args.json else None)
+    finally:
+        win.close()
+    return _report(out, backup, args.json)
+
+
+def _report(out, backup: Path, as_json: bool) -> int:
+    from igdscope.errors import EXIT_REFUSED
+
+    doc = {"written": out.written, "verified": out.verified, "total": out.total, "interrupted": out.interrupted, "mismatches": out.mismatches[:64], "mismatch_count": len(out.mismatches), "tlb_flushed": out.flushed, "backup": str(backup)}
+    if as_json:
+        print(json.dumps(doc))
+    elif out.interrupted:
+        print(f"interrupted by {out.interrupted} after {out.written} of {out.total} entries (all verified, TLBs flushed); restore with: igdscope gtt restore {backup}")
+    elif out.mismatches:
+        print(f"{len(out.mismatches)} entries did not read back as written (first: {out.mismatches[:8]}); restore with: igdscope gtt restore {backup}")
+    else:
+        print(f"wrote and verified {out.written} entries, flushed the GGTT TLBs; backup: {backup}")
+    return EXIT_REFUSED if out.interrupted or out.mismatches else EXIT_OK
+
+
+def cmd_restore(args) -> int:
+    from igdscope import gtt_write as gw
+    from igdscope.sources.sysfs import Root
+
+    doc, data = gw.read_backup(Path(args.backup_file))
+    root = Root(args.root)
+    t = gw.target(root, args.device if args.device != "0000:00:02.0" else doc["device"])
+    for key, mine in (("device", t.bdf), ("device_id", t.device_id), ("pte_format", t.fmt.name), ("entries", t.entries)):
+        if doc.get(key) != mine:
+            raise BadInput(f"{args.backup_file}: backup is for {key} {doc.get(key)!r}, this device has {mine!r}")
+    gw.check(t, args.ignore_open)
+    win = gw.open_window(root, t, args.method)
+    try:
+        out = gw.write_entries(win, data, gw.progress_bar() if not args.json else None)
+    finally:
+        win.close()
+    return _report(out, Path(args.backup_file), args.json)
+

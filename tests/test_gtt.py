@@ -1,0 +1,337 @@
+"""GGTT PTE formats, the full-speed decoder (checked against construct's own parse), summaries,
+DMAR fault lines from real logs, and the invalidation write path on fake trees."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from igdscope import dmar
+from igdscope import gtt as gttmod
+from igdscope import gtt_write as gw
+from igdscope.schemas import gtt as G
+from igdscope.sources import demo
+from igdscope.sources.sysfs import Root
+from tests.fakesys import build_tree
+
+FORMATS = sorted(G.FORMATS)
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_bit_fields_cover_every_bit_once(name):
+    fmt = G.FORMATS[name]
+    fields = G.bit_fields(fmt)
+    covered = 0
+    for _, hi, lo in fields:
+        m = ((1 << (hi - lo + 1)) - 1) << lo
+        assert covered & m == 0
+        covered |= m
+    assert covered == (1 << (fmt.size * 8)) - 1
+
+
+def test_known_layouts():
+    assert dict((n, (h, lo)) for n, h, lo in G.bit_fields(G.FORMATS["gen8"]))["addr"] == (45, 12)
+    assert dict((n, (h, lo)) for n, h, lo in G.bit_fields(G.FORMATS["hsw"]))["addr_hi"] == (10, 4)
+    assert dict((n, (h, lo)) for n, h, lo in G.bit_fields(G.FORMATS["mtl"]))["pat1"] == (53, 53)
+    # gen6: PA[39:32] in PTE bits 11:4 (i915: pte[11:4] = pa >> 32)
+    v = G.build_pte(G.FORMATS["gen6"], 0xAB_1234_5000, valid=1, cache=2)
+    assert v == 0x12345000 | (0xAB << 4) | (2 << 1) | 1
+    assert G.parse_pte(v, G.FORMATS["gen6"])["address"] == 0xAB_1234_5000
+    hsw = G.build_pte(G.FORMATS["hsw"], 0x7F_0000_1000, valid=1, cache_hi=1)
+    assert hsw == 0x1000 | (0x7F << 4) | (1 << 11) | 1
+    with pytest.raises(ValueError):
+        G.build_pte(G.FORMATS["hsw"], 0x80_0000_0000)  # 39 bits only
+    assert G.build_pte(G.FORMATS["mtl"], 0x8000, present=1, pat0=1, pat1=1, dm=1) == 0x8000 | (3 << 52) | 3
+
+
+def _check_rows(fmt, values):
+    data = np.array(values, dtype="<u8" if fmt.size == 8 else "<u4").tobytes()
+    t = gttmod.decode_table(data, fmt)
+    for i, v in enumerate(values):
+        slow = G.parse_pte(v, fmt)
+        assert int(t["address"][i]) == slow["address"]
+        assert bool(gttmod.present(t["raw"][i : i + 1], fmt)[0]) == slow["is_present"]
+        for name, _, _ in G.bit_fields(fmt):
+            assert int(t[name][i]) == int(slow[name]), name
+
+
+@pytest.mark.parametrize("name", FORMATS)
+@given(data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_fast_path_agrees_with_construct(name, data):
+    fmt = G.FORMATS[name]
+    bits = fmt.size * 8
+    random_values = data.draw(st.lists(st.integers(0, (1 << bits) - 1), min_size=1, max_size=64))
+    max_addr = {"gen6": 1 << 40, "hsw": 1 << 39, "gen8": 1 << 46, "mtl": 1 << 46}[name]
+    realistic = [G.build_pte(fmt, a << 12, **{fmt.present: 1}) for a in data.draw(st.lists(st.integers(0, (max_addr >> 12) - 1), min_size=1, max_size=32))]
+    _check_rows(fmt, random_values + realistic)
+
+
+def test_demo_table_summary():
+    data = demo.gtt()
+    fmt = G.FORMATS["gen8"]
+    s = gttmod.summary(data, fmt, dsm=(demo.BDSM, demo.DSM))
+    assert s["entries"] == 1 << 20 and s["present"] == 1 << 20
+    assert s["scratch_value"] == demo.HOST_SCRATCH | 1
+    fb_pages = 1920 * 1080 * 4 // 4096 + 1
+    assert s["largest_runs"][0] == {"first": 0, "entries": fb_pages, "address": demo.BDSM}
+    assert s["largest_runs"][1] == {"first": 4096, "entries": 512, "address": 0x24A100000}
+    # independent count of entries in stolen memory, plain Python over the raw values
+    vals = memoryview(data).cast("Q").tolist()
+    expect = sum(1 for v in vals if v != demo.HOST_SCRATCH | 1 and v & 1 and demo.BDSM <= (v & 0x3FFFFFFFF000) < demo.BDSM + demo.DSM)
+    assert s["stolen"]["entries"] == expect
+    assert s["scratch_entries"] + s["mapped_entries"] == s["present"]
+
+
+def test_changed_and_entries_mapping():
+    fmt = G.FORMATS["gen8"]
+    a = demo.gtt()
+    b = bytearray(a)
+    for i in (5, 6, 7, 1000):
+        b[i * 8 : i * 8 + 8] = (0).to_bytes(8, "little")
+    c = gttmod.changed(a, bytes(b), fmt)
+    assert c["changed"] == 4 and c["runs"][0] == {"first": 5, "entries": 3} and c["indices"] == [5, 6, 7, 1000]
+    assert gttmod.entries_mapping(a, fmt, demo.BDSM + 3 * 4096 + 0x10) == [3]
+
+
+# -- DMAR fault lines from real logs -----------------------------------------------------------------
+
+EXPECTED_FAULTS = {
+    "doc-example_linux-intel-iommu-rst.txt": [("write", 0x6DF084000, 0x05)] * 2,
+    "gen12-adlp_dasharo-641-nv41.txt": [("read", 0x7CD80000, 0x01), ("read", 0x7CD87000, 0x01)],
+    "gen12-adls_intel-gfx-dma-mask-39bit.txt": [("write", 0x7EFFFF9000, 0x05)],  # wrapped after "fault addr"
+    "gen12-tgl_sof-test-744.txt": [("read", 0x70AD5000, 0x07), ("read", 0x7C346000, 0x06)],  # [0x00:0x02.0]
+    "gen9-glk_intel-gfx-ci-shard.txt": [("read", 0xFA700000, 0x06), ("read", 0xFA70E000, 0x06), ("read", 0xFA700000, 0x06)],
+    "gen9-skl-32bit_lkml-iommu-dma-domain.txt": [("read", 0x8900A000, 0x05)],
+    "gen9-skl_i915ovmfpkg-16-hd530-vm-start.txt": [("write", 0x0, 0x02), ("read", 0xB4000000, 0x06), ("read", 0xB403D000, 0x06)],
+    "gen9-skl_rikka0w0-uefi-wip.txt": [("write", 0x0, 0x02), ("read", 0x98000000, 0x06), ("read", 0x9803E000, 0x06)],
+    "gen9.5-cfl_xiongyw-elitedesk-vm-start.txt": [],
+    "multi-gen_lkml-pci-remove.txt": [("write", 0x4B822000, 0x02)],  # mail-quoted
+    "unknown-gen_intel-gfx-async-flip.txt": [("read", 0x0, 0x06)],
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_FAULTS))
+def test_real_fault_logs(shared_dir, name):
+    path = shared_dir / "world" / "dmesg" / name
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    faults = dmar.parse(path.read_text())
+    assert [(f.access, f.address, f.reason) for f in faults] == EXPECTED_FAULTS[name]
+    assert all(f.requester == "0000:00:02.0" for f in faults)
+    assert all(f.reason_text for f in faults)
+
+
+def test_every_log_file_has_expectations(shared_dir):
+    d = shared_dir / "world" / "dmesg"
+    assert {p.name for p in d.glob("*.txt")} <= set(EXPECTED_FAULTS)
+
+
+def test_fault_line_forms():
+    lines = [
+        "Nov 23 12:00:01 pve kernel: DMAR: [DMA Read] Request device [0000:00:02.0] PASID ffffffff fault addr 8b803000 [fault reason 06] PTE Read access is not set",
+        "<3>[  1.0] DMAR: [DMA Write NO_PASID] Request device [00:1f.3] fault addr 0x1000 [fault reason 0x05] PTE Write access is not set",
+        "DMAR: [INTR-REMAP] Request device [f0:1f.0] fault index 0x8 [fault reason 0x25] Blocked a compatibility format interrupt request",
+    ]
+    f = dmar.parse("\n".join(lines))
+    assert [(x.access, x.requester, x.address, x.reason) for x in f] == [("read", "0000:00:02.0", 0x8B803000, 6), ("write", "0000:00:1f.3", 0x1000, 5), ("interrupt remapping", "0000:f0:1f.0", 0x8, 0x25)]
+    assert dmar.parse_address("0x8b803000") == 0x8B803000 and dmar.parse_address(lines[0]) == 0x8B803000
+    with pytest.raises(ValueError):
+        dmar.parse_address("nonsense")
+
+
+def test_classify_against_the_demo_host():
+    where = dmar.Landscape("host", (demo.BDSM, demo.DSM), (demo.BGSM, demo.GSM), demo.TOLUD, (("BAR0", demo.HOST_BAR0, 16 << 20),), demo.gtt(), G.FORMATS["gen8"])
+    r = dmar.classify(demo.BDSM + 0x3010, where, 6)
+    assert r["regions"][0]["name"].startswith("data stolen memory") and r["regions"][0]["offset"] == 0x3010
+    assert r["gtt_entries"] == [{"index": 3, "graphics_address": 0x3000}]
+    assert any("invalidate the GGTT" in m for m in r["meaning"]) and any("not mapped" in m for m in r["meaning"])
+    r = dmar.classify(demo.BGSM + 0x100, where)
+    assert r["regions"][0]["name"] == "GTT stolen memory (GSM)"
+    r = dmar.classify(0x0, where, 2)
+    assert any("address 0" in m for m in r["meaning"]) and any("context entry" in m for m in r["meaning"])
+    r = dmar.classify(0x7_0000_0000, where)
+    assert r["regions"] == [{"name": "outside stolen memory and the captured GGTT (above TOLUD)"}]
+
+
+# -- invalidation and restore on fake trees -----------------------------------------------------------
+
+
+def _gtt_bytes(root: Path) -> bytes:
+    with open(root / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
+        fh.seek(8 << 20)
+        return fh.read(8 << 20)
+
+
+def _args(**kw):
+    base = {"root": "/", "device": "0000:00:02.0", "method": "mmio", "ignore_open": False, "json": True, "yes": False, "backup": None}
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+@pytest.fixture
+def host_tree(tmp_path):
+    return build_tree(demo.host_capture(), tmp_path / "root")
+
+
+def test_dry_run_writes_nothing(host_tree, tmp_path, capsys):
+    from igdscope import cli_gtt
+
+    before = _gtt_bytes(host_tree)
+    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), backup=str(tmp_path / "b.json"))) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["dry_run"] and plan["entries"] == 1 << 20 and plan["value"] == 0 and "GFX_FLSH_CNTL" in plan["tlb_flush"]
+    assert _gtt_bytes(host_tree) == before and not (tmp_path / "b.json").exists()
+
+
+def test_invalidate_then_restore_byte_exact(host_tree, tmp_path, capsys):
+    from igdscope import cli_gtt
+
+    before = _gtt_bytes(host_tree)
+    backup = tmp_path / "backup.json"
+    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), backup=str(backup), yes=True)) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out == {**out, "written": 1 << 20, "verified": 1 << 20, "mismatch_count": 0, "tlb_flushed": True, "interrupted": None}
+    assert _gtt_bytes(host_tree) == bytes(8 << 20)
+    with open(host_tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
+        fh.seek(gw.GFX_FLSH_CNTL)
+        assert int.from_bytes(fh.read(4), "little") == 1  # the TLB flush register was written
+    doc, data = gw.read_backup(backup)
+    assert data == before and doc["device"] == "0000:00:02.0" and doc["pte_format"] == "gen8"
+    assert cli_gtt.cmd_restore(argparse.Namespace(backup_file=str(backup), root=str(host_tree), device="0000:00:02.0", method="mmio", ignore_open=False, json=True)) == 0
+    assert _gtt_bytes(host_tree) == before
+
+
+class EmulatedPortIO:
+    """BAR4's index/data window emulated over the fake resource0 file, behind the same interface
+    the real sysfs resource4 port I/O uses."""
+
+    def __init__(self, path: Path, gtt_offset: int):
+        self.fh = open(path, "r+b")
+        self.gtt_offset = gtt_offset
+        self.index = None
+        self.calls = 0
+
+    def _where(self):
+        region = self.gtt_offset if self.index & 1 else 0
+        return region + (self.index & ~3)
+
+    def outl(self, offset, value):
+        self.calls += 1
+        if offset == 0:
+            self.index = value
+        else:
+            self.fh.seek(self._where())
+            self.fh.write(value.to_bytes(4, "little"))
+
+    def inl(self, offset):
+        self.calls += 1
+        self.fh.seek(self._where())
+        return int.from_bytes(self.fh.read(4), "little")
+
+    def close(self):
+        self.fh.close()
+
+
+def test_bar4_method(host_tree):
+    root = Root(host_tree)
+    t = gw.target(root, "0000:00:02.0")
+    t.entries = 2048  # a smaller table keeps the per-dword window quick
+    io = EmulatedPortIO(host_tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", t.gtt_offset)
+    win = gw.open_window(root, t, "bar4", io)
+    before = win.read(0, t.entries)
+    whole = _gtt_bytes(host_tree)
+    assert before == whole[: 2048 * 8]
+    out = gw.write_entries(win, bytes(len(before)))
+    assert out.written == out.verified == 2048 and not out.mismatches and out.flushed
+    assert _gtt_bytes(host_tree)[: 2048 * 8] == bytes(2048 * 8)
+    assert _gtt_bytes(host_tree)[2048 * 8 :] == whole[2048 * 8 :]  # entries beyond are untouched
+    with open(host_tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
+        fh.seek(gw.GFX_FLSH_CNTL)
+        assert int.from_bytes(fh.read(4), "little") == 1  # the flush went through the MMIO half
+    out = gw.write_entries(win, before)
+    assert _gtt_bytes(host_tree)[: 2048 * 8] == before
+    win.close()
+
+
+def test_refusals(host_tree, tmp_path):
+    from igdscope import cli_gtt
+
+    # i915 bound: refused even for a dry run's --yes, said in one line
+    drv = host_tree / "sys/devices/pci0000:00/0000:00:02.0/driver"
+    drv.unlink()
+    (host_tree / "sys/bus/pci/drivers/i915").mkdir(parents=True)
+    os.symlink("../../../bus/pci/drivers/i915", drv)
+    with pytest.raises(gw.Refused) as e:
+        cli_gtt.cmd_invalidate(_args(root=str(host_tree), yes=True, backup=str(tmp_path / "x.json")))
+    assert "i915 is bound to 0000:00:02.0" in str(e.value) and e.value.exit_code == 6
+    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), backup=str(tmp_path / "x.json"))) == 6  # dry run says it would refuse
+    drv.unlink()
+    os.symlink("../../../bus/pci/drivers/vfio-pci", drv)
+    # a process (a VM) holds the vfio group open
+    fd = host_tree / "proc/4242/fd"
+    fd.mkdir(parents=True)
+    os.symlink("/dev/vfio/2", fd / "17")
+    (host_tree / "proc/4242/comm").write_text("qemu-system-x86\n")
+    with pytest.raises(gw.Refused) as e:
+        cli_gtt.cmd_invalidate(_args(root=str(host_tree), yes=True, backup=str(tmp_path / "x.json")))
+    assert "qemu-system-x86 (pid 4242) holds /dev/vfio/2" in str(e.value)
+    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), yes=True, ignore_open=True, backup=str(tmp_path / "x.json"))) == 0
+
+
+def test_interrupted_write_and_restore(host_tree, tmp_path):
+    root = Root(host_tree)
+    t = gw.target(root, "0000:00:02.0")
+    win = gw.open_window(root, t, "mmio")
+    before = win.read(0, t.entries)
+    backup = tmp_path / "b.json"
+    gw.write_backup(backup, t, before)
+
+    def interrupt(done, total):
+        if done == gw.CHUNK:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    out = gw.write_entries(win, bytes(len(before)), interrupt)
+    win.close()
+    assert out.interrupted == "SIGINT" and out.written == gw.CHUNK and out.verified == gw.CHUNK and out.flushed
+    now = _gtt_bytes(host_tree)
+    assert now[: gw.CHUNK * 8] == bytes(gw.CHUNK * 8) and now[gw.CHUNK * 8 :] == before[gw.CHUNK * 8 :]
+    doc, data = gw.read_backup(backup)
+    win = gw.open_window(root, t, "mmio")
+    out = gw.write_entries(win, data)
+    win.close()
+    assert _gtt_bytes(host_tree) == before and not out.interrupted
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_verification_catches_dropped_writes(host_tree):
+    root = Root(host_tree)
+    t = gw.target(root, "0000:00:02.0")
+    win = gw.open_window(root, t, "mmio")
+    real_write = win.write
+
+    def lossy(first, data):  # the hardware drops one entry of the first chunk
+        real_write(first, data)
+        if first == 0:
+            real_write(7, (0xDEAD000 | 1).to_bytes(8, "little"))
+
+    win.write = lossy
+    out = gw.write_entries(win, bytes(t.entries * 8))
+    win.close()
+    assert out.mismatches == [7]
+
+
+def test_damaged_backup_is_refused(tmp_path):
+    p = tmp_path / "b.json"
+    p.write_text(json.dumps({"format": gw.BACKUP_FORMAT, "version": 1, "size": 16, "sha256": "0" * 64, "data": ""}))
+    with pytest.raises(Exception) as e:
+        gw.read_backup(p)
+    assert "damaged" in str(e.value)
