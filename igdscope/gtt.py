@@ -34,22 +34,35 @@ def as_array(data: bytes | memoryview, fmt: PteFormat) -> np.ndarray:
     return np.frombuffer(data, dtype="<u8" if fmt.size == 8 else "<u4", count=n)
 
 
+def _u64(ptes: np.ndarray) -> np.ndarray:
+    return ptes if ptes.dtype == np.uint64 else ptes.astype(np.uint64)
+
+
 def field(ptes: np.ndarray, fmt: PteFormat, name: str) -> np.ndarray:
     m = masks(fmt)[name]
-    return (ptes.astype(np.uint64) >> np.uint64(m.shift)) & np.uint64(m.mask)
+    return (_u64(ptes) >> np.uint64(m.shift)) & np.uint64(m.mask)
 
 
 def addresses(ptes: np.ndarray, fmt: PteFormat) -> np.ndarray:
+    """Physical addresses from the format's recipe; a field already in place is one AND."""
     ms = masks(fmt)
-    p = ptes.astype(np.uint64)
-    out = np.zeros(len(p), dtype=np.uint64)
+    p = _u64(ptes)
+    out = None
     for name, shift in fmt.address:
         m = ms[name]
-        out |= ((p >> np.uint64(m.shift)) & np.uint64(m.mask)) << np.uint64(shift)
-    return out
+        if m.shift == shift:
+            part = p & np.uint64(m.mask << m.shift)
+        else:
+            part = ((p >> np.uint64(m.shift)) & np.uint64(m.mask)) << np.uint64(shift)
+        out = part if out is None else out | part
+    return out if out is not None else np.zeros(len(p), dtype=np.uint64)
 
 
 def present(ptes: np.ndarray, fmt: PteFormat) -> np.ndarray:
+    m = masks(fmt)[fmt.present]
+    if m.mask == 1 and m.shift < 8 and ptes.dtype.byteorder in ("<", "=", "|") and ptes.flags.c_contiguous:
+        low = ptes.view(np.uint8)[:: ptes.itemsize]  # the byte holding the bit, no conversion
+        return (low & np.uint8(1 << m.shift)) != 0
     return field(ptes, fmt, fmt.present).astype(bool)
 
 
@@ -74,47 +87,65 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 def summary(data: bytes, fmt: PteFormat, *, dsm: tuple[int, int] | None = None, max_runs: int = 64) -> dict[str, Any]:
     """The shape of a GGTT: present entries, the scratch value and its runs, runs of contiguous
-    physical pages, entries pointing into data stolen memory (``dsm`` = (base, size)), occupancy."""
+    physical pages, entries pointing into data stolen memory (``dsm`` = (base, size)), occupancy.
+
+    Full-table passes are kept to a few (present bit, scratch compare); everything about mappings
+    is computed on the mapped entries only, so a sparse table costs little more than a copy."""
     ptes = as_array(data, fmt)
     n = len(ptes)
-    pres = present(ptes, fmt)
-    addr = addresses(ptes, fmt)
-    out: dict[str, Any] = {"format": fmt.name, "entries": n, "pte_size": fmt.size, "aperture_bytes": n * PAGE, "present": int(pres.sum())}
+    out: dict[str, Any] = {"format": fmt.name, "entries": n, "pte_size": fmt.size, "aperture_bytes": n * PAGE}
     if n == 0:
+        out["present"] = 0
         return out
-    values, counts = np.unique(ptes, return_counts=True)
-    top = int(np.argmax(counts))
-    scratch_value = int(values[top])
-    # the scratch page: the one value repeated far more than any mapping could be (a run of
-    # identical present entries), or nothing when the most common value is 0 / not present
-    scratch = None
-    if counts[top] > 1 and scratch_value != 0:
-        scratch = scratch_value
-    out["most_common_value"] = scratch_value
-    out["most_common_count"] = int(counts[top])
-    out["scratch_value"] = scratch
-    is_scratch = ptes == scratch if scratch is not None else np.zeros(n, dtype=bool)
+    pres = present(ptes, fmt)
+    # the scratch page: the value most entries hold. Its candidate comes from a strided sample
+    # (a sort of the whole table would cost more than everything else together); its count is exact.
+    sample = ptes[:: max(1, n // 4096)]
+    values, counts = np.unique(sample, return_counts=True)
+    candidate = values[int(np.argmax(counts))]
+    is_candidate = ptes == candidate
+    count = int(np.count_nonzero(is_candidate))
+    scratch = int(candidate) if count > 1 and int(candidate) != 0 else None
+    is_scratch = is_candidate if scratch is not None else np.zeros(n, dtype=bool)
     mapped = pres & ~is_scratch
-    out["scratch_entries"] = int(is_scratch.sum())
-    out["mapped_entries"] = int(mapped.sum())
-    out["occupancy"] = round(float(mapped.sum()) / n, 6)
-    # contiguous runs: consecutive mapped entries whose addresses step by one page
-    step = np.zeros(n, dtype=bool)
-    if n > 1:
-        step[1:] = mapped[1:] & mapped[:-1] & (addr[1:] == addr[:-1] + np.uint64(PAGE))
-    starts = mapped & ~step
-    run_id = np.cumsum(starts) - 1
-    run_lengths = np.bincount(run_id[mapped], minlength=int(starts.sum())) if mapped.any() else np.zeros(0, dtype=np.int64)
-    start_idx = np.flatnonzero(starts)
-    order = np.argsort(-run_lengths, kind="stable")[:max_runs]
-    out["mapped_runs"] = int(len(start_idx))
-    out["largest_runs"] = [{"first": int(start_idx[i]), "entries": int(run_lengths[i]), "address": int(addr[start_idx[i]])} for i in order]
-    out["scratch_runs"] = [{"first": s, "entries": ln} for s, ln in _runs(is_scratch)[:max_runs]]
-    out["empty_entries"] = int((~pres).sum())
+    idx = np.flatnonzero(mapped)
+    addr = addresses(ptes[idx], fmt)
+    n_present = int(np.count_nonzero(pres))
+    out.update({
+        "present": n_present,
+        "most_common_value": int(candidate),
+        "most_common_count": count,
+        "scratch_value": scratch,
+        "scratch_entries": int(count if scratch is not None else 0),
+        "mapped_entries": int(len(idx)),
+        "occupancy": round(len(idx) / n, 6),
+        "empty_entries": n - n_present,
+    })
+    # contiguous runs among mapped entries: next entry and next page
+    if len(idx):
+        cont = (np.diff(idx) == 1) & (np.diff(addr) == np.uint64(PAGE))
+        breaks = np.flatnonzero(~cont)
+        starts = np.concatenate(([0], breaks + 1))
+        ends = np.concatenate((breaks, [len(idx) - 1]))
+        lengths = ends - starts + 1
+        order = np.argsort(-lengths, kind="stable")[:max_runs]
+        out["mapped_runs"] = int(len(starts))
+        out["largest_runs"] = [{"first": int(idx[starts[i]]), "entries": int(lengths[i]), "address": int(addr[starts[i]])} for i in order]
+    else:
+        out["mapped_runs"] = 0
+        out["largest_runs"] = []
+    out["scratch_runs"] = [{"first": s, "entries": ln} for s, ln in _runs(is_scratch)[:max_runs]] if scratch is not None else []
     if dsm is not None and dsm[1]:
         base, size = dsm
-        in_dsm = mapped & (addr >= np.uint64(base)) & (addr < np.uint64(base + size))
-        out["stolen"] = {"base": base, "size": size, "entries": int(in_dsm.sum()), "runs": [{"first": s, "entries": ln} for s, ln in _runs(in_dsm)[:max_runs]]}
+        in_dsm = (addr >= np.uint64(base)) & (addr < np.uint64(base + size))
+        hits = idx[in_dsm]
+        runs = []
+        if len(hits):
+            brk = np.flatnonzero(np.diff(hits) != 1)
+            st = np.concatenate(([0], brk + 1))
+            en = np.concatenate((brk, [len(hits) - 1]))
+            runs = [{"first": int(hits[a]), "entries": int(b - a + 1)} for a, b in zip(st[:max_runs], en[:max_runs])]
+        out["stolen"] = {"base": base, "size": size, "entries": int(len(hits)), "runs": runs}
     return out
 
 

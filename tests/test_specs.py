@@ -42,3 +42,12 @@ def test_platform_table_documents_its_sources():
     assert any("pciids.h" in l for l in head) and any("early-quirks.c" in l for l in head)
     qemu = (SPECS / "qemu-igd-gen.tsv").read_text()
     assert "igd.c" in qemu
+
+
+def test_gtt_page_states_the_layouts():
+    from igdscope.schemas import gtt as G
+
+    text = (SPECS / "gtt.md").read_text()
+    assert "| 45:12 | addr |" in text and "| 53 | pat1 |" in text and "| 11:4 | addr_hi |" in text
+    for fmt in G.FORMATS.values():
+        assert f"## {fmt.name}: {fmt.title}, {fmt.size} bytes" in text
