@@ -242,7 +242,26 @@ def render_opregion(dec: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_vbt(dec: dict) -> str:
+def _panel_view(fields: dict, all_panels: bool) -> dict:
+    """Per-panel blocks: the selected panel only (as intel_vbt_decode prints by default), unless
+    all panels are asked for. The raw 16-entry arrays the ``panels`` view repeats are left out."""
+    if all_panels or not isinstance(fields.get("panels"), list):
+        return fields
+    sel = fields.get("selected_panel")
+    sel_value = sel.get("value") if isinstance(sel, dict) else sel
+    out = {}
+    for k, v in fields.items():
+        if k == "panels":
+            keep = [p for p in v if isinstance(p, dict) and (p.get("selected") or p.get("panel") == sel_value)]
+            out[k] = keep or v[:1]
+        elif isinstance(v, list) and len(v) == 16:
+            continue
+        else:
+            out[k] = v
+    return out
+
+
+def render_vbt(dec: dict, all_panels: bool = False) -> str:
     vh = dec.get("vbt_header") or {}
     bh = dec.get("bdb_header") or {}
     ck = dec.get("checksum") or {}
@@ -262,7 +281,7 @@ def render_vbt(dec: dict) -> str:
         if "error" in b:
             out.append(f"  error: {b['error']}")
         if "fields" in b:
-            out.extend(_tree(b["fields"], 1))
+            out.extend(_tree(_panel_view(b["fields"], all_panels), 1))
         elif b.get("raw") is not None:
             out.extend(_hexdump(bytes.fromhex(b["raw"]), 1))
     return "\n".join(out) + "\n"

@@ -1,6 +1,12 @@
 """The Intel Video BIOS Table (VBT): the ``$VBT`` header, the BIOS Data Block (BDB) header, the
-block walk, and block schemas (so far block 1, general features, and block 2, general
-definitions with its child devices).
+block walk, and the schemas of block 1 (general features) and block 2 (general definitions with
+its child devices); the other blocks live in :mod:`igdscope.schemas.vbtblocks`.
+
+Decoded blocks 1 and 2 keep the raw struct members and add a ``meaning`` dict (per child device
+for block 2) with ``{"value": int, "name": str, ...}`` for every coded field at the BDB version:
+device handle and type bits, DVO port and the driver port per platform family, AUX channel, DDC
+pin per PCH family, I2C speed, HDMI/DP rates, vswing and pre-emphasis (see
+:func:`child_device_meaning`). Building ignores ``meaning``.
 
 Names follow the Linux kernel's ``intel_vbt_defs.h`` (``struct vbt_header``, ``bdb_header``,
 ``bdb_general_features``, ``child_device_config``, ``bdb_general_definitions``) and the block
@@ -541,6 +547,44 @@ CHILD_DEVICE_GATES: dict[str, tuple[int, int | None]] = {
     "edp_data_rate_override_reserved": (263, None),
 }
 
+MAX_CHILD_DEVICES = 255  # entries decoded per table at most (igt counts them in a u8 too); the rest stays unparsed
+
+
+class BoundedRange(cs.Subconstruct):
+    """``GreedyRange`` that stops after ``max_count`` items: entries are parsed while whole ones
+    remain, so the count is bounded by the bytes present and by ``max_count`` (a 1-byte child size
+    in a 64 KiB block would otherwise mean 65535 child structs)."""
+
+    def __init__(self, subcon: cs.Construct, max_count: int):
+        super().__init__(subcon)
+        self.max_count = max_count
+
+    def _parse(self, stream, context, path):
+        out = cs.ListContainer()
+        for i in range(self.max_count):
+            fallback = cs.stream_tell(stream, path)
+            try:
+                context._index = i
+                out.append(self.subcon._parsereport(stream, context, path))
+            except cs.StopFieldError:
+                break
+            except cs.ExplicitError:
+                raise
+            except cs.ConstructError:
+                cs.stream_seek(stream, fallback, 0, path)
+                break
+        return out
+
+    def _build(self, obj, stream, context, path):
+        for i, item in enumerate(obj or []):
+            context._index = i
+            self.subcon._build(item, stream, context, path)
+        return obj
+
+    def _sizeof(self, context, path):
+        raise cs.SizeofError("the number of entries depends on the bytes present", path=path)
+
+
 GeneralDefinitionsHeader = cs.BitStruct(
     "crt_ddc_gmbus_pin" / cs.BitsInteger(8),
     "rsvd1" / cs.BitsInteger(5),
@@ -556,7 +600,7 @@ GeneralDefinitions = FlatStruct(
     GeneralDefinitionsHeader,
     # entries of child_dev_size bytes, each read into a zero-filled full-size child; a trailing
     # partial entry stops the range and is kept in "unparsed"
-    "devices" / cs.If(this.child_dev_size > 0, cs.GreedyRange(ZeroFilled(this.child_dev_size, ChildDevice))),
+    "devices" / cs.If(this.child_dev_size > 0, BoundedRange(ZeroFilled(this.child_dev_size, ChildDevice), MAX_CHILD_DEVICES)),
     "unparsed" / Raw(),
 )
 
@@ -597,6 +641,274 @@ def device_handle_names(handle: int, bdb_version: int) -> list[str]:
     return names
 
 
+# -- what the coded values mean (derived entries; the raw fields stay as parsed) -----------------
+#
+# Each decoded block 1 and each child device (blocks 2 and 11) gets a ``meaning`` dict: one
+# ``{"value": int, "name": str | None, ...}`` entry per coded field, computed for the BDB version
+# (and, where the meaning depends on the platform, listed per platform). Building ignores it.
+
+
+def _int(value: Any) -> int:
+    """The integer of a parsed field (an enum's ``{"value", "name"}`` form or a plain int/bool)."""
+    if isinstance(value, dict):
+        value = value.get("value", 0)
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def coded(value: Any, name: str | None, **extra: Any) -> dict[str, Any]:
+    """The ``{"value", "name"}`` form of a coded field, with any extra keys after them."""
+    return {"value": _int(value), "name": name, **extra}
+
+
+PANEL_FITTING_NAMES = {0: "disabled", 1: "text only", 2: "graphics only", 3: "text & graphics"}
+
+
+def _ssc_meaning(value: Any) -> dict[str, Any]:
+    alternate = bool(_int(value))
+    # kHz by display version (i915 intel_bios_ssc_frequency; igt decode_ssc_freq prints MHz, 66 for 66667)
+    return coded(value, "alternate" if alternate else "default",
+                 khz_by_gen={"gen2": 66667 if alternate else 48000, "gen3-4": 100000 if alternate else 96000,
+                             "gen5+": 100000 if alternate else 120000})
+
+
+def general_features_meaning(fields: dict[str, Any], bdb_version: int) -> dict[str, Any]:
+    """Meanings of block 1's coded fields at ``bdb_version``."""
+    out: dict[str, Any] = {
+        "panel_fitting": coded(fields.get("panel_fitting"), PANEL_FITTING_NAMES.get(_int(fields.get("panel_fitting")))),
+        "ssc_freq": _ssc_meaning(fields.get("ssc_freq")),
+        "dp_ssc_freq": _ssc_meaning(fields.get("dp_ssc_freq")),
+    }
+    mode = _int(fields.get("display_clock_mode"))
+    if bdb_version >= 183:
+        out["display_clock_mode"] = coded(mode, "dynamic CD clock" if mode else "no dynamic CD clock")
+    else:
+        out["display_clock_mode"] = coded(mode, "reference clock: BTM (legacy buffer through mode)" if mode
+                                          else "reference clock: DCI (display clock integration)")
+    if "afc_startup_config" in fields:  # 249+; i915 programs 0 for 1 and 7 for any other non-zero value
+        afc = _int(fields["afc_startup_config"])
+        out["afc_startup_config"] = coded(afc, "default" if afc == 0 else f"i915 programs AFC startup {0 if afc == 1 else 7}")
+    return out
+
+
+def _general_features_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
+    plain["meaning"] = general_features_meaning(plain, bdb_version)
+    return plain
+
+
+# composite device types (DEVICE_TYPE_* in intel_vbt_defs.h; 0x68D6 / 0x68D2 / 0x7CC2 are igt's)
+DEVICE_TYPE_NAMES: dict[int, str] = {
+    0x0000: "none",
+    0x0001: "CRT (pre-915)", 0x0009: "TV (pre-915)", 0x0012: "EFP (pre-915)", 0x0022: "LFP (pre-915)",
+    0x6001: "CRT (DPMS)", 0x4001: "CRT (DPMS, hotplug)",
+    0x0209: "TV composite / SCART", 0x0289: "TV macrovision", 0x020C: "TV RF composite",
+    0x0609: "TV S-Video composite", 0x6009: "TV codec (hotplug, power)",
+    0x6012: "EFP (hotplug, power)", 0x6052: "DVI (hotplug, power)", 0x6053: "DVI-I",
+    0x6152: "dual-link DVI-D", 0x60D2: "HDMI / DVI-D with HDCP", 0x6062: "OpenLDI (hotplug, power)",
+    0x6162: "OpenLDI dual pixel", 0x5012: "PanelLink LFP", 0x5042: "CMOS LFP", 0x5062: "LVDS",
+    0x5162: "dual-channel LVDS", 0x51E2: "dual-channel LVDS with HDCP",
+    0x1022: "internal LFP (LVDS)", 0x1009: "internal TV",
+    0x68C6: "DisplayPort", 0x60D6: "DisplayPort dual mode (DP++: DP/HDMI/DVI)", 0x78C6: "eDP",
+    0x68D6: "DisplayPort/DVI", 0x68D2: "DVI", 0x7CC2: "MIPI DSI",
+}
+
+
+def device_type_meaning(value: int) -> dict[str, Any]:
+    """A child's ``device_type``: composite name (if a known one), the bits by name, and what i915
+    makes of it (CRT = analog; DVI = TMDS; HDMI = TMDS and not NOT_HDMI; DP; eDP = DP and internal;
+    DSI = MIPI). i915 also drops DVI/HDMI on port A before display version 12."""
+    value = _int(value)
+    bits = [name for name, mask in DeviceTypeFlags.flags.items() if value & mask]
+    dvi = bool(value & 1 << 4)
+    dp = bool(value & 1 << 2)
+    return coded(value, DEVICE_TYPE_NAMES.get(value), bits=bits, supports={
+        "crt": bool(value & 1 << 0), "dvi": dvi, "hdmi": dvi and not value & 1 << 11, "dp": dp,
+        "edp": dp and bool(value & 1 << 12), "dsi": bool(value & 1 << 10)})
+
+
+def handle_meaning(value: int, bdb_version: int) -> dict[str, Any]:
+    value = _int(value)
+    names = device_handle_names(value, bdb_version)
+    shown = [n if n.startswith("unknown") else n.upper() for n in names]
+    return coded(value, "none" if value == 0 else "+".join(shown), bits=names)
+
+
+# dvo_port (BDB 155+): name, minimum BDB, driver port letter with the default mapping
+DVO_PORT_NAMES: dict[int, tuple[str, int]] = {
+    0: ("HDMI-A", 155), 1: ("HDMI-B", 155), 2: ("HDMI-C", 155), 3: ("HDMI-D", 155), 4: ("LVDS", 155), 5: ("TV", 155),
+    6: ("CRT", 155), 7: ("DP-B", 155), 8: ("DP-C", 155), 9: ("DP-D", 155), 10: ("DP-A", 155),
+    11: ("DP-E", 193), 12: ("HDMI-E", 193), 13: ("DP-F", 155), 14: ("HDMI-F", 155),
+    15: ("DP-G", 217), 16: ("HDMI-G", 217), 17: ("DP-H", 217), 18: ("HDMI-H", 217), 19: ("DP-I", 217), 20: ("HDMI-I", 217),
+    21: ("MIPI-A", 171), 22: ("MIPI-B", 171), 23: ("MIPI-C", 171), 24: ("MIPI-D", 171),
+}
+DVO_PORT_NAMES_PRE155 = {0: "DVO-A", 1: "DVO-B (SDVO-B)", 2: "DVO-C (SDVO-C)"}  # DEVICE_PORT_DVO*
+
+
+def _dvo_letter(value: int) -> str | None:
+    name = DVO_PORT_NAMES.get(value, ("", 0))[0]
+    if name.startswith(("HDMI-", "DP-")):
+        return name[-1]
+    return "E" if value == 6 else None  # i915 maps the CRT code to port E
+
+
+def dvo_port_meaning(value: Any, bdb_version: int) -> dict[str, Any]:
+    """A child's ``dvo_port``: the VBT name and the driver port per platform family (i915
+    dvo_port_to_port: default by letter; RKL/DG1 C,D -> TC1,TC2; ADL-S B-E -> TC1-TC4; display
+    version 13+ F-I -> TC1-TC4; DSI: MIPI-A -> A, MIPI-C -> B on display 11+, else C)."""
+    value = _int(value)
+    if bdb_version < 155:
+        name = DVO_PORT_NAMES_PRE155.get(value) or DVO_PORT_NAMES.get(value, (None, 0))[0]
+        return coded(value, name)
+    name, since = DVO_PORT_NAMES.get(value, (None, 0))
+    out = coded(value, name)
+    if name and bdb_version < since:
+        out["note"] = f"{name} is defined from BDB {since}"
+    letter = _dvo_letter(value)
+    if letter:
+        tc = "ABCDEFGHI".index(letter)
+        out["port"] = {
+            "default": letter,
+            "RKL/DG1": {"C": "TC1", "D": "TC2"}.get(letter, letter if letter in "AB" else None),
+            "ADL-S": {"A": "A", "B": "TC1", "C": "TC2", "D": "TC3", "E": "TC4"}.get(letter),
+            "display 13+ (ADL-P and later)": letter if tc < 5 else f"TC{tc - 4}",
+        }
+    elif name in ("MIPI-A", "MIPI-C"):
+        out["port"] = {"DSI": "A" if name == "MIPI-A" else "B on display 11+, C before"}
+    return out
+
+
+AUX_CHANNEL_NAMES = {0x00: "none", 0x40: "AUX-A", 0x10: "AUX-B", 0x20: "AUX-C", 0x30: "AUX-D", 0x50: "AUX-E",
+                     0x60: "AUX-F", 0x70: "AUX-G", 0x80: "AUX-H", 0x90: "AUX-I"}
+
+
+def aux_channel_meaning(value: Any) -> dict[str, Any]:
+    """A child's ``aux_channel`` (AUX-A is 0x40) and the USB-C AUX it becomes where i915 remaps
+    (display 13+: F-I -> USBC1-4; ADL-S: B-E -> USBC1-4; RKL/DG1: C, D -> USBC1, USBC2)."""
+    value = _int(value)
+    name = AUX_CHANNEL_NAMES.get(value)
+    out = coded(value, name)
+    if name and name != "none":
+        letter = name[-1]
+        remap = {
+            "RKL/DG1": {"C": "USBC1", "D": "USBC2"}.get(letter),
+            "ADL-S": {"B": "USBC1", "C": "USBC2", "D": "USBC3", "E": "USBC4"}.get(letter),
+            "display 13+ (ADL-P and later)": {"F": "USBC1", "G": "USBC2", "H": "USBC3", "I": "USBC4"}.get(letter),
+        }
+        remap = {k: v for k, v in remap.items() if v}
+        if remap:
+            out["remapped"] = remap
+    return out
+
+
+# ddc_pin: on CNP and later PCHs a VBT-specific code that i915 maps to a GMBUS pin (map_ddc_pin);
+# before, and on DG1 and later discrete parts, the GMBUS pin number itself (intel_gmbus.h).
+DDC_PIN_BY_PCH: dict[str, dict[int, str]] = {
+    "CNP PCH": {1: "DDI B", 2: "DDI C", 3: "DDI D", 4: "DDI F"},
+    "ICP/TGP PCH (ICL, TGL, JSL/EHL)": {1: "DDI A", 2: "DDI B", 3: "DDI C (TGL)", 4: "TC1", 5: "TC2", 6: "TC3", 7: "TC4", 8: "TC5", 9: "TC6"},
+    "RKL with TGP PCH": {1: "DDI A", 2: "DDI B", 3: "DDI D", 4: "DDI E"},
+    "gen9 (SKL-class) with TGP PCH": {1: "DDI B", 2: "DDI C", 3: "DDI D"},
+    "ADL-S": {1: "DDI A", 2: "TC1", 3: "TC2", 4: "TC3", 5: "TC4"},
+    "ADL-P, MTL PCH and later": {1: "DDI A", 2: "DDI B", 3: "TC1", 4: "TC2", 5: "TC3", 6: "TC4"},
+}
+GMBUS_PIN_NAMES = {0: "disabled", 1: "SSC (BXT+: pin 1)", 2: "VGA DDC (BXT+: pin 2)", 3: "panel (CHV: DPD; BXT+: pin 3)",
+                   4: "DPC (HDMI-C)", 5: "DPB (SDVO, HDMI-B)", 6: "DPD (HDMI-D)", 7: "reserved"}
+
+
+def ddc_pin_meaning(value: Any) -> dict[str, Any]:
+    """A child's ``ddc_pin``. The VBT alone does not say which PCH it is for, so every reading is
+    given: the GMBUS pin (PCHs before CNP, Atom parts, DG1+ discrete) and the port per PCH family."""
+    value = _int(value)
+    readings = {"GMBUS pin (before CNP, Atom, DG1+)": GMBUS_PIN_NAMES.get(value)}
+    for pch, table in DDC_PIN_BY_PCH.items():
+        readings[pch] = table.get(value)
+    return coded(value, None if value else "none", by_platform={k: v for k, v in readings.items() if v},
+                 caveat="the meaning depends on the PCH, which the VBT does not record")
+
+
+I2C_SPEED_NAMES = {0: "100 kHz", 1: "50 kHz", 2: "400 kHz", 3: "1 MHz"}
+HDMI_MAX_DATA_RATE_NAMES = {0: ("platform max", 204), 1: ("297 MHz", 204), 2: ("165 MHz", 204),
+                            3: ("594 MHz", 249), 4: ("340 MHz", 249), 5: ("300 MHz", 249)}
+HDMI_FRL_RATE_NAMES = {0: "FRL not supported", 1: "3 GT/s", 2: "6 GT/s", 3: "8 GT/s", 4: "10 GT/s", 5: "12 GT/s"}
+DP_VSWING_NAMES = {0: "0.4 V", 1: "0.6 V", 2: "0.8 V", 3: "1.2 V"}
+DP_PREEMPH_NAMES = {0: "0 dB", 1: "3.5 dB", 2: "6 dB", 3: "9.5 dB"}
+MIPI_BRIDGE_TYPE_NAMES = {1: "ASUS", 2: "Toshiba", 3: "Renesas"}  # igt; 0 = no bridge
+DP_MAX_LINK_RATE_216 = {0: "HBR3 (8.1 Gbps)", 1: "HBR2 (5.4 Gbps)", 2: "HBR (2.7 Gbps)", 3: "RBR (1.62 Gbps)"}
+DP_MAX_LINK_RATE_230 = {0: "platform default", 1: "RBR (1.62 Gbps)", 2: "HBR (2.7 Gbps)", 3: "HBR2 (5.4 Gbps)",
+                        4: "HBR3 (8.1 Gbps)", 5: "UHBR10 (10 Gbps)", 6: "UHBR13.5 (13.5 Gbps)", 7: "UHBR20 (20 Gbps)"}
+EDP_RATE_OVERRIDE_BITS = ["1.62", "2.16", "2.43", "2.7", "3.24", "4.32", "5.4", "6.75", "8.1", "10", "13.5", "20"]  # Gbps
+IBOOST_LEVELS = {0: 1, 1: 3, 2: 7}  # i915 translate_iboost
+
+
+def dp_max_link_rate_meaning(value: Any, bdb_version: int) -> dict[str, Any]:
+    """216-229: 0 = HBR3 (the maximum) .. 3 = RBR (i915 treats unknown codes as HBR3);
+    230+: 0 = platform default, 1 = RBR .. 7 = UHBR20."""
+    value = _int(value)
+    if bdb_version >= 230:
+        return coded(value, DP_MAX_LINK_RATE_230.get(value))
+    return coded(value, DP_MAX_LINK_RATE_216.get(value, "HBR3 (8.1 Gbps) (unknown code, i915 default)"))
+
+
+def child_device_meaning(child: dict[str, Any], bdb_version: int) -> dict[str, Any]:
+    """Meanings of one child device's coded fields at ``bdb_version`` (fields the version does not
+    define are left out)."""
+    v = bdb_version
+    out: dict[str, Any] = {
+        "handle": handle_meaning(child.get("handle"), v),
+        "device_type": device_type_meaning(child.get("device_type")),
+    }
+    if v >= 152 and "i2c_speed" in child:
+        out["i2c_speed"] = coded(child["i2c_speed"], I2C_SPEED_NAMES.get(_int(child["i2c_speed"])))
+    if v >= 158:
+        for where in ("onboard", "ondock"):
+            vs, pe = child.get(f"dp_{where}_redriver_vswing"), child.get(f"dp_{where}_redriver_preemph")
+            out[f"dp_{where}_redriver_vswing"] = coded(vs, DP_VSWING_NAMES.get(_int(vs)))
+            out[f"dp_{where}_redriver_preemph"] = coded(pe, DP_PREEMPH_NAMES.get(_int(pe)))
+    if v >= 204:
+        rate = _int(child.get("hdmi_max_data_rate"))
+        name, since = HDMI_MAX_DATA_RATE_NAMES.get(rate, (None, 0))
+        out["hdmi_max_data_rate"] = coded(rate, name if v >= since else None,
+                                          **({"note": f"defined from BDB {since}"} if name and v < since else {}))
+    if v >= 237:
+        frl = child.get("hdmi_max_frl_rate")
+        out["hdmi_max_frl_rate"] = coded(frl, HDMI_FRL_RATE_NAMES.get(_int(frl)))
+    out["dvo_port"] = dvo_port_meaning(child.get("dvo_port"), v)
+    out["ddc_pin"] = ddc_pin_meaning(child.get("ddc_pin"))
+    if v >= 155:
+        out["aux_channel"] = aux_channel_meaning(child.get("aux_channel"))
+    else:
+        out["dvo2_port"] = dvo_port_meaning(child.get("dvo2_port"), v)
+    if v >= 244:
+        lanes = _int(child.get("dp_max_lane_count"))
+        out["dp_max_lane_count"] = coded(lanes, f"x{lanes + 1}")
+    if v >= 171:
+        mipi = _int(child.get("mipi_bridge_type"))
+        out["mipi_bridge_type"] = coded(mipi, MIPI_BRIDGE_TYPE_NAMES.get(mipi))
+    if v >= 196:
+        for key in ("dp_iboost_level", "hdmi_iboost_level"):
+            level = _int(child.get(key))
+            boost = IBOOST_LEVELS.get(level)
+            out[key] = coded(level, f"boost level {boost}" if boost else None,
+                             used=bool(child.get("iboost")), **({} if boost else {"note": "i915 rejects this value"}))
+    if v >= 216:
+        out["dp_max_link_rate"] = dp_max_link_rate_meaning(child.get("dp_max_link_rate"), v)
+    if v >= 263:
+        mask = _int(child.get("edp_data_rate_override"))
+        out["edp_data_rate_override"] = coded(mask, None, rejected_gbps=[r for i, r in enumerate(EDP_RATE_OVERRIDE_BITS) if mask >> i & 1])
+    return out
+
+
+def _general_definitions_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
+    devices = plain.get("devices") or []
+    if len(devices) >= MAX_CHILD_DEVICES and plain.get("unparsed"):
+        plain["findings"] = [f"only the first {MAX_CHILD_DEVICES} child entries are decoded; the rest is kept as unparsed"]
+    for dev in devices:
+        if isinstance(dev, dict) and dev.get("device_type"):  # empty entries (type 0) are skipped, as i915 does
+            dev["meaning"] = child_device_meaning(dev, bdb_version)
+    return plain
+
+
 # -- the block registry ------------------------------------------------------------------------
 
 
@@ -613,8 +925,8 @@ class BlockSpec(NamedTuple):
 
 
 BLOCKS: dict[int, BlockSpec] = {
-    1: BlockSpec("general_features", Block1, full_size=7, gates=GENERAL_FEATURES_GATES),
-    2: BlockSpec("general_definitions", GeneralDefinitions),
+    1: BlockSpec("general_features", Block1, full_size=7, gates=GENERAL_FEATURES_GATES, post=_general_features_post),
+    2: BlockSpec("general_definitions", GeneralDefinitions, post=_general_definitions_post),
 }
 
 
@@ -640,6 +952,7 @@ def _ungate(fields: dict[str, Any]) -> dict[str, Any]:
     fields = dict(fields)
     fields.update(fields.pop("not_valid_for_bdb", None) or {})
     fields.pop("findings", None)
+    fields.pop("meaning", None)  # derived values (blocks 1, 2 and their child devices); not built
     return fields
 
 
@@ -657,7 +970,7 @@ def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int,
     if spec.post is not None:
         plain = spec.post(plain, raw, bdb_version, context or {})
     if block_id == 2:
-        findings = []
+        findings = list(plain.get("findings") or [])  # the post hook's
         if len(raw) < 5:
             findings.append(f"block is {len(raw)} bytes, shorter than its 5-byte header (i915 ignores it)")
         size = plain["child_dev_size"]
@@ -667,7 +980,7 @@ def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int,
         if size < LEGACY_CHILD_DEVICE_CONFIG_SIZE:
             findings.append(f"child_dev_size {size} is below {LEGACY_CHILD_DEVICE_CONFIG_SIZE}: i915 ignores the child devices")
         plain["devices"] = [_gate(dev, CHILD_DEVICE_GATES, bdb_version) for dev in plain.get("devices") or []]
-        if plain.get("unparsed"):
+        if plain.get("unparsed") and len(plain["devices"]) < MAX_CHILD_DEVICES:
             findings.append(f"{len(plain['unparsed']) // 2} bytes after the last whole child entry")
         plain["findings"] = findings
     return plain
@@ -682,8 +995,8 @@ def build_block(block_id: int, values: dict[str, Any], bdb_version: int, size: i
     list of child dicts; ``child_dev_size`` defaults to the size i915 expects at ``bdb_version``.
     """
     spec = BLOCKS.get(block_id)
-    if spec is None:
-        raise ValueError(f"no schema for BDB block {block_id}")
+    if spec is None or block_id not in (1, 2):
+        raise ValueError(f"build_block builds blocks 1 and 2; block {block_id} is built by its own module's builder")
     values = _ungate(values or {})
     what = f"BDB block {block_id} ({spec.name})"
     if block_id == 1:

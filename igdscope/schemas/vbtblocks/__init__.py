@@ -21,3 +21,8 @@ def load_specs() -> dict:
                 raise RuntimeError(f"VBT block {block_id} is defined in two modules ({mod})")
             specs[block_id] = spec
     return specs
+
+
+# Importing one block module directly (before igdscope.schemas.vbt) must still fill the registry:
+# vbt.py calls load_specs() at its end, which needs load_specs defined above.
+import igdscope.schemas.vbt  # noqa: E402,F401

@@ -1,0 +1,1107 @@
+"""The panel blocks: LFP options (40), LFP data table pointers (41), LFP data (42), LFP backlight
+(43), LFP power conservation (44), and the SDVO LVDS options (22) and DTDs (23).
+
+Names follow the kernel's ``intel_vbt_defs.h`` (``struct bdb_lfp_options``, ``bdb_lfp_data_ptrs``,
+``fp_timing``, ``bdb_edid_pnp_id``, ``bdb_lfp_data_tail``, ``bdb_lfp_backlight``,
+``bdb_lfp_power``, ``bdb_sdvo_lvds_options``, ``bdb_sdvo_lvds_dtd``); what i915 does with them
+follows ``intel_bios.c`` (``get_panel_type()``, ``generate_lfp_data_ptrs()``,
+``validate_lfp_data_ptrs()``, ``parse_lfp_data()``, ``parse_lfp_backlight()``,
+``parse_power_conservation_features()``, ``parse_sdvo_lvds_data()``). Facts and sources:
+``../shared/reference/vbt.md`` sections 6, 12, 13 and 17.
+
+Per-panel data. The kernel packs one value per panel into bit masks (``(mask >> panel * bits) &
+((1 << bits) - 1)``) or arrays of 16; each block here is decoded into ``panels``: 16 dicts, one
+per panel index, with the kernel member names as keys, and ``selected: true`` on the panel
+``panel_type`` (block 40) selects. ``selected_panel`` names it at block level. A child device
+with handle LFP2 (block 2) selects a second panel with ``panel_type2`` (``selected_lfp2``).
+
+Version gates and short blocks. A field the BDB version does not define is left out (or, when
+its bits are not zero, moved to ``not_valid_for_bdb``, so nothing is lost). A field the version
+defines but the block is too short to hold is left out too, and a finding names it (i915 reads
+such fields as zeros: it copies every block into a zero-filled buffer of the full struct size).
+
+The pointers of block 41 are offsets from the start of the BDB header; ``data_offset`` is the
+same pointer counted from the start of block 42's data (what igt prints). Block 42 is decoded
+through them, with the rules i915 applies (``lfp_data_ptrs()``): when block 41 is missing and
+the BDB version is 155 or later, the pointers are generated for 16 entries of 38 + 18 + 10 bytes.
+Bytes are only ever read where they are: a pointer or count is never trusted for a read or an
+allocation beyond the block it points into.
+
+Context. ``post`` hooks get the other blocks of the VBT as ``{id: raw bytes}``: block 40 gives
+the panel index, block 2 whether an LFP2 child exists, block 41/42 each other, block 22 the SDVO
+panel. Block positions are not in it; see :func:`lfp_data_ptrs` for what that means for the
+block 41 checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import construct as cs
+from construct import this
+
+from igdscope.decode import DecodeError, build, decode, to_plain
+from igdscope.schemas.common import Text, merge_values, zero_value
+from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
+from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_findings, dtd_plain
+
+PANELS = 16
+DEVICE_HANDLE_LFP1 = 0x0008
+DEVICE_HANDLE_LFP2 = 0x0080
+FP_TIMING_GENERATED_SIZE = 38  # what i915 and igt assume when they generate the pointers (BDB 155+)
+PNP_ID_SIZE = 10
+PANEL_NAME_SIZE = 13
+
+Gates = dict[str, tuple[int, "int | None"]]
+
+
+# -- helpers ------------------------------------------------------------------------------------
+
+
+def _in_range(version: int, gate: tuple[int, int | None] | None) -> bool:
+    if gate is None:
+        return True
+    lo, hi = gate
+    return version >= lo and (hi is None or version <= hi)
+
+
+def _nonzero(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_nonzero(v) for k, v in value.items() if k != "name")
+    if isinstance(value, (list, tuple)):
+        return any(_nonzero(v) for v in value)
+    return bool(value)
+
+
+def _gate(fields: dict[str, Any], gates: Gates, version: int) -> dict[str, Any]:
+    """Leave out fields the BDB version does not define; non-zero ones go to ``not_valid_for_bdb``."""
+    odd = fields.pop("not_valid_for_bdb", None) or {}
+    for name, gate in gates.items():
+        if name in fields and not _in_range(version, gate):
+            value = fields.pop(name)
+            if _nonzero(value):
+                odd[name] = value
+    if odd:
+        fields["not_valid_for_bdb"] = odd
+    return fields
+
+
+def _offsets(struct: cs.Construct) -> dict[str, tuple[int, int]]:
+    """(byte offset, byte size) of each named member of a fixed-size struct; the members of an
+    unnamed bit-field byte get that byte's offset and size."""
+    out: dict[str, tuple[int, int]] = {}
+    pos = 0
+    for sc in struct.subcons:
+        size = sc.sizeof()
+        if sc.name:
+            out[sc.name] = (pos, size)
+        else:
+            inner = getattr(getattr(sc, "subcon", None), "subcons", None) or []
+            for member in inner:
+                if member.name:
+                    out[member.name] = (pos, size)
+        pos += size
+    return out
+
+
+def _bits(word: int, panel: int, bits: int) -> int:
+    return (word >> (panel * bits)) & ((1 << bits) - 1)
+
+
+def _coded(value: int, names: dict[int, str]) -> dict[str, Any]:
+    return {"value": value, "name": names.get(value)}
+
+
+def _drop_zero(fields: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if name in fields and not _nonzero(fields[name]):
+            del fields[name]
+
+
+def _unparsed(plain: dict[str, Any], full: int, findings: list[str], what: str = "") -> None:
+    extra = plain.get("unparsed")
+    if extra:
+        findings.append(f"{len(extra) // 2} byte(s) beyond the {full}-byte struct{what}: not decoded")
+    else:
+        plain.pop("unparsed", None)
+
+
+def _absent(names: list[str], size: int, findings: list[str]) -> None:
+    if names:
+        findings.append(f"the block ({size} bytes) ends before {', '.join(names)}: absent (i915 reads zeros)")
+
+
+# -- panel selection ----------------------------------------------------------------------------
+
+
+def _has_child(context: dict[int, bytes], handle: int) -> bool:
+    """Whether block 2 lists a child device with this handle (and a non-zero device type)."""
+    raw = context.get(2)
+    if not raw or len(raw) < 5:
+        return False
+    size = raw[4]
+    if size < 4:
+        return False
+    for off in range(5, len(raw) - size + 1, size):
+        if int.from_bytes(raw[off : off + 2], "little") == handle and int.from_bytes(raw[off + 2 : off + 4], "little"):
+            return True
+    return False
+
+
+def panel_selection(context: dict[int, bytes], bdb_version: int) -> dict[str, Any]:
+    """The panel index i915 uses, from block 40 of ``context``, as ``get_panel_type()`` decides it
+    without an OpRegion override or an EDID: ``{"panel_type", "lfp1", "lfp2", "source", "findings"}``.
+
+    ``lfp1`` is ``panel_type`` when it is 0-15, else 0 (i915's fallback; 0xFF means "match the
+    panel's EDID PnP ID against block 42", which needs the panel). ``lfp2`` is ``panel_type2`` when
+    block 2 has a child with handle LFP2, else None.
+    """
+    raw = context.get(40)
+    if not raw:
+        return {"panel_type": None, "lfp1": 0, "lfp2": None, "source": "fallback",
+                "findings": ["no LFP options block (40): panel 0 marked (i915's fallback)"]}
+    pt = raw[0]
+    findings: list[str] = []
+    if pt <= 15:
+        lfp1, source = pt, "vbt"
+    elif pt == 0xFF:
+        lfp1, source = 0, "pnpid"
+        findings.append("panel_type 0xFF: i915 picks the block 42 entry whose PnP ID matches the panel's EDID "
+                        "(a full match, else one without a date); without the EDID, panel 0 (its fallback) is marked")
+    else:
+        lfp1, source = 0, "fallback"
+        findings.append(f"panel_type {pt:#x} is invalid (more than 15, not 0xFF): i915 ignores it and falls back to panel 0")
+    lfp2 = None
+    if _has_child(context, DEVICE_HANDLE_LFP2):
+        pt2 = raw[1] if len(raw) > 1 else 0
+        if source == "fallback":
+            lfp2 = 0
+        elif pt2 <= 15:
+            lfp2 = pt2
+        elif pt2 == 0xFF:
+            lfp2 = 0
+            findings.append("panel_type2 0xFF: the LFP2 panel is matched by its EDID PnP ID; panel 0 marked")
+        else:
+            findings.append(f"panel_type2 {pt2:#x} is out of range: i915 warns and indexes past its per-panel tables")
+        if bdb_version < 212:
+            findings.append(f"a child device has handle LFP2 but panel_type2 is defined from BDB 212 (this is {bdb_version}); i915 uses byte 1 anyway")
+    return {"panel_type": pt, "lfp1": lfp1, "lfp2": lfp2, "source": source, "findings": findings}
+
+
+def _mark(entry: dict[str, Any], panel: int, sel: dict[str, Any]) -> dict[str, Any]:
+    out = {"panel": panel, "selected": panel == sel["lfp1"]}
+    if sel.get("lfp2") is not None and panel == sel["lfp2"]:
+        out["selected_lfp2"] = True
+    out.update(entry)
+    return out
+
+
+def _selection_fields(plain: dict[str, Any], sel: dict[str, Any], findings: list[str], own: bool = False) -> None:
+    plain["selected_panel"] = sel["lfp1"]
+    if sel.get("lfp2") is not None:
+        plain["selected_panel2"] = sel["lfp2"]
+    if own or sel["panel_type"] is None:
+        findings[:0] = sel["findings"]
+
+
+def _panels(word_fields: list[tuple[str, int, dict[int, str] | None]], words: dict[str, int], present: set[str],
+            gates: Gates, version: int, sel: dict[str, Any]) -> list[dict[str, Any]]:
+    """16 per-panel dicts from bit-mask members (``(name, bits per panel, value names or None for
+    a flag)``), keeping the members in ``present`` and gating by version."""
+    panels = []
+    for i in range(PANELS):
+        entry: dict[str, Any] = {}
+        for name, bits, names in word_fields:
+            if name not in present:
+                continue
+            v = _bits(words[name], i, bits)
+            entry[name] = bool(v) if names is None else _coded(v, names)
+        panels.append(_mark(_gate(entry, gates, version), i, sel))
+    return panels
+
+
+# -- block 40: LFP options (struct bdb_lfp_options) ---------------------------------------------
+
+LfpOptions = FlatStruct(
+    "panel_type" / cs.Int8ul * "0-15; 0xFF: select by the panel's EDID PnP ID (block 42)",
+    "panel_type2" / cs.Int8ul * "panel of a child with handle LFP2 (212+)",
+    cs.BitStruct(
+        "rsvd2" / cs.Flag,
+        "lvds_edid" / cs.Flag * "up to 240",
+        "pixel_dither" / cs.Flag,
+        "pfit_ratio_auto" / cs.Flag,
+        "pfit_gfx_mode_enhanced" / cs.Flag,
+        "pfit_text_mode_enhanced" / cs.Flag,
+        "pfit_mode" / cs.BitsInteger(2),
+    ),
+    "rsvd4" / cs.Int8ul,
+    "lvds_panel_channel_bits" / cs.Int32ul * "2 bits/panel: 0 automatic, 1 single, 2 dual",
+    "ssc_bits" / cs.Int16ul * "1 bit/panel",
+    "ssc_freq" / cs.Int16ul * "1 bit/panel: default / alternate frequency",
+    "ssc_ddt" / cs.Int16ul * "1 bit/panel: disable SSC in dual display twin",
+    "panel_color_depth" / cs.Int16ul * "1 bit/panel: 0 18 bpp, 1 24 bpp",
+    "dps_panel_type_bits" / cs.Int32ul * "2 bits/panel: 0 static DRRS, 1 D2PO, 2 seamless DRRS",
+    "blt_control_type_bits" / cs.Int32ul * "2 bits/panel: 0 default, 1 CCFL, 2 LED (up to 240)",
+    "lcdvcc_s0_enable" / cs.Int16ul * "1 bit/panel (200+)",
+    "rotation" / cs.Int32ul * "2 bits/panel, x 90 degrees (228+)",
+    "position" / cs.Int32ul * "2 bits/panel: 0 inside shell, 1 outside (240+)",
+)
+LFP_OPTIONS_SIZE = 34
+
+LFP_OPTIONS_GATES: Gates = {
+    "panel_type2": (212, None),
+    "lvds_edid": (0, 240),
+    "blt_control_type_bits": (0, 240),
+    "lcdvcc_s0_enable": (200, None),
+    "rotation": (228, None),
+    "position": (240, None),
+}
+
+LFP_OPTIONS_PANEL_FIELDS: list[tuple[str, int, dict[int, str] | None]] = [
+    ("lvds_panel_channel_bits", 2, {0: "automatic", 1: "single", 2: "dual", 3: "reserved"}),
+    ("ssc_bits", 1, None),
+    # MHz depend on the display generation: gen2 48/66, gen3-4 96/100, later 120/100
+    ("ssc_freq", 1, {0: "default", 1: "alternate"}),
+    ("ssc_ddt", 1, None),
+    ("panel_color_depth", 1, {0: "18bpp", 1: "24bpp"}),
+    ("dps_panel_type_bits", 2, {0: "static_drrs", 1: "d2po", 2: "seamless_drrs", 3: "reserved"}),
+    ("blt_control_type_bits", 2, {0: "default", 1: "ccfl", 2: "led", 3: "reserved"}),
+    ("lcdvcc_s0_enable", 1, None),
+    ("rotation", 2, {0: "0 degrees", 1: "90 degrees", 2: "180 degrees", 3: "270 degrees"}),
+    ("position", 2, {0: "inside_shell", 1: "outside_shell", 2: "reserved", 3: "reserved"}),
+]
+LFP_OPTIONS_OFFSETS = _offsets(LfpOptions)
+
+
+def _post_lfp_options(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    ctx = dict(context)
+    ctx[40] = raw
+    sel = panel_selection(ctx, bdb_version)
+    n = len(raw)
+    present, absent = set(), []
+    for name, _, _ in LFP_OPTIONS_PANEL_FIELDS:
+        off, size = LFP_OPTIONS_OFFSETS[name]
+        if off + size <= n:
+            present.add(name)
+        elif _in_range(bdb_version, LFP_OPTIONS_GATES.get(name)):
+            absent.append(name)
+    words = {name: plain.pop(name) for name, _, _ in LFP_OPTIONS_PANEL_FIELDS}
+    for name in [k for k in plain if k in LFP_OPTIONS_OFFSETS]:
+        if LFP_OPTIONS_OFFSETS[name][0] >= n:  # a block of fewer than 4 bytes
+            plain.pop(name)
+            if _in_range(bdb_version, LFP_OPTIONS_GATES.get(name)) and not name.startswith("rsvd"):
+                absent.insert(0, name)
+    _drop_zero(plain, "rsvd2", "rsvd4")
+    _gate(plain, LFP_OPTIONS_GATES, bdb_version)
+    _absent(absent, n, findings)
+    if n < 16:
+        findings.append(f"the block is {n} bytes, under 16: i915 skips the DRRS type (dps_panel_type_bits)")
+    _unparsed(plain, LFP_OPTIONS_SIZE, findings)
+    _selection_fields(plain, sel, findings, own=True)
+    plain["panels"] = _panels(LFP_OPTIONS_PANEL_FIELDS, words, present, LFP_OPTIONS_GATES, bdb_version, sel)
+    plain["findings"] = findings
+    return plain
+
+
+# -- block 41: LFP data table pointers (struct bdb_lfp_data_ptrs) --------------------------------
+
+LfpDataPtrTable = cs.Struct(
+    "offset" / cs.Int16ul * "from the start of the BDB header",
+    "table_size" / cs.Int8ul,
+)
+LfpDataPtr = cs.Struct(
+    "fp_timing" / LfpDataPtrTable,
+    "dvo_timing" / LfpDataPtrTable,
+    "panel_pnp_id" / LfpDataPtrTable,
+)
+LfpDataPtrs = cs.Struct(
+    "num_entries" / cs.Int8ul * "3: fp_timing, dvo_timing, panel_pnp_id",
+    "ptr" / cs.Array(PANELS, LfpDataPtr),
+    "panel_name" / LfpDataPtrTable * "13-byte names, 0 in old VBTs",
+)
+LFP_DATA_PTRS_SIZE = 148
+TABLES = ("fp_timing", "dvo_timing", "panel_pnp_id")
+
+
+def _generate_ptrs(block_size: int) -> dict[str, Any] | None:
+    """generate_lfp_data_ptrs(): 16 entries of fp_timing (38) + DTD (18) + PnP ID (10), names
+    behind them if the block is large enough; offsets relative to block 42's data."""
+    entry = FP_TIMING_GENERATED_SIZE + DTD_SIZE + PNP_ID_SIZE
+    if entry * PANELS > block_size:
+        return None
+    ptr = []
+    for i in range(PANELS):
+        base = i * entry
+        ptr.append({
+            "fp_timing": {"offset": base, "table_size": FP_TIMING_GENERATED_SIZE},
+            "dvo_timing": {"offset": base + FP_TIMING_GENERATED_SIZE, "table_size": DTD_SIZE},
+            "panel_pnp_id": {"offset": base + FP_TIMING_GENERATED_SIZE + DTD_SIZE, "table_size": PNP_ID_SIZE},
+        })
+    name = {"offset": 0, "table_size": 0}
+    if PANELS * (entry + PANEL_NAME_SIZE) <= block_size:
+        name = {"offset": entry * PANELS, "table_size": PANEL_NAME_SIZE}
+    return {"num_entries": 3, "ptr": ptr, "panel_name": name}
+
+
+def _validate_ptrs(p: dict[str, Any], data: bytes) -> tuple[str | None, int | None, int | None]:
+    """validate_lfp_data_ptrs() on block-relative pointers: (reason it fails or None, fp_timing
+    size with the 6 hidden bytes, entry size)."""
+    size = len(data)
+    if size == 0:
+        return "block 42 is empty", None, None
+    if p["num_entries"] != 3:
+        return f"num_entries is {p['num_entries']}, not 3", None, None
+    ptr = p["ptr"]
+    fp, dvo, pnp = (ptr[0][t]["table_size"] for t in TABLES)
+    name_size = p["panel_name"]["table_size"]
+    if fp < 32 or dvo != DTD_SIZE or pnp != PNP_ID_SIZE:
+        return f"table sizes fp_timing {fp} (needs 32 or more), dvo_timing {dvo} (needs 18), panel_pnp_id {pnp} (needs 10)", None, None
+    if name_size not in (0, PANEL_NAME_SIZE):
+        return f"panel_name table_size is {name_size}, not 0 or 13", None, None
+    stride = ptr[1]["fp_timing"]["offset"] - ptr[0]["fp_timing"]["offset"]
+    if PANELS * stride > size:
+        return f"16 entries of {stride} bytes do not fit in block 42 ({size} bytes)", None, None
+    for i in range(1, PANELS):
+        for t in TABLES:
+            if ptr[i][t]["table_size"] != ptr[0][t]["table_size"]:
+                return f"panel {i} {t} table_size differs from panel 0's", None, None
+            if ptr[i][t]["offset"] - ptr[i - 1][t]["offset"] != stride:
+                return f"panel {i} {t} is not {stride} bytes after panel {i - 1}'s (entries must be uniform)", None, None
+    if fp + 6 + dvo + pnp == stride:
+        fp += 6  # the 6 bytes real VBTs leave out of the fp_timing size (the terminator is in them)
+    if fp + dvo + pnp != stride:
+        return f"fp_timing {fp} + dvo_timing {dvo} + panel_pnp_id {pnp} is not the entry size {stride}", None, None
+    p0 = ptr[0]
+    if (p0["fp_timing"]["offset"] + fp != p0["dvo_timing"]["offset"] or p0["dvo_timing"]["offset"] + dvo != p0["panel_pnp_id"]["offset"]
+            or p0["panel_pnp_id"]["offset"] + pnp != stride):
+        return "panel 0's tables are not contiguous from the start of block 42", None, None
+    for i in range(PANELS):
+        for t, tsize in zip(TABLES, (fp, dvo, pnp)):
+            if ptr[i][t]["offset"] + tsize > size:
+                return f"panel {i} {t} ends past block 42 ({size} bytes)", None, None
+    if p["panel_name"]["offset"] + PANELS * name_size > size:
+        return "the panel names end past block 42", None, None
+    for i in range(PANELS):
+        at = ptr[i]["fp_timing"]["offset"] + fp - 2
+        if data[at : at + 2] != b"\xff\xff":
+            return f"panel {i} fp_timing has no 0xFFFF terminator at its end", None, None
+    return None, fp, stride
+
+
+def lfp_data_ptrs(context: dict[int, bytes], bdb_version: int, block42_offset: int | None = None) -> dict[str, Any]:
+    """The LFP data table pointers as i915 ends up with them (``init_bdb_block()``: block 41, or
+    generated when it is missing from BDB 155 on; then ``fixup_lfp_data_ptrs()`` and
+    ``validate_lfp_data_ptrs()``).
+
+    Returns ``{"source": "block 41" | "generated" | None, "valid", "reason", "num_entries",
+    "block42_offset", "ptr": [16 x {fp_timing, dvo_timing, panel_pnp_id: {"offset",
+    "table_size", "data_offset"}}], "panel_name", "fp_timing_size", "entry_size"}`` where
+    ``offset`` is as stored (BDB-relative; absent for generated pointers) and ``data_offset``
+    relative to block 42's data. ``valid`` False means i915 drops the pointers ("VBT has
+    malformed LFP data table pointers") and with them every use of block 42.
+
+    i915 converts the pointers with the BDB offset of block 42's data: pass it as
+    ``block42_offset`` when known (from :func:`~igdscope.schemas.vbt.walk_blocks`: the block's
+    ``offset`` + 3 - ``bdb_offset``). Block hooks only get ``{id: bytes}`` (where repeated blocks,
+    common in old VBTs, hide the true positions), so without it panel 0's fp_timing pointer
+    stands in: the one position i915's checks accept; pointers shifted as a whole are then caught
+    only by the bounds and terminator checks.
+    """
+    data = context.get(42)
+    raw41 = context.get(41)
+    res: dict[str, Any] = {"source": None, "valid": False, "reason": None, "num_entries": None, "block42_offset": None,
+                           "ptr": None, "panel_name": None, "fp_timing_size": None, "entry_size": None}
+    if raw41 is None:
+        if bdb_version < 155:
+            res["reason"] = f"no block 41; i915 and igt generate the pointers only from BDB 155 on (this is {bdb_version})"
+            return res
+        if data is None:
+            res["reason"] = "no block 41 and no block 42"
+            return res
+        gen = _generate_ptrs(len(data))
+        if gen is None:
+            res["reason"] = f"no block 41, and block 42 ({len(data)} bytes) is too small for 16 entries of 66 bytes: i915 generates no pointers"
+            return res
+        res["source"] = "generated"
+        res["num_entries"] = gen["num_entries"]
+        for entry in gen["ptr"]:
+            for t in TABLES:
+                entry[t]["data_offset"] = entry[t].pop("offset")
+        name = gen["panel_name"]
+        name["data_offset"] = name.pop("offset")
+        res["ptr"], res["panel_name"] = gen["ptr"], name
+    else:
+        p = to_plain(decode(ZeroFilled(len(raw41), LfpDataPtrs), raw41, "BDB block 41 (lfp_data_ptrs)"))
+        res["source"] = "block 41"
+        res["num_entries"] = p["num_entries"]
+        res["ptr"], res["panel_name"] = p["ptr"], p["panel_name"]
+        if data is None:
+            res["reason"] = "no block 42 (LFP data) for the pointers to point into"
+            return res
+        base = block42_offset
+        if base is None:
+            base = p["ptr"][0]["fp_timing"]["offset"]
+        res["block42_offset"] = base
+        for i, entry in enumerate(res["ptr"]):
+            for t in TABLES:
+                if entry[t]["offset"] < base and res["reason"] is None:
+                    res["reason"] = f"panel {i} {t} points to BDB offset {entry[t]['offset']}, before block 42's data (at {base})"
+                entry[t]["data_offset"] = entry[t]["offset"] - base
+        name = res["panel_name"]
+        if name["table_size"]:
+            if name["offset"] < base and res["reason"] is None:
+                res["reason"] = f"panel_name points to BDB offset {name['offset']}, before block 42's data (at {base})"
+            name["data_offset"] = name["offset"] - base
+        else:
+            name["data_offset"] = name["offset"]  # i915 leaves it unconverted when the size is 0
+        if res["reason"] is not None:
+            return res
+    view = {"num_entries": res["num_entries"], "panel_name": {"offset": res["panel_name"]["data_offset"], "table_size": res["panel_name"]["table_size"]},
+            "ptr": [{t: {"offset": e[t]["data_offset"], "table_size": e[t]["table_size"]} for t in TABLES} for e in res["ptr"]]}
+    reason, fp_size, stride = _validate_ptrs(view, data)
+    res["reason"], res["valid"] = reason, reason is None
+    res["fp_timing_size"], res["entry_size"] = fp_size, stride
+    return res
+
+
+def _ptrs_findings(res: dict[str, Any]) -> list[str]:
+    if res["valid"]:
+        return []
+    if res["source"] is None:
+        return [f"no LFP data table pointers: {res['reason']}"]
+    return [f"i915 rejects the {'generated ' if res['source'] == 'generated' else ''}LFP data table pointers "
+            f"(\"VBT has malformed LFP data table pointers\"): {res['reason']}; it then uses no panel data from block 42"]
+
+
+def _post_lfp_data_ptrs(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    ctx = dict(context)
+    ctx[41] = raw
+    sel = panel_selection(ctx, bdb_version)
+    res = lfp_data_ptrs(ctx, bdb_version)
+    if len(raw) < LFP_DATA_PTRS_SIZE:
+        findings.append(f"the block is {len(raw)} bytes: panel_name (bytes 145-147) absent, read as zero (no panel names)" if len(raw) >= 145
+                        else f"the block is {len(raw)} bytes, shorter than the {LFP_DATA_PTRS_SIZE}-byte struct: the rest reads as zeros")
+    _unparsed(plain, LFP_DATA_PTRS_SIZE, findings)
+    out: dict[str, Any] = {"num_entries": plain["num_entries"]}
+    ptrs = res["ptr"] or plain["ptr"]
+    out["ptr"] = []
+    for i, entry in enumerate(ptrs):
+        out["ptr"].append(_mark({t: dict(entry[t]) for t in TABLES}, i, sel))
+    out["panel_name"] = dict(res["panel_name"] or plain["panel_name"])
+    out["valid"] = res["valid"]
+    if res["valid"]:
+        out["fp_timing_size"] = res["fp_timing_size"]
+        out["entry_size"] = res["entry_size"]
+        if res["fp_timing_size"] != ptrs[0]["fp_timing"]["table_size"]:
+            findings.append(f"fp_timing table_size says {ptrs[0]['fp_timing']['table_size']} but entries are {res['entry_size']} bytes apart: "
+                            f"fp_timing is {res['fp_timing_size']} bytes (the 6 hidden bytes real VBTs have; i915 counts them)")
+    if plain.get("unparsed"):
+        out["unparsed"] = plain["unparsed"]
+    findings.extend(_ptrs_findings(res))
+    _selection_fields(out, sel, findings)
+    out["findings"] = findings
+    return out
+
+
+# -- block 42: LFP data (struct fp_timing, bdb_edid_dtd, bdb_edid_pnp_id, bdb_lfp_data_tail) -----
+
+FpTiming = cs.Struct(
+    "x_res" / cs.Int16ul,
+    "y_res" / cs.Int16ul,
+    "lvds_reg" / cs.Int32ul,
+    "lvds_reg_val" / cs.Int32ul * "i915 keeps it when x_res/y_res match the DTD",
+    "pp_on_reg" / cs.Int32ul,
+    "pp_on_reg_val" / cs.Int32ul,
+    "pp_off_reg" / cs.Int32ul,
+    "pp_off_reg_val" / cs.Int32ul,
+    "pp_cycle_reg" / cs.Int32ul,
+    "pp_cycle_reg_val" / cs.Int32ul,
+    "pfit_reg" / cs.Int32ul * "only in fp_timing tables of 46 bytes (gen4 and older)",
+    "pfit_reg_val" / cs.Int32ul,
+    "terminator" / cs.Int16ul * "0xFFFF, at the end of the table whatever its size",
+)
+FP_TIMING_OFFSETS = _offsets(FpTiming)
+FP_TIMING_FIELDS_END = FP_TIMING_OFFSETS["terminator"][0]  # 44
+
+PnpId = cs.Struct(
+    "mfg_name" / cs.Int16ul * "EDID manufacturer ID: big-endian 3 x 5-bit letters (read here little-endian, as the kernel's u16)",
+    "product_code" / cs.Int16ul,
+    "serial" / cs.Int32ul,
+    "mfg_week" / cs.Int8ul,
+    "mfg_year" / cs.Int8ul * "years since 1990",
+)
+
+LfpBlackBorder = cs.Struct(
+    "top" / cs.Int8ul,  # 227+
+    "bottom" / cs.Int8ul,  # 227+
+    "left" / cs.Int8ul,  # 238+
+    "right" / cs.Int8ul,  # 238+
+)
+
+LfpDataTail = cs.Struct(
+    "panel_name" / cs.Array(PANELS, Text(PANEL_NAME_SIZE)),
+    "scaling_enable" / cs.Int16ul * "1 bit/panel (187+)",
+    "seamless_drrs_min_refresh_rate" / cs.Array(PANELS, cs.Int8ul) * "Hz (188+)",
+    "pixel_overlap_count" / cs.Array(PANELS, cs.Int8ul) * "(208+)",
+    "black_border" / cs.Array(PANELS, LfpBlackBorder) * "top/bottom 227+, left/right 238+",
+    "dual_lfp_port_sync_enable" / cs.Int16ul * "1 bit/panel (231+)",
+    "gpu_dithering_for_banding_artifacts" / cs.Int16ul * "1 bit/panel (245+)",
+)
+LFP_DATA_TAIL_SIZE = 310
+LFP_DATA_TAIL_OFFSETS = _offsets(LfpDataTail)
+LFP_DATA_TAIL_GATES: Gates = {
+    "scaling_enable": (187, None),
+    "seamless_drrs_min_refresh_rate": (188, None),
+    "pixel_overlap_count": (208, None),
+    "black_border": (227, None),
+    "dual_lfp_port_sync_enable": (231, None),
+    "gpu_dithering_for_banding_artifacts": (245, None),
+}
+BLACK_BORDER_GATES: Gates = {"top": (227, None), "bottom": (227, None), "left": (238, None), "right": (238, None)}
+
+# The block's own layout is given by the pointers (block 41, or generated); the schema keeps the bytes.
+LfpData = cs.Struct("data" / cs.GreedyBytes)
+
+
+def pnp_mfg_id(mfg_name: int) -> str:
+    """The three letters of an EDID manufacturer ID from the kernel's (little-endian) u16."""
+    be = ((mfg_name & 0xFF) << 8) | (mfg_name >> 8)
+    return "".join(chr(ord("@") + ((be >> s) & 0x1F)) for s in (10, 5, 0))
+
+
+def pnp_plain(data: bytes) -> dict[str, Any]:
+    p = to_plain(decode(PnpId, bytes(data[:PNP_ID_SIZE]), "PnP ID"))
+    p["mfg_id"] = pnp_mfg_id(p["mfg_name"])
+    p["year"] = 1990 + p["mfg_year"]
+    return p
+
+
+def fp_timing_plain(table: bytes, size: int) -> dict[str, Any]:
+    """An fp_timing table of ``size`` bytes (the terminator in its last 2): the members that fit
+    before the terminator, the terminator, and any bytes between them as ``unparsed``."""
+    body = bytes(table[: max(size - 2, 0)])
+    full = to_plain(decode(FpTiming, body[:FP_TIMING_FIELDS_END].ljust(FpTiming.sizeof(), b"\0"), "fp_timing"))
+    out = {name: full[name] for name, (off, n) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + n <= len(body)}
+    out["terminator"] = int.from_bytes(table[size - 2 : size], "little") if size >= 2 else None
+    if len(body) > FP_TIMING_FIELDS_END:
+        out["unparsed"] = body[FP_TIMING_FIELDS_END:].hex()
+    return out
+
+
+def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str]) -> list[dict[str, Any]]:
+    """Per-panel members of the LFP data tail at ``at`` in block 42's data."""
+    chunk = bytes(data[at : at + LFP_DATA_TAIL_SIZE])
+    tail = to_plain(decode(LfpDataTail, chunk.ljust(LFP_DATA_TAIL_SIZE, b"\0"), "LFP data tail"))
+    have = len(chunk)
+    absent = []
+    for name, (off, size) in LFP_DATA_TAIL_OFFSETS.items():
+        if off + size > have and _in_range(bdb_version, LFP_DATA_TAIL_GATES.get(name)):
+            if name == "black_border" and bdb_version < 238:
+                if off + 4 * (PANELS - 1) + 2 > have:
+                    absent.append(name)
+                continue
+            absent.append(name)
+    _absent(absent, len(data), findings)
+    out = []
+    for i in range(PANELS):
+        entry: dict[str, Any] = {}
+        name_off = LFP_DATA_TAIL_OFFSETS["panel_name"][0] + i * PANEL_NAME_SIZE
+        if name_off + PANEL_NAME_SIZE <= have:
+            entry["panel_name"] = tail["panel_name"][i]
+        if "scaling_enable" not in absent:
+            entry["scaling_enable"] = bool(_bits(tail["scaling_enable"], i, 1))
+        for name in ("seamless_drrs_min_refresh_rate", "pixel_overlap_count"):
+            off = LFP_DATA_TAIL_OFFSETS[name][0] + i
+            if off < have:
+                entry[name] = tail[name][i]
+        off = LFP_DATA_TAIL_OFFSETS["black_border"][0] + 4 * i
+        border = {k: v for j, (k, v) in enumerate(tail["black_border"][i].items()) if off + j < have}
+        if border:
+            entry["black_border"] = _gate(border, BLACK_BORDER_GATES, bdb_version)
+        for name in ("dual_lfp_port_sync_enable", "gpu_dithering_for_banding_artifacts"):
+            if name not in absent and LFP_DATA_TAIL_OFFSETS[name][0] + 2 <= have:
+                entry[name] = bool(_bits(tail[name], i, 1))
+        out.append(_gate(entry, LFP_DATA_TAIL_GATES, bdb_version))
+    return out
+
+
+def _post_lfp_data(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    raw = bytes(raw)
+    ctx = dict(context)
+    ctx[42] = raw
+    sel = panel_selection(ctx, bdb_version)
+    res = lfp_data_ptrs(ctx, bdb_version)
+    out: dict[str, Any] = {}
+    summary = {"source": res["source"], "valid": res["valid"]}
+    if res["valid"]:
+        summary.update(fp_timing_size=res["fp_timing_size"], entry_size=res["entry_size"],
+                       panel_name_offset=res["panel_name"]["data_offset"] if res["panel_name"]["table_size"] else None)
+    else:
+        summary["reason"] = res["reason"]
+    out["lfp_data_ptrs"] = summary
+    findings.extend(_ptrs_findings(res))
+    panels: list[dict[str, Any]] = []
+    if res["ptr"] is not None:
+        fp_size = res["fp_timing_size"] or res["ptr"][0]["fp_timing"]["table_size"]
+        tail = None
+        name = res["panel_name"]
+        if name["table_size"] and 0 <= name["data_offset"] < len(raw):
+            tail = _tail_plain(raw, name["data_offset"], bdb_version, findings)
+        skipped = []
+        for i, ptr in enumerate(res["ptr"]):
+            entry: dict[str, Any] = {}
+            fo, do, po = (ptr[t]["data_offset"] for t in TABLES)
+            if 0 <= fo and fo + fp_size <= len(raw):
+                entry["fp_timing"] = fp_timing_plain(raw[fo : fo + fp_size], fp_size)
+            if 0 <= do and do + DTD_SIZE <= len(raw):
+                entry["dvo_timing"] = dtd_plain(decode(EdidDtd, raw[do : do + DTD_SIZE], f"panel {i} dvo_timing"))
+            if 0 <= po and po + PNP_ID_SIZE <= len(raw):
+                entry["pnp_id"] = pnp_plain(raw[po : po + PNP_ID_SIZE])
+            if len(entry) < 3:
+                skipped.append(str(i))
+            if tail is not None:
+                entry.update(tail[i])
+            panels.append(_mark(entry, i, sel))
+        if skipped:
+            findings.append(f"panel(s) {', '.join(skipped)}: pointers lead outside block 42 ({len(raw)} bytes): tables not read")
+        if not res["valid"]:
+            findings.append("the panels below are read where the pointers point, for diagnosis only")
+    for lfp, label in ((sel["lfp1"], ""), (sel.get("lfp2"), " (LFP2)")):
+        if lfp is None or lfp >= len(panels):
+            continue
+        p = panels[lfp]
+        what = f"panel {lfp}{label}"
+        if "dvo_timing" in p:
+            findings.extend(dtd_findings(p["dvo_timing"], what))
+            fp = p.get("fp_timing") or {}
+            mode = p["dvo_timing"]["mode"]
+            if "y_res" in fp and (fp["x_res"], fp["y_res"]) != (mode["hdisplay"], mode["vdisplay"]):
+                findings.append(f"{what}: fp_timing says {fp.get('x_res')}x{fp.get('y_res')}, the DTD {mode['hdisplay']}x{mode['vdisplay']}: i915 ignores lvds_reg_val")
+    if bdb_version >= 229 and 58 in context:
+        findings.append("from BDB 229 on i915 takes the panel mode from block 58 (generic DTD) first, this block's DTD only if that fails")
+    out["panels"] = panels
+    _selection_fields(out, sel, findings)
+    out["findings"] = findings
+    return out
+
+
+# -- block 43: LFP backlight (struct bdb_lfp_backlight) ----------------------------------------
+
+LfpBacklightDataEntry = FlatStruct(
+    cs.BitStruct(
+        "i2c_speed" / cs.BitsInteger(2),
+        "i2c_pin" / cs.BitsInteger(3),
+        "active_low_pwm" / cs.Flag,
+        "type" / cs.BitsInteger(2) * "0 none, 1 I2C, 2 PWM (i915 needs 2)",
+    ),
+    "pwm_freq_hz" / cs.Int16ul,
+    "min_brightness" / cs.Int8ul * "up to 233",
+    "i2c_address" / cs.Int8ul,
+    "i2c_command" / cs.Int8ul,
+)
+LfpBacklightControlMethod = cs.BitStruct(
+    "controller" / cs.BitsInteger(4),
+    "type" / cs.BitsInteger(4),
+)
+LfpBrightnessLevel = cs.Struct(
+    "level" / cs.Int16ul,
+    "reserved" / cs.Int16ul,
+)
+LfpBacklight = cs.Struct(
+    "entry_size" / cs.Int8ul * "6; i915 and igt skip the block otherwise",
+    "data" / cs.Array(PANELS, LfpBacklightDataEntry),
+    "level" / cs.Array(PANELS, cs.Int8ul) * "162-233",
+    "backlight_control" / cs.Array(PANELS, LfpBacklightControlMethod) * "191+",
+    "brightness_level" / cs.Array(PANELS, LfpBrightnessLevel) * "234+",
+    "brightness_min_level" / cs.Array(PANELS, LfpBrightnessLevel) * "234+",
+    "brightness_precision_bits" / cs.Array(PANELS, cs.Int8ul) * "236+",
+    "hdr_dpcd_refresh_timeout" / cs.Array(PANELS, cs.Int16ul) * "10 us units (239+)",
+)
+LFP_BACKLIGHT_SIZE = 305
+LFP_BACKLIGHT_ENTRY_SIZE = 6
+LFP_BACKLIGHT_OFFSETS = _offsets(LfpBacklight)
+LFP_BACKLIGHT_GATES: Gates = {
+    "min_brightness": (0, 233),
+    "level": (162, 233),
+    "backlight_control": (191, None),
+    "brightness_level": (234, None),
+    "brightness_min_level": (234, None),
+    "brightness_precision_bits": (236, None),
+    "hdr_dpcd_refresh_timeout": (239, None),
+}
+BACKLIGHT_TYPES = {0: "none", 1: "i2c", 2: "pwm", 3: "reserved"}
+I2C_SPEEDS = {0: "100 kHz", 1: "50 kHz", 2: "400 kHz", 3: "1 MHz"}
+# enum intel_backlight_type for 0-5; 6 and 7 as igt names them
+BACKLIGHT_CONTROL_TYPES = {
+    0: "pmic", 1: "lpss", 2: "display_ddi", 3: "dsi_dcs", 4: "panel_driver_interface", 5: "vesa_edp_aux_interface",
+    6: "display_engine_pwm_edp_1_5_scr_aux", 7: "display_engine_pwm_custom_edp_aux",
+}
+
+
+def _backlight_i915(p: dict[str, Any], i: int, bdb_version: int) -> dict[str, Any]:
+    """What parse_lfp_backlight() takes from panel ``i``'s entries."""
+    entry = p["data"][i]
+    if entry["type"] != 2:
+        return {"present": False, "why": f"type {entry['type']} is not PWM (2): i915 uses no VBT backlight data"}
+    out: dict[str, Any] = {"present": True, "pwm_freq_hz": entry["pwm_freq_hz"], "active_low_pwm": entry["active_low_pwm"]}
+    if bdb_version >= 191:
+        ctl = p["backlight_control"][i]
+        out["type"] = _coded(ctl["type"], BACKLIGHT_CONTROL_TYPES)
+        out["controller"] = ctl["controller"]
+    else:
+        out["type"] = _coded(2, BACKLIGHT_CONTROL_TYPES)
+        out["controller"] = 0
+    if bdb_version >= 234:
+        level = p["brightness_level"][i]["level"]
+        min_level = p["brightness_min_level"][i]["level"]
+        scale = p["brightness_precision_bits"][i] == 16 if bdb_version >= 236 else level > 255
+        if scale:
+            min_level //= 255
+        if min_level > 255:
+            level = 255
+        out["min_brightness"] = min_level
+        out["level"] = level
+        out["brightness_precision_bits"] = p["brightness_precision_bits"][i]
+    else:
+        out["min_brightness"] = entry["min_brightness"]
+        out["level"] = p["level"][i]
+    out["hdr_dpcd_refresh_timeout_ms"] = -(-p["hdr_dpcd_refresh_timeout"][i] // 100) if bdb_version >= 239 else 30
+    return out
+
+
+def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    sel = panel_selection(context, bdb_version)
+    n = len(raw)
+    out: dict[str, Any] = {"entry_size": plain["entry_size"]}
+    if plain["entry_size"] != LFP_BACKLIGHT_ENTRY_SIZE:
+        findings.append(f"entry_size is {plain['entry_size']}, not {LFP_BACKLIGHT_ENTRY_SIZE}: i915 and igt ignore the block")
+        _selection_fields(out, sel, findings)
+        out["findings"] = findings
+        return out
+    absent = [name for name, (off, size) in LFP_BACKLIGHT_OFFSETS.items()
+              if off + size > n and name != "entry_size" and _in_range(bdb_version, LFP_BACKLIGHT_GATES.get(name))]
+    _absent(absent, n, findings)
+    panels = []
+    for i in range(PANELS):
+        e = dict(plain["data"][i])
+        entry: dict[str, Any] = {}
+        if 1 + LFP_BACKLIGHT_ENTRY_SIZE * (i + 1) <= n:
+            entry = {
+                "type": _coded(e["type"], BACKLIGHT_TYPES), "active_low_pwm": e["active_low_pwm"],
+                "pwm_freq_hz": e["pwm_freq_hz"], "min_brightness": e["min_brightness"],
+            }
+            if e["type"] == 1:  # the I2C members are obsolete otherwise (igt shows them only then too)
+                entry.update(i2c_pin=e["i2c_pin"], i2c_speed=_coded(e["i2c_speed"], I2C_SPEEDS),
+                             i2c_address=e["i2c_address"], i2c_command=e["i2c_command"])
+        for name in ("level", "backlight_control", "brightness_level", "brightness_min_level",
+                     "brightness_precision_bits", "hdr_dpcd_refresh_timeout"):
+            off, size = LFP_BACKLIGHT_OFFSETS[name]
+            elem = size // PANELS
+            if off + elem * (i + 1) > n:
+                continue
+            v = plain[name][i]
+            if name == "backlight_control":
+                v = {"type": _coded(v["type"], BACKLIGHT_CONTROL_TYPES), "controller": v["controller"]}
+            elif name in ("brightness_level", "brightness_min_level"):
+                if v["reserved"]:
+                    entry[f"{name}_reserved"] = v["reserved"]
+                v = v["level"]
+            entry[name] = v
+        panels.append(_mark(_gate(entry, LFP_BACKLIGHT_GATES, bdb_version), i, sel))
+    _unparsed(plain, LFP_BACKLIGHT_SIZE, findings)
+    if plain.get("unparsed"):
+        out["unparsed"] = plain["unparsed"]
+    _selection_fields(out, sel, findings)
+    if 1 + LFP_BACKLIGHT_ENTRY_SIZE * (sel["lfp1"] + 1) <= n:
+        out["i915"] = _backlight_i915(plain, sel["lfp1"], bdb_version)
+    out["panels"] = panels
+    out["findings"] = findings
+    return out
+
+
+# -- block 44: LFP power conservation (struct bdb_lfp_power) ------------------------------------
+
+LfpPowerFeatures = cs.BitStruct(
+    "als_enable" / cs.Flag,
+    "lace_support" / cs.Flag * "210+",
+    "lace_enabled_status" / cs.Flag * "210+",
+    "reserved2" / cs.Flag,
+    "power_conservation_pref" / cs.BitsInteger(3),
+    "dpst_support" / cs.Flag * "up to 159",
+)
+AlsDataEntry = cs.Struct(
+    "backlight_adjust" / cs.Int16ul,
+    "lux" / cs.Int16ul,
+)
+LfpPower = FlatStruct(
+    "features" / LfpPowerFeatures * "up to 227",
+    "als" / cs.Array(5, AlsDataEntry),
+    cs.BitStruct(
+        "reserved1" / cs.BitsInteger(5),
+        "lace_aggressiveness_profile" / cs.BitsInteger(3) * "210-227",
+    ),
+    "dpst" / cs.Int16ul * "1 bit/panel (228-256)",
+    "psr" / cs.Int16ul * "1 bit/panel (228+)",
+    "drrs" / cs.Int16ul * "1 bit/panel (228+)",
+    "lace_support" / cs.Int16ul * "1 bit/panel (228+)",
+    "adt" / cs.Int16ul * "1 bit/panel (228+)",
+    "dmrrs" / cs.Int16ul * "1 bit/panel (228+)",
+    "adb" / cs.Int16ul * "1 bit/panel (228+)",
+    "lace_enabled_status" / cs.Int16ul * "1 bit/panel (228+)",
+    "aggressiveness" / cs.Array(PANELS, cs.BitStruct(
+        "lace_aggressiveness" / cs.BitsInteger(4),
+        "dpst_aggressiveness" / cs.BitsInteger(4),
+    )) * "228+ (DPST up to 256)",
+    "hobl" / cs.Int16ul * "1 bit/panel (232+)",
+    "vrr_feature_enabled" / cs.Int16ul * "1 bit/panel (233+)",
+    "elp" / cs.Int16ul * "1 bit/panel (247-256)",
+    "opst" / cs.Int16ul * "1 bit/panel (247-256)",
+    "aggressiveness2" / cs.Array(PANELS, cs.BitStruct(
+        "elp_aggressiveness" / cs.BitsInteger(4),
+        "opst_aggressiveness" / cs.BitsInteger(4),
+    )) * "247-256",
+    "apd" / cs.Int16ul * "1 bit/panel (253-256)",
+    "pixoptix" / cs.Int16ul * "1 bit/panel (253-256)",
+    "aggressiveness3" / cs.Array(PANELS, cs.BitStruct(
+        "pixoptix_aggressiveness" / cs.BitsInteger(4),
+        "apd_aggressiveness" / cs.BitsInteger(4),
+    )) * "253-256",
+    "panel_identification" / cs.Array(PANELS, cs.BitStruct(
+        "reserved" / cs.BitsInteger(4),
+        "panel_technology" / cs.BitsInteger(4),
+    )) * "257+",
+    "xpst_support" / cs.Int16ul * "1 bit/panel (257+)",
+    "tcon_based_backlight_optimization" / cs.Int16ul * "1 bit/panel (257+)",
+    "aggressiveness4" / cs.Array(PANELS, cs.BitStruct(
+        "tcon_aggressiveness" / cs.BitsInteger(4),
+        "xpst_aggressiveness" / cs.BitsInteger(4),
+    )) * "257+",
+    "tcon_backlight_xpst_coexistence" / cs.Int16ul * "1 bit/panel (257+)",
+)
+LFP_POWER_SIZE = 136
+LFP_POWER_OFFSETS = _offsets(LfpPower)
+LFP_POWER_GATES: Gates = {
+    "features": (0, 227),
+    "lace_aggressiveness_profile": (210, 227),
+    "dpst": (228, 256), "psr": (228, None), "drrs": (228, None), "lace_support": (228, None), "adt": (228, None),
+    "dmrrs": (228, None), "adb": (228, None), "lace_enabled_status": (228, None),
+    "dpst_aggressiveness": (228, 256), "lace_aggressiveness": (228, None),
+    "hobl": (232, None), "vrr_feature_enabled": (233, None),
+    "elp": (247, 256), "opst": (247, 256), "elp_aggressiveness": (247, 256), "opst_aggressiveness": (247, 256),
+    "apd": (253, 256), "pixoptix": (253, 256), "apd_aggressiveness": (253, 256), "pixoptix_aggressiveness": (253, 256),
+    "panel_technology": (257, None), "xpst_support": (257, None), "tcon_based_backlight_optimization": (257, None),
+    "xpst_aggressiveness": (257, None), "tcon_aggressiveness": (257, None), "tcon_backlight_xpst_coexistence": (257, None),
+}
+FEATURES_GATES: Gates = {"dpst_support": (0, 159), "lace_support": (210, None), "lace_enabled_status": (210, None)}
+# (bit mask members, per-panel arrays and their members) in block order
+LFP_POWER_MASKS = ("dpst", "psr", "drrs", "lace_support", "adt", "dmrrs", "adb", "lace_enabled_status", "hobl",
+                   "vrr_feature_enabled", "elp", "opst", "apd", "pixoptix", "xpst_support",
+                   "tcon_based_backlight_optimization", "tcon_backlight_xpst_coexistence")
+LFP_POWER_ARRAYS = {
+    "aggressiveness": ("dpst_aggressiveness", "lace_aggressiveness"),
+    "aggressiveness2": ("elp_aggressiveness", "opst_aggressiveness"),
+    "aggressiveness3": ("apd_aggressiveness", "pixoptix_aggressiveness"),
+    "panel_identification": ("panel_technology",),
+    "aggressiveness4": ("xpst_aggressiveness", "tcon_aggressiveness"),
+}
+
+
+def _power_i915(power: dict[str, Any], panel: int, bdb_version: int) -> dict[str, Any]:
+    """What parse_power_conservation_features() takes for the selected panel."""
+    if bdb_version < 228:
+        return {"vrr": True, "note": "before BDB 228 i915 takes the PSR and DRRS enables from block 12 (driver features)"}
+    out = {"psr": bool(_bits(power["psr"], panel, 1)), "drrs": bool(_bits(power["drrs"], panel, 1)),
+           "dmrrs": bool(_bits(power["dmrrs"], panel, 1))}
+    if bdb_version >= 232:
+        out["hobl"] = bool(_bits(power["hobl"], panel, 1))
+    out["vrr"] = bool(_bits(power["vrr_feature_enabled"], panel, 1)) if bdb_version >= 233 else True
+    return out
+
+
+def _post_lfp_power(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    sel = panel_selection(context, bdb_version)
+    n = len(raw)
+    gates = LFP_POWER_GATES
+    absent = []
+    for name, (off, size) in LFP_POWER_OFFSETS.items():
+        if off + size <= n or name in ("reserved1",):
+            continue
+        members = LFP_POWER_ARRAYS.get(name, (name,))
+        if any(_in_range(bdb_version, gates.get(m)) for m in members):
+            absent.append(name)
+    out: dict[str, Any] = {}
+    features = dict(plain["features"])
+    _drop_zero(features, "reserved2")
+    out["features"] = _gate(features, FEATURES_GATES, bdb_version)
+    out["als"] = [a for j, a in enumerate(plain["als"]) if 1 + 4 * (j + 1) <= n]
+    if LFP_POWER_OFFSETS["lace_aggressiveness_profile"][0] < n:
+        out["lace_aggressiveness_profile"] = plain["lace_aggressiveness_profile"]
+        if plain["reserved1"]:
+            out["reserved1"] = plain["reserved1"]
+    _gate(out, LFP_POWER_GATES, bdb_version)
+    _absent(absent, n, findings)
+    panels = []
+    for i in range(PANELS):
+        entry: dict[str, Any] = {}
+        for name in LFP_POWER_MASKS:
+            off, size = LFP_POWER_OFFSETS[name]
+            if off + size <= n:
+                entry[name] = bool(_bits(plain[name], i, 1))
+        for name, members in LFP_POWER_ARRAYS.items():
+            if LFP_POWER_OFFSETS[name][0] + i < n:
+                for m in members:
+                    entry[m] = plain[name][i][m]
+                if name == "panel_identification" and plain[name][i]["reserved"]:
+                    entry["panel_identification_reserved"] = plain[name][i]["reserved"]
+        panels.append(_mark(_gate(entry, gates, bdb_version), i, sel))
+    _unparsed(plain, LFP_POWER_SIZE, findings)
+    if plain.get("unparsed"):
+        out["unparsed"] = plain["unparsed"]
+    _selection_fields(out, sel, findings)
+    out["i915"] = _power_i915(plain, sel["lfp1"], bdb_version)
+    out["panels"] = panels
+    out["findings"] = findings
+    return out
+
+
+# -- block 22: SDVO LVDS options (struct bdb_sdvo_lvds_options) ---------------------------------
+
+SdvoLvdsOptions = cs.Struct(
+    "panel_backlight" / cs.Int8ul,
+    "h40_set_panel_type" / cs.Int8ul,
+    "panel_type" / cs.Int8ul * "index into block 23's four DTDs",
+    "ssc_clk_freq" / cs.Int8ul,
+    "als_low_trip" / cs.Int16ul,
+    "als_high_trip" / cs.Int16ul,
+    "sclalarcoeff_tab_row_num" / cs.Int8ul,
+    "sclalarcoeff_tab_row_size" / cs.Int8ul,
+    "coefficient" / cs.Array(8, cs.Int8ul),
+    "panel_misc_bits_1" / cs.Int8ul,
+    "panel_misc_bits_2" / cs.Int8ul,
+    "panel_misc_bits_3" / cs.Int8ul,
+    "panel_misc_bits_4" / cs.Int8ul,
+)
+SDVO_LVDS_OPTIONS_SIZE = 22
+SDVO_PANELS = 4
+
+
+def _post_sdvo_lvds_options(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    if len(raw) < SDVO_LVDS_OPTIONS_SIZE:
+        findings.append(f"the block is {len(raw)} bytes, shorter than the {SDVO_LVDS_OPTIONS_SIZE}-byte struct: the rest reads as zeros")
+    if plain["panel_type"] >= SDVO_PANELS:
+        findings.append(f"panel_type {plain['panel_type']} is past block 23's {SDVO_PANELS} DTDs: i915 logs an error and uses no SDVO LVDS mode")
+    if not plain.get("unparsed"):
+        plain.pop("unparsed", None)
+    plain["findings"] = findings
+    return plain
+
+
+# -- block 23: SDVO LVDS DTDs (struct bdb_sdvo_lvds_dtd) ----------------------------------------
+
+SdvoLvdsDtd = cs.Struct("dtd" / cs.Array(SDVO_PANELS, EdidDtd))
+SDVO_LVDS_DTD_SIZE = SDVO_PANELS * DTD_SIZE
+
+
+def _post_sdvo_lvds_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    findings: list[str] = []
+    raw = bytes(raw)
+    options = context.get(22)
+    selected = options[2] if options and len(options) > 2 else None
+    whole = len(raw) // DTD_SIZE
+    if whole < SDVO_PANELS:
+        findings.append(f"the block holds {whole} whole DTD(s), not {SDVO_PANELS}: the rest is absent (i915 reads zeros)")
+    if len(raw) % DTD_SIZE:
+        findings.append(f"{len(raw) % DTD_SIZE} byte(s) after the last whole DTD")
+    if whole > SDVO_PANELS:
+        findings.append(f"{whole - SDVO_PANELS} DTD(s) beyond the {SDVO_PANELS} i915 knows (igt 1.27.1 prints them)")
+    dtds = []
+    for i in range(whole):
+        d = dtd_plain(decode(EdidDtd, raw[i * DTD_SIZE : (i + 1) * DTD_SIZE], f"DTD {i}"))
+        entry = {"index": i, "selected": selected == i, **d}
+        if selected == i:
+            findings.extend(dtd_findings(d, f"DTD {i}"))
+        dtds.append(entry)
+    out: dict[str, Any] = {"dtd": dtds}
+    if options is None:
+        findings.append("no SDVO LVDS options block (22): i915 uses none of these DTDs")
+    else:
+        out["selected_dtd"] = selected
+    out["findings"] = findings
+    return out
+
+
+# -- registry and building ----------------------------------------------------------------------
+
+
+def _zero_filled(struct: cs.Construct) -> cs.Construct:
+    return ZeroFilled(this._params.block_size, struct)
+
+
+SPECS = {
+    22: BlockSpec("sdvo_lvds_options", _zero_filled(SdvoLvdsOptions), full_size=SDVO_LVDS_OPTIONS_SIZE, post=_post_sdvo_lvds_options),
+    23: BlockSpec("sdvo_lvds_dtd", _zero_filled(SdvoLvdsDtd), full_size=SDVO_LVDS_DTD_SIZE, post=_post_sdvo_lvds_dtd),
+    40: BlockSpec("lfp_options", _zero_filled(LfpOptions), full_size=LFP_OPTIONS_SIZE, post=_post_lfp_options),
+    41: BlockSpec("lfp_data_ptrs", _zero_filled(LfpDataPtrs), full_size=LFP_DATA_PTRS_SIZE, post=_post_lfp_data_ptrs),
+    42: BlockSpec("lfp_data", LfpData, post=_post_lfp_data),
+    43: BlockSpec("lfp_backlight", _zero_filled(LfpBacklight), full_size=LFP_BACKLIGHT_SIZE, post=_post_lfp_backlight),
+    44: BlockSpec("lfp_power", _zero_filled(LfpPower), full_size=LFP_POWER_SIZE, post=_post_lfp_power),
+}
+
+STRUCTS = {22: SdvoLvdsOptions, 23: SdvoLvdsDtd, 40: LfpOptions, 41: LfpDataPtrs, 43: LfpBacklight, 44: LfpPower}
+
+
+def build_raw(block_id: int, values: dict[str, Any], size: int | None = None) -> bytes:
+    """A block's data bytes from values in the kernel struct layout (``panel_type``,
+    ``ptr[i].fp_timing.offset``, ``data[i].pwm_freq_hz``, ...; zeros for anything not given).
+    ``size`` gives a shorter (older) or longer block and refuses to drop non-zero bytes."""
+    struct = STRUCTS[block_id]
+    full = struct.sizeof()
+    value = merge_values(zero_value(struct, full), values)
+    data = build(struct, value, f"BDB block {block_id}")
+    if size is not None:
+        if any(data[size:]):
+            raise DecodeError(f"BDB block {block_id}", f"cannot build: values need more than {size} bytes")
+        data = data[:size].ljust(size, b"\0")
+    return data
+
+
+def build_lfp_data(entries: list[dict[str, Any]], fp_timing_size: int = FP_TIMING_GENERATED_SIZE,
+                   tail: dict[str, Any] | None = None, size: int | None = None) -> bytes:
+    """Block 42 bytes: 16 entries of an fp_timing table of ``fp_timing_size`` bytes (members that
+    fit, 0xFFFF terminator in its last two bytes), an 18-byte DTD (bytes) and a PnP ID, then the
+    tail (``bdb_lfp_data_tail`` values) if given. ``entries`` may be shorter than 16 (zeros)."""
+    out = bytearray()
+    for i in range(PANELS):
+        e = entries[i] if i < len(entries) else {}
+        fp = merge_values(zero_value(FpTiming, FpTiming.sizeof()), e.get("fp_timing") or {})
+        table = build(FpTiming, fp, "fp_timing")[: max(fp_timing_size - 2, 0)].ljust(fp_timing_size - 2, b"\0") + b"\xff\xff"
+        dtd = bytes(e.get("dvo_timing") or bytes(DTD_SIZE))
+        pnp = build(PnpId, merge_values(zero_value(PnpId, PNP_ID_SIZE), e.get("pnp_id") or {}), "pnp_id")
+        out += table + dtd.ljust(DTD_SIZE, b"\0")[:DTD_SIZE] + pnp
+    if tail is not None:
+        out += build(LfpDataTail, merge_values(zero_value(LfpDataTail, LFP_DATA_TAIL_SIZE), tail), "LFP data tail")
+    if size is not None:
+        if any(out[size:]):
+            raise DecodeError("BDB block 42", f"cannot build: values need more than {size} bytes")
+        out = out[:size].ljust(size, b"\0")
+    return bytes(out)
+
+
+def build_lfp_data_ptrs(block42_offset: int, fp_timing_size: int = 32, hidden: int = 6, panel_name: bool = True) -> bytes:
+    """Block 41 bytes pointing into a block 42 whose data starts at BDB offset ``block42_offset``:
+    ``fp_timing_size`` as stored, entries of ``fp_timing_size + hidden + 18 + 10`` bytes."""
+    stride = fp_timing_size + hidden + DTD_SIZE + PNP_ID_SIZE
+    ptr = []
+    for i in range(PANELS):
+        base = block42_offset + i * stride
+        ptr.append({"fp_timing": {"offset": base, "table_size": fp_timing_size},
+                    "dvo_timing": {"offset": base + fp_timing_size + hidden, "table_size": DTD_SIZE},
+                    "panel_pnp_id": {"offset": base + fp_timing_size + hidden + DTD_SIZE, "table_size": PNP_ID_SIZE}})
+    name = {"offset": block42_offset + PANELS * stride, "table_size": PANEL_NAME_SIZE} if panel_name else {"offset": 0, "table_size": 0}
+    return build_raw(41, {"num_entries": 3, "ptr": ptr, "panel_name": name})

@@ -1,0 +1,1138 @@
+"""Blocks 1, 2, 9, 11, 12, 27 and 56: parity with intel_vbt_decode (igt 1.27.1) on every VBT of the
+shared corpus (VBT files, the VBTs inside the option ROMs and the OpRegion), field by field, with
+every difference either absent or listed in KNOWN with its reason; plus unit tests on blocks built
+here (construct build side) for offsets and BDB version gates, and hostile input.
+
+For every line igt prints in these blocks the test computes the line igt would print from
+igdscope's decoded values (raw fields and derived ``meaning`` / ``panels`` / ``entries``) and
+compares the two; a line it does not know how to predict is itself a failure, so nothing igt
+prints is silently skipped.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from igdscope import formats, platforms
+from igdscope.decode import DecodeError, to_plain
+from igdscope.schemas import vbt as V
+from igdscope.schemas.vbtblocks import features as F
+from igdscope.schemas.vbtblocks import legacy as L
+from tests import igt_text
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+BLOCK_IDS = (1, 2, 9, 11, 12, 27, 56)
+
+
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    return CORPUS
+
+
+def corpus_pairs() -> list[tuple[str, str]]:
+    """(binary, reference decode) for every corpus file holding a VBT."""
+    if not CORPUS.is_dir():
+        return []
+    out = []
+    for p in sorted(CORPUS.iterdir()):
+        if p.suffix in (".vbt", ".rom"):
+            out.append((p.name, p.name + ".igt.txt"))
+        elif p.suffix == ".opregion":
+            out.append((p.name, p.name + ".igt-vbt.txt"))  # intel_vbt_decode on the OpRegion
+    return out
+
+
+def yn(value) -> str:
+    return "yes" if value else "no"
+
+
+def val(x) -> int:
+    return int(x["value"]) if isinstance(x, dict) else int(x or 0)
+
+
+def field(d: dict, name: str):
+    """A decoded field whether or not the BDB version defines it (gated values live aside; zero
+    ones are dropped) -- igt 1.27.1 prints some fields regardless of the version."""
+    if name in d:
+        return d[name]
+    return (d.get("not_valid_for_bdb") or {}).get(name, 0)
+
+
+def nm(meaning_entry: dict, unknown: str = "unknown") -> str:
+    name = meaning_entry.get("name")
+    return unknown if name is None else name
+
+
+# -- what igt 1.27.1 would print, from igdscope's decode ---------------------------------------------
+
+IGT_HANDLES = {  # igt 1.27.1 child_device_handles[] (exact match on the low byte)
+    "crt": "CRT", "efp1": "EFP 1 (HDMI/DVI/DP)", "efp2": "EFP 2 (HDMI/DVI/DP)", "efp3": "EFP 3 (HDMI/DVI/DP)",
+    "efp4": "EFP 4 (HDMI/DVI/DP)", "lfp1": "LFP 1 (eDP)", "lfp2": "LFP 2 (eDP)",
+}
+IGT_TYPE_BITS = {  # igt's bit labels -> DeviceTypeFlags names ("HDMI output" = NOT_HDMI bit clear)
+    "Class extension": "class_extension", "Power management": "power_management", "Hotplug signaling": "hotplug_signaling",
+    "Internal connector": "internal_connector", "MIPI output": "mipi_output", "Composite output": "composite_output",
+    "Dual channel": "dual_channel", "Content protection": "content_protection", "High speed link": "high_speed_link",
+    "LVDS signaling": "lvds_signaling", "TMDS/DVI signaling": "tmds_dvi_signaling", "Video signaling": "video_signaling",
+    "DisplayPort output": "displayport_output", "Digital output": "digital_output", "Analog output": "analog_output",
+}
+
+
+def _igt_vswing(m: dict) -> str:
+    return f"{nm(m, '<unknown>').replace(' ', '')} (0x{m['value']:x})"
+
+
+def _igt_gbps_of(name: str | None) -> str | None:
+    m = re.search(r"\(([\d.]+) Gbps\)", name or "")
+    return f"{float(m.group(1)):g}" if m else None
+
+
+def _igt_dp_max_link_rate(m: dict) -> str:
+    gbps = _igt_gbps_of(m["name"])
+    return f"{gbps} Gbps (0x{m['value']:02x})" if gbps else f"<platform max> (0x{m['value']:02x})"
+
+
+def _igt_hdmi_rate(m: dict) -> str:
+    if m["value"] == 0:
+        return "<platform max> (0x00)"
+    return f"{nm(m, '<unknown>')} (0x{m['value']:02x})"
+
+
+def _igt_handle(c: dict, m: dict) -> str:
+    bits = m["handle"]["bits"]
+    if m["handle"]["value"] == 0:
+        name = "none"
+    elif len(bits) == 1 and bits[0] in IGT_HANDLES:
+        name = IGT_HANDLES[bits[0]]
+    else:
+        name = m["handle"]["name"]
+    return f"0x{c['handle']:04x} ({name})"
+
+
+def _h2(x) -> str:
+    return f"0x{val(x):02x}"
+
+
+# label -> what igt prints for a child (c: decoded child, m: its meaning)
+CHILD_LINES: dict[str, Callable[[dict, dict], str]] = {
+    "Device handle": _igt_handle,
+    "Device type": lambda c, m: f"0x{c['device_type']:04x}",  # the composite name is compared by value only
+    "Signature": lambda c, m: c["device_id"],
+    "I2C speed": lambda c, m: f"{nm(m['i2c_speed'], '<unknown>')} (0x{c['i2c_speed']:02x})",
+    "HDMI max data rate": lambda c, m: _igt_hdmi_rate(m["hdmi_max_data_rate"]),
+    "HDMI level shifter value": lambda c, m: _h2(field(c, "hdmi_level_shifter_value")),
+    "Offset to DTD buffer for edidless CHILD": lambda c, m: _h2(field(c, "dtd_buf_ptr")),
+    "Disable compression for external DP/HDMI": lambda c, m: yn(field(c, "disable_compression_for_ext_disp")),
+    "LTTPR Mode": lambda c, m: ("non-" if field(c, "lttpr_non_transparent") else "") + "transparent",
+    "Dual pipe ganged eDP": lambda c, m: yn(field(c, "ganged_edp")),
+    "Compression method CPS": lambda c, m: yn(field(c, "compression_method_cps")),
+    "Compression enable": lambda c, m: yn(field(c, "compression_enable")),
+    "Edidless EFP": lambda c, m: yn(field(c, "edidless_efp")),
+    "Compression structure index": lambda c, m: str(field(c, "compression_structure_index")),
+    "HDMI Max FRL rate valid": lambda c, m: yn(field(c, "hdmi_max_frl_rate_valid")),
+    "HDMI Max FRL rate": lambda c, m: f"{nm(m['hdmi_max_frl_rate'], '<unknown>')} (0x{m['hdmi_max_frl_rate']['value']:x})",
+    "AIM offset": lambda c, m: str(c["addin_offset"]),
+    "DVO Port": lambda c, m: f"{nm(m['dvo_port'])} (0x{val(c['dvo_port']):02x})",
+    "AIM I2C pin": lambda c, m: _h2(c["i2c_pin"]),
+    "AIM Slave address": lambda c, m: _h2(c["target_addr"]),
+    "DDC pin": lambda c, m: _h2(c["ddc_pin"]),
+    "EDID buffer ptr": lambda c, m: _h2(c["edid_ptr"]),
+    "DVO config": lambda c, m: _h2(c["dvo_cfg"]),
+    "DVO2 Port": lambda c, m: f"0x{val(c['dvo2_port']):02x} ({nm(m['dvo2_port'])})",
+    "I2C2 pin": lambda c, m: _h2(c["i2c2_pin"]),
+    "Slave2 address": lambda c, m: _h2(c["target2_addr"]),
+    "DDC2 pin": lambda c, m: _h2(c["ddc2_pin"]),
+    "eDP/DP max lane count": lambda c, m: m["dp_max_lane_count"]["name"].upper(),
+    "Use VBT vswing/premph table": lambda c, m: yn(field(c, "use_vbt_vswing")),
+    "HPD sense invert": lambda c, m: yn(field(c, "hpd_invert")),
+    "Iboost enable": lambda c, m: yn(field(c, "iboost")),
+    "Onboard LSPCON": lambda c, m: yn(field(c, "lspcon")),
+    "Lane reversal": lambda c, m: yn(field(c, "lane_reversal")),
+    "EFP routed through dock": lambda c, m: yn(field(c, "efp_routed")),
+    "Aux channel": lambda c, m: f"{nm(m['aux_channel'])} (0x{val(c['aux_channel']):02x})",
+    "Dongle detect": lambda c, m: _h2(c["dongle_detect"]),
+    "Integrated encoder instead of SDVO": lambda c, m: yn(c["integrated_encoder"]),
+    "Hotplug connect status": lambda c, m: _h2(c["hpd_status"]),
+    "SDVO stall signal available": lambda c, m: yn(field(c, "sdvo_stall")),
+    "Pipe capabilities": lambda c, m: _h2(c["pipe_cap"]),
+    "DVO wiring": lambda c, m: _h2(c["dvo_wiring"]),
+    "DVO2 wiring": lambda c, m: _h2(c["dvo2_wiring"]),
+    "MIPI bridge type": lambda c, m: f"{c['mipi_bridge_type']:02x} ({nm(m['mipi_bridge_type'])})",
+    "Device class extension": lambda c, m: _h2(c["extended_type"]),
+    "DVO function": lambda c, m: _h2(c["dvo_function"]),
+    "DP port trace length": lambda c, m: f"0x{field(c, 'dp_port_trace_length'):x}",
+    "Thunderbolt port": lambda c, m: yn(field(c, "tbt")),
+    "DP USB type C support": lambda c, m: yn(field(c, "dp_usb_type_c")),
+    "2X DP GPIO index": lambda c, m: _h2(field(c, "dp_gpio_index")),
+    "2X DP GPIO pin number": lambda c, m: _h2(field(c, "dp_gpio_pin_num")),
+    "IBoost level for DP/eDP": lambda c, m: _h2(field(c, "dp_iboost_level")),
+    "IBoost level for HDMI": lambda c, m: _h2(field(c, "hdmi_iboost_level")),
+    "DP max link rate": lambda c, m: _igt_dp_max_link_rate(m["dp_max_link_rate"]),
+}
+CHILD_SUB_LINES = {  # "<parent>/<label>" for the depth-3 lines under "DP onboard redriver:" etc.
+    "DP onboard redriver/present": lambda c, m: yn(field(c, "dp_onboard_redriver_present")),
+    "DP onboard redriver/vswing": lambda c, m: _igt_vswing(m["dp_onboard_redriver_vswing"]),
+    "DP onboard redriver/pre-emphasis": lambda c, m: _igt_vswing(m["dp_onboard_redriver_preemph"]),
+    "DP ondock redriver/present": lambda c, m: yn(field(c, "dp_ondock_redriver_present")),
+    "DP ondock redriver/vswing": lambda c, m: _igt_vswing(m["dp_ondock_redriver_vswing"]),
+    "DP ondock redriver/pre-emphasis": lambda c, m: _igt_vswing(m["dp_ondock_redriver_preemph"]),
+}
+CHILD_QUESTIONS = {"TMDS": "tmds_support", "DP": "dp_support", "HDMI": "hdmi_support"}
+
+
+@dataclass
+class Diff:
+    file: str
+    block: int
+    where: str  # "child 3", "panel 2", "" ...
+    label: str
+    igt: str
+    ours: str
+    version: int
+
+    def __str__(self) -> str:
+        return f"{self.file} block {self.block} {self.where} {self.label!r}: igt {self.igt!r}, igdscope {self.ours!r}"
+
+
+class Checker:
+    def __init__(self, file: str, version: int, all_panels: bool = False):
+        self.file, self.version, self.all_panels = file, version, all_panels
+        self.diffs: list[Diff] = []
+        self.compared = 0
+
+    def eq(self, block: int, where: str, label: str, igt: str, ours: str) -> None:
+        self.compared += 1
+        if igt.strip() != ours.strip():
+            self.diffs.append(Diff(self.file, block, where, label, igt.strip(), ours.strip(), self.version))
+
+    def unknown_line(self, block: int, where: str, text: str) -> None:
+        self.diffs.append(Diff(self.file, block, where, "(line the test cannot predict)", text, "", self.version))
+
+
+def compare_child(ck: Checker, block: int, where: str, lines: list[tuple[int, str]], child: dict) -> None:
+    m = child.get("meaning")
+    assert m is not None, f"{where}: no meaning for a non-empty child"
+    type_bits: set[str] = set()
+    parent = None
+    for depth, text in lines:
+        kv = igt_text.split_kv(text)
+        if depth == 1 and text == "Child device info:":  # the next child's title
+            continue
+        if depth == 3:
+            if parent == "Device type":
+                type_bits.add(text)
+                continue
+            key = f"{parent}/{kv[0] if kv else text}"
+            if kv and key in CHILD_SUB_LINES:
+                ck.eq(block, where, key, kv[1], CHILD_SUB_LINES[key](child, m))
+            else:
+                ck.unknown_line(block, where, text)
+            continue
+        q = re.match(r"(TMDS|DP|HDMI) compatible\? (yes|no)$", text)
+        if q:
+            ck.eq(block, where, f"{q.group(1)} compatible?", q.group(2), yn(field(child, CHILD_QUESTIONS[q.group(1)])))
+            continue
+        if not kv:
+            ck.unknown_line(block, where, text)
+            continue
+        label, value = kv
+        parent = label
+        if label == "Device type":
+            ck.eq(block, where, label, value.split()[0], CHILD_LINES[label](child, m))
+        elif label in ("DP onboard redriver", "DP ondock redriver") and value == "":
+            continue
+        elif label in CHILD_LINES:
+            try:
+                ours = CHILD_LINES[label](child, m)
+            except KeyError as exc:  # a meaning the version should have
+                ours = f"(missing {exc})"
+            ck.eq(block, where, label, value, ours)
+        else:
+            ck.unknown_line(block, where, text)
+    # the device type bits igt lists (it shows "HDMI output" when the NOT_HDMI bit is clear)
+    ours_bits = set(m["device_type"]["bits"])
+    igt_bits = {IGT_TYPE_BITS[b] for b in type_bits if b in IGT_TYPE_BITS}
+    if "HDMI output" in type_bits:
+        ck.eq(block, where, "device type bit 11 (NOT_HDMI)", "clear", "set" if "not_hdmi_output" in ours_bits else "clear")
+    else:
+        ck.eq(block, where, "device type bit 11 (NOT_HDMI)", "set", "set" if "not_hdmi_output" in ours_bits else "clear")
+    ck.eq(block, where, "device type bits", ",".join(sorted(igt_bits)), ",".join(sorted(ours_bits - {"not_hdmi_output"})))
+    for b in type_bits - set(IGT_TYPE_BITS) - {"HDMI output"}:
+        ck.unknown_line(block, where, b)
+
+
+def compare_children(ck: Checker, block: int, section: igt_text.Section, devices: list[dict]) -> None:
+    groups = section.groups("Device handle")
+    ours = [d for d in devices if d.get("device_type")]
+    ck.eq(block, "", "number of non-empty children", str(len(groups)), str(len(ours)))
+    for i, (lines, child) in enumerate(zip(groups, ours)):
+        compare_child(ck, block, f"child {i}", lines, child)
+
+
+def compare_block2(ck: Checker, section: igt_text.Section, d: dict) -> None:
+    expect = {
+        "CRT DDC GMBUS addr": _h2(d["crt_ddc_gmbus_pin"]),
+        "Use DPMS on AIM devices": yn(d["dpms_aim"]),
+        "Skip CRT detect at boot": yn(d["skip_boot_crt_detect"]),
+        "Use Non ACPI DPMS CRT power states": yn(d["dpms_non_acpi"]),
+        "Boot display type": f"0x{d['boot_display'][1]:02x}{d['boot_display'][0]:02x}",
+        "Child device size": str(d["child_dev_size"]),
+        "Child device count": str(len(d["devices"])),
+    }
+    _compare_flat(ck, 2, section, expect, depth=1, allow={"Child device info"})
+    compare_children(ck, 2, section, d["devices"])
+
+
+def compare_block11(ck: Checker, section: igt_text.Section, d: dict) -> None:
+    expect = {"Child device size": str(d["child_dev_size"]), "Child device count": str(len(d["devices"]))}
+    _compare_flat(ck, 11, section, expect, depth=1, allow={"Child device info"})
+    compare_children(ck, 11, section, d["devices"])
+
+
+def _compare_flat(ck: Checker, block: int, section: igt_text.Section, expect: dict[str, str], depth: int = 1,
+                  allow: set[str] = frozenset(), where: str = "") -> None:
+    for d, text in section.lines:
+        if d != depth:
+            continue
+        kv = igt_text.split_kv(text)
+        if kv and kv[0] in expect:
+            ck.eq(block, where, kv[0], kv[1], expect[kv[0]])
+        elif not (kv and kv[0] in allow):
+            ck.unknown_line(block, where, text)
+
+
+FEATURE_YESNO = {
+    "Flexaim": "flexaim", "Message": "msg_enable", "DVO color flip required": "color_flip", "External VBT": "download_ext_vbt",
+    "LVDS SSC Enable": "enable_ssc", "LFP on override": "enable_lfp_on_override", "Disable SSC on clone": "disable_ssc_ddt",
+    "Underscan support for VGA timings": "underscan_vga_timings", "Dynamic CD clock": "display_clock_mode",
+    "Hotplug support in VBIOS": "vbios_hotplug_support", "Disable smooth vision": "disable_smooth_vision",
+    "Single DVI for CRT/DVI": "single_dvi", "Enable 180 degree rotation": "rotate_180",
+    "Inverted FDI Rx polarity": "fdi_rx_polarity_inverted", "Extended VBIOS mode": "vbios_extended_mode",
+    "Copy iLFP DTD to SDVO LVDS DTD": "copy_ilfp_dtd_to_sdvo_lvds_dtd", "Best fit panel timing algorithm": "panel_best_fit_timing",
+    "Ignore strap state": "ignore_strap_state", "Legacy monitor detect": "legacy_monitor_detect",
+    "Integrated CRT": "int_crt_support", "Integrated TV": "int_tv_support", "Integrated EFP": "int_efp_support",
+    "DP SSC enable": "dp_ssc_enable", "DP SSC dongle supported": "dp_ssc_dongle_supported",
+}
+
+
+def igt_gen_key(data: bytes, kind: str) -> str:
+    """The generation igt used for SSC MHz: the PCIR device id of a ROM, none for a bare VBT."""
+    if kind != "rom" or len(data) < 0x1A:
+        return "gen5+"
+    off = int.from_bytes(data[0x18:0x1A], "little")
+    plat = platforms.lookup(int.from_bytes(data[off + 6 : off + 8], "little")) if data[off : off + 4] == b"PCIR" else None
+    if plat is None or plat.gen >= 5:
+        return "gen5+"
+    return "gen2" if plat.gen < 3 else "gen3-4"
+
+
+def compare_block1(ck: Checker, section: igt_text.Section, d: dict, gen_key: str) -> None:
+    m = d["meaning"]
+    expect = {label: yn(field(d, name)) for label, name in FEATURE_YESNO.items()}
+    expect["Panel fitting"] = f"{m['panel_fitting']['name']} (0x{d['panel_fitting']:x})"
+    expect["Clear screen"] = str(d["clear_screen"])
+    expect["LVDS SSC frequency"] = f"{m['ssc_freq']['khz_by_gen'][gen_key] // 1000} MHz (0x{int(d['ssc_freq']):x})"
+    expect["DP SSC frequency"] = f"{m['dp_ssc_freq']['khz_by_gen'][gen_key] // 1000} MHz (0x{int(d['dp_ssc_freq']):x})"
+    _compare_flat(ck, 1, section, expect)
+
+
+IGT_LVDS_CONFIG = {0: "No LVDS", 1: "Integrated LVDS", 2: "SDVO LVDS", 3: "Embedded DisplayPort"}
+DRIVER_YESNO = {
+    "Use 00000110h ID for Primary LFP": "primary_lfp_id", "Enable Sprite in Clone Mode": "sprite_in_clone",
+    "Driver INT 15h hook": "int15h_hook", "Dual View Zoom": "dual_view_zoom", "Hot Plug DVO": "hotplug_dvo",
+    "Allow display switching when in Full Screen DOS": "allow_display_switch_dos",
+    "Allow display switching when DVD active": "allow_display_switch_dvd", "Enable LFP as primary": "enable_lfp_primary",
+    "Selective Mode Pruning": "selective_mode_pruning", "Dual-Frequency Graphics Technology": "dual_frequency",
+    "NT 4.0 Dual Display Clone Support": "nt_clone_support", "Display Maintain Aspect Scaling via CUI": "cui_aspect_scaling",
+    "Preserve Aspect Ratio": "preserve_aspect_ratio", "Enable SDVO device power down": "sdvo_device_power_down",
+    "CRT hotplug": "crt_hotplug", "TV hotplug": "tv_hotplug", "Display subsystem enable": "display_subsystem_enable",
+    "Embedded platform": "embedded_platform", "Define Display statically": "static_display",
+    "Internal source termination for HDMI": "hdmi_termination", "CEA 861-D HDMI support": "cea861d_hdmi_support",
+    "Self refresh enable": "self_refresh_enable", "PC Features field validity": "pc_feature_valid",
+    "Dynamic Media Refresh Rate Switching (DMRRS)": "dmrrs_enabled", "Intermediate Pixel Storage (IPS)": "ips_enabled",
+    "Panel Self Refresh (PSR)": "psr_enabled", "Turbo Boost Technology": "tbt_enabled",
+    "Graphics Power Management (GPMT)": "gpmt_enabled", "Graphics Render Standby (RS)": "grs_enabled",
+    "Dynamic Refresh Rate Switching (DRRS)": "drrs_enabled", "Automatic Display Brightness (ADB)": "adb_enabled",
+    "DxgkDDI Backlight Control (DxgkDdiBLC)": "bltclt_enabled", "Display Power Saving Technology (DPST)": "dpst_enabled",
+    "Smart 2D Display Technology (S2DDT)": "s2ddt_enabled", "Rapid Memory Power Management (RMPM)": "rmpm_enabled",
+}
+
+
+def compare_block12(ck: Checker, section: igt_text.Section, d: dict) -> None:
+    expect = {label: yn(field(d, name)) for label, name in DRIVER_YESNO.items()}
+    names = {  # igt's words for the one-bit choices
+        "Boot Device Algorithm": ("boot_dev_algorithm", {"os_default": "os default", "driver_default": "driver default"}),
+        "Default Render Clock Frequency": ("render_clock_freq", {"high": "high", "low": "low"}),
+        "Default Power Scheme user interface": ("power_scheme_ui", {"cui": "CUI", "third_party": "3rd party"}),
+        "Sprite Display Assignment when Overlay is Active in Clone Mode": ("sprite_display_assign", {"secondary": "secondary", "primary": "primary"}),
+    }
+    for label, (name, words) in names.items():
+        expect[label] = words[d[name]["name"]]
+    lvds = d["lvds_config"]["value"]
+    expect["LVDS config"] = f"{IGT_LVDS_CONFIG[lvds]} (0x{lvds:x})"
+    for label, name in (("Boot Mode X", "boot_mode_x"), ("Boot Mode Y", "boot_mode_y"), ("Boot Mode Bpp", "boot_mode_bpp"),
+                        ("Boot Mode Refresh", "boot_mode_refresh"), ("Legacy CRT max X", "legacy_crt_max_x"),
+                        ("Legacy CRT max Y", "legacy_crt_max_y"), ("Legacy CRT max refresh", "legacy_crt_max_refresh")):
+        expect[label] = str(d[name])
+    expect["Custom VBT number"] = f"0x{field(d, 'custom_vbt_version'):x}"
+    _compare_flat(ck, 12, section, expect)
+
+
+def _panel_sections(section: igt_text.Section, title: str) -> list[tuple[int, bool, list[tuple[int, str]]]]:
+    """igt's per-panel groups: (index, marked with '*', lines below it)."""
+    out: list[tuple[int, bool, list[tuple[int, str]]]] = []
+    for depth, text in section.lines:
+        m = re.fullmatch(rf"{title} (\d+)( \*)?", text)
+        if depth == 1 and m:
+            out.append((int(m.group(1)), bool(m.group(2)), []))
+        elif out:
+            out[-1][2].append((depth, text))
+    return out
+
+
+def _check_lines(ck: Checker, block: int, where: str, lines: list[tuple[int, str]], expect: dict[str, str], parents: set[str]) -> None:
+    parent = None
+    for depth, text in lines:
+        kv = igt_text.split_kv(text)
+        if kv and depth == 2:
+            parent = kv[0]
+        key = kv[0] if depth == 2 or not kv else f"{parent}/{kv[0]}"
+        if kv and key in expect:
+            ck.eq(block, where, key, kv[1], expect[key])
+        elif not (kv and depth == 2 and kv[0] in parents and kv[1] == ""):
+            ck.unknown_line(block, where, text)
+
+
+def compare_block9(ck: Checker, section: igt_text.Section, d: dict) -> None:
+    groups = _panel_sections(section, "Panel")
+    sel = d["selected_panel"]
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else str(sel["lfp1"])
+    ck.eq(9, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
+    for idx, star, lines in groups:
+        p = d["panels"][idx]
+        ck.eq(9, f"panel {idx}", "selected (*)", yn(star), yn("LFP1" in p.get("selected_for", [])))
+        lw = p["lines_to_wait"]
+        expect = {
+            "Full link": yn(p["full_link"]),
+            "Require AUX to wakeup": yn(p["require_aux_to_wakeup"]),
+            "Lines to wait before link standby": lw["name"].split()[0] if lw["name"] else f"(unknown) (0x{lw['value']:x})",
+            "Idle frames to for PSR enable": str(p["idle_frames"]),
+            # igt 1.27.1 always prints code x 100 us (i915's reading for BDB < 205 and old platforms)
+            "TP1 wakeup time": f"{p['tp1_wakeup_time']['value'] * 100} usec (0x{p['tp1_wakeup_time']['value']:x})",
+            "TP2/TP3 wakeup time": f"{p['tp2_tp3_wakeup_time']['value'] * 100} usec (0x{p['tp2_tp3_wakeup_time']['value']:x})",
+        }
+        if ck.version >= 226:
+            w = p["psr2_tp2_tp3_wakeup_time"]
+            expect["PSR2 TP2/TP3 wakeup time"] = f"{w['us']} usec (0x{w['value']:x})"
+        # the x100 readings above must also be what igdscope reports for old platforms
+        for key in ("tp1_wakeup_time", "tp2_tp3_wakeup_time"):
+            t = p[key]
+            ours = t["us"] if "us" in t else t["us_by_platform"]["older platforms, Broxton"]
+            ck.eq(9, f"panel {idx}", f"{key} x 100 us", str(t["value"] * 100), str(ours))
+        _check_lines(ck, 9, f"panel {idx}", lines, expect, set())
+
+
+IGT_EDP_RATE = {0: "1.62Gbps", 1: "2.7Gbpc", 2: "5.4Gbps"}  # sic, igt 1.27.1
+
+
+def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
+    groups = _panel_sections(section, "Panel")
+    sel = d["selected_panel"]
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else str(sel["lfp1"])
+    ck.eq(27, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
+    v = ck.version
+    for idx, star, lines in groups:
+        p = d["panels"][idx]
+        where = f"panel {idx}"
+        ck.eq(27, where, "selected (*)", yn(star), yn("LFP1" in p.get("selected_for", [])))
+        s = p["power_seq"]
+        flp = p["fast_link_params"]
+        bpp = p["color_depth"]
+        expect = {
+            # igt 1.27.1 labels the same five u16s with the older member names t3/t7/t9/t10/t12
+            "Power Sequence": f"T3 {s['t1_t3']} T7 {s['t8']} T9 {s['t9']} T10 {s['t10']} T12 {s['t11_t12']}",
+            "Panel color depth": bpp["name"] if bpp["name"] else f"(unknown value {bpp['value']})",
+            "eDP sDRRS MSA Delay": f"Lane {p['sdrrs_msa_timing_delay'] + 1}",
+            "Fast link params/rate": IGT_EDP_RATE.get(flp["rate"]["value"], f"(unknonn value {flp['rate']['value']})"),
+            # igt 1.27.1 prints "lanes: X%d" without a newline, so pre-emphasis lands on the same line
+            "Fast link params/lanes": f"X{flp['lanes']['value'] + 1}\t\t\tpre-emphasis: {_igt_vswing(flp['preemphasis'])}",
+            "Fast link params/vswing": _igt_vswing(flp["vswing"]),
+        }
+        if v >= 162:
+            expect["Stereo 3D feature"] = yn(p["edp_s3d_feature"])
+        if v >= 165:
+            expect["T3 optimization"] = yn(p["edp_t3_optimization"])
+        if v >= 173:
+            t = p["edp_vswing_preemph"]
+            expect["Vswing/preemphasis table selection"] = {0: "Low power (200 mV)", 1: "Default (400 mV)"}.get(t["value"], f"(unknown value {t['value']})")
+            assert (t["name"] is not None) == (t["value"] in (0, 1))
+        if v >= 182:
+            expect["Fast link training"] = yn(p["fast_link_training"])
+        if v >= 185:
+            expect["DPCD 600h write required"] = yn(p["dpcd_600h_write_required"])
+        if v >= 186:
+            expect["PWM delays/PWM on to backlight enable"] = str(p["pwm_delays"]["pwm_on_to_backlight_enable"])
+            expect["PWM delays/Backlight disable to PWM off"] = str(p["pwm_delays"]["backlight_disable_to_pwm_off"])
+        if v >= 199:
+            expect["Full link params provided"] = yn(p["full_link_params_provided"])
+            expect["Full link params/pre-emphasis"] = _igt_vswing(p["full_link_params"]["preemphasis"])
+            expect["Full link params/vswing"] = _igt_vswing(p["full_link_params"]["vswing"])
+        for key, label, since in (("edp_fast_link_training_rate", "eDP fast link training data rate", 224),
+                                  ("edp_max_port_link_rate", "eDP max port link rate", 244)):
+            if v >= since:
+                r = p[key]
+                expect[label] = f"{r['name']} (0x{r['value']:02x})"
+        _check_lines(ck, 27, where, lines, expect, {"Fast link params", "PWM delays", "Full link params"})
+
+
+def compare_block56(ck: Checker, section: igt_text.Section, d: dict, panel_type: int) -> None:
+    groups = _panel_sections(section, "DSC block")
+    # igt 1.27.1 shows the entry at the LFP panel type; i915 picks entries per child (compression_structure_index)
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else str(panel_type)
+    ck.eq(56, "", "entries shown", ",".join(str(i) for i, _, _ in groups), shown)
+    for idx, star, lines in groups:
+        ck.eq(56, f"entry {idx}", "marked (*)", yn(star), yn(idx == panel_type))
+        e = d["entries"][idx]
+        raw = d["data"][idx]
+        block_kib = int(e["rc_buffer_block_size"]["name"].split()[0])
+        expect = {
+            "DSC version": e["dsc_version"],
+            "Actual buffer size": str(e["rc_buffer_bytes"]),
+            "Actual buffer size/RC buffer block size": f"{block_kib * 1024} ({e['rc_buffer_block_size']['value']})",
+            "Actual buffer size/RC buffer size": str(e["rc_buffer_size"]),
+            "Slices per line": f"0x{e['slices_per_line']['value']:02x}",
+            "Line buffer depth": f"{e['line_buffer_depth']['name']} ({e['line_buffer_depth']['value']})",
+            "Block prediction enable": str(int(e["block_prediction_enable"])),
+            "Max bpp": f"{e['max_bpp']['name'] if e['max_bpp']['value'] < 4 else '<unknown> bpp'} ({e['max_bpp']['value']})",
+            "Support 8 bpc": str(int(raw["support_8bpc"])),
+            "Support 10 bpc": str(int(raw["support_10bpc"])),
+            "Support 12 bpc": str(int(raw["support_12bpc"])),
+            "Slice height": str(e["slice_height"]),
+        }
+        # the RC buffer lines sit one level deeper (depth 3) under "Actual buffer size"
+        _check_lines(ck, 56, f"entry {idx}", lines, expect, set())
+
+
+# -- the known, explained differences -----------------------------------------------------------------
+
+
+@dataclass
+class Known:
+    block: int
+    label: str
+    reason: str
+    match: Callable[[Diff], bool]
+
+
+def _igt_handle_unknown(d: Diff) -> bool:
+    return d.igt.endswith("(unknown)") and d.igt.split()[0] == d.ours.split()[0]
+
+
+def _crt_is_efp6(d: Diff) -> bool:
+    return d.version >= 217 and d.igt == "0x0001 (CRT)" and d.ours == "0x0001 (EFP6)"
+
+
+def _pre155_dvo_port(d: Diff) -> bool:
+    # same code, igt names it with the BDB 155+ table; igdscope with DEVICE_PORT_DVO{A,B,C}
+    return d.version < 155 and d.igt.split("(")[-1] == d.ours.split("(")[-1] or (
+        d.version < 155 and d.igt.split()[0] == d.ours.split()[0] and "DVO-" in d.ours)
+
+
+def _signature_nul(d: Diff) -> bool:
+    return d.ours.split("\x00")[0] == d.igt
+
+
+KNOWN: list[Known] = [
+    *(Known(block, "Device handle",
+            "igt 1.27.1 looks the handle up by exact match of its low byte in a table of CRT, EFP1-4 and LFP1-2 "
+            "only; igdscope names every bit of the DEVICE_HANDLE_* mask with its BDB range (0x0002 is EFP5 from "
+            "BDB 215, 0x0030 is EFP3+EFP4)", _igt_handle_unknown) for block in (2, 11)),
+    Known(2, "Device handle",
+          "0x0001 is CRT up to BDB 216 and EFP6 from 217 (intel_vbt_defs.h); igt 1.27.1 has no BDB range for it",
+          _crt_is_efp6),
+    *(Known(block, label,
+            "before BDB 155 dvo_port holds DEVICE_PORT_DVOA/B/C (0-2, SDVO-B/C for SDVO children); igt 1.27.1 "
+            "names every version's codes with the BDB 155+ table (HDMI-A/B/C)", _pre155_dvo_port)
+      for block, label in ((11, "DVO Port"), (2, "DVO2 Port"), (11, "DVO2 Port"))),
+    *(Known(block, "Signature",
+            "igt prints the 10-byte device_id with %.*s, which stops at the first NUL; igdscope keeps all ten "
+            "bytes (trailing NULs dropped) so the entry builds back", _signature_nul) for block in (2,)),
+    Known(9, "PSR2 TP2/TP3 wakeup time",
+          "code 3 is 50 us in i915 (parse_psr); igt's table says 5 us", lambda d: d.igt == "5 usec (0x3)" and d.ours == "50 usec (0x3)"),
+]
+
+
+def classify(diff: Diff) -> Known | None:
+    for k in KNOWN:
+        if k.block == diff.block and k.label == diff.label and k.match(diff):
+            return k
+    return None
+
+
+# -- running the comparison ----------------------------------------------------------------------------
+
+
+def decode_bytes(data: bytes, label: str) -> tuple[int, dict[int, dict]]:
+    dec = formats.vbt_decode(data)
+    blocks: dict[int, dict] = {}
+    for b in dec["blocks"]:
+        if b["id"] in BLOCK_IDS and b["id"] not in blocks:
+            assert "error" not in b, (label, b["id"], b.get("error"))
+            blocks[b["id"]] = b["fields"]
+    return dec["bdb_version"], blocks
+
+
+def compare_decoded(label: str, data: bytes, igt: igt_text.IgtDecode, gen_key: str = "gen5+", all_panels: bool = False) -> Checker:
+    """Compare igdscope's decode of ``data`` with igt's output for blocks 1, 2, 9, 11, 12, 27, 56."""
+    version, blocks = decode_bytes(data, label)
+    ck = Checker(label, version, all_panels)
+    sections = igt.blocks
+    for bid in BLOCK_IDS:
+        sec = sections.get(bid)
+        ours = blocks.get(bid)
+        if sec is None:
+            assert ours is None or (bid == 9 and version < 165), (label, bid, "decoded but igt does not list it")
+            continue
+        assert ours is not None, (label, bid, "igt decodes it, igdscope has no fields")
+        if bid == 1:
+            compare_block1(ck, sec, ours, gen_key)
+        elif bid == 2:
+            compare_block2(ck, sec, ours)
+        elif bid == 11:
+            compare_block11(ck, sec, ours)
+        elif bid == 12:
+            compare_block12(ck, sec, ours)
+        elif bid == 9:
+            compare_block9(ck, sec, ours)
+        elif bid == 27:
+            compare_block27(ck, sec, ours)
+        elif bid == 56:
+            compare_block56(ck, sec, ours, raw_panel_type(data))
+    return ck
+
+
+def compare_file(name: str, txt: str) -> Checker:
+    data = (corpus_dir() / name).read_bytes()
+    igt = igt_text.load(corpus_dir() / txt)
+    return compare_decoded(name, data, igt, igt_gen_key(data, formats.sniff(data)))
+
+
+def raw_panel_type(data: bytes) -> int:
+    """igt 1.27.1's panel type: block 40 byte 0, else 0."""
+    w = V.walk_blocks(data, V.find_vbt(data))
+    b40 = next((b["raw"] for b in w["blocks"] if b["id"] == 40), b"")
+    return b40[0] if b40 else 0
+
+
+@pytest.mark.parametrize(("name", "txt"), corpus_pairs() or [("(corpus absent)", "")])
+def test_corpus_parity_with_igt(name, txt):
+    if name == "(corpus absent)":
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    ck = compare_file(name, txt)
+    unexplained = [d for d in ck.diffs if classify(d) is None]
+    assert not unexplained, "\n".join(str(d) for d in unexplained[:60])
+    assert ck.compared > 40
+
+
+def test_known_differences_all_occur():
+    """Every listed difference is seen in the corpus (the list does not rot), and the totals."""
+    pairs = corpus_pairs()
+    if not pairs:
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    hits = {id(k): 0 for k in KNOWN}
+    compared = 0
+    for name, txt in pairs:
+        ck = compare_file(name, txt)
+        compared += ck.compared
+        for d in ck.diffs:
+            k = classify(d)
+            if k is not None:
+                hits[id(k)] += 1
+    assert [k.reason for k in KNOWN if not hits[id(k)]] == []
+    assert compared > 5000
+
+
+# -- the corpus blocks build back ----------------------------------------------------------------------
+
+
+def _build_any(block_id: int, fields: dict, version: int, size: int) -> bytes:
+    if block_id in (1, 2):
+        return V.build_block(block_id, fields, version, size=size)
+    if block_id == 11:
+        return L.build_legacy_child_devices(fields, version, size=size)
+    return F.build_features_block(block_id, fields, version, size=size)
+
+
+@pytest.mark.parametrize(("name", "txt"), corpus_pairs() or [("(corpus absent)", "")])
+def test_corpus_blocks_build_back(name, txt):
+    if name == "(corpus absent)":
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    data = (corpus_dir() / name).read_bytes()
+    w = V.walk_blocks(data, V.find_vbt(data))
+    ctx = {b["id"]: b["raw"] for b in w["blocks"]}
+    done = 0
+    for b in w["blocks"]:
+        if b["id"] in BLOCK_IDS:
+            fields = V.decode_block(b["id"], b["raw"], w["bdb_version"], ctx)
+            assert _build_any(b["id"], fields, w["bdb_version"], len(b["raw"])) == b["raw"], b["id"]
+            done += 1
+    assert done >= 3
+
+
+# -- unit tests on blocks built here ---------------------------------------------------------------------
+
+
+def test_block9_psr_offsets_and_gates():
+    table = [{} for _ in range(16)]
+    table[3] = {"full_link": True, "require_aux_to_wakeup": True, "idle_frames": 9, "lines_to_wait": "psr_8_lines_to_wait",
+                "tp1_wakeup_time": 0x0102, "tp2_tp3_wakeup_time": 3}
+    raw = F.build_features_block(9, {"psr_table": table, "psr2_tp2_tp3_wakeup_time": 3 << 6}, 226)
+    assert len(raw) == 100
+    entry = raw[3 * 6 : 4 * 6]
+    assert entry[0] == 0b11 and entry[1] == 3 << 4 | 9
+    assert entry[2:4] == b"\x02\x01" and entry[4:6] == b"\x03\x00"
+    assert raw[0x60:0x64] == (3 << 6).to_bytes(4, "little")
+    d = V.decode_block(9, raw, 226, {40: bytes([3, 0])})
+    p = d["panels"][3]
+    assert p["lines_to_wait"] == {"value": 3, "name": "8 lines"} and p["idle_frames"] == 9
+    assert p["psr2_tp2_tp3_wakeup_time"] == {"value": 3, "name": "50 us", "us": 50}
+    assert p["tp2_tp3_wakeup_time"]["us_by_platform"] == {"display 9+ except Broxton": 0, "older platforms, Broxton": 300}
+    assert p["selected_for"] == ["LFP1"] and d["selected_panel"]["lfp1"] == 3 and d["selected_panel"]["lfp2"] == 0
+    assert d["panels"][0]["psr2_tp2_tp3_wakeup_time"]["us"] == 500
+    assert d["findings"] == []
+    assert F.build_features_block(9, d, 226) == raw
+    # BDB 225: the PSR2 u32 is not defined yet -> set aside; i915 reuses the PSR1 time
+    d225 = V.decode_block(9, raw, 225)
+    assert d225["not_valid_for_bdb"] == {"psr2_tp2_tp3_wakeup_time": 3 << 6} and "psr2_tp2_tp3_wakeup_time" not in d225
+    assert d225["panels"][3]["psr2_tp2_tp3_wakeup_time"]["value"] is None
+    assert F.build_features_block(9, d225, 225) == raw
+    # before BDB 205 the TP times are x 100 us on every platform
+    assert V.decode_block(9, raw, 204)["panels"][3]["tp1_wakeup_time"] == {"value": 0x102, "name": "25800 us", "us": 25800}
+    # a 96-byte block at BDB 226+: the PSR2 times read as zero (500 us), as in i915
+    short = V.decode_block(9, raw[:96], 230)
+    assert any("bytes 96-99 read as zero" in f for f in short["findings"])
+    assert short["panels"][3]["psr2_tp2_tp3_wakeup_time"]["us"] == 500
+    assert F.build_features_block(9, short, 230, size=96) == raw[:96]
+    with pytest.raises(DecodeError):
+        F.build_features_block(9, d, 230, size=96)  # would drop the non-zero PSR2 field
+
+
+def test_block9_before_bdb_165_is_the_alm_dot_clock_table():
+    entry = {"dotclock": 25175, "n": 3, "m1": 16, "m2": 8, "p1": 0x11, "p1_div_by_2": True, "p2_div_by_4": True}
+    raw = F.build_features_block(9, {"t": [entry, {}]}, 150)
+    assert raw[:8] == (25175).to_bytes(4, "little") + bytes([3, 16, 8, 0x80 | 0x20 | 0x11]) and len(raw) == 16  # 8-byte gen2 rows
+    d = V.decode_block(9, raw + b"\x07", 150)
+    assert d["t"][0]["p1"] == 0x11 and d["t"][0]["p2_div_by_4"] and d["unparsed"] == "07"
+    assert "panels" not in d and any("ALM" in f for f in d["findings"])
+    assert V.block_name(9, 150) == "dot_clock_override_alm"
+    assert F.build_features_block(9, d, 150) == raw + b"\x07"
+
+
+def test_block12_offsets_and_gates():
+    values = {"boot_dev_algorithm": "driver_default", "primary_lfp_id": True, "boot_mode_x": 1024, "boot_mode_y": 768,
+              "boot_mode_bpp": 32, "boot_mode_refresh": 60, "render_clock_freq": "low", "cui_aspect_scaling": True,
+              "lvds_config": "int_sdvo_lvds", "crt_hotplug": True, "hdmi_config": 2, "static_display": True,
+              "legacy_crt_max_x": 0x1234, "legacy_crt_max_y": 0x5678, "legacy_crt_max_refresh": 85, "self_refresh_enable": True,
+              "custom_vbt_version": 0x42, "rmpm_enabled": True, "drrs_enabled": True, "tbt_enabled": True, "psr_enabled": True,
+              "hpd_wake": True, "pc_feature_valid": True}
+    raw = F.build_features_block(12, values, 200)
+    assert len(raw) == 19
+    assert raw[0] == 0x81 and raw[1:3] == (1024).to_bytes(2, "little") and raw[3:5] == (768).to_bytes(2, "little")
+    assert raw[5] == 32 and raw[6] == 60
+    assert raw[7] == 1 << 3 | 1 << 7  # render_clock_freq, cui_aspect_scaling
+    assert raw[8] == 2 << 6 | 3 << 3 | 1 << 2  # hdmi_config, lvds_config (bits 4:3), crt_hotplug
+    assert raw[9] == 1 and raw[10:12] == b"\x34\x12" and raw[12:14] == b"\x78\x56" and raw[14] == 85
+    assert raw[15] == 1 << 2 and raw[16] == 0x42
+    assert int.from_bytes(raw[17:19], "little") == 1 << 0 | 1 << 5 | 1 << 8 | 1 << 9 | 1 << 14 | 1 << 15
+    d = V.decode_block(12, raw, 201)
+    assert d["lvds_config"] == {"value": 3, "name": "int_sdvo_lvds"} and d["boot_dev_algorithm"]["name"] == "driver_default"
+    assert d["meaning"]["lvds_config"]["name"].startswith("integrated SDVO LVDS")
+    assert d["psr_enabled"] and d["hpd_wake"] and d["findings"] == []
+    assert F.build_features_block(12, d, 201) == raw
+    assert V.decode_block(12, raw, 200)["not_valid_for_bdb"] == {"hpd_wake": True}  # 201-240
+    # BDB 241: psr/drrs (165-227 / 159-227) and hpd_wake (201-240) no longer defined
+    late = V.decode_block(12, raw, 241)
+    assert late["not_valid_for_bdb"] == {"drrs_enabled": True, "psr_enabled": True, "hpd_wake": True}
+    assert "from BDB 228" in late["meaning"]["psr_and_drrs"]
+    assert F.build_features_block(12, late, 241) == raw
+    # an old 15-byte block: custom_vbt_version (155+) and the flags (159+) are absent
+    old = V.decode_block(12, raw[:15], 129)
+    assert old["findings"] == [] and "custom_vbt_version" not in old and "rmpm_enabled" not in old
+    assert F.build_features_block(12, old, 129, size=15) == raw[:15]
+    assert any("bytes 15-18 read as zero" in f for f in V.decode_block(12, raw[:15], 159)["findings"])
+
+
+def test_block27_edp_offsets():
+    values = {
+        "power_seqs": [{"t1_t3": 0x1000 + i, "t8": 0x2000 + i, "t9": 3, "t10": 4, "t11_t12": 5} for i in range(16)],
+        "color_depth": 0b10 << 4 | 0b01 << 2,  # panel 1 24 bpp, panel 2 30 bpp
+        "fast_link_params": [{"rate": 2, "lanes": 3, "preemphasis": 1, "vswing": 2}] * 16,
+        "sdrrs_msa_timing_delay": 0xAAAAAAAA, "edp_s3d_feature": 0x0002, "edp_t3_optimization": 0x0004,
+        "edp_vswing_preemph": 0x1 << 8, "fast_link_training": 0x0008, "dpcd_600h_write_required": 0x0010,
+        "pwm_delays": [{"pwm_on_to_backlight_enable": 0x11, "backlight_disable_to_pwm_off": 0x22}] * 16,
+        "full_link_params_provided": 0x0020, "full_link_params": [{"preemphasis": 3, "vswing": 1}] * 16,
+        "apical_enable": 0x0040, "apical_params": [{"panel_oui": 0xABCDEF, "backlight_scale": 7}] * 16,
+        "edp_fast_link_training_rate": [8100 * (i + 1) if i < 3 else 0 for i in range(16)], "edp_max_port_link_rate": [27000] * 16,
+        "edp_dsc_disable": 0x0080, "t6_delay_support": 0x0100, "link_idle_time": [0x3000 + i for i in range(16)],
+        "pipe_joiner_enable": 0x0200,
+    }
+    raw = F.build_features_block(27, values, 261)
+    le16 = lambda off: int.from_bytes(raw[off : off + 2], "little")  # noqa: E731
+    assert len(raw) == 850
+    assert le16(10 + 0) == 0x1001 and le16(10 + 2) == 0x2001  # power_seqs[1]
+    assert int.from_bytes(raw[0xA0:0xA4], "little") == values["color_depth"]
+    assert raw[0xA4 + 4] == 3 << 4 | 2 and raw[0xA4 + 5] == 2 << 4 | 1  # fast_link_params[2]
+    assert int.from_bytes(raw[0xC4:0xC8], "little") == 0xAAAAAAAA
+    assert (le16(0xC8), le16(0xCA)) == (2, 4) and int.from_bytes(raw[0xCC:0xD4], "little") == 0x100
+    assert (le16(0xD4), le16(0xD6)) == (8, 0x10) and (le16(0xD8 + 4), le16(0xD8 + 6)) == (0x11, 0x22)
+    assert le16(0x118) == 0x20 and raw[0x11A + 1] == 1 << 4 | 3
+    assert le16(0x12A) == 0x40 and int.from_bytes(raw[0x12C + 28 : 0x12C + 32], "little") == 0xABCDEF
+    assert le16(0x12C + 28 + 24) == 7  # apical_params[1].backlight_scale
+    assert le16(0x2EC + 2) == 16200 and le16(0x30C + 2) == 27000
+    assert (le16(0x32C), le16(0x32E)) == (0x80, 0x100) and le16(0x330 + 2) == 0x3001 and le16(0x350) == 0x200
+    d = V.decode_block(27, raw, 261, {40: bytes([1, 2])})
+    p1, p2 = d["panels"][1], d["panels"][2]
+    assert p1["color_depth"]["name"] == "24 bpp" and p2["color_depth"]["name"] == "30 bpp"
+    assert p1["power_seq"]["ms"]["t1_t3"] == 0x1001 / 10
+    assert p1["edp_s3d_feature"] and p2["edp_t3_optimization"] and p2["edp_vswing_preemph"]["name"] == "default (400 mV)"
+    assert p2["edp_vswing_preemph"]["i915_low_vswing"] is False and p1["edp_vswing_preemph"]["i915_low_vswing"] is True
+    assert p1["sdrrs_msa_timing_delay"] == 2 and p1["fast_link_params"]["lanes"]["name"] == "x4"
+    assert p1["edp_fast_link_training_rate"] == {"value": 16200, "name": "3.24 Gbps", "khz": 324000}
+    assert p1["i915_link_rate_khz"] == 324000 and p1["edp_max_port_link_rate"]["name"] == "5.4 Gbps"
+    assert [d["panels"][i]["pipe_joiner_enable"] for i in (8, 9, 10)] == [False, True, False]
+    assert p1["selected_for"] == ["LFP1"] and p2["selected_for"] == ["LFP2"]
+    assert d["findings"] == [] and F.build_features_block(27, d, 261) == raw
+    # BDB 250: the 251+ / 260+ / 261+ members are set aside, still built back
+    d250 = V.decode_block(27, raw, 250)
+    assert set(d250["not_valid_for_bdb"]) == {"edp_dsc_disable", "t6_delay_support", "link_idle_time", "pipe_joiner_enable"}
+    assert "pipe_joiner_enable" not in d250["panels"][9] and F.build_features_block(27, d250, 250) == raw
+    # BDB 223: the link rate comes from the 4-bit code (5.4 Gbps)
+    assert V.decode_block(27, raw[:0x2EC], 223)["panels"][1]["i915_link_rate_khz"] == 540000
+
+
+def test_block27_old_and_short():
+    raw = F.build_features_block(27, {"edp_vswing_preemph": 0x11}, 177, size=212)
+    assert len(raw) == 212
+    d = V.decode_block(27, raw[:204], 177)  # a real BDB 177 VBT (T440p) has 204 bytes
+    assert any("the members BDB 177 defines take 212: bytes 204-211 read as zero" in f for f in d["findings"])
+    assert d["panels"][0]["edp_vswing_preemph"]["i915_low_vswing"] is True
+    d = V.decode_block(27, raw, 160)
+    assert "edp_vswing_preemph" not in d and d["not_valid_for_bdb"] == {"edp_vswing_preemph": 0x11}
+    assert "edp_s3d_feature" not in d and "edp_s3d_feature" not in d["panels"][0]  # zero and too new: dropped
+    assert F.build_features_block(27, d, 160, size=212) == raw
+    long = V.decode_block(27, bytes(850) + b"\x01\x02", 261)
+    assert long["unparsed"] == "0102" and any("2 more than the newest" in f for f in long["findings"])
+    assert F.build_features_block(27, long, 261) == bytes(850) + b"\x01\x02"
+
+
+def test_block56_compression_parameters():
+    entry = {"version_major": 1, "version_minor": 2, "rc_buffer_block_size": "rc_buffer_block_size_4kb", "rc_buffer_size": 5,
+             "slices_per_line": 0b110, "line_buffer_depth": 5, "block_prediction_enable": True, "max_bpp": 3,
+             "support_8bpc": True, "support_12bpc": True, "slice_height": 0x0123}
+    data = [{} for _ in range(16)]
+    data[4] = entry
+    raw = F.build_features_block(56, {"data": data}, 240)
+    assert len(raw) == 210 and raw[:2] == b"\x0d\x00"
+    e = raw[2 + 4 * 13 : 2 + 5 * 13]
+    assert e[0] == 2 << 4 | 1 and e[1] == 1 and e[2] == 5 and e[3:7] == (6).to_bytes(4, "little")
+    assert e[7] == 5 and e[8] == 1 and e[9] == 3 and e[10] == 0b1010 and e[11:13] == b"\x23\x01"
+    child = {"handle": 8, "device_type": 0x78C6, "compression_enable": True, "compression_structure_index": 4}
+    defs = V.build_block(2, {"devices": [child, {**child, "handle": 0x40, "compression_method_cps": True, "compression_structure_index": 9}]}, 240)
+    d = V.decode_block(56, raw, 240, {2: defs})
+    x = d["entries"][4]
+    assert x["dsc_version"] == "1.2" and x["rc_buffer_bytes"] == 4096 * 6 and x["rc_buffer_block_size"]["name"] == "4 KiB"
+    assert x["slices_per_line"]["value"] == 6 and x["slices_per_line"]["name"].startswith("4 slices") and x["slices_per_line"]["bits"] == [2, 4]
+    assert x["line_buffer_depth"]["name"] == "13 bits" and x["max_bpp"]["name"] == "12 bpp" and x["bpc_supported"] == [8, 12]
+    assert x["used_by"] == ["LFP1"] and d["entries"][9]["used_by"] == ["EFP2 (CPS: i915 does not support it)"]
+    assert d["findings"] == [] and F.build_features_block(56, d, 240) == raw
+    # an entry_size the kernel does not know: read at that stride, reported
+    wide = F.build_features_block(56, {"entry_size": 15, "data": [entry] * 16}, 240)
+    assert len(wide) == 2 + 16 * 15
+    dw = V.decode_block(56, wide, 240)
+    assert dw["entries"][15]["slice_height"] == 0x0123 and any("entry_size is 15" in f for f in dw["findings"])
+    assert F.build_features_block(56, dw, 240) == wide
+    # too short / zero entry size / fewer entries than 16
+    ds = V.decode_block(56, raw[:100], 240)
+    assert len(ds["entries"]) == 7 and any("i915 ignores the block" in f for f in ds["findings"])
+    assert F.build_features_block(56, ds, 240) == raw[:100]
+    dz = V.decode_block(56, b"\x00\x00" + raw[2:], 240)
+    assert len(dz["entries"]) == 16 and any("entry_size is 0" in f for f in dz["findings"])
+
+
+def test_block11_legacy_child_devices():
+    kids = [{"handle": 0x0004, "device_type": 0x68D2, "device_id": "SI-1362-A", "dvo_port": 1, "target_addr": 0x70,
+             "ddc_pin": 0x05, "dvo2_port": 2, "dvo2_wiring": 3},
+            {"handle": 0x0008, "device_type": 0x1022, "dvo_port": 4}]
+    raw = L.build_legacy_child_devices({"devices": kids + [{}]}, 142)
+    assert raw[0] == 33 and len(raw) == 1 + 3 * 33
+    c = raw[1:34]
+    assert c[0:2] == b"\x04\x00" and c[2:4] == b"\xd2\x68" and c[4:13] == b"SI-1362-A" and c[0x10] == 1 and c[0x12] == 0x70
+    assert c[0x13] == 5 and c[0x17] == 2 and c[0x1D] == 3
+    d = V.decode_block(11, raw + b"\x01\x02", 142)
+    assert len(d["devices"]) == 3 and d["unparsed"] == "0102"
+    m = d["devices"][0]["meaning"]
+    assert m["dvo_port"]["name"] == "DVO-B (SDVO-B)" and m["dvo2_port"]["name"] == "DVO-C (SDVO-C)"
+    assert m["device_type"]["supports"]["dvi"] and not m["device_type"]["supports"]["hdmi"]
+    assert "meaning" not in d["devices"][2] and "aux_channel" not in d["devices"][0]
+    assert any("i915 does not read block 11" in f for f in d["findings"])
+    assert any("2 byte(s) after" in f for f in d["findings"])
+    assert L.build_legacy_child_devices(d, 142) == raw + b"\x01\x02"
+    assert V.decode_block(11, b"\x00\x05\x05", 142)["devices"] == []
+    with pytest.raises(DecodeError):
+        V.decode_block(11, b"", 142)
+
+
+@pytest.mark.parametrize(("b40", "version", "expect"), [
+    (None, 200, {"lfp1": 0}),
+    (bytes([5]), 200, {"lfp1": 5, "panel_type": 5}),
+    (bytes([5, 7]), 211, {"lfp1": 5}),  # panel_type2 is 212+
+    (bytes([5, 7]), 212, {"lfp1": 5, "panel_type2": 7, "lfp2": 7}),
+    (bytes([0xFF, 0xFF]), 240, {"lfp1": None, "lfp2": None}),
+    (bytes([0x20, 0x30]), 240, {"lfp1": 0, "lfp2": 0}),
+])
+def test_selected_panel(b40, version, expect):
+    sel = F.selected_panel({} if b40 is None else {40: b40}, version)
+    assert {k: sel.get(k) for k in expect} == expect
+    if version < 212:
+        assert "lfp2" not in sel
+    assert sel["notes"]
+
+
+def test_child_device_meanings():
+    assert V.dvo_port_meaning(13, 247)["port"]["display 13+ (ADL-P and later)"] == "TC1"
+    assert V.dvo_port_meaning(13, 247)["port"]["default"] == "F"
+    assert V.dvo_port_meaning(7, 247)["port"]["ADL-S"] == "TC1" and V.dvo_port_meaning(8, 230)["port"]["RKL/DG1"] == "TC1"
+    assert V.dvo_port_meaning(6, 200)["port"]["default"] == "E"  # CRT counts as port E
+    assert V.dvo_port_meaning(23, 230)["port"] == {"DSI": "B on display 11+, C before"}
+    assert V.dvo_port_meaning(15, 216)["note"] == "DP-G is defined from BDB 217"
+    assert V.dvo_port_meaning(1, 150)["name"] == "DVO-B (SDVO-B)" and V.dvo_port_meaning(4, 150)["name"] == "LVDS"
+    assert V.aux_channel_meaning(0x40)["name"] == "AUX-A" and V.aux_channel_meaning(0x41)["name"] is None
+    assert V.aux_channel_meaning(0x60)["remapped"] == {"display 13+ (ADL-P and later)": "USBC1"}
+    assert V.aux_channel_meaning(0x20)["remapped"] == {"RKL/DG1": "USBC1", "ADL-S": "USBC2"}
+    ddc = V.ddc_pin_meaning(3)
+    assert ddc["name"] is None and ddc["by_platform"]["CNP PCH"] == "DDI D" and ddc["by_platform"]["ADL-P, MTL PCH and later"] == "TC1"
+    assert ddc["by_platform"]["GMBUS pin (before CNP, Atom, DG1+)"].startswith("panel") and "caveat" in ddc
+    assert V.ddc_pin_meaning(0)["name"] == "none"
+    assert V.dp_max_link_rate_meaning(0, 229)["name"] == "HBR3 (8.1 Gbps)"
+    assert V.dp_max_link_rate_meaning(0, 230)["name"] == "platform default"
+    assert V.dp_max_link_rate_meaning(5, 230)["name"] == "UHBR10 (10 Gbps)"
+    assert V.handle_meaning(1, 216)["name"] == "CRT" and V.handle_meaning(1, 217)["name"] == "EFP6"
+    assert V.handle_meaning(0x0030, 150)["name"] == "EFP4+EFP3" and V.handle_meaning(0x8000, 240)["name"] == "unknown(0x8000)"
+    t = V.device_type_meaning(0x78C6)
+    assert t["name"] == "eDP" and t["supports"]["edp"] and not t["supports"]["hdmi"] and "not_hdmi_output" in t["bits"]
+    assert V.device_type_meaning(0x60D6)["supports"]["hdmi"] and V.device_type_meaning(0x1234)["name"] is None
+    child = {"handle": 8, "device_type": 0x78C6, "hdmi_max_data_rate": 3, "dp_max_lane_count": 1, "mipi_bridge_type": 2,
+             "iboost": True, "dp_iboost_level": 2, "hdmi_iboost_level": 5, "edp_data_rate_override": 0b100000001001,
+             "i2c_speed": 2, "dvo_port": 10, "aux_channel": 0x40}
+    m248 = V.child_device_meaning(child, 248)
+    assert m248["hdmi_max_data_rate"] == {"value": 3, "name": None, "note": "defined from BDB 249"}
+    assert m248["dp_iboost_level"] == {"value": 2, "name": "boost level 7", "used": True}
+    assert m248["hdmi_iboost_level"]["note"] == "i915 rejects this value" and "edp_data_rate_override" not in m248
+    m263 = V.child_device_meaning(child, 263)
+    assert m263["hdmi_max_data_rate"]["name"] == "594 MHz" and m263["dp_max_lane_count"]["name"] == "x2"
+    assert m263["edp_data_rate_override"]["rejected_gbps"] == ["1.62", "2.7", "20"]
+    assert m263["mipi_bridge_type"]["name"] == "Toshiba" and m263["i2c_speed"]["name"] == "400 kHz"
+    assert "i2c_speed" not in V.child_device_meaning(child, 151) and "aux_channel" not in V.child_device_meaning(child, 154)
+
+
+def test_block1_and_block2_meanings_and_build():
+    f = V.decode_block(1, V.build_block(1, {"panel_fitting": 1, "ssc_freq": True, "display_clock_mode": True,
+                                            "afc_startup_config": 2}, 250), 250)
+    assert f["meaning"]["panel_fitting"]["name"] == "text only"
+    assert f["meaning"]["ssc_freq"]["khz_by_gen"] == {"gen2": 66667, "gen3-4": 100000, "gen5+": 100000}
+    assert f["meaning"]["display_clock_mode"]["name"] == "dynamic CD clock"
+    assert f["meaning"]["afc_startup_config"]["name"] == "i915 programs AFC startup 7"
+    old = V.decode_block(1, V.build_block(1, {"display_clock_mode": True}, 170), 170)
+    assert old["meaning"]["display_clock_mode"]["name"].startswith("reference clock: BTM") and "afc_startup_config" not in old["meaning"]
+    assert V.build_block(1, f, 250) == V.build_block(1, {"panel_fitting": 1, "ssc_freq": True, "display_clock_mode": True, "afc_startup_config": 2}, 250)
+    raw = V.build_block(2, {"devices": [{"handle": 8, "device_type": 0x78C6, "dvo_port": "dpa", "aux_channel": "aux_a"}, {}]}, 240)
+    d = V.decode_block(2, raw, 240)
+    assert d["devices"][0]["meaning"]["dvo_port"]["name"] == "DP-A" and "meaning" not in d["devices"][1]
+    assert V.build_block(2, d, 240) == raw
+
+
+# -- hostile input ------------------------------------------------------------------------------------------
+
+
+def _decode_or_error(block_id: int, raw: bytes, version: int, ctx: dict) -> dict | None:
+    try:
+        out = V.decode_block(block_id, raw, version, ctx)
+    except DecodeError:
+        return None
+    import json
+
+    json.dumps(out)  # plain data only
+    return out
+
+
+def test_random_blocks_give_findings_or_decode_error():
+    rng = random.Random(0xB10C)
+    for _ in range(1500):
+        block_id = rng.choice([9, 11, 12, 27, 56, 1, 2])
+        version = rng.choice([0, 100, 150, 164, 165, 204, 205, 212, 226, 228, 230, 251, 261, 263, 300, 0xFFFF])
+        n = rng.choice([0, 1, 2, 3, 5, 13, 14, 33, 96, 99, 100, 210, 211, 849, 850, 900, 2000])
+        raw = bytes(rng.getrandbits(8) for _ in range(n))
+        ctx = {40: bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 2, 34]))), 2: raw}
+        _decode_or_error(block_id, raw, version, ctx)
+
+
+def test_corpus_blocks_cut_and_flipped():
+    pairs = corpus_pairs()
+    if not pairs:
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    rng = random.Random(7)
+    for name, _ in pairs[::3]:
+        data = (corpus_dir() / name).read_bytes()
+        w = V.walk_blocks(data, V.find_vbt(data))
+        ctx = {b["id"]: b["raw"] for b in w["blocks"]}
+        for b in w["blocks"]:
+            if b["id"] not in BLOCK_IDS:
+                continue
+            raw = b["raw"]
+            for cut in sorted({0, 1, 2, 3, 5, len(raw) // 2, len(raw) - 1}):
+                _decode_or_error(b["id"], raw[:cut], w["bdb_version"], ctx)
+            for _ in range(20):
+                bad = bytearray(raw)
+                for _ in range(rng.randrange(1, 6)):
+                    if bad:
+                        bad[rng.randrange(len(bad))] ^= 1 << rng.randrange(8)
+                _decode_or_error(b["id"], bytes(bad), w["bdb_version"], {**ctx, 2: bytes(bad), 40: bytes(bad[:2])})
+
+
+def test_claimed_counts_are_bounded_by_bytes_and_caps():
+    start = time.monotonic()
+    d = V.decode_block(11, bytes([1]) + bytes(0xFFFE), 200)  # a 1-byte child size in a 64 KiB block
+    assert len(d["devices"]) == V.MAX_CHILD_DEVICES and any("only the first 255" in f for f in d["findings"])
+    d2 = V.decode_block(2, bytes([0, 0, 0, 0, 1]) + bytes(0xFFF0), 200)
+    assert len(d2["devices"]) == V.MAX_CHILD_DEVICES and V.build_block(2, d2, 200) == bytes([0, 0, 0, 0, 1]) + bytes(0xFFF0)
+    d56 = V.decode_block(56, b"\xff\xff" + bytes(300), 240)  # entry_size 65535: no whole entry
+    assert d56["entries"] == [] and d56["unparsed"] == "00" * 300
+    d56b = V.decode_block(56, b"\x0d\x00" + bytes(0xFFF0), 240)  # 16 entries at most
+    assert len(d56b["entries"]) == 16 and any("after the 16 entries" in f for f in d56b["findings"])
+    assert time.monotonic() - start < 10
+
+
+def test_compiled_schemas_agree():
+    cases = [
+        (F.Block12, F.build_features_block(12, {"lvds_config": 3, "boot_mode_x": 640, "psr_enabled": True}, 200), 200),
+        (F.Block9, F.build_features_block(9, {"psr2_tp2_tp3_wakeup_time": 0x1234}, 230), 230),
+        (F.Block27, F.build_features_block(27, {"color_depth": 0x55, "edp_max_port_link_rate": [1] * 16}, 261), 261),
+        (F.CompressionParameters, F.build_features_block(56, {}, 240), 240),
+        (L.LegacyChildDevices, L.build_legacy_child_devices({"devices": [{"handle": 4, "device_type": 0x60D2}]}, 160), 160),
+    ]
+    for schema, raw, version in cases:
+        ctx = {"bdb_version": version, "block_size": len(raw)}
+        assert to_plain(schema.compile().parse(raw, **ctx)) == to_plain(schema.parse(raw, **ctx))
+
+
+# -- igt 1.27.1 itself on VBTs built here (random field values exercise every bit) -----------------------
+
+IGT = shutil.which("intel_vbt_decode")
+SYNTHETIC_VERSIONS = (129, 150, 158, 165, 200, 205, 216, 229, 230, 240, 249, 261)
+
+
+def _random_child(rng: random.Random, size: int, version: int) -> bytes:
+    child = bytearray(rng.getrandbits(8) for _ in range(size))
+    child[2:4] = rng.randrange(1, 0x10000).to_bytes(2, "little")  # a non-empty entry
+    child[0x10] = rng.choice([*range(30), rng.randrange(256)])  # every defined dvo_port code, and junk
+    if version < 152:  # the ASCII device id: printable, NUL-terminated (igt prints it with %s)
+        word = "".join(rng.choice("ABCDEFGHIJ-0123456789") for _ in range(rng.randrange(10)))
+        child[4:14] = word.encode().ljust(10, b"\0")
+    return bytes(child)
+
+
+def synthetic_vbt(version: int, seed: int) -> bytes:
+    rng = random.Random(seed)
+    rand = lambda n: bytes(rng.getrandbits(8) for _ in range(n))  # noqa: E731
+    size = V.child_device_expected_size(version)
+    children = [bytearray(_random_child(rng, size, version)) for _ in range(4)]
+    children[0][0x10] = rng.randrange(3)  # HDMI-A/B/C from BDB 155, DVO-A/B/C before
+    blocks = [
+        (1, rand(7)),
+        (2, rand(4) + bytes([size]) + b"".join(children)),
+        (11, bytes([33]) + b"".join(_random_child(rng, 33, version) for _ in range(3))),
+        (12, rand(19)),
+        (27, rand(850)),
+        (40, bytes([rng.randrange(16), rng.randrange(16)]) + rand(32)),
+        (56, b"\x0d\x00" + rand(16 * 13)),
+    ]
+    if version >= 165:
+        blocks.append((9, rand(100)))
+    return V.build_vbt(version, blocks, signature="$VBT IGDSCOPE-TEST")
+
+
+def run_igt(tmp_path: Path, data: bytes, all_panels: bool) -> igt_text.IgtDecode:
+    path = tmp_path / "synthetic.vbt"
+    path.write_bytes(data)
+    args = [IGT, f"--file={path}"] + (["--all-panels"] if all_panels else [])
+    out = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=60, check=True)
+    return igt_text.parse(out.stdout)
+
+
+def _aux_low_nibble(d: Diff) -> bool:
+    value = int(d.ours.split("(")[-1].rstrip(")"), 16)
+    return value & 0x0F != 0 and d.ours.startswith("unknown") and d.igt.split()[-1] == d.ours.split()[-1]
+
+
+def _handle_high_byte(d: Diff) -> bool:
+    return int(d.igt.split()[0], 16) > 0xFF and d.igt.split()[0] == d.ours.split()[0]
+
+
+def _hdmi_rate_before_249(d: Diff) -> bool:
+    return d.version < 249 and d.ours.startswith("<unknown>") and d.igt.split()[-1] in ("(0x03)", "(0x04)", "(0x05)")
+
+
+def _dp_rate_masked(d: Diff) -> bool:
+    return 216 <= d.version < 230 and d.igt.split()[-1] == d.ours.split()[-1] and int(d.ours.split()[-1][1:-1], 16) > 3
+
+
+KNOWN_SYNTHETIC: list[Known] = [
+    *(Known(block, "Aux channel",
+            "igt 1.27.1 names the AUX channel from the high nibble only (0x41 -> AUX-A); i915 matches the whole "
+            "byte against DP_AUX_*, so igdscope gives no name to a value with low bits set", _aux_low_nibble)
+      for block in (2, 11)),
+    *(Known(block, "Device handle",
+            "igt 1.27.1 stores the handle in an unsigned char before looking it up, so bits 8-15 (EFP7/EFP8 from BDB "
+            "217) are ignored", _handle_high_byte) for block in (2, 11)),
+    *(Known(block, "DVO Port", "before BDB 155 dvo_port holds DEVICE_PORT_DVOA/B/C; igt names it with the BDB 155+ table",
+            _pre155_dvo_port) for block in (2,)),
+    *(Known(block, "HDMI max data rate",
+            "codes 3-5 (594/340/300 MHz) are defined from BDB 249 (intel_vbt_defs.h); igt 1.27.1 names them at any "
+            "BDB from 204", _hdmi_rate_before_249) for block in (2, 11)),
+    *(Known(block, "DP max link rate",
+            "for BDB 216-229 igt 1.27.1 masks the code with 0x3; i915 treats codes above 3 as HBR3 (its default case)",
+            _dp_rate_masked) for block in (2,)),  # block 11's 33-byte entries end before dp_max_link_rate
+]
+
+
+@pytest.mark.igt
+@pytest.mark.skipif(IGT is None, reason="intel_vbt_decode (Debian intel-gpu-tools) is not installed")
+def test_igt_on_synthetic_vbts(tmp_path):
+    hits = {id(k): 0 for k in KNOWN_SYNTHETIC}
+    unexplained: list[Diff] = []
+    compared = 0
+    for version in SYNTHETIC_VERSIONS:
+        for seed in range(3):
+            data = synthetic_vbt(version, seed * 1000 + version)
+            for all_panels in (False, True):
+                ck = compare_decoded(f"synthetic BDB {version} seed {seed}", data, run_igt(tmp_path, data, all_panels), all_panels=all_panels)
+                compared += ck.compared
+                for d in ck.diffs:
+                    k = next((k for k in KNOWN + KNOWN_SYNTHETIC if k.block == d.block and k.label == d.label and k.match(d)), None)
+                    if k is None:
+                        unexplained.append(d)
+                    elif id(k) in hits:
+                        hits[id(k)] += 1
+    assert not unexplained, "\n".join(str(d) for d in unexplained[:60])
+    assert [k.reason for k in KNOWN_SYNTHETIC if not hits[id(k)]] == []
+    assert compared > 20000
