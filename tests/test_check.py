@@ -1,0 +1,196 @@
+"""igdscope check: every rule on the demo host and mutations of it, and the real VM configs of
+../shared/world/vm where the outcome follows from the configuration."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from igdscope import check, vmconfig
+from igdscope.capture import Blob
+from igdscope.sources import demo
+
+
+def host(**changes):
+    cap = demo.host_capture()
+    igd = cap.device("igd")
+    cfg = bytearray(cap.blobs[igd.config_blob].data)
+    if "device" in changes:
+        igd.device = changes["device"]
+        cfg[2:4] = changes["device"].to_bytes(2, "little")
+    if "asls" in changes:
+        cfg[0xFC:0x100] = changes["asls"].to_bytes(4, "little")
+        if changes["asls"] == 0:
+            cap.blobs.pop("opregion", None)
+    if "class_code" in changes:
+        igd.class_code = changes["class_code"]
+        cfg[9:12] = changes["class_code"].to_bytes(3, "little")
+    if "ggc" in changes:
+        cfg[0x50:0x52] = changes["ggc"].to_bytes(2, "little")
+    cap.blobs[igd.config_blob] = Blob(bytes(cfg), "demo", "")
+    for k in ("driver", "iommu_group", "iommu_group_members", "sriov"):
+        if k in changes:
+            setattr(igd, k, changes[k])
+    return cap
+
+
+def rules(result):
+    return {r["id"]: r for r in result["rules"]}
+
+
+def test_demo_host_without_vm():
+    r = check.run_checks(host())
+    assert r["verdicts"]["upt"]["verdict"] == "works" and r["verdicts"]["upt_opregion"]["verdict"] == "works"
+    assert r["verdicts"]["legacy"] == {"verdict": "unknown", "failing": [], "unknown": ["vm.config"]}
+    rs = rules(r)
+    assert rs["kernel.asls"]["status"] == "pass" and "0x8a0dc018" in rs["kernel.asls"]["evidence"]
+    assert rs["qemu.generation"]["status"] == "pass" and "generation 8" in rs["qemu.generation"]["evidence"]
+    assert rs["own.i915_loaded"]["status"] == "warn"
+    assert check.exit_code(r) == 0
+
+
+@pytest.mark.parametrize(
+    "changes,rule,modes",
+    [
+        ({"asls": 0}, "kernel.asls", {"legacy", "upt_opregion"}),
+        ({"driver": "i915"}, "own.driver", {"legacy", "upt", "upt_opregion"}),
+        ({"iommu_group": None, "iommu_group_members": []}, "iommu.enabled", {"legacy", "upt", "upt_opregion"}),
+        ({"sriov": {"role": "vf", "physfn": "0000:00:02.0"}}, "own.sriov", {"legacy", "upt_opregion"}),
+        ({"class_code": 0x038000}, "qemu.class", {"legacy"}),
+    ],
+)
+def test_single_failures_name_their_modes(changes, rule, modes):
+    r = check.run_checks(host(**changes))
+    assert rules(r)[rule]["status"] == "fail"
+    failing = {m for m, v in r["verdicts"].items() if rule in v["failing"]}
+    assert failing == modes
+
+
+def test_every_failure_is_reported_at_once():
+    r = check.run_checks(host(asls=0, driver="i915", class_code=0x038000))
+    failing = set(r["verdicts"]["legacy"]["failing"])
+    assert {"kernel.asls", "own.driver", "qemu.class", "kernel.class"} <= failing
+
+
+def test_class_0380_by_kernel_version():
+    cap = host(class_code=0x038000)
+    assert rules(check.run_checks(cap))["kernel.class"]["status"] == "fail"  # 6.8 < 6.15
+    cap.host["kernel_release"] = "6.15.2"
+    assert rules(check.run_checks(cap))["kernel.class"]["status"] == "pass"
+
+
+def test_qemu_eras_and_ivd():
+    cfl = host()
+    assert rules(check.run_checks(cfl, qemu_version="10.1"))["qemu.generation"]["status"] == "pass"  # gen 9
+    ptl = host(device=0xB0A0)
+    r = check.run_checks(ptl, qemu_version="10.1")
+    assert rules(r)["qemu.generation"]["status"] == "fail" and "generation -1" in rules(r)["qemu.generation"]["evidence"]
+    ivd = host(ggc=0x02C3)  # IVD set
+    assert rules(check.run_checks(ivd, qemu_version="10.2"))["qemu.ivd"]["status"] == "fail"
+    assert "qemu.ivd" not in rules(check.run_checks(ivd, qemu_version="10.1"))
+    adl = host(device=0x4680)
+    assert rules(check.run_checks(adl, qemu_version="9.0"))["qemu.bdsm"]["status"] == "warn"
+
+
+def test_framebuffer_and_disable_vga():
+    cap = host()
+    cap.host["iomem"] = cap.host["iomem"] + ["c0000000-c07fffff : efifb"]
+    cap.host["vfio_pci_disable_vga"] = "Y"
+    rs = rules(check.run_checks(cap))
+    assert rs["own.framebuffer"]["status"] == "fail" and "efifb" in rs["own.framebuffer"]["evidence"]
+    assert rs["own.disable_vga"]["status"] == "fail"
+
+
+def test_rom_rules():
+    cap = host()
+    del cap.blobs["rom"]
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0")
+    r = check.run_checks(cap, vm, "9.0")
+    assert rules(r)["rom.present"]["status"] == "fail" and "rom.present" in r["verdicts"]["legacy"]["failing"]
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom")
+    assert rules(check.run_checks(cap, vm, "9.0"))["rom.present"]["status"] == "pass"
+
+
+def test_vm_side_rules():
+    cap = host()
+    q35 = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -machine q35 -device vfio-pci,host=00:02.0,addr=02.0")
+    r = check.run_checks(cap, q35, "9.0")
+    assert rules(r)["vm.1f0"]["status"] == "fail" and "ICH9" in rules(r)["vm.1f0"]["evidence"]
+    r = check.run_checks(cap, q35, "10.1")
+    assert rules(r)["vm.machine"]["status"] == "fail"
+    moved = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=05.0,x-igd-gms=0x80")
+    r = check.run_checks(cap, moved, "9.0")
+    assert rules(r)["vm.address"]["status"] == "fail" and "05.0" in rules(r)["vm.address"]["evidence"]
+    assert rules(r)["vm.gms"]["status"] == "fail"
+    good = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
+    r = check.run_checks(cap, good, "9.0")
+    assert r["requested_mode"] == "legacy" and r["verdicts"]["legacy"]["verdict"] == "works" and check.exit_code(r) == 0
+
+
+# -- real configurations -----------------------------------------------------------------------------
+
+# file -> (IGD device id of its platform, QEMU version (None: from the file), mode it asks for, legacy verdict, failing rules that must be there)
+WORLD = {
+    "qemu_vivekmiyani-whl-macos-q35.cmdline": (0x3EA0, "7.2", "fails", {"vm.1f0"}),  # QEMU said: existing devices at 1f.0
+    "pve_i915ovmfpkg-33-cml-i3-10105-q35-addr18.conf": (0x9BC8, None, "fails", {"vm.address", "vm.1f0"}),  # IGD at guest 0x18
+    "qemu_longqt-21-kbl-7700-q35-code43.cmdline": (0x5912, "10.1", "fails", {"vm.address", "vm.root_bus", "vm.1f0", "vm.machine"}),
+    "pve_longqt-35-ptl-qm-set.cmdline": (0xB0A0, "10.1", "fails", {"qemu.generation"}),  # Panther Lake: no legacy mode
+    "pve_xiongyw-cfl-elitedesk-working.conf": (0x3E92, None, "works", set()),
+    "libvirt_rikka0w0-skl-hd530-i440fx.xml": (0x1912, "4.2", "works", set()),
+}
+
+
+@pytest.fixture
+def world_vm(shared_dir):
+    d = shared_dir / "world" / "vm"
+    if not d.is_dir():
+        pytest.skip(f"{d} is absent")
+    return d
+
+
+@pytest.mark.parametrize("name", sorted(WORLD))
+def test_world_configs_predict_their_outcome(world_vm, name):
+    did, qemu, verdict, must_fail = WORLD[name]
+    vm = vmconfig.parse_any((world_vm / name).read_text())
+    r = check.run_checks(host(device=did), vm, qemu)
+    assert r["verdicts"]["legacy"]["verdict"] == verdict, r["verdicts"]["legacy"]
+    assert must_fail <= set(r["verdicts"]["legacy"]["failing"])
+    for rid in must_fail:
+        assert rules(r)[rid]["evidence"]
+
+
+def test_no_opregion_region_predicts_the_qemu_error(world_vm):
+    """'does not support requested IGD OpRegion feature: No such device': vfio-pci made no
+    OpRegion region (-ENODEV: ASLS 0). With such a host, x-igd-opregion must fail on ASLS."""
+    vm = vmconfig.parse_any((world_vm / "qemu_gvt-linux-19-opregion-no-such-device.cmdline").read_text())
+    r = check.run_checks(host(asls=0), vm, "3.0")
+    assert r["requested_mode"] == "upt_opregion"
+    assert r["verdicts"]["upt_opregion"]["verdict"] == "fails" and "kernel.asls" in r["verdicts"]["upt_opregion"]["failing"]
+    assert "no OpRegion" in rules(r)["kernel.asls"]["evidence"] and check.exit_code(r) == 1
+
+
+def test_every_world_config_checks(world_vm):
+    for p in sorted(world_vm.iterdir()):
+        vm = vmconfig.parse_any(p.read_text())
+        r = check.run_checks(host(), vm)
+        assert set(r["verdicts"]) == {"legacy", "upt", "upt_opregion"}
+        assert check.render(r).count("\n") > 5
+
+
+def test_cli_check(tmp_path, world_vm):
+    import json
+    import subprocess
+    import sys
+
+    cap = tmp_path / "host.json"
+    assert subprocess.run([sys.executable, "-m", "igdscope", "dump", "--demo", "-o", str(cap)], capture_output=True).returncode == 0
+    ok = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--proxmox", str(world_vm / "pve_xiongyw-cfl-elitedesk-working.conf")], capture_output=True, text=True)
+    assert ok.returncode == 0 and "legacy        WORKS (the VM's mode)" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -device vfio-pci,host=00:02.0,addr=02.0", "--qemu-version", "9.0", "--json"], capture_output=True, text=True)
+    doc = json.loads(bad.stdout)
+    # q35 asks for plain assignment, which works: exit 0; legacy mode would fail on 00:1f.0
+    assert bad.returncode == 0 and doc["requested_mode"] == "upt" and doc["verdicts"]["upt"]["verdict"] == "works"
+    assert doc["verdicts"]["legacy"]["verdict"] == "fails" and "vm.1f0" in doc["verdicts"]["legacy"]["failing"]
+    legacy = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -device vfio-pci,host=00:02.0,addr=02.0,x-igd-legacy-mode=on", "--qemu-version", "10.0"], capture_output=True, text=True)
+    assert legacy.returncode == 1 and "[FAIL   ] vm.1f0" in legacy.stdout
