@@ -2,6 +2,7 @@
 # Installs the Debian test tools igdscope's tests use where apt-get works:
 #   umockdev         real libudev on recorded devices (the discovery tests)
 #   intel-gpu-tools  the reference decoders intel_vbt_decode / intel_opregion_decode
+#   qemu-system-x86  real QEMU chipsets (qtest) for the check/diff tests
 # Where apt-get is missing or not permitted, the tests that need them skip and say why.
 set -u
 need=""
@@ -9,7 +10,8 @@ need=""
 python3 -c "import ensurepip" >/dev/null 2>&1 || need="$need python3-venv"
 command -v umockdev-run >/dev/null 2>&1 || need="$need umockdev"
 command -v intel_vbt_decode >/dev/null 2>&1 || need="$need intel-gpu-tools"
-[ -z "$need" ] && { echo "test tools: umockdev, intel-gpu-tools and venv present"; exit 0; }
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
+[ -z "$need" ] && { echo "test tools: umockdev, intel-gpu-tools, qemu-system-x86 and venv present"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
     echo "test tools: no apt-get here; tests needing$need will be skipped"; exit 0
 fi

@@ -1,0 +1,241 @@
+"""The guest side of ``igdscope diff`` (and ``check``) against real QEMU chipsets, not hand-typed IDs.
+
+QEMU cannot emulate the IGD, so each guest capture is the demo guest's IGD with QEMU's real
+00:00.0 and 00:1f.0 around it, read over the qtest protocol from a paused ``pc`` or ``q35``
+machine (``tests/qemu_qtest.py``). What QEMU 7.2 (Debian) answers, recorded when these tests were
+written: ``pc`` has 8086:1237 rev 02 at 00:00.0, PIIX3 8086:7000 at 00:01.0 and nothing at
+00:1f.0; ``q35`` has 8086:29C0 at 00:00.0 and ICH9's LPC 8086:2918 (ISA bridge) at 00:1f.0; a
+``vfio-pci-igd-lpc-bridge`` on ``pc`` is an ISA bridge whose vendor and device IDs stay 0 with no
+host to copy from; QEMU's own devices carry subsystem 1AF4:1100.
+
+Skipped, with the reason, where ``qemu-system-x86_64`` is not installed.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+
+from igdscope import diff
+from igdscope.capture import Blob, Capture, Device
+from igdscope.schemas import pci
+from igdscope.sources import demo
+from tests import qemu_qtest
+
+QEMU = qemu_qtest.qemu_binary()
+pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)")
+
+HB, ISA, LPC = "00:00.0", "00:01.0", "00:1f.0"
+LPC_BRIDGE = "vfio-pci-igd-lpc-bridge,addr=1f.0"
+
+
+@pytest.fixture(scope="module")
+def qemu_version() -> str:
+    v = qemu_qtest.qemu_version(QEMU)
+    assert v is not None, "qemu-system-x86_64 --version printed no version"
+    return v
+
+
+@pytest.fixture(scope="module")
+def spaces() -> dict[str, dict[str, bytes]]:
+    """Config spaces of the three machines, read once."""
+    return {
+        "pc": qemu_qtest.read_config_spaces("pc", [HB, ISA, LPC]),
+        "q35": qemu_qtest.read_config_spaces("q35", [HB, LPC]),
+        "pc+lpc-bridge": qemu_qtest.read_config_spaces("pc", [HB, LPC], [LPC_BRIDGE]),
+    }
+
+
+def ident(cfg: bytes) -> dict[str, int]:
+    h = pci.parse_header(cfg[:64])
+    return {"vendor": h.vendor_id, "device": h.device_id, "revision": h.revision_id,
+            "class": h.base_class << 16 | h.subclass << 8 | h.prog_if,
+            "subsystem_vendor": h.subsystem_vendor_id, "subsystem_device": h.subsystem_id}
+
+
+def guest_with(space: dict[str, bytes]) -> Capture:
+    """The demo guest (its IGD, OpRegion, VBT, ROM, GGTT) with QEMU's real 00:00.0 and 00:1f.0."""
+    cap = demo.guest_capture()
+    cap.devices = [d for d in cap.devices if d.role == "igd"]
+    for key in [k for k in cap.blobs if k.startswith("config/") and not k.endswith("02.0")]:
+        del cap.blobs[key]
+    for bdf, role in ((HB, "host_bridge"), (LPC, "lpc")):
+        cfg = space.get(bdf)
+        if cfg is None or cfg[:4] == b"\xff\xff\xff\xff":
+            continue  # nothing answers there
+        i = ident(cfg)
+        key = f"config/0000:{bdf}"
+        cap.blobs[key] = Blob(cfg, "qtest", f"qemu-system-x86_64 qtest, config mechanism #1, {bdf}")
+        cap.devices.append(Device(role=role, bdf=f"0000:{bdf}", vendor=i["vendor"], device=i["device"], class_code=i["class"], revision=i["revision"],
+                                  subsystem_vendor=i["subsystem_vendor"], subsystem_device=i["subsystem_device"], config_blob=key, config_size=256))
+    return cap
+
+
+def by_path(res: dict, path: str) -> dict | None:
+    return next((d for d in res["differences"] if d["path"] == path), None)
+
+
+def unexpected_under(res: dict, prefix: str) -> list[dict]:
+    return [d for d in res["differences"] if d["label"] == "unexpected" and (d["path"] == prefix or d["path"].startswith(prefix + "."))]
+
+
+# -- what QEMU itself answers ---------------------------------------------------------------------------
+
+
+def test_qtest_reads_pc_chipset(spaces):
+    pc = spaces["pc"]
+    assert len(pc[HB]) == 256
+    assert ident(pc[HB])["vendor"] == 0x8086 and ident(pc[HB])["device"] == 0x1237
+    assert ident(pc[HB])["class"] >> 8 == 0x0600
+    assert (ident(pc[ISA])["vendor"], ident(pc[ISA])["device"]) == (0x8086, 0x7000)  # PIIX3
+    assert pc[LPC] == b"\xff" * 256  # 00:1f.0 is free on pc
+
+
+def test_qtest_reads_q35_chipset(spaces):
+    q35 = spaces["q35"]
+    assert (ident(q35[HB])["vendor"], ident(q35[HB])["device"]) == (0x8086, 0x29C0)
+    lpc = ident(q35[LPC])
+    assert (lpc["vendor"], lpc["device"]) == (0x8086, 0x2918)  # ICH9 LPC
+    assert lpc["class"] >> 8 == 0x0601  # an ISA bridge
+
+
+def test_qtest_reads_uncopied_lpc_bridge(spaces):
+    lpc = ident(spaces["pc+lpc-bridge"][LPC])
+    assert lpc["class"] >> 8 == 0x0601
+    assert (lpc["vendor"], lpc["device"]) == (0, 0)  # nothing copied from a host
+
+
+def test_qtest_helper_is_bounded_and_kills_qemu():
+    qt = qemu_qtest.Qtest("pc", timeout=20)
+    with qt:
+        proc = qt.proc
+        assert proc is not None and proc.poll() is None
+        assert qt.config_dword(0, 0, 0, 0) == 0x12378086
+        with pytest.raises(qemu_qtest.QtestError, match="FAIL"):
+            qt.command("no-such-command")
+    assert proc.poll() is not None  # killed and reaped, QEMU does not exit on its own
+    assert qt.proc is None
+
+
+def test_qtest_helper_reports_qemu_errors():
+    with pytest.raises(qemu_qtest.QtestError, match="machine"):
+        qemu_qtest.read_config_spaces("no-such-machine", [HB], timeout=20)
+    with pytest.raises(ValueError):
+        qemu_qtest.parse_bdf("00:20.0")
+    assert qemu_qtest.cf8_address(0, 0x1F, 0, 0x2C) == 0x8000F82C
+
+
+# -- diff on guests built from them ------------------------------------------------------------------------
+
+
+def test_q35_ich9_lpc_is_an_unexpected_identity(spaces, qemu_version):
+    res = diff.diff(demo.host_capture(), guest_with(spaces["q35"]), qemu_version=qemu_version)
+    d = by_path(res, "lpc.identity.device")
+    assert d is not None and d["label"] == "unexpected"
+    assert (d["a"], d["b"]) == (demo.LPC_DID, 0x2918)
+    assert "ICH9" in d["why"] and "1f.0" in d["why"]
+    assert "Code 43" in d["breaks"]
+    hb = by_path(res, "host_bridge.identity.device")
+    assert hb["label"] == "expected" and hb["b"] == 0x29C0 and "Q35" in hb["why"]
+    assert diff.exit_code(res) == 1
+
+
+def test_pc_without_lpc_is_missing_lpc(spaces, qemu_version):
+    res = diff.diff(demo.host_capture(), guest_with(spaces["pc"]), qemu_version=qemu_version)
+    assert "lpc" in res["missing_in_b"]
+    d = by_path(res, "lpc")
+    assert d["label"] == "unexpected" and d["b"] is None and "00:1f.0" in d["why"]
+    assert diff.exit_code(res) == 1
+
+
+def test_uncopied_lpc_bridge_is_unexpected(spaces, qemu_version):
+    res = diff.diff(demo.host_capture(), guest_with(spaces["pc+lpc-bridge"]), qemu_version=qemu_version)
+    for f, host_value in (("vendor", 0x8086), ("device", demo.LPC_DID)):
+        d = by_path(res, f"lpc.identity.{f}")
+        assert d["label"] == "unexpected" and (d["a"], d["b"]) == (host_value, 0)
+        assert "never copied" in d["why"]
+    sub = by_path(res, "lpc.identity.subsystem_vendor")
+    assert sub["label"] == "unexpected" and sub["b"] == 0x1AF4  # QEMU's own subsystem vendor, not the host's
+    assert "lpc" not in res["missing_in_b"]  # something is there: an ISA bridge, just not the host's
+    assert by_path(res, "lpc.identity.class") is None  # ISA bridge class, same prog-if as the host's
+
+
+def test_pc_host_bridge_is_qemus_own_and_copied_fields_are_checked(spaces, qemu_version):
+    real = spaces["pc"][HB]
+    space = dict(spaces["pc"])
+    res = diff.diff(demo.host_capture(), guest_with(space), qemu_version=qemu_version)
+    dev = by_path(res, "host_bridge.identity.device")
+    assert dev["label"] == "expected" and dev["b"] == 0x1237 and "i440FX" in dev["why"]
+    # QEMU running without a host to copy from leaves its own revision and subsystem IDs: unexpected
+    rev = by_path(res, "host_bridge.identity.revision")
+    assert rev["label"] == "unexpected" and (rev["a"], rev["b"]) == (0x07, real[0x08])
+    for f in ("subsystem_vendor", "subsystem_device"):
+        assert by_path(res, f"host_bridge.identity.{f}")["label"] == "unexpected"
+    assert "Code 43" in rev["breaks"]
+    # now the bytes legacy mode copies (0x08-0x09 RID/prog-if, 0x2C-0x2F subsystem IDs) from the host bridge
+    host_hb = demo.host_bridge_config()
+    patched = bytearray(real)
+    for off, n in ((0x08, 2), (0x2C, 4)):
+        patched[off : off + n] = host_hb[off : off + n]
+    space[HB] = bytes(patched)
+    res = diff.diff(demo.host_capture(), guest_with(space), qemu_version=qemu_version)
+    assert unexpected_under(res, "host_bridge") == []
+    assert by_path(res, "host_bridge.identity.device")["label"] == "expected"
+    checked = next(c for c in res["checked"] if c["path"] == "host_bridge.identity")
+    assert checked["value"]["revision"] == 0x07 and checked["value"]["subsystem_vendor"] == demo.SUBSYS_VENDOR
+
+
+def test_pc_with_a_filled_lpc_bridge_diffs_clean(spaces, qemu_version):
+    """What legacy mode builds: QEMU's real bridges with the host's identity bytes copied in."""
+    space = dict(spaces["pc+lpc-bridge"])
+    for bdf, host in ((HB, demo.host_bridge_config()), (LPC, demo.lpc_config())):
+        cfg = bytearray(space[bdf])
+        copies = ((0x08, 2), (0x2C, 4)) if bdf == HB else ((0x00, 4), (0x08, 2), (0x2C, 4))
+        for off, n in copies:
+            cfg[off : off + n] = host[off : off + n]
+        space[bdf] = bytes(cfg)
+    res = diff.diff(demo.host_capture(), guest_with(space), qemu_version=qemu_version)
+    assert [d["path"] for d in res["differences"] if d["label"] == "unexpected"] == []
+    assert diff.exit_code(res) == 0
+    assert {c["path"] for c in res["checked"]} >= {"host_bridge.identity", "lpc.identity"}
+
+
+# -- check, where it exists --------------------------------------------------------------------------------
+
+
+def _check():
+    try:
+        from igdscope import check
+    except ImportError:
+        pytest.skip("igdscope.check does not exist yet")
+    if not hasattr(check, "run_checks"):
+        pytest.skip("igdscope.check has no run_checks yet")
+    from igdscope import vmconfig
+
+    return check, vmconfig
+
+
+def _rule(result: dict, rid: str) -> dict:
+    return next(r for r in result["rules"] if r["id"] == rid)
+
+
+def test_check_q35_fails_legacy_on_the_lpc_qemu_really_has(spaces, qemu_version):
+    check, vmconfig = _check()
+    # the VM check reasons about is the machine qtest just read: ICH9's LPC really is at 00:1f.0
+    assert (ident(spaces["q35"][LPC])["vendor"], ident(spaces["q35"][LPC])["device"]) == (0x8086, 0x2918)
+    argv = f"{shlex.quote(QEMU)} -machine q35 -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom"
+    res = check.run_checks(demo.host_capture(), vmconfig.parse_qemu_cmdline(argv), qemu_version=qemu_version)
+    assert res["verdicts"]["legacy"]["verdict"] == "fails"
+    assert "vm.1f0" in res["verdicts"]["legacy"]["failing"]
+    assert "ICH9" in _rule(res, "vm.1f0")["evidence"]
+
+
+def test_check_pc_keeps_1f0_free_as_qemu_shows(spaces, qemu_version):
+    check, vmconfig = _check()
+    assert spaces["pc"][LPC] == b"\xff" * 256
+    for extra in ("", f" -device {LPC_BRIDGE}"):
+        argv = f"{shlex.quote(QEMU)} -machine pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom{extra}"
+        res = check.run_checks(demo.host_capture(), vmconfig.parse_qemu_cmdline(argv), qemu_version=qemu_version)
+        assert _rule(res, "vm.1f0")["status"] == "pass", (extra, _rule(res, "vm.1f0"))
+        assert "vm.1f0" not in res["verdicts"]["legacy"]["failing"]
