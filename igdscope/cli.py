@@ -55,6 +55,52 @@ examples:
   igdscope show cfg.bin --kind config --platform CFL
 """
 
+EXTRACT_HELP = """\
+Write the raw VBT out of a file, cut to the VBT's own vbt_size, e.g. for i915.vbt_firmware=
+(copy it under /lib/firmware) or for intel_vbt_decode. Where it comes from, by kind (sniffed):
+  vbt       the first '$VBT' in the file (padding after vbt_size is dropped)
+  rom       the first '$VBT' in the option ROM (as intel_vbt_decode finds it)
+  opregion  what i915 uses: the extended VBT at a relative RVDA (OpRegion 2.1+) when it is in the
+            file, else mailbox 4; an absolute RVDA (2.0) must be read from /dev/mem
+  capture   the debugfs i915_vbt copy, else the OpRegion's, else the option ROM's
+Without -o the VBT goes to standard output, which must not be a terminal. What was extracted,
+and from where, is said on standard error (standard output with -o).
+
+examples:
+  igdscope extract vbt vbios.rom -o vbt.bin
+  igdscope extract vbt /sys/kernel/debug/dri/0/i915_opregion > vbt.bin
+  igdscope extract vbt host.json | intel_vbt_decode --file=/dev/stdin
+"""
+
+
+CHECK_HELP = """\
+Say whether QEMU's IGD legacy mode, plain assignment (UPT) and UPT with x-igd-opregion will work
+with this host, kernel, QEMU version and VM configuration. Every rule prints its status (pass,
+fail, warn, unknown), the evidence (register, file or argument, and its value) and what to
+change; every failing rule is reported, not only the first. Exit 0 when the mode the VM asks
+for works (without a VM config: when any mode works), 1 when not.
+
+examples:
+  sudo igdscope check --proxmox /etc/pve/qemu-server/100.conf
+  igdscope check host.json --libvirt win10.xml --qemu-version 9.2
+  igdscope check host.json --vm-args "-M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-opregion=on"
+  sudo igdscope check --pid $(pgrep -f qemu-system) --json
+"""
+
+
+DIFF_HELP = """\
+Compare a host capture with its guest's (or two hosts, two moments, or two VBT / OpRegion / ROM /
+config files). Host versus guest, igdscope knows per QEMU version what QEMU copies (host bridge
+revision and subsystem IDs, the LPC identity at 00:1f.0), emulates (ASLS, BDSM, GMCH, BARs) and
+passes through (the OpRegion, rewritten by vfio-pci): each difference is labelled expected (why)
+or unexpected (what it breaks). Exit 0 when nothing unexpected differs, 1 otherwise.
+
+examples:
+  igdscope diff host.json guest.json
+  igdscope diff host.json guest.json --qemu-version 9.2 --json
+  igdscope diff old.vbt new.vbt
+"""
+
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -81,6 +127,34 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="plain JSON for scripts: integers kept, meanings beside them")
     s.add_argument("--kind", choices=("capture", "vbt", "opregion", "rom", "config", "lspci"), help="do not sniff: decode as this kind")
     s.add_argument("--platform", metavar="CODE", help="platform code (CFL, ADL-S, ...) when no IGD in the input identifies it")
+    s.add_argument("--all-panels", action="store_true", help="VBT: print every panel of per-panel blocks, not only the selected one")
+
+    x = sub.add_parser("extract", help="write the raw VBT out of a VBT, option ROM, OpRegion or capture", description=EXTRACT_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("what", choices=("vbt",), help="what to extract (the VBT)")
+    x.add_argument("file", metavar="FILE", help="the file to extract from ('-' for standard input)")
+    x.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of standard output")
+    x.add_argument("--kind", choices=("capture", "vbt", "opregion", "rom"), help="do not sniff: read FILE as this kind")
+
+    c = sub.add_parser("check", help="will legacy mode / UPT / UPT with OpRegion work? every failing rule with its evidence", description=CHECK_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("capture", nargs="?", metavar="CAPTURE", help="a host capture (igdscope dump -o); default: this machine")
+    c.add_argument("--root", metavar="DIR", default="/", help="check the live machine under DIR")
+    c.add_argument("--qemu-version", metavar="X.Y", help="the QEMU version the VM runs (default: from the VM config, else the qemu binary on PATH)")
+    vmsrc = c.add_mutually_exclusive_group()
+    vmsrc.add_argument("--vm-args", metavar="ARGS", help="the VM's QEMU command line (quoted)")
+    vmsrc.add_argument("--pid", type=int, metavar="PID", help="read the QEMU command line of a running VM from /proc/PID/cmdline")
+    vmsrc.add_argument("--libvirt", metavar="DOMAIN.xml", help="a libvirt domain XML")
+    vmsrc.add_argument("--proxmox", metavar="VMID.conf", help="a Proxmox VM config (qm config output or /etc/pve/qemu-server/VMID.conf)")
+    c.add_argument("--json", action="store_true")
+
+    df = sub.add_parser("diff", help="compare two captures (host and guest, two hosts, two moments) or two files of one kind", description=DIFF_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    df.add_argument("a", metavar="A", help="a capture or a VBT / OpRegion / ROM / config space file")
+    df.add_argument("b", metavar="B", help="the other one ('-' for standard input)")
+    df.add_argument("--qemu-version", metavar="X.Y", help="the QEMU that made the guest (default: the host capture's)")
+    df.add_argument("--json", action="store_true")
+
+    from igdscope import cli_gtt
+
+    cli_gtt.add_parsers(sub, EXIT_CODES_HELP)
 
     m = sub.add_parser("demo", help="show the built-in demo machine (host and guest captures)", description="Decode the built-in demo machine: a Coffee Lake desktop host with its IGD bound to vfio-pci, and the guest QEMU gives it in legacy mode.")
     m.add_argument("--json", action="store_true", help="the decoded host capture as JSON")
@@ -94,7 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return EXIT_OK
     try:
-        return {"dump": cmd_dump, "show": cmd_show, "demo": cmd_demo}[args.command](args)
+        if args.command == "gtt":
+            from igdscope import cli_gtt
+
+            return cli_gtt.cmd(args)
+        return {"dump": cmd_dump, "show": cmd_show, "demo": cmd_demo, "extract": cmd_extract, "check": cmd_check, "diff": cmd_diff}[args.command](args)
     except IgdscopeError as exc:
         print(f"igdscope: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -208,7 +286,7 @@ def cmd_show(args) -> int:
     elif kind == "lspci":
         sys.stdout.write(render.render_lspci(dec))
     elif kind == "vbt":
-        sys.stdout.write(render.render_vbt(dec))
+        sys.stdout.write(render.render_vbt(dec, args.all_panels))
     elif kind == "opregion":
         sys.stdout.write(render.render_opregion(dec))
     elif kind == "rom":
@@ -227,6 +305,86 @@ def cmd_demo(args) -> int:
     else:
         sys.stdout.write(render.render_capture(dec, cap))
     return EXIT_OK
+
+
+def cmd_extract(args) -> int:
+    from igdscope import formats
+    from igdscope.errors import EXIT_USAGE, BadInput
+
+    to_stdout = args.output in (None, "-")
+    if to_stdout and sys.stdout.isatty():
+        print("igdscope: refusing to write a binary VBT to a terminal: give -o OUT or redirect standard output", file=sys.stderr)
+        return EXIT_USAGE
+    name = "stdin" if args.file == "-" else args.file
+    data = _read_input(args.file)
+    kind = args.kind or formats.sniff(data)
+    if kind is None:
+        raise BadInput(f"{name}: unknown kind ({len(data)} bytes, starts {data[:8].hex()}); give --kind")
+    raw, where = formats.extract_vbt(data, kind, name)
+    vbt_size = int.from_bytes(raw[0x18:0x1A], "little")
+    bdb_at = int.from_bytes(raw[0x1C:0x20], "little")
+    bdb = int.from_bytes(raw[bdb_at + 16 : bdb_at + 18], "little") if bdb_at + 18 <= len(raw) else None
+    about = f"{len(raw)}-byte VBT" + (f" (BDB version {bdb})" if bdb is not None else "") + f" from {where}"
+    if len(raw) < vbt_size:
+        print(f"igdscope: warning: the VBT is truncated: vbt_size says {vbt_size} bytes, only {len(raw)} are present in {name}", file=sys.stderr)
+    if to_stdout:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        print(f"igdscope: wrote {about} to standard output", file=sys.stderr)
+        return EXIT_OK
+    try:
+        Path(args.output).write_bytes(raw)
+    except OSError as exc:
+        raise BadInput(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    print(f"wrote {args.output}: {about}")
+    return EXIT_OK
+
+
+def cmd_diff(args) -> int:
+    from igdscope import diff
+
+    return diff.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version)
+
+
+def cmd_check(args) -> int:
+    from igdscope import capture, check, vmconfig
+    from igdscope.errors import BadInput
+
+    if args.capture:
+        cap = capture.load(args.capture)
+    else:
+        from igdscope.sources import live
+        from igdscope.sources.sysfs import Root
+
+        try:
+            cap = live.collect(Root(args.root))
+        except live.NoIntelDisplay as exc:
+            print(f"igdscope: {exc}; nothing to check (try 'igdscope check' on a capture)", file=sys.stderr)
+            return EXIT_NO_IGD
+    vm = None
+    if args.vm_args:
+        vm = vmconfig.parse_qemu_cmdline(args.vm_args if "qemu" in args.vm_args.split()[0] else "qemu-system-x86_64 " + args.vm_args)
+    elif args.pid is not None:
+        try:
+            raw = Path(args.root, "proc", str(args.pid), "cmdline").read_bytes()
+        except OSError as exc:
+            raise BadInput(f"/proc/{args.pid}/cmdline: {exc.strerror}") from None
+        import shlex
+
+        vm = vmconfig.parse_qemu_cmdline(" ".join(shlex.quote(a) for a in raw.decode("utf-8", "replace").split("\0") if a))
+    elif args.libvirt or args.proxmox:
+        path = args.libvirt or args.proxmox
+        try:
+            text = Path(path).read_text(errors="replace")
+        except OSError as exc:
+            raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+        vm = vmconfig.parse_libvirt(text) if args.libvirt else vmconfig.parse_proxmox(text)
+    result = check.run_checks(cap, vm, args.qemu_version)
+    if args.json:
+        _emit_json(result)
+    else:
+        sys.stdout.write(check.render(result))
+    return check.exit_code(result)
 
 
 if __name__ == "__main__":  # pragma: no cover

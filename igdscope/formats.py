@@ -229,3 +229,106 @@ def count_entries(data: bytes, size: int, value: int) -> int:
         lane = data[k::size].translate(bytes(int(i == want[k]) for i in range(256)))
         acc &= int.from_bytes(lane, "little")
     return acc.bit_count() if acc >= 0 else 0
+
+
+def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str]:
+    """The raw VBT inside ``data`` of ``kind`` and a phrase saying where it was.
+
+    - ``vbt``: the first ``$VBT`` (the file itself, or one inside something else);
+    - ``rom``: the first ``$VBT`` in the option ROM, like ``intel_vbt_decode``;
+    - ``opregion``: what i915 would use -- the extended VBT at a relative RVDA (2.1+) when the
+      bytes are in ``data``, else mailbox 4; an absolute RVDA (2.0) or a relative one beyond the
+      data is a :class:`BadInput` naming where the VBT is and how to read it;
+    - ``capture``: the debugfs ``i915_vbt`` copy, else the OpRegion's (the extended VBT read from
+      /dev/mem, or as for ``opregion``), else the option ROM's; the phrase names the copy used and
+      why earlier ones were not.
+
+    The bytes are cut to the VBT header's ``vbt_size``; when fewer are present, all present bytes
+    are returned (the caller compares with ``vbt_size`` to warn). No VBT is a :class:`BadInput`.
+    """
+    from igdscope.schemas import opregion as opmod
+    from igdscope.schemas import vbt as vbtmod
+
+    def cut(buf: bytes, off: int, where: str) -> tuple[bytes, str]:
+        head = buf[off : off + vbtmod.VBT_HEADER_SIZE]
+        if head[:4] != vbtmod.VBT_SIGNATURE:
+            raise BadInput(f"{name}: no '$VBT' signature at {where}")
+        if len(head) < vbtmod.VBT_HEADER_SIZE:
+            raise BadInput(f"{name}: the VBT at {where} is cut inside its 48-byte header ({len(head)} bytes present)")
+        size = int.from_bytes(head[0x18:0x1A], "little")
+        if size < vbtmod.VBT_HEADER_SIZE:
+            raise BadInput(f"{name}: the VBT at {where} says vbt_size {size}, smaller than its own 48-byte header")
+        return bytes(buf[off : off + size]), where
+
+    def from_opregion(buf: bytes, label: str) -> tuple[bytes, str]:
+        if buf[:16] != opmod.OPREGION_SIGNATURE:
+            raise BadInput(f"{name}: {label} does not start with 'IntelGraphicsMem'")
+        loc = opmod.extended_vbt_location(buf)
+        if loc is not None and loc["kind"] == "absolute":
+            raise BadInput(
+                f"{name}: the VBT is an extended VBT at physical address {loc['address']:#x} ({loc['size']} bytes; "
+                f"OpRegion 2.0 absolute RVDA), outside this {label}: read it from /dev/mem (igdscope dump --allow-devmem)")
+        if loc is not None:
+            off, size = loc["offset"], loc["size"]
+            if off + min(size, vbtmod.VBT_HEADER_SIZE) > len(buf):
+                raise BadInput(
+                    f"{name}: the VBT is an extended VBT at OpRegion + {off:#x} ({size} bytes, relative RVDA), beyond the "
+                    f"{len(buf)} bytes of this {label} (debugfs i915_opregion holds 8 KiB): read the vfio region or /dev/mem")
+            return cut(buf[: off + size], off, f"{label} extended VBT (RVDA +{off:#x})")
+        if len(buf) < opmod.VBT_OFFSET + vbtmod.VBT_HEADER_SIZE or buf[opmod.VBT_OFFSET : opmod.VBT_OFFSET + 4] != vbtmod.VBT_SIGNATURE:
+            raise BadInput(f"{name}: no VBT in the {label}: mailbox 4 does not start with '$VBT' and RVDA/RVDS name no extended VBT")
+        return cut(buf[: opmod.OPREGION_SIZE], opmod.VBT_OFFSET, f"{label} mailbox 4")
+
+    def from_scan(buf: bytes, label: str) -> tuple[bytes, str]:
+        off = vbtmod.find_vbt(buf)
+        if off is None:
+            raise BadInput(f"{name}: no '$VBT' signature in the {label} ({len(buf)} bytes)")
+        return cut(buf, off, f"{label} at {off:#x}")
+
+    if kind == "vbt":
+        raw, where = from_scan(data, "file")
+        return raw, "VBT file" if where == "file at 0x0" else f"VBT {where}"
+    if kind == "rom":
+        return from_scan(data, "option ROM")
+    if kind == "opregion":
+        return from_opregion(data, "OpRegion")
+    if kind != "capture":
+        raise BadInput(f"{name}: cannot extract a VBT from a {kind} file (give a VBT, option ROM, OpRegion or capture)")
+
+    cap = capmod.loads(data, name=name)
+    skipped: list[str] = []
+    debugfs = cap.blob("vbt/debugfs")
+    if debugfs is not None:
+        try:
+            raw, where = cut(debugfs, 0, "debugfs i915_vbt")
+            return raw, f"capture: {where} (the VBT i915 selected)"
+        except BadInput as exc:
+            skipped.append(str(exc).removeprefix(f"{name}: "))
+    else:
+        skipped.append("no debugfs i915_vbt copy")
+    rvda = cap.blob("opregion/rvda")
+    if rvda is not None:
+        try:
+            raw, where = cut(rvda, 0, "OpRegion extended VBT read from /dev/mem at RVDA")
+            return raw, f"capture: {where} ({'; '.join(skipped)})"
+        except BadInput as exc:
+            skipped.append(str(exc).removeprefix(f"{name}: "))
+    opregion = cap.blob("opregion")
+    if opregion is not None:
+        try:
+            raw, where = from_opregion(opregion, "OpRegion")
+            return raw, f"capture: {where} ({'; '.join(skipped)})"
+        except BadInput as exc:
+            skipped.append(str(exc).removeprefix(f"{name}: "))
+    else:
+        skipped.append("no OpRegion")
+    rom = cap.blob("rom")
+    if rom is not None:
+        try:
+            raw, where = from_scan(rom, "option ROM")
+            return raw, f"capture: {where} ({'; '.join(skipped)})"
+        except BadInput as exc:
+            skipped.append(str(exc).removeprefix(f"{name}: "))
+    else:
+        skipped.append("no option ROM")
+    raise BadInput(f"{name}: no VBT in the capture: {'; '.join(skipped)}")

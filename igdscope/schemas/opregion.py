@@ -14,7 +14,12 @@ Public functions take bytes and return plain data (dicts, lists, ints, strings):
   :class:`~igdscope.decode.DecodeError` only when not even the 256-byte header is present);
 - :func:`extended_vbt_location` -- where RVDA/RVDS put the extended VBT (i915's rules);
 - :func:`vbt_bytes` -- the VBT inside the OpRegion (extended VBT or mailbox 4) and where it was;
-- :func:`build_opregion` -- the inverse: 8 KiB (+ an appended extended VBT) from plain values.
+- :func:`build_opregion` -- the inverse: 8 KiB (+ an appended extended VBT) from plain values;
+- :func:`vfio_view` -- what vfio-pci's OpRegion region (and so a QEMU guest) reads for a host
+  OpRegion: 2.0 + extended VBT shown as 2.1 with RVDA 0x2000 and the VBT contiguous.
+
+Parity with igt's ``intel_opregion_decode`` (every field it prints, same values) is tested in
+``tests/test_parity_opregion.py``, with the known differences listed there.
 
 This module also holds the small construct helpers the firmware schemas share (:class:`Text`,
 :class:`Raw`, :class:`Flags`, :func:`zero_value`, :func:`merge_values`); ``vbt.py`` imports them.
@@ -244,7 +249,7 @@ OpRegion = cs.Struct(
     "mbox5" / Mailbox5AsleExt,
 )
 
-# (offset, size, schema) per mailbox name as the MBOX bitmap calls it; None = not a struct.
+# (offset, size, schema, label) per mailbox name as the MBOX bitmap calls it; None = not a struct.
 MAILBOXES: dict[str, tuple[int, int, cs.Construct | None, str]] = {
     "acpi": (ACPI_OFFSET, 0x100, Mailbox1Acpi, "mailbox 1 (public ACPI methods)"),
     "swsci": (SWSCI_OFFSET, 0x100, Mailbox2Swsci, "mailbox 2 (SWSCI)"),
@@ -253,6 +258,11 @@ MAILBOXES: dict[str, tuple[int, int, cs.Construct | None, str]] = {
     "vbt": (VBT_OFFSET, VBT_MAILBOX_SIZE, None, "mailbox 4 (VBT)"),
     "asle_ext": (ASLE_EXT_OFFSET, 0x400, Mailbox5AsleExt, "mailbox 5 (ASLE extension)"),
 }
+
+# Bytes of a mailbox that must be present to decode it when the data ends inside it: mailbox 5 ends
+# in 764 reserved bytes, and igt (which needs data up to the end of BDDC, 0x1D04) decodes it there.
+MAILBOX_NEEDED: dict[str, int] = {"asle_ext": 0x104}
+IGT_MIN_SIZE = ASLE_EXT_OFFSET + 0x104  # intel_opregion_decode prints "buffer too small" below this
 
 
 # -- decoding ---------------------------------------------------------------------------------
@@ -285,7 +295,8 @@ def _vbt_mailbox_summary(data: bytes, mboxes: dict) -> dict[str, Any]:
     area = data[VBT_OFFSET:ASLE_EXT_OFFSET]
     present = area[:4] == b"$VBT"
     out: dict[str, Any] = {
-        "product_string": area[:20].split(b"\0", 1)[0].decode("latin-1") if present else None,
+        # the first 20 bytes up to a NUL, whatever they are: what igt prints as "product string"
+        "product_string": area[:20].split(b"\0", 1)[0].decode("latin-1"),
         "present": present,
         "vbt_size": int.from_bytes(area[0x18:0x1A], "little") if present and len(area) >= 0x1A else None,
         # i915 validates a mailbox-4 VBT against 6 KiB when mailbox 5 is advertised, else 7 KiB
@@ -353,6 +364,58 @@ def vbt_bytes(data: bytes) -> tuple[bytes | None, str]:
     return area, f"mailbox 4, whole {len(area)}-byte buffer: vbt_size {vbt_size} does not fit it{note}"
 
 
+def vfio_view(opregion_bytes: bytes, extended_vbt: bytes | None = None) -> bytes:
+    """The bytes vfio-pci's IGD OpRegion region (type 0x80008086, subtype 1) reads as for a host
+    OpRegion -- what QEMU copies into fw_cfg ``etc/igd-opregion`` for the guest.
+
+    vfio-pci (``vfio_pci_igd.c``) maps the extended VBT when the u16 version at 0x16 is >= 0x0200
+    and RVDA and RVDS are both non-zero (MBOX bits are not checked), and presents one contiguous
+    region of ``size`` KiB (+ RVDS): the first 8 KiB of the OpRegion with the version read as 2.1
+    when it is exactly 2.0 and an extended VBT exists, RVDA read as 0x2000 when one exists and as 0
+    otherwise, then the extended VBT's RVDS bytes. RVDS and everything else pass through.
+
+    ``extended_vbt`` is the VBT found at RVDA (an absolute 2.0 RVDA points outside the OpRegion, so
+    the caller reads it); without it a relative RVDA is looked up in ``opregion_bytes``. Built with
+    the :data:`OpRegion` schema. Raises :class:`~igdscope.decode.DecodeError` where vfio-pci refuses
+    the OpRegion (signature, size 0), when the extended VBT is needed but missing or shorter than
+    RVDS, or when the size field makes a region larger than what backs it (reads there fail).
+    """
+    data = bytes(opregion_bytes)
+    what = "vfio OpRegion view"
+    if len(data) < OPREGION_SIZE:
+        raise DecodeError(what, f"needs the whole 8 KiB OpRegion, got {len(data)} bytes")
+    if data[:16] != OPREGION_SIGNATURE:
+        raise DecodeError(what, "signature is not 'IntelGraphicsMem': vfio-pci refuses the OpRegion")
+    parsed = decode(OpRegion, data[:OPREGION_SIZE], what)
+    size_kib = parsed.header.size
+    if size_kib == 0:
+        raise DecodeError(what, "header size field is 0: vfio-pci refuses the OpRegion")
+    over = parsed.header.over
+    version = over.major << 8 | over.minor
+    rvda, rvds = parsed.mbox3.rvda, parsed.mbox3.rvds
+    ext = b""
+    if version >= 0x0200 and rvda and rvds:
+        if extended_vbt is None:
+            if version != 0x0200 and rvda + rvds <= len(data):
+                extended_vbt = data[rvda : rvda + rvds]
+            else:
+                where = f"physical address {rvda:#x}" if version == 0x0200 else f"OpRegion + {rvda:#x}"
+                raise DecodeError(what, f"the extended VBT ({rvds} bytes at {where}) is not in these {len(data)} bytes: pass it as extended_vbt")
+        if len(extended_vbt) < rvds:
+            raise DecodeError(what, f"extended_vbt is {len(extended_vbt)} bytes but RVDS says {rvds} (vfio-pci maps RVDS bytes)")
+        ext = bytes(extended_vbt[:rvds])
+        if version == 0x0200:
+            over.minor = 1
+    elif extended_vbt:
+        raise DecodeError(what, f"version {over.major}.{over.minor} with RVDA {rvda:#x} and RVDS {rvds:#x}: vfio-pci maps no extended VBT, so extended_vbt would be ignored")
+    parsed.mbox3.rvda = OPREGION_SIZE if ext else 0
+    view = build(OpRegion, parsed, what) + ext
+    region = size_kib * KiB + len(ext)
+    if region > len(view):
+        raise DecodeError(what, f"header size {size_kib} KiB makes vfio-pci's region {region} bytes, but only {len(view)} are backed (8 KiB OpRegion + RVDS): reads past that fail")
+    return view[:region]
+
+
 def _all_zero(data: bytes) -> bool:
     return not any(data)
 
@@ -400,9 +463,12 @@ def parse_opregion(data: bytes) -> dict[str, Any]:
         if not mboxes.get(name):
             continue
         if off + size > len(data):
-            findings.append(f"{label} is advertised but lies beyond the {len(data)} bytes given")
-            continue
-        raw = data[off : off + size]
+            needed = MAILBOX_NEEDED.get(name)
+            if needed is None or off + needed > len(data):
+                findings.append(f"{label} is advertised but lies beyond the {len(data)} bytes given")
+                continue
+            findings.append(f"{label} is cut by the end of the data at {len(data):#x}: its missing reserved bytes read as zero")
+        raw = data[off : off + size].ljust(size, b"\0")
         if schema is None:
             mailboxes[name] = _vbt_mailbox_summary(data, mboxes)
             if not mailboxes[name]["present"]:

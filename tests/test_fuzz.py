@@ -1,0 +1,335 @@
+"""Fuzzing the three firmware decoders with hypothesis: mutations of the corpus files and of built
+inputs -- bit flips, byte writes, truncations, random tails, and lying size/offset/count fields
+(vbt_size, bdb_offset, bdb_size, BDB header size and version, block sizes, the MIPI sequence u32,
+child_dev_size; OpRegion size, version, MBOX, RVDA/RVDS; ROM size byte, PCIR offset, PCIR
+length/revision, image length, indicator, device-list offset, EFI sizes and offsets).
+
+For each decoder -- VBT (``formats.vbt_decode``), OpRegion (``opregion.parse_opregion`` and its
+helpers) and ROM (``formats.rom_summary`` and ``rom.match_device``) -- no exception other than
+``igdscope.errors.BadInput`` (``DecodeError`` is one) may escape, no example may take long, and
+lying sizes must not make the decoders allocate in proportion to the claim (tracemalloc).
+
+Examples per decoder: ``IGDSCOPE_FUZZ_EXAMPLES`` (default 200). The long run:
+
+    IGDSCOPE_FUZZ_EXAMPLES=100000 python -m pytest -m fuzz tests/test_fuzz.py
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from igdscope import formats, render
+from igdscope.errors import BadInput
+from igdscope.schemas import opregion as op
+from igdscope.schemas import rom as R
+from igdscope.schemas import vbt as V
+from igdscope.sources import demo
+
+pytestmark = pytest.mark.fuzz
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+EXAMPLES = int(os.environ.get("IGDSCOPE_FUZZ_EXAMPLES", "200"))
+HANG_S = 10.0  # one decode of one input (at most 64 KiB) must never take this long
+
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), print_blob=True)
+
+# values a lying field is set to, besides any random value of its width
+BOUNDARY = [0, 1, 2, 3, 4, 7, 8, 0x16, 0x17, 0x18, 0x1A, 0x1C, 0x30, 0x2F, 0x7F, 0x80, 0xFF, 0x100, 0x1FF, 0x200,
+            0x1C00, 0x2000, 0x7FFF, 0x8000, 0xFFFE, 0xFFFF, 0x10000, 0x7FFFFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF]
+
+
+@dataclass
+class Seed:
+    name: str
+    data: bytes
+    fields: list[tuple[int, int]] = field(default_factory=list)  # (offset, width) of size/offset/count fields
+
+
+# -- where the lying fields are --------------------------------------------------------------------
+
+
+def vbt_fields(data: bytes, at: int) -> list[tuple[int, int]]:
+    out = [(at + 0x16, 2), (at + 0x18, 2), (at + 0x1C, 4)]
+    try:
+        w = V.walk_blocks(data, at)
+    except BadInput:
+        return out
+    bdb = at + w["vbt_header"]["bdb_offset"]
+    if w["bdb_header"] is not None:
+        out += [(bdb + 0x10, 2), (bdb + 0x12, 2), (bdb + 0x14, 2)]
+    for b in w["blocks"]:
+        blk = at + b["offset"]
+        out.append((blk + 1, 2))
+        if b["id"] == V.BDB_MIPI_SEQUENCE:
+            out += [(blk + 3, 1), (blk + 4, 4)]
+        if b["id"] == 2:
+            out += [(blk + 3 + 4, 1)]  # child_dev_size: a lie here changes the child count
+        if b["id"] in (41, 42):
+            out += [(blk + 3, 1), (blk + 4, 2), (blk + 6, 2)]  # LFP data pointers / entry sizes
+    return [(o, n) for o, n in out if o + n <= len(data)]
+
+
+def opregion_fields(data: bytes) -> list[tuple[int, int]]:
+    out = [(0x10, 4), (0x14, 4), (0x16, 1), (0x17, 1), (0x58, 4), (0x3BA, 8), (0x3C2, 4), (0x1C00, 4)]
+    if data[0x400:0x404] == b"$VBT":
+        out += vbt_fields(data, 0x400)
+    if data[0x2000:0x2004] == b"$VBT":
+        out += vbt_fields(data, 0x2000)
+    return [(o, n) for o, n in out if o + n <= len(data)]
+
+
+def rom_fields(data: bytes) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for img in R.walk_images(data)["images"][:8]:
+        o = img["offset"]
+        out += [(o + 2, 1), (o + 2, 2), (o + 0x0C, 2), (o + 0x16, 2), (o + 0x18, 2)]
+        p = o + img.get("pcir_offset", 0)
+        out += [(p + 8, 2), (p + 0x0A, 2), (p + 0x0C, 1), (p + 0x10, 2), (p + 0x14, 1), (p + 0x15, 1)]
+    at = V.find_vbt(data)
+    if at is not None:
+        out += vbt_fields(data, at)
+    return [(o, n) for o, n in out if o + n <= len(data)]
+
+
+# -- seeds: the corpus and built inputs ---------------------------------------------------------------
+
+
+def _corpus(suffix: str) -> list[tuple[str, bytes]]:
+    if not CORPUS.is_dir():
+        return []
+    return [(p.name, p.read_bytes()) for p in sorted(CORPUS.iterdir()) if p.suffix == suffix]
+
+
+def _many_blocks_vbt() -> bytes:
+    return V.build_vbt(230, [(1, bytes(7))] + [(200 + i % 50, b"") for i in range(3000)])
+
+
+def _mipi_v3_vbt() -> bytes:
+    body = bytes([3]) + (120).to_bytes(4, "little") + bytes(range(120))
+    return V.build_vbt(230, [(1, bytes(7)), (53, body)])
+
+
+def _ext_vbt() -> bytes:
+    return V.build_vbt(240, [(1, bytes(7)), (254, bytes(7000))])
+
+
+@cache
+def vbt_seeds() -> list[Seed]:
+    raw = _corpus(".vbt")
+    for name, data in _corpus(".rom") + _corpus(".opregion"):
+        at = V.find_vbt(data)
+        if at is not None:
+            raw.append((name + "#vbt", data[at:]))
+    raw += [("demo", demo.vbt()), ("many-blocks", _many_blocks_vbt()), ("mipi-v3", _mipi_v3_vbt()), ("large", _ext_vbt())]
+    return [Seed(n, d, vbt_fields(d, 0)) for n, d in raw]
+
+
+@cache
+def opregion_seeds() -> list[Seed]:
+    raw = _corpus(".opregion")
+    ext = _ext_vbt()
+    raw += [
+        ("demo", demo.opregion()),
+        ("2.0-absolute", op.build_opregion({"version": "2.0.0", "mbox4": demo.vbt(), "mailboxes": {"acpi": {}, "asle": {"rvda": 0x7A5F_1000, "rvds": len(ext)}, "asle_ext": {}}})),
+        ("2.1-appended", op.build_opregion({"version": "2.1.0", "mailboxes": {"acpi": {}, "swsci": {}, "asle_ext": {"phed": 1}}, "extended_vbt": ext})),
+        ("3.0-backlight", op.build_opregion({"version": "3.0.0", "mbox4": demo.vbt(), "mailboxes": {"acpi": {}, "backlight_3x": {"bcl1": 0x800000FF}, "asle": {}, "asle_ext": {}}})),
+    ]
+    return [Seed(n, d, opregion_fields(d)) for n, d in raw]
+
+
+@cache
+def rom_seeds() -> list[Seed]:
+    raw = _corpus(".rom")
+    gop = R.build_pe_image("x64", "boot_service_driver", R.GOP_PROTOCOL_GUID + bytes(200))
+    legacy = R.build_legacy_image(0x8086, 0x0406, b"VBIOS" + demo.vbt(), last=False, device_ids=[0x3E92, 0x5916])
+    raw += [
+        ("demo", demo.option_rom()),
+        ("legacy+efi", R.build_rom(legacy, R.build_efi_image(0x8086, 0x0406, gop, device_ids=[0x3E92]))),
+        ("efi-compressed-pci22", R.build_efi_image(0x8086, 0x5916, b"\x12\x34" * 300, compressed=True, pcir_revision=0)),
+        ("many-images", R.build_legacy_image(0x8086, 0x5916, b"", last=False) * 200),
+    ]
+    return [Seed(n, d, rom_fields(d)) for n, d in raw]
+
+
+# -- mutations ------------------------------------------------------------------------------------------
+
+
+def mutate(draw, seed: Seed) -> bytes:
+    data = bytearray(seed.data)
+    for _ in range(draw(st.integers(0, 6))):
+        kind = draw(st.sampled_from(["field", "field", "field", "flip", "byte", "tail", "splice"]))
+        if kind == "field" and seed.fields:
+            off, width = draw(st.sampled_from(seed.fields))
+            top = (1 << (8 * width)) - 1
+            value = draw(st.one_of(st.sampled_from([v & top for v in BOUNDARY] + [len(data) & top, (len(data) + 1) & top]), st.integers(0, top)))
+            data[off : off + width] = value.to_bytes(width, "little")
+        elif kind == "flip" and data:
+            pos = draw(st.integers(0, len(data) - 1))
+            data[pos] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "byte" and data:
+            pos = draw(st.integers(0, len(data) - 1))
+            data[pos] = draw(st.integers(0, 255))
+        elif kind == "tail" and data:
+            pos = draw(st.integers(0, len(data)))
+            data[pos:] = draw(st.binary(max_size=64))
+        elif kind == "splice" and len(data) > 8:
+            a = draw(st.integers(0, len(data) - 4))
+            n = draw(st.integers(1, min(64, len(data) - a)))
+            b = draw(st.integers(0, len(data) - n))
+            data[b : b + n] = data[a : a + n]
+    if draw(st.integers(0, 4)) == 0:  # a truncation in one example of five
+        data = data[: draw(st.integers(0, len(data)))]
+    return bytes(data)
+
+
+def timed(fn, data: bytes) -> None:
+    t0 = time.perf_counter()
+    try:
+        fn(data)
+    except BadInput:
+        pass
+    took = time.perf_counter() - t0
+    assert took < HANG_S, f"{took:.1f} s for {len(data)} bytes"
+
+
+# -- the decoders as the fuzz sees them ---------------------------------------------------------------
+
+
+def decode_vbt(data: bytes) -> None:
+    res = formats.vbt_decode(data)
+    assert isinstance(res["blocks"], list) and isinstance(res["findings"], list)
+    try:
+        raw, _ = formats.extract_vbt(data, "vbt", "fuzz")
+        assert raw.startswith(b"$VBT")
+    except BadInput:
+        pass
+
+
+def decode_opregion(data: bytes) -> None:
+    res = op.parse_opregion(data)
+    assert isinstance(res["findings"], list)
+    op.extended_vbt_location(data)
+    op.vbt_bytes(data)
+    for fn in (lambda: op.vfio_view(data), lambda: formats.extract_vbt(data, "opregion", "fuzz")):
+        try:
+            fn()
+        except BadInput:
+            pass
+
+
+def decode_rom(data: bytes) -> None:
+    res = formats.rom_summary(data)
+    assert len(res["images"]) <= R.MAX_IMAGES
+    R.match_device(res, 0x5916)
+    render.render_rom(res)  # what `igdscope show rom.bin` prints must cope with every shape
+    try:
+        formats.extract_vbt(data, "rom", "fuzz")
+    except BadInput:
+        pass
+
+
+# -- the fuzz tests -------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_vbt(data):
+    seeds = vbt_seeds()
+    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
+    timed(decode_vbt, mutate(data.draw, seed))
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_opregion(data):
+    seeds = opregion_seeds()
+    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
+    timed(decode_opregion, mutate(data.draw, seed))
+
+
+@FUZZ
+@given(st.data())
+def test_fuzz_rom(data):
+    seeds = rom_seeds()
+    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
+    timed(decode_rom, mutate(data.draw, seed))
+
+
+def test_seeds_have_lying_fields():
+    for seeds in (vbt_seeds(), opregion_seeds(), rom_seeds()):
+        assert seeds and all(s.fields for s in seeds)
+    names = {s.name for s in vbt_seeds()}
+    assert {"demo", "many-blocks", "mipi-v3"} <= names
+
+
+# -- lying sizes allocate nothing in proportion to the claim --------------------------------------------
+
+
+def peak_bytes(fn, data: bytes) -> int:
+    fn(data)  # warm caches, lazy imports and compiled schemas first
+    tracemalloc.start()
+    try:
+        try:
+            fn(data)
+        except BadInput:
+            pass
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _set(data: bytes, *writes: tuple[int, int, int]) -> bytes:
+    out = bytearray(data)
+    for off, width, value in writes:
+        out[off : off + width] = value.to_bytes(width, "little")
+    return bytes(out)
+
+
+def _lies_vbt(vbt: bytes) -> list[bytes]:
+    w = V.walk_blocks(vbt)
+    blk = w["blocks"][0]["offset"]
+    bdb = w["vbt_header"]["bdb_offset"]
+    return [
+        _set(vbt, (0x18, 2, 0xFFFF)),  # vbt_size
+        _set(vbt, (bdb + 0x14, 2, 0xFFFF)),  # bdb_size
+        _set(vbt, (blk + 1, 2, 0xFFFF)),  # first block's size
+        _set(vbt, (0x1C, 4, 0xFFFFFFF0)),  # bdb_offset
+    ]
+
+
+def _lying_cases() -> list[tuple[str, object, bytes, bytes]]:
+    mipi = _mipi_v3_vbt()
+    mipi_at = next(b["offset"] for b in V.walk_blocks(mipi)["blocks"] if b["id"] == 53)
+    honest_op = op.build_opregion({"version": "2.1.0", "mbox4": demo.vbt(), "mailboxes": {"asle": {}}, "extended_vbt": _ext_vbt()})
+    rom = demo.option_rom()
+    efi = R.build_efi_image(0x8086, 0x5916, R.build_pe_image() + bytes(1000))
+    cases = [("vbt " + str(i), decode_vbt, demo.vbt(), lie) for i, lie in enumerate(_lies_vbt(demo.vbt()))]
+    cases += [
+        ("vbt mipi u32 size", decode_vbt, mipi, _set(mipi, (mipi_at + 4, 4, 0xFFFFFFFF))),
+        ("opregion rvds", decode_opregion, honest_op, _set(honest_op, (op.RVDS_OFFSET, 4, 0xFFFFFFFF))),
+        ("opregion rvda", decode_opregion, honest_op, _set(honest_op, (op.RVDA_OFFSET, 8, 0xFFFFFFFFFFFFF000))),
+        ("opregion size", decode_opregion, honest_op, _set(honest_op, (0x10, 4, 0xFFFFFFFF))),
+        ("rom image length", decode_rom, rom, _set(rom, (0x40 + 0x10, 2, 0xFFFF), (2, 1, 0xFF))),
+        ("rom device list", decode_rom, rom, _set(rom, (0x40 + 0x08, 2, 0xFFFF))),
+        ("rom efi sizes", decode_rom, efi, _set(efi, (2, 2, 0xFFFF), (0x16, 2, 0xFFFF), (0x1C + 0x10, 2, 0xFFFF))),
+    ]
+    return cases
+
+
+@pytest.mark.parametrize("case", range(len(_lying_cases())), ids=[c[0] for c in _lying_cases()])
+def test_lying_sizes_do_not_allocate_what_they_claim(case):
+    name, fn, honest, lying = _lying_cases()[case]
+    base = peak_bytes(fn, honest)
+    peak = peak_bytes(fn, lying)
+    # claims are 64 KiB to 16 EiB; inputs are a few KiB: the peak may differ from the honest input's
+    # by what a different decode path costs, never by the claim
+    assert peak < base * 2 + (1 << 20), f"{name}: peak {peak} bytes, honest input {base}"
