@@ -128,7 +128,11 @@ def summary(data: bytes, fmt: PteFormat, *, dsm: tuple[int, int] | None = None, 
         starts = np.concatenate(([0], breaks + 1))
         ends = np.concatenate((breaks, [len(idx) - 1]))
         lengths = ends - starts + 1
-        order = np.argsort(-lengths, kind="stable")[:max_runs]
+        if len(lengths) > max_runs:  # the longest runs only: a partition, not a full sort
+            top = np.argpartition(-lengths, max_runs - 1)[:max_runs]
+            order = top[np.lexsort((starts[top], -lengths[top]))]
+        else:
+            order = np.argsort(-lengths, kind="stable")
         out["mapped_runs"] = int(len(starts))
         out["largest_runs"] = [{"first": int(idx[starts[i]]), "entries": int(lengths[i]), "address": int(addr[starts[i]])} for i in order]
     else:
