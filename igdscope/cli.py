@@ -156,9 +156,16 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_gtt.add_parsers(sub, EXIT_CODES_HELP)
 
-    m = sub.add_parser("demo", help="show the built-in demo machine (host and guest captures)", description="Decode the built-in demo machine: a Coffee Lake desktop host with its IGD bound to vfio-pci, and the guest QEMU gives it in legacy mode.")
+    t = sub.add_parser("tui", help="the interactive view: live on this machine, on a capture, or host and guest side by side", description="Open igdscope's terminal UI: live on this machine (--root like every live command), offline on a capture, or host and guest side by side (--guest). Keys: 1-7 screens, ? bindings, e export a capture, q quit.")
+    t.add_argument("capture", nargs="?", metavar="CAPTURE", help="a capture to open offline (default: live)")
+    t.add_argument("--guest", metavar="GUEST.json", help="diff mode: the guest capture beside CAPTURE (the host)")
+    t.add_argument("--root", metavar="DIR", default="/", help="live: read the machine under DIR")
+    t.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="live polling interval (adjust with +/-, pause with p)")
+
+    m = sub.add_parser("demo", help="the built-in demo machine in the terminal UI (host and guest)", description="Open the built-in demo machine - a Coffee Lake desktop host with its IGD bound to vfio-pci, and the guest QEMU gives it in legacy mode - in the terminal UI. When standard output is not a terminal, or with --text/--json, print the decoded capture instead.")
+    m.add_argument("--text", action="store_true", help="print the decoded host capture instead of opening the UI")
     m.add_argument("--json", action="store_true", help="the decoded host capture as JSON")
-    m.add_argument("--guest", action="store_true", help="the guest capture instead of the host")
+    m.add_argument("--guest", action="store_true", help="with --text/--json: the guest capture instead of the host")
     return p
 
 
@@ -168,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
         _parser().print_help()
         return EXIT_OK
     try:
+        if args.command == "tui":
+            from igdscope import tui
+
+            return tui.run(args.capture, root=args.root, guest_path=args.guest, interval=args.interval)
         if args.command == "gtt":
             from igdscope import cli_gtt
 
@@ -295,6 +306,10 @@ def cmd_show(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    if not (args.text or args.json or args.guest) and sys.stdout.isatty() and sys.stdin.isatty():
+        from igdscope import tui
+
+        return tui.run(demo=True)
     from igdscope import decoders, render
     from igdscope.sources import demo
 

@@ -53,13 +53,13 @@ def guest_json(tmp_path_factory):
 
 
 def test_demo_text_is_golden():
-    r = run("demo")
+    r = run("demo", "--text")
     assert r.returncode == 0, r.stderr
     golden("demo-host.txt", r.stdout.decode())
 
 
 def test_demo_guest_text_is_golden():
-    r = run("demo", "--guest")
+    r = run("demo", "--text", "--guest")
     assert r.returncode == 0
     golden("demo-guest.txt", r.stdout.decode())
 
@@ -217,7 +217,7 @@ def test_cli_never_imports_textual():
         "from igdscope.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['dump', '--demo', '--json'])\n"
-        "    main(['demo'])\n"
+        "    main(['demo', '--text'])\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))\n"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
