@@ -246,24 +246,9 @@ def cmd_dump(args) -> int:
 
 
 def _read_input(name: str) -> bytes:
-    from igdscope.capture import MAX_FILE_BYTES
-    from igdscope.errors import BadInput
+    from igdscope.formats import read_input
 
-    if name == "-":
-        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    else:
-        try:
-            with open(name, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
-        except IsADirectoryError:
-            raise BadInput(f"{name}: is a directory") from None
-        except OSError as exc:
-            raise BadInput(f"{name}: cannot read: {exc.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise BadInput(f"{name}: larger than {MAX_FILE_BYTES >> 20} MiB; not a file igdscope decodes")
-    if not data:
-        raise BadInput(f"{name}: empty")
-    return data
+    return read_input(name)
 
 
 def cmd_show(args) -> int:

@@ -39,7 +39,7 @@ from typing import Any
 import construct as cs
 
 from igdscope import decoders, formats, platforms
-from igdscope.capture import MAX_FILE_BYTES, Capture
+from igdscope.capture import Capture
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
 
 MiB = 1 << 20
@@ -1557,21 +1557,9 @@ def _diff_cfg_files(out: _Out, prefix: str, ca: _Cfg, cb: _Cfg) -> None:
 
 
 def _read(path: str) -> bytes:
-    if path == "-":
-        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
-    else:
-        try:
-            with open(path, "rb") as fh:
-                data = fh.read(MAX_FILE_BYTES + 1)
-        except IsADirectoryError:
-            raise BadInput(f"{path}: is a directory") from None
-        except OSError as exc:
-            raise BadInput(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise BadInput(f"{path}: larger than {MAX_FILE_BYTES >> 20} MiB; not a file igdscope compares")
-    if not data:
-        raise BadInput(f"{path}: empty")
-    return data
+    from igdscope.formats import read_input
+
+    return read_input(path)
 
 
 def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None) -> dict[str, Any]:

@@ -19,6 +19,28 @@ KINDS = ("capture", "vbt", "opregion", "rom", "config", "lspci")
 MAX_RAW = 64 << 20
 
 
+def read_input(name: str) -> bytes:
+    """A file (or '-' for standard input) to decode, bounded like a capture; one-line errors."""
+    import sys
+
+    limit = capmod.MAX_FILE_BYTES
+    if name == "-":
+        data = sys.stdin.buffer.read(limit + 1)
+    else:
+        try:
+            with open(name, "rb") as fh:
+                data = fh.read(limit + 1)
+        except IsADirectoryError:
+            raise BadInput(f"{name}: is a directory") from None
+        except OSError as exc:
+            raise BadInput(f"{name}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise BadInput(f"{name}: larger than {limit >> 20} MiB; not a file igdscope decodes")
+    if not data:
+        raise BadInput(f"{name}: empty")
+    return data
+
+
 def sniff(data: bytes) -> str | None:
     if capmod.looks_like_capture(data[:8192]):
         return "capture"
