@@ -194,3 +194,24 @@ def test_cli_check(tmp_path, world_vm):
     assert doc["verdicts"]["legacy"]["verdict"] == "fails" and "vm.1f0" in doc["verdicts"]["legacy"]["failing"]
     legacy = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -device vfio-pci,host=00:02.0,addr=02.0,x-igd-legacy-mode=on", "--qemu-version", "10.0"], capture_output=True, text=True)
     assert legacy.returncode == 1 and "[FAIL   ] vm.1f0" in legacy.stdout
+
+
+def test_check_on_a_fake_root(tmp_path):
+    """check on a live machine: the fake tree of the demo host read through the live sources."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.fakesys import build_tree
+
+    root = build_tree(demo.host_capture(), tmp_path / "root")
+    r = subprocess.run([sys.executable, "-m", "igdscope", "check", "--root", str(root), "--qemu-version", "9.2", "--vm-args", "-M pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom", "--json"], capture_output=True, text=True)
+    doc = json.loads(r.stdout)
+    rs = {x["id"]: x for x in doc["rules"]}
+    # the OpRegion was not read, so legacy mode is "unknown", not "works" - and that is not exit 0
+    assert r.returncode == 1 and doc["requested_mode"] == "legacy"
+    assert doc["verdicts"]["legacy"] == {"verdict": "unknown", "failing": [], "unknown": ["kernel.opregion"]}
+    assert doc["verdicts"]["upt"]["verdict"] == "works"
+    assert rs["own.driver"]["status"] == "pass" and rs["kernel.asls"]["status"] == "pass"
+    # without --vfio the OpRegion of a vfio-pci-owned IGD is not read: said, not guessed
+    assert rs["kernel.opregion"]["status"] == "unknown" and "pass --vfio" in rs["kernel.opregion"]["evidence"]
