@@ -108,8 +108,17 @@ def summary(data: bytes, fmt: PteFormat, *, dsm: tuple[int, int] | None = None, 
     scratch = int(candidate) if count > 1 and int(candidate) != 0 else None
     is_scratch = is_candidate if scratch is not None else np.zeros(n, dtype=bool)
     mapped = pres & ~is_scratch
-    idx = np.flatnonzero(mapped)
-    addr = addresses(ptes[idx], fmt)
+    n_mapped = int(np.count_nonzero(mapped))
+    dense = n_mapped > n // 2
+    # work in entry space when most entries are mapped (no gather), else on the mapped ones only
+    if dense:
+        idx = None
+        addr = addresses(ptes, fmt)
+        cont = mapped[:-1] & mapped[1:] & (np.diff(addr) == np.uint64(PAGE))
+    else:
+        idx = np.flatnonzero(mapped)
+        addr = addresses(ptes[idx], fmt)
+        cont = (np.diff(idx) == 1) & (np.diff(addr) == np.uint64(PAGE))
     n_present = int(np.count_nonzero(pres))
     out.update({
         "present": n_present,
@@ -117,39 +126,42 @@ def summary(data: bytes, fmt: PteFormat, *, dsm: tuple[int, int] | None = None, 
         "most_common_count": count,
         "scratch_value": scratch,
         "scratch_entries": int(count if scratch is not None else 0),
-        "mapped_entries": int(len(idx)),
-        "occupancy": round(len(idx) / n, 6),
+        "mapped_entries": n_mapped,
+        "occupancy": round(n_mapped / n, 6),
         "empty_entries": n - n_present,
     })
-    # contiguous runs among mapped entries: next entry and next page
-    if len(idx):
-        cont = (np.diff(idx) == 1) & (np.diff(addr) == np.uint64(PAGE))
-        breaks = np.flatnonzero(~cont)
-        starts = np.concatenate(([0], breaks + 1))
-        ends = np.concatenate((breaks, [len(idx) - 1]))
-        lengths = ends - starts + 1
-        if len(lengths) > max_runs:  # the longest runs only: a partition, not a full sort
-            top = np.argpartition(-lengths, max_runs - 1)[:max_runs]
-            order = top[np.lexsort((starts[top], -lengths[top]))]
-        else:
-            order = np.argsort(-lengths, kind="stable")
-        out["mapped_runs"] = int(len(starts))
-        out["largest_runs"] = [{"first": int(idx[starts[i]]), "entries": int(lengths[i]), "address": int(addr[starts[i]])} for i in order]
-    else:
-        out["mapped_runs"] = 0
-        out["largest_runs"] = []
-    out["scratch_runs"] = [{"first": s, "entries": ln} for s, ln in _runs(is_scratch)[:max_runs]] if scratch is not None else []
+    # contiguous runs: a run of k > 1 entries is a stretch of k - 1 True in ``cont``; every other
+    # mapped entry is a run of its own. Only the longest are listed, so single entries are
+    # looked at only when there are fewer long runs than that.
+    long_runs = [(s_, ln + 1) for s_, ln in _runs(cont)]
+    out["mapped_runs"] = n_mapped - int(np.count_nonzero(cont))
+    long_runs.sort(key=lambda r: (-r[1], r[0]))
+    chosen = long_runs[:max_runs]
+    if len(chosen) < max_runs and n_mapped:
+        in_long = np.zeros(len(cont) + 1, dtype=bool)
+        for s_, ln in long_runs:
+            in_long[s_ : s_ + ln] = True
+        singles = np.flatnonzero(~in_long if idx is not None else (mapped & ~in_long))
+        chosen += [(int(p), 1) for p in singles[: max_runs - len(chosen)]]
+    first = (lambda p: int(idx[p])) if idx is not None else int
+    out["largest_runs"] = [{"first": first(p), "entries": ln, "address": int(addr[p])} for p, ln in chosen]
     if dsm is not None and dsm[1]:
         base, size = dsm
         in_dsm = (addr >= np.uint64(base)) & (addr < np.uint64(base + size))
-        hits = idx[in_dsm]
-        runs = []
-        if len(hits):
+        if idx is None:
+            in_dsm &= mapped
+        if idx is not None:  # stolen entries must also be consecutive entries, not only consecutive mapped ones
+            hits = idx[in_dsm]
             brk = np.flatnonzero(np.diff(hits) != 1)
-            st = np.concatenate(([0], brk + 1))
-            en = np.concatenate((brk, [len(hits) - 1]))
+            st = np.concatenate(([0], brk + 1)) if len(hits) else np.zeros(0, dtype=np.int64)
+            en = np.concatenate((brk, [len(hits) - 1])) if len(hits) else np.zeros(0, dtype=np.int64)
             runs = [{"first": int(hits[a]), "entries": int(b - a + 1)} for a, b in zip(st[:max_runs], en[:max_runs])]
-        out["stolen"] = {"base": base, "size": size, "entries": int(len(hits)), "runs": runs}
+            total = int(len(hits))
+        else:
+            runs = [{"first": s_, "entries": ln} for s_, ln in _runs(in_dsm)[:max_runs]]
+            total = int(np.count_nonzero(in_dsm))
+        out["stolen"] = {"base": base, "size": size, "entries": total, "runs": runs}
+    out["scratch_runs"] = [{"first": s, "entries": ln} for s, ln in _runs(is_scratch)[:max_runs]] if scratch is not None else []
     return out
 
 

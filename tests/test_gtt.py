@@ -376,3 +376,39 @@ def test_cli_gtt_commands(tmp_path, host_tree, shared_dir):
     assert "wrote and verified 1048576 entries" in r.stdout and _gtt_bytes(host_tree) == bytes(8 << 20)
     r = _cli("gtt", "restore", str(backup), "--root", str(host_tree))
     assert r.returncode == 0 and _gtt_bytes(host_tree) == before
+
+
+@pytest.mark.parametrize("density", [0.02, 0.97])
+def test_summary_runs_match_a_plain_computation(density):
+    """Sparse and dense tables (the two code paths) against a straightforward Python count."""
+    fmt = G.FORMATS["gen8"]
+    rng = np.random.default_rng(int(density * 100))
+    n = 20000
+    scratch = 0x7000 | 1
+    vals = np.full(n, scratch, dtype=np.uint64)
+    mapped = rng.random(n) < density
+    addr = rng.integers(0x100, 0x80000, size=n).astype(np.uint64) << np.uint64(12)
+    for s in range(0, n - 40, 997):  # some contiguous runs
+        addr[s : s + 30] = addr[s] + np.arange(30, dtype=np.uint64) * np.uint64(4096)
+    vals[mapped] = addr[mapped] | np.uint64(1)
+    vals[rng.random(n) < 0.01] = 0  # a few not present
+    data = vals.astype("<u8").tobytes()
+    s = gttmod.summary(data, fmt, dsm=(0x100000, 0x4000000), max_runs=10)
+    v = vals.tolist()
+    # plain runs
+    runs, cur = [], None
+    for i, x in enumerate(v):
+        m = x & 1 and x != s["scratch_value"]
+        if m and cur and i == cur[0] + cur[1] and (x & ~0xFFF) == cur[2] + cur[1] * 4096:
+            cur[1] += 1
+        elif m:
+            cur = [i, 1, x & ~0xFFF]
+            runs.append(cur)
+        else:
+            cur = None
+    assert s["mapped_runs"] == len(runs)
+    expect = sorted(runs, key=lambda r: (-r[1], r[0]))[:10]
+    assert [(r["first"], r["entries"], r["address"]) for r in s["largest_runs"]] == [tuple(r) for r in expect]
+    stolen = [i for i, x in enumerate(v) if x & 1 and x != s["scratch_value"] and 0x100000 <= (x & ~0xFFF) < 0x4100000]
+    assert s["stolen"]["entries"] == len(stolen)
+    assert s["mapped_entries"] == sum(1 for x in v if x & 1 and x != s["scratch_value"])
