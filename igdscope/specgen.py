@@ -226,7 +226,7 @@ image (its bytes sum to 0), 3 an EFI image.
 Sources: PCI Firmware 3.0 as in EDK2 `MdePkg/Include/IndustryStandard/Pci22.h`, `Pci30.h`,
 `PeImage.h` (machine and subsystem values); QEMU `docs/igd-assign.txt` for the IGD ROM roles.
 """
-    return _struct_doc("PCI option ROM", intro, [("Legacy x86 image header", r.LegacyRomHeader), ("EFI image header", r.EfiRomHeader), ("PCIR data structure", r.Pcir)])
+    return _struct_doc("PCI option ROM", intro, [("Legacy x86 image header", r.LegacyRomHeader), ("EFI image header", r.EfiRomHeader), ("PCIR data structure (PCI 2.2)", r.Pcir), ("PCIR data structure (PCI Firmware 3.0)", r.Pcir30)])
 
 
 def vfio_markdown() -> str:
