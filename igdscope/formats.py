@@ -169,8 +169,9 @@ def opregion_summary(cap: Capture) -> dict[str, Any] | None:
     }
 
 
-def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
-    """Every VBT copy the capture holds: debugfs, inside the OpRegion (mailbox 4 / RVDA), inside the ROM."""
+def vbt_sources(cap: Capture) -> list[tuple[str, bytes]]:
+    """(where, bytes) of every VBT copy the capture holds: debugfs, the OpRegion (RVDA or
+    mailbox 4), the option ROM. A damaged OpRegion does not hide the other copies."""
     from igdscope.schemas import opregion, vbt
 
     found: list[tuple[str, bytes]] = []
@@ -180,7 +181,10 @@ def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
         found.append(("OpRegion RVDA (absolute, read from /dev/mem)", cap.blobs["opregion/rvda"].data))
     op = cap.blob("opregion")
     if op is not None:
-        raw, where = opregion.vbt_bytes(op)
+        try:
+            raw, where = opregion.vbt_bytes(op)
+        except BadInput:
+            raw, where = None, ""
         if raw is not None:
             found.append((f"OpRegion {where}", raw))
     rom = cap.blob("rom")
@@ -188,6 +192,14 @@ def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
         off = vbt.find_vbt(rom)
         if off is not None:
             found.append((f"option ROM at {off:#x}", rom[off:]))
+    return found
+
+
+def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
+    """Every VBT copy the capture holds, summarised (see :func:`vbt_sources`)."""
+    from igdscope.schemas import vbt
+
+    found = vbt_sources(cap)
     out = []
     for where, raw in found:
         entry: dict[str, Any] = {"where": where}

@@ -195,27 +195,8 @@ def vbt_copies(cap: Capture) -> list[VbtCopy]:
     """Every VBT the capture holds, with its bytes (the same list and order as
     :func:`igdscope.formats.vbt_copies`)."""
     from igdscope import formats
-    from igdscope.schemas import opregion, vbt
 
-    found: list[tuple[str, bytes]] = []
-    if "vbt/debugfs" in cap.blobs:
-        found.append(("debugfs i915_vbt", cap.blobs["vbt/debugfs"].data))
-    if "opregion/rvda" in cap.blobs:
-        found.append(("OpRegion RVDA (absolute, read from /dev/mem)", cap.blobs["opregion/rvda"].data))
-    op = cap.blob("opregion")
-    if op is not None:
-        try:
-            raw, where = opregion.vbt_bytes(op)
-        except Exception as exc:  # a damaged OpRegion: the other copies still show
-            found.append(("OpRegion", b""))
-            raw, where = None, str(exc)
-        if raw is not None:
-            found.append((f"OpRegion {where}", raw))
-    rom = cap.blob("rom")
-    if rom is not None:
-        off = vbt.find_vbt(rom)
-        if off is not None:
-            found.append((f"option ROM at {off:#x}", rom[off:]))
+    found = formats.vbt_sources(cap)
     out = []
     for where, raw in found:
         c = VbtCopy(where, bytes(raw))
