@@ -80,7 +80,7 @@ def collect(root: Root, *, gtt: bool = False, allow_devmem: bool = False, vfio: 
     _opregion(root, cap, igd_dev, allow_devmem, vfio)
     _vbt_debugfs(root, cap, igd_dev)
     if gtt:
-        _gtt(root, cap, igd_dev)
+        read_gtt(root, cap, igd_dev)
     return cap
 
 
@@ -316,7 +316,9 @@ def gtt_window(cfg: bytes | None, device_id: int, bar0_size: int) -> tuple[int, 
     return bar0_size // 2, min(g.gsm_bytes, GTT_MAX, bar0_size // 2), pci.pte_size(plat.ggc_layout)
 
 
-def _gtt(root: Root, cap: Capture, d: Device) -> None:
+def read_gtt(root: Root, cap: Capture, d: Device) -> None:
+    """Read the GGTT of device d from resource0 (read-only mmap of the GTT half) into cap.blobs["gtt"],
+    or record why not in cap.errors."""
     win = gtt_window(cap.config("igd"), d.device, d.bar_size(0))
     if win is None:
         cap.error("gtt", "GGTT location unknown (unknown platform, no GGMS, or no BAR0 size)")

@@ -202,7 +202,7 @@ class LiveSource(Source):
         if WATCH_GTT in watch and self.gtt and igd is not None and igd.bdf not in gone:
             cap.blobs.pop("gtt", None)
             cap.errors = [e for e in cap.errors if e["source"] != "gtt"]
-            live._gtt(root, cap, igd)
+            live.read_gtt(root, cap, igd)
         self._base = Capture(machine=base.machine, created=base.created, tool_version=base.tool_version, host=base.host,
                              devices=base.devices, blobs={**base.blobs, **{k: v for k, v in cap.blobs.items()}}, sources=base.sources, errors=base.errors)
         return Reading(cap, gone=gone, notes=notes)
