@@ -138,12 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="will legacy mode / UPT / UPT with OpRegion work? every failing rule with its evidence", description=CHECK_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("capture", nargs="?", metavar="CAPTURE", help="a host capture (igdscope dump -o); default: this machine")
     c.add_argument("--root", metavar="DIR", default="/", help="check the live machine under DIR")
-    c.add_argument("--qemu-version", metavar="X.Y", help="the QEMU version the VM runs (default: from the VM config, else the qemu binary on PATH)")
-    vmsrc = c.add_mutually_exclusive_group()
-    vmsrc.add_argument("--vm-args", metavar="ARGS", help="the VM's QEMU command line (quoted)")
-    vmsrc.add_argument("--pid", type=int, metavar="PID", help="read the QEMU command line of a running VM from /proc/PID/cmdline")
-    vmsrc.add_argument("--libvirt", metavar="DOMAIN.xml", help="a libvirt domain XML")
-    vmsrc.add_argument("--proxmox", metavar="VMID.conf", help="a Proxmox VM config (qm config output or /etc/pve/qemu-server/VMID.conf)")
+    _vm_options(c, "default: from the VM config, else the qemu binary on PATH")
     c.add_argument("--json", action="store_true")
 
     df = sub.add_parser("diff", help="compare two captures (host and guest, two hosts, two moments) or two files of one kind", description=DIFF_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,11 +151,23 @@ def _parser() -> argparse.ArgumentParser:
 
     cli_gtt.add_parsers(sub, EXIT_CODES_HELP)
 
-    t = sub.add_parser("tui", help="the interactive view: live on this machine, on a capture, or host and guest side by side", description="Open igdscope's terminal UI: live on this machine (--root like every live command), offline on a capture, or host and guest side by side (--guest). Keys: 1-7 screens, ? bindings, e export a capture, q quit.")
+    t = sub.add_parser("tui", help="the interactive view: live on this machine, on a capture, or host and guest side by side", description="""Open igdscope's terminal UI: live on this machine (--root like every live command),
+offline on a capture, or host and guest side by side (--guest).
+Keys: 1-8 screens, ? bindings, e export a capture, q quit.
+
+The Checks screen (7) judges the host with the VM configuration given as for igdscope check
+(--vm-args / --pid / --libvirt / --proxmox, --qemu-version); the Diff screen (8) compares host
+and guest by the rules of --qemu-version (default: the host capture's).""", epilog="""examples:
+  sudo igdscope tui                                  live on this machine
+  igdscope tui host.json                             one capture, offline
+  igdscope tui host.json --guest guest.json          host and guest side by side (screen 8)
+  igdscope tui host.json --proxmox 100.conf          checks (screen 7) with that VM's config
+""", formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("capture", nargs="?", metavar="CAPTURE", help="a capture to open offline (default: live)")
     t.add_argument("--guest", metavar="GUEST.json", help="diff mode: the guest capture beside CAPTURE (the host)")
     t.add_argument("--root", metavar="DIR", default="/", help="live: read the machine under DIR")
     t.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="live polling interval (adjust with +/-, pause with p)")
+    _vm_options(t, "for the Checks and Diff screens; default: the host capture's")
 
     m = sub.add_parser("demo", help="the built-in demo machine in the terminal UI (host and guest)", description="Open the built-in demo machine - a Coffee Lake desktop host with its IGD bound to vfio-pci, and the guest QEMU gives it in legacy mode - in the terminal UI. When standard output is not a terminal, or with --text/--json, print the decoded capture instead.")
     m.add_argument("--text", action="store_true", help="print the decoded host capture instead of opening the UI")
@@ -178,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "tui":
             from igdscope import tui
 
-            return tui.run(args.capture, root=args.root, guest_path=args.guest, interval=args.interval)
+            return tui.run(args.capture, root=args.root, guest_path=args.guest, interval=args.interval, vm=vm_from_args(args), qemu_version=args.qemu_version)
         if args.command == "gtt":
             from igdscope import cli_gtt
 
@@ -346,9 +353,42 @@ def cmd_diff(args) -> int:
     return diff.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version)
 
 
-def cmd_check(args) -> int:
-    from igdscope import capture, check, vmconfig
+def vm_from_args(args):
+    """The VM configuration named by --vm-args / --pid / --libvirt / --proxmox (None: none given)."""
+    from igdscope import vmconfig
     from igdscope.errors import BadInput
+
+    if args.vm_args:
+        return vmconfig.parse_qemu_cmdline(args.vm_args if "qemu" in args.vm_args.split()[0] else "qemu-system-x86_64 " + args.vm_args)
+    if args.pid is not None:
+        try:
+            raw = Path(args.root, "proc", str(args.pid), "cmdline").read_bytes()
+        except OSError as exc:
+            raise BadInput(f"/proc/{args.pid}/cmdline: {exc.strerror}") from None
+        import shlex
+
+        return vmconfig.parse_qemu_cmdline(" ".join(shlex.quote(a) for a in raw.decode("utf-8", "replace").split("\0") if a))
+    if args.libvirt or args.proxmox:
+        path = args.libvirt or args.proxmox
+        try:
+            text = Path(path).read_text(errors="replace")
+        except OSError as exc:
+            raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+        return vmconfig.parse_libvirt(text) if args.libvirt else vmconfig.parse_proxmox(text)
+    return None
+
+
+def _vm_options(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--qemu-version", metavar="X.Y", help=f"the QEMU version the VM runs ({what})")
+    vmsrc = p.add_mutually_exclusive_group()
+    vmsrc.add_argument("--vm-args", metavar="ARGS", help="the VM's QEMU command line (quoted)")
+    vmsrc.add_argument("--pid", type=int, metavar="PID", help="read the QEMU command line of a running VM from /proc/PID/cmdline")
+    vmsrc.add_argument("--libvirt", metavar="DOMAIN.xml", help="a libvirt domain XML")
+    vmsrc.add_argument("--proxmox", metavar="VMID.conf", help="a Proxmox VM config (qm config output or /etc/pve/qemu-server/VMID.conf)")
+
+
+def cmd_check(args) -> int:
+    from igdscope import capture, check
 
     if args.capture:
         cap = capture.load(args.capture)
@@ -361,25 +401,7 @@ def cmd_check(args) -> int:
         except live.NoIntelDisplay as exc:
             print(f"igdscope: {exc}; nothing to check (try 'igdscope check' on a capture)", file=sys.stderr)
             return EXIT_NO_IGD
-    vm = None
-    if args.vm_args:
-        vm = vmconfig.parse_qemu_cmdline(args.vm_args if "qemu" in args.vm_args.split()[0] else "qemu-system-x86_64 " + args.vm_args)
-    elif args.pid is not None:
-        try:
-            raw = Path(args.root, "proc", str(args.pid), "cmdline").read_bytes()
-        except OSError as exc:
-            raise BadInput(f"/proc/{args.pid}/cmdline: {exc.strerror}") from None
-        import shlex
-
-        vm = vmconfig.parse_qemu_cmdline(" ".join(shlex.quote(a) for a in raw.decode("utf-8", "replace").split("\0") if a))
-    elif args.libvirt or args.proxmox:
-        path = args.libvirt or args.proxmox
-        try:
-            text = Path(path).read_text(errors="replace")
-        except OSError as exc:
-            raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
-        vm = vmconfig.parse_libvirt(text) if args.libvirt else vmconfig.parse_proxmox(text)
-    result = check.run_checks(cap, vm, args.qemu_version)
+    result = check.run_checks(cap, vm_from_args(args), args.qemu_version)
     if args.json:
         _emit_json(result)
     else:

@@ -165,7 +165,9 @@ def _hex_slice(data: bytes, s: int, e: int, limit: int = 32) -> str:
     return part + ("…" if e - s > limit else "")
 
 
-def _fmt(v: Any, path: str = "") -> str:
+def fmt_value(v: Any, path: str = "") -> str:
+    """A compared value as text: hex for addresses, IDs and registers, ``value (name)`` for coded
+    fields, JSON for structures (cut at 160 characters), quoted strings."""
     if v is None:
         return "(none)"
     if isinstance(v, bool):
@@ -175,7 +177,7 @@ def _fmt(v: Any, path: str = "") -> str:
         return f"{v:#x}" if hexy and v > 9 else str(v)
     if isinstance(v, dict):
         if set(v) <= {"value", "name", "bits"} and "value" in v:
-            return f"{_fmt(v['value'], path)} ({v['name']})" if v.get("name") else _fmt(v["value"], path)
+            return f"{fmt_value(v['value'], path)} ({v['name']})" if v.get("name") else fmt_value(v["value"], path)
         return json.dumps(v, separators=(",", ":"), default=str)[:160]
     if isinstance(v, list):
         return json.dumps(v, separators=(",", ":"), default=str)[:160]
@@ -1041,9 +1043,9 @@ def _hb_id_labeller(hg: _HG, which: str, gcfg: _Cfg, hcfg: _Cfg):
     def copied(what: str, value: Any) -> tuple[str, str, str]:
         default = ""
         if which == "host_bridge" or which == "lpc":
-            default = f" ({_fmt(value, 'identity')} is QEMU's own value)"
+            default = f" ({fmt_value(value, 'identity')} is QEMU's own value)"
         if which == "lpc" and (g_vendor, g_device) == ICH9_LPC:
-            return "unexpected", (f"the {what} at 00:1f.0 ({_fmt(value, 'identity')}) is q35's ICH9 LPC bridge's own, not the host "
+            return "unexpected", (f"the {what} at 00:1f.0 ({fmt_value(value, 'identity')}) is q35's ICH9 LPC bridge's own, not the host "
                                   "LPC bridge's, which QEMU copies into a vfio-pci-igd-lpc-bridge only where 00:1f.0 is free (pc/i440fx)"), BREAKS_PCH
         if which == "host_bridge":
             return "unexpected", (f"QEMU copies the host bridge's {what} into its own 00:00.0 in legacy mode and with x-igd-lpc; "
@@ -1059,7 +1061,7 @@ def _hb_id_labeller(hg: _HG, which: str, gcfg: _Cfg, hcfg: _Cfg):
             if f == "device":
                 if y in QEMU_HOST_BRIDGES and g_vendor == 0x8086:
                     return "expected", f"{QEMU_HOST_BRIDGES[y]} sits at guest 00:00.0; legacy mode copies only its revision, prog-if and subsystem IDs", None
-                return "unexpected", f"wrong identity at 00:00.0: {_fmt(g_vendor, 'identity')}:{_fmt(y, 'identity')} is neither the host's bridge nor QEMU's", BREAKS_HB
+                return "unexpected", f"wrong identity at 00:00.0: {fmt_value(g_vendor, 'identity')}:{fmt_value(y, 'identity')} is neither the host's bridge nor QEMU's", BREAKS_HB
             if f == "vendor":
                 return "unexpected", "wrong vendor at 00:00.0", BREAKS_HB
             if f == "class":
@@ -1079,7 +1081,7 @@ def _hb_id_labeller(hg: _HG, which: str, gcfg: _Cfg, hcfg: _Cfg):
             if g_vendor == 0 and g_device == 0:
                 return "unexpected", ("the ISA bridge at 00:1f.0 has IDs 0000:0000: a vfio-pci-igd-lpc-bridge whose identity was never copied "
                                       "(QEMU fills it from the kernel's LPC region only when legacy mode or x-igd-lpc sets it up)"), BREAKS_PCH
-            return "unexpected", f"wrong identity at 00:1f.0: {_fmt(g_vendor, 'identity')}:{_fmt(g_device, 'identity')} is not the host's LPC bridge", BREAKS_PCH
+            return "unexpected", f"wrong identity at 00:1f.0: {fmt_value(g_vendor, 'identity')}:{fmt_value(g_device, 'identity')} is not the host's LPC bridge", BREAKS_PCH
         if f == "class":
             if (x or 0) >> 8 == (y or 0) >> 8:
                 return copied("prog-if", (y or 0) & 0xFF)
@@ -1620,8 +1622,8 @@ def render(res: dict[str, Any]) -> str:
         lines.append(f"{title} ({len(items)})")
         for d in items:
             ctx = d.get("context") or {}
-            va = _fmt(d["a"], d["path"]) + (f" [{ctx['a']}]" if ctx.get("a") else "")
-            vb = _fmt(d["b"], d["path"]) + (f" [{ctx['b']}]" if ctx.get("b") else "")
+            va = fmt_value(d["a"], d["path"]) + (f" [{ctx['a']}]" if ctx.get("a") else "")
+            vb = fmt_value(d["b"], d["path"]) + (f" [{ctx['b']}]" if ctx.get("b") else "")
             lines.append(f"  {'!' if lab == 'unexpected' else ('=' if lab == 'expected' else '-')} {d['path']}: {va} -> {vb}")
             lines.append(f"      why: {d['why']}")
             if d.get("breaks"):
@@ -1630,7 +1632,7 @@ def render(res: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"CHECKED ({len(res['checked'])})")
         for c in res["checked"]:
-            lines.append(f"  + {c['path']}: {_fmt(c.get('value'), c['path'])}")
+            lines.append(f"  + {c['path']}: {fmt_value(c.get('value'), c['path'])}")
             lines.append(f"      {c['what']}")
     if res.get("missing_in_b"):
         lines.append("")

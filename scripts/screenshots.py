@@ -22,7 +22,7 @@ from igdscope.tui.sources import Reading, Source, demo_source  # noqa: E402
 from igdscope.tui.widgets import common  # noqa: E402
 
 SCREENS = [("overview", "1-overview"), ("registers", "2-registers"), ("opregion", "3-opregion"), ("vbt", "4-vbt"),
-           ("rom", "5-rom"), ("gtt", "6-gtt"), ("diff", "7-diff")]
+           ("rom", "5-rom"), ("gtt", "6-gtt"), ("checks", "7-checks"), ("diff", "8-diff")]
 
 
 async def settle(pilot) -> None:

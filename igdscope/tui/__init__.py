@@ -46,10 +46,22 @@ def source_for(capture_path: str | None = None, *, root: str = "/", guest_path: 
     return sources.LiveSource(r, gtt=gtt)
 
 
-def run(capture_path: str | None = None, *, root: str = "/", guest_path: str | None = None, demo: bool = False, interval: float = 1.0) -> int:
+def run(capture_path: str | None = None, *, root: str = "/", guest_path: str | None = None, demo: bool = False, interval: float = 1.0,
+        vm: Any = None, qemu_version: str | None = None) -> int:
     """Run the TUI until the user quits; returns the exit code. A capture that cannot be loaded
-    raises :class:`igdscope.errors.BadInput` before the screen opens (the CLI prints it)."""
+    raises :class:`igdscope.errors.BadInput` before the screen opens (the CLI prints it). ``vm``
+    (an :class:`igdscope.vmconfig.VmConfig`) and ``qemu_version`` are what the Checks and Diff
+    screens judge by."""
     src = source_for(capture_path, root=root, guest_path=guest_path, demo=demo)
+    if vm is not None:
+        src.vm = vm
+    if qemu_version is not None:
+        from igdscope import check
+        from igdscope.errors import BadInput
+
+        if check.version_tuple(qemu_version) is None:
+            raise BadInput(f"QEMU version {qemu_version!r} is not X.Y")
+        src.qemu_version = qemu_version
     if capture_path and not demo:
         for s in (getattr(src, "host", None), getattr(src, "guest", None), src):
             load = getattr(s, "_load", None)

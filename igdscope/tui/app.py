@@ -19,6 +19,7 @@ from textual.timer import Timer
 
 from igdscope.tui.model import ROLE_ORDER, ROLE_TITLES, Snapshot
 from igdscope.tui.screens.base import DataScreen
+from igdscope.tui.screens.checks import ChecksScreen
 from igdscope.tui.screens.diff import DiffScreen
 from igdscope.tui.screens.gtt import GttScreen
 from igdscope.tui.screens.opregion import OpRegionScreen
@@ -36,7 +37,8 @@ SCREENS: dict[str, tuple[type[DataScreen], str]] = {
     "vbt": (VbtScreen, "every VBT copy: blocks as a tree, child devices, raw bytes"),
     "rom": (RomScreen, "the option ROM's image chain"),
     "gtt": (GttScreen, "every GGTT entry, occupancy picture, jump, filter, invalidate"),
-    "diff": (DiffScreen, "host and guest side by side: the fields that differ"),
+    "checks": (ChecksScreen, "will legacy mode / UPT / UPT + OpRegion work: every rule with its evidence and fix"),
+    "diff": (DiffScreen, "host and guest side by side: expected and unexpected differences, why, what breaks"),
 }
 INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
@@ -51,7 +53,8 @@ class IgdscopeApp(App[int]):
         Binding("4", "screen('vbt')", "VBT", show=False),
         Binding("5", "screen('rom')", "ROM", show=False),
         Binding("6", "screen('gtt')", "GGTT", show=False),
-        Binding("7", "screen('diff')", "Diff", show=False),
+        Binding("7", "screen('checks')", "Checks", show=False),
+        Binding("8", "screen('diff')", "Diff", show=False),
         Binding("question_mark", "keys", "Keys"),
         Binding("e", "export", "Export"),
         Binding("s", "side", "Host/guest"),
@@ -148,8 +151,11 @@ class IgdscopeApp(App[int]):
 
     @work(thread=True, group="prefetch", exit_on_error=False)
     def _prefetch(self, snap: Snapshot) -> None:
-        """Build the GGTT model of a capture in the background after the first paint, so the
-        GGTT screen opens at once (live sources build it in the refresh when it is watched)."""
+        """Build the checks, the host/guest comparison and the GGTT model of a capture in the
+        background after the first paint, so those screens open at once (live sources build the
+        GGTT model in the refresh when it is watched)."""
+        _ = snap.checks
+        _ = snap.diff  # host versus guest: a few hundred ms, done before the Diff screen asks
         for view in (snap.host, snap.guest):
             if view is not None and "gtt" in view.capture.blobs:
                 _ = view.gtt
@@ -250,6 +256,9 @@ class IgdscopeApp(App[int]):
             yield SystemCommand("Re-read everything now", "a full read of the live machine", self.action_reload)
         if self.snapshot is not None and self.snapshot.diff_mode:
             yield SystemCommand("Switch host/guest", "which capture the other screens show", self.action_side)
+        checks = self.snapshot.checks if self.snapshot is not None else None
+        for r in (checks or {}).get("rules") or []:
+            yield SystemCommand(f"Check: {r['id']} ({r['status']})", r["title"], partial(self.goto, "checks", f"check:{r['id']}"), discover=False)
         view = self.snapshot.view(self.side) if self.snapshot is not None else None
         if view is None:
             return

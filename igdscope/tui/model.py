@@ -505,6 +505,8 @@ class Snapshot:
     gtt_changes: int = 0
     gtt_last_change: Change | None = None
     notes: list[str] = field(default_factory=list)  # e.g. udev state
+    vm: Any = None  # the VM configuration checks judge (igdscope.vmconfig.VmConfig), if given
+    qemu_version: str | None = None  # the QEMU version checks and diff assume, if given
 
     def view(self, side: str = "host") -> View | None:
         return self.guest if side == "guest" and self.guest is not None else self.host
@@ -514,10 +516,18 @@ class Snapshot:
         return self.host is not None and self.guest is not None
 
     @cached_property
-    def diff(self) -> list[dict[str, Any]]:
+    def diff(self) -> dict[str, Any] | None:
+        """The host and guest compared by :mod:`igdscope.diff` (None outside diff mode)."""
         if self.host is None or self.guest is None:
-            return []
-        return diff_items(self.host, self.guest)
+            return None
+        return diff_result(self.host, self.guest, self.qemu_version)
+
+    @cached_property
+    def checks(self) -> dict[str, Any] | None:
+        """The host capture checked by :mod:`igdscope.check` against ``vm`` (None: no data)."""
+        if self.host is None:
+            return None
+        return check_result(self.host, self.vm, self.qemu_version)
 
 
 def track_changes(old: dict[str, Any], new: dict[str, Any], prev: dict[str, Change], tick: int, when: float | None) -> dict[str, Change]:
@@ -531,87 +541,41 @@ def track_changes(old: dict[str, Any], new: dict[str, Any], prev: dict[str, Chan
     return out
 
 
-# -- host and guest, compared ----------------------------------------------------------------------
+# -- host and guest, compared; the host checked ----------------------------------------------------
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, int) and not isinstance(v, bool):
-        return f"{v:#x}" if v > 9 else str(v)
-    return value_text(v)
+def diff_result(host: View, guest: View, qemu_version: str | None = None) -> dict[str, Any]:
+    """:func:`igdscope.diff.diff` of the two captures: every difference labelled expected /
+    unexpected / info with why (and what an unexpected one breaks), or ``{"error": ...}``."""
+    from igdscope import diff
+    from igdscope.errors import BadInput
+
+    key = ("diff", id(guest), qemu_version)
+    cache = host.__dict__.setdefault("_results", {})
+    if key not in cache:  # one comparison per pair of Views (a live tick that read nothing new reuses it)
+        try:
+            cache[key] = diff.diff(host.capture, guest.capture, qemu_version=qemu_version)
+        except (BadInput, ValueError) as exc:
+            cache[key] = {"error": str(exc), "differences": [], "summary": {}}
+    return cache[key]
 
 
-def _raw(r: RegRow) -> str:
-    return "-" if r.raw is None else f"{r.raw:#0{r.size * 2 + 2}x}"
+def check_result(view: View, vm: Any = None, qemu_version: str | None = None) -> dict[str, Any]:
+    """:func:`igdscope.check.run_checks` for a host capture (rules with evidence and fix, the
+    verdict per mode), or ``{"error": ...}`` saying why there is nothing to check."""
+    from igdscope import check
+    from igdscope.errors import BadInput
 
-
-def _field_value(pair: tuple[RegRow, FieldRow] | None) -> Any:
-    if pair is None:
-        return None
-    f = pair[1]
-    if f.meaning and not f.meaning.startswith("0x") and f.meaning not in ("set", "clear"):
-        return f"{f.meaning} ({f.value:#x})" if isinstance(f.value, int) else f.meaning
-    return f.value
-
-
-def diff_items(a: View, b: View) -> list[dict[str, Any]]:
-    """Every register field, identity fact and blob field that differs between two captures, as
-    ``{path, a, b}`` (``label``/``why`` are for an analysis that knows what is expected)."""
-    out: list[dict[str, Any]] = []
-
-    def add(path: str, x: Any, y: Any) -> None:
-        if x != y:
-            out.append({"path": path, "a": "-" if x is None else _fmt(x), "b": "-" if y is None else _fmt(y)})
-
-    roles = sorted({d.role for d in a.capture.devices} | {d.role for d in b.capture.devices}, key=lambda r: ROLE_ORDER.get(r, 9))
-    for role in roles:
-        da, db = a.capture.device(role), b.capture.device(role)
-        if da is None or db is None:
-            add(f"{role}", "present" if da else None, "present" if db else None)
-            continue
-        for attr in ("bdf", "driver", "iommu_group"):
-            add(f"{role}.{attr}", getattr(da, attr), getattr(db, attr))
-        ra = {(r.name, f.name): (r, f) for r in a.registers(role) for f in r.fields}
-        rb = {(r.name, f.name): (r, f) for r in b.registers(role) for f in r.fields}
-        raw_a = {r.name: r for r in a.registers(role)}
-        raw_b = {r.name: r for r in b.registers(role)}
-        emulated = next((x.get("emulated") for x in (a.device_decoded(role) or {}, b.device_decoded(role) or {}) if x.get("emulated")), None)
-        for name in list(dict.fromkeys([*raw_a, *raw_b])):
-            x, y = raw_a.get(name), raw_b.get(name)
-            if x is None or y is None:  # decoded on one side only (e.g. an emulated host bridge): one row
-                why = f"not decoded: {emulated}" if emulated else "absent"
-                add(f"{role}.{name}", _raw(x) if x else why, _raw(y) if y else why)
-                continue
-            fields = [k for k in dict.fromkeys([*ra, *rb]) if k[0] == name]
-            if not fields:
-                add(f"{role}.{name}", _raw(x), _raw(y))
-                continue
-            for key in fields:
-                path = f"{role}.{name}" if key[1] == name else f"{role}.{name}.{key[1]}"
-                add(path, _field_value(ra.get(key)), _field_value(rb.get(key)))
-    oa, ob = a.opregion_fields, b.opregion_fields
-    if (a.capture.blob("opregion") is None) != (b.capture.blob("opregion") is None):
-        add("opregion", "present" if a.capture.blob("opregion") else None, "present" if b.capture.blob("opregion") else None)
-    for path in dict.fromkeys([*oa, *ob]):
-        add(f"opregion.{path}", oa.get(path), ob.get(path))
-    va = a.vbt_copies[0] if a.vbt_copies else None
-    vb = b.vbt_copies[0] if b.vbt_copies else None
-    add("vbt.copies", ", ".join(c.where for c in a.vbt_copies) or None, ", ".join(c.where for c in b.vbt_copies) or None)
-    if va and vb and va.decoded and vb.decoded:
-        fa = flatten({"vbt_header": va.decoded.get("vbt_header"), "bdb_header": va.decoded.get("bdb_header"),
-                      **{f"block {x['id']}": x.get("fields") for x in va.decoded.get("blocks", [])}})
-        fb = flatten({"vbt_header": vb.decoded.get("vbt_header"), "bdb_header": vb.decoded.get("bdb_header"),
-                      **{f"block {x['id']}": x.get("fields") for x in vb.decoded.get("blocks", [])}})
-        for path in dict.fromkeys([*fa, *fb]):
-            add(f"vbt.{path}", fa.get(path), fb.get(path))
-    for key in sorted(set(a.capture.blobs) | set(b.capture.blobs)):
-        if key.startswith("config/"):
-            continue
-        x, y = a.capture.blobs.get(key), b.capture.blobs.get(key)
-        if x is None or y is None:
-            add(f"blob {key}", f"{len(x.data)} bytes" if x else None, f"{len(y.data)} bytes" if y else None)
-        elif x.sha256 != y.sha256:
-            add(f"blob {key}", f"{len(x.data)} bytes sha256 {x.sha256[:12]}", f"{len(y.data)} bytes sha256 {y.sha256[:12]}")
-    return out
+    if view.capture.machine == "guest":
+        return {"error": "checks judge the host a VM is given the IGD from; this capture was taken inside a guest", "rules": [], "verdicts": {}}
+    key = ("check", id(vm), qemu_version)
+    cache = view.__dict__.setdefault("_results", {})
+    if key not in cache:
+        try:
+            cache[key] = check.run_checks(view.capture, vm, qemu_version, decoded=view.decoded)
+        except (BadInput, ValueError) as exc:
+            cache[key] = {"error": str(exc), "rules": [], "verdicts": {}}
+    return cache[key]
 
 
 def blob_of(cap: Capture, key: str) -> Blob | None:

@@ -44,6 +44,8 @@ class Source:
     live = False
     label = "capture"
     root: Any = None  # the Root of a live source
+    vm: Any = None  # the VM configuration the Checks screen judges (igdscope.vmconfig.VmConfig)
+    qemu_version: str | None = None  # the QEMU version checks and the host/guest diff assume
 
     def read(self, watch: frozenset[str], full: bool = False) -> Reading:  # pragma: no cover - interface
         raise NotImplementedError
@@ -97,9 +99,9 @@ def demo_source(guest: bool = True) -> Source:
     from igdscope.sources import demo
 
     host = StaticSource(demo.host_capture, "demo host")
-    if not guest:
-        return host
-    return DiffSource(host, StaticSource(demo.guest_capture, "demo guest"), "demo machine (host and guest)")
+    src: Source = host if not guest else DiffSource(host, StaticSource(demo.guest_capture, "demo guest"), "demo machine (host and guest)")
+    src.vm = demo.vm_config()
+    return src
 
 
 def _now() -> str:
@@ -274,7 +276,7 @@ class Refresher:
         for bdf in sorted(reading.gone):
             gone[bdf] = self._gone.get(bdf) or Change(self.tick, when, "present", "gone")
         self._gone = gone
-        snap = Snapshot(self.seq, src.label, live=src.live, tick=self.tick, when=when, gone=gone, notes=self.notes + reading.notes)
+        snap = Snapshot(self.seq, src.label, live=src.live, tick=self.tick, when=when, gone=gone, notes=self.notes + reading.notes, vm=src.vm, qemu_version=src.qemu_version)
         if reading.host is None:
             # the whole source failed: keep the last good data, say why where the data would be
             snap.error = reading.error or "no data"

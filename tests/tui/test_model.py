@@ -1,4 +1,5 @@
-"""The TUI's plain parts: views of a capture, the generic diff list and its widget, jump targets,
+"""The TUI's plain parts: views of a capture, the host/guest comparison and the checks the screens
+show, the diff widget, jump targets,
 import hygiene (the write path and textual stay out of what does not need them)."""
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import sys
 from textual.app import App, ComposeResult
 
 from igdscope.sources import demo
-from igdscope.tui.model import View, diff_items, flatten, value_text
+from igdscope.capture import Blob
+from igdscope.tui.model import View, check_result, diff_result, flatten, value_text
 from igdscope.tui.screens.gtt import parse_target
 from igdscope.tui.sources import export_path
 from igdscope.tui.widgets.diffview import DiffView
@@ -33,14 +35,42 @@ def test_register_rows_cover_header_capabilities_and_device_registers():
     assert [r.name for r in v.registers("lpc")][:3] == ["VID", "DID", "PCICMD"]  # header only, still shown
 
 
-def test_diff_items_name_what_legacy_mode_changes():
-    items = {i["path"]: i for i in diff_items(View(demo.host_capture()), View(demo.guest_capture()))}
-    assert items["host_bridge.DID"]["a"] == "0x3ec2" and items["host_bridge.DID"]["b"] == "0x1237"
-    assert items["host_bridge.GGC"]["b"] == "not decoded: QEMU's i440FX"
-    assert items["igd.GGC.GMS"]["b"].startswith("data stolen memory 0")
-    assert items["igd.ASLS.base"]["b"] == "0x7ffdc000"
-    assert items["igd.driver"] == {"path": "igd.driver", "a": "vfio-pci", "b": "i915"}
-    assert "lpc.DID" not in items  # the LPC identity is copied
+def test_diff_result_labels_what_legacy_mode_changes_and_what_breaks():
+    host, guest = View(demo.host_capture()), View(demo.guest_capture())
+    res = diff_result(host, guest)
+    items = {i["path"]: i for i in res["differences"]}
+    d = items["host_bridge.identity.device"]
+    assert (d["a"], d["b"], d["label"]) == (demo.HB_DID, 0x1237, "expected") and "i440FX" in d["why"]
+    assert items["igd.registers.ASLS.base"]["b"] == demo.GUEST_ASLS and items["igd.registers.ASLS.base"]["label"] == "expected"
+    assert res["summary"]["unexpected"] == 0 and res["summary"]["qemu_version"] == "9.0"
+    assert diff_result(host, guest) is res  # one comparison per pair of views
+    # a guest whose OpRegion address was not emulated: unexpected, with what it breaks
+    cap = demo.guest_capture()
+    d = cap.device("igd")
+    raw = bytearray(cap.blobs[d.config_blob].data)
+    raw[0xFC:0x100] = bytes(4)
+    cap.blobs[d.config_blob] = Blob(bytes(raw), "test")
+    bad = diff_result(host, View(cap), "9.0")
+    asls = next(i for i in bad["differences"] if i["path"] == "igd.registers.ASLS.base")
+    assert asls["label"] == "unexpected" and asls["b"] == 0 and asls["breaks"]
+    assert bad["differences"][0]["label"] == "unexpected"  # unexpected ones first
+    assert "error" in diff_result(host, guest, "nine")  # a bad version is said, not raised
+
+
+def test_check_result_judges_the_host_with_the_vm_config():
+    host = View(demo.host_capture())
+    res = check_result(host, demo.vm_config())
+    assert res["requested_mode"] == "legacy" and res["verdicts"]["legacy"]["verdict"] == "works"
+    assert {r["id"]: r["status"] for r in res["rules"]}["vm.address"] == "pass"
+    bare = check_result(host)  # no VM config: the VM's side is unknown for legacy mode
+    assert bare["verdicts"]["legacy"] == {"verdict": "unknown", "failing": [], "unknown": ["vm.config"]}
+    assert check_result(host) is bare and check_result(host, demo.vm_config()) is not bare
+    cap = demo.host_capture()
+    cap.device("igd").driver = "i915"
+    failing = check_result(View(cap), demo.vm_config())
+    assert failing["verdicts"]["legacy"]["verdict"] == "fails" and "own.driver" in failing["verdicts"]["legacy"]["failing"]
+    guest = check_result(View(demo.guest_capture()))
+    assert "inside a guest" in guest["error"] and guest["rules"] == []
 
 
 def test_parse_target():
@@ -65,7 +95,7 @@ class DiffApp(App):
 async def test_diff_view_groups_unexpected_first_and_hides_expected():
     items = [
         {"path": "igd.BDSM", "a": "0x8b800000", "b": "0x7f600000", "label": "expected", "why": "SeaBIOS writes the guest's BDSM"},
-        {"path": "opregion", "a": "present", "b": "-", "label": "unexpected", "why": "no OpRegion copy: x-igd-opregion off"},
+        {"path": "opregion", "a": "present", "b": None, "label": "unexpected", "why": "no OpRegion copy: x-igd-opregion off", "breaks": "the guest driver finds no VBT"},
         {"path": "igd.driver", "a": "vfio-pci", "b": "i915"},
     ]
     app = DiffApp()
@@ -77,6 +107,10 @@ async def test_diff_view_groups_unexpected_first_and_hides_expected():
         first = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
         assert first == ["── unexpected (1)", "! opregion", "── unlabelled (1)", "igd.driver", "── expected (1)", "igd.BDSM"]
         assert [str(c.label) for c in table.columns.values()][:3] == ["path", "host", "guest"]
+        table.move_cursor(row=1)
+        await settle(pilot)
+        detail = str(view.query_one("#diff-detail").render())
+        assert "guest: (none)" in detail and "breaks: the guest driver finds no VBT" in detail and "why: no OpRegion copy" in detail
         view.toggle_expected()
         await settle(pilot)
         assert table.row_count == 4

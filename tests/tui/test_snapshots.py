@@ -15,7 +15,7 @@ from igdscope.tui.sources import LiveSource, demo_source
 from tests.fakesys import FakeRoot, build_tree
 from tests.tui.conftest import SIZE, Clock, settle, steady
 
-SCREENS = ["overview", "registers", "opregion", "vbt", "rom", "gtt", "diff"]
+SCREENS = ["overview", "registers", "opregion", "vbt", "rom", "gtt", "checks", "diff"]
 
 
 @pytest.mark.parametrize("screen", SCREENS)

@@ -1,6 +1,6 @@
-"""Diff: the host and the guest side by side — every register field, identity fact and blob field
-that differs. The list comes from :func:`igdscope.tui.model.diff_items` (or, later, an analysis
-that labels each difference expected or unexpected); the widget groups and styles by label."""
+"""Diff: the host and the guest side by side, compared by :mod:`igdscope.diff` (the rules of the
+QEMU version that made the guest): unexpected differences first with what they break, expected
+ones (what QEMU copies, emulates or rewrites) dimmed and hideable, then information."""
 
 from __future__ import annotations
 
@@ -30,15 +30,31 @@ class DiffScreen(DataScreen):
         if not snap.diff_mode:
             notice.say(snap.error or "Diff mode needs a host and a guest capture: igdscope tui HOST.json --guest GUEST.json")
             return
-        notice.say(snap.error or "")
-        key = (id(snap.host), id(snap.guest))
+        res = snap.diff
+        assert snap.host is not None and snap.guest is not None and res is not None
+        notice.say(snap.error or (f"cannot compare: {res['error']}" if "error" in res else ""))
+        key = (id(snap.host), id(snap.guest), id(res))
         if key == self._key:
             return
         self._key = key
-        assert snap.host is not None and snap.guest is not None
-        a = f"{snap.host.machine} ({snap.host.capture.created or '?'})"
-        b = f"{snap.guest.machine} ({snap.guest.capture.created or '?'})"
-        self.query_one(DiffView).set_items(snap.diff, a, b)
+        self.query_one(DiffView).set_items(res.get("differences") or [], snap.host.machine, snap.guest.machine, header=self._header(res))
+
+    @staticmethod
+    def _header(res: dict) -> str:
+        s = res.get("summary") or {}
+        lines = []
+        if res.get("mode") == "host-guest":
+            qv = s.get("qemu_version")
+            lines.append(f"host versus guest, compared with QEMU {qv} ({s.get('qemu_version_from')}; rules of QEMU {s.get('qemu_rules')}): {s.get('compared_against')}" if qv
+                         else "host versus guest, QEMU version unknown (igdscope tui --qemu-version X.Y): version-dependent items are judged loosely")
+        elif res.get("mode"):
+            lines.append("two captures of the same role: differences are information, except what the second lost")
+        for side, title in (("missing_in_b", "missing in the guest"), ("missing_in_a", "missing in the host")):
+            if res.get(side):
+                lines.append(f"{title}: {', '.join(res[side])}")
+        if s.get("verdict"):
+            lines.append(f"verdict: {s['verdict']}")
+        return "\n".join(lines)
 
     def action_toggle_expected(self) -> None:
         self.query_one(DiffView).toggle_expected()

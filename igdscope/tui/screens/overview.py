@@ -1,5 +1,6 @@
 """Overview: the devices (IGD, host bridge, LPC), platform and generation, bound driver, IOMMU
-group, where each blob came from, OpRegion and VBT versions, stolen memory and GTT sizes."""
+group, where each blob came from, OpRegion and VBT versions, stolen memory and GTT sizes, and the
+readiness verdicts (legacy / UPT / UPT + OpRegion) of :mod:`igdscope.check`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.widgets import Static
 from igdscope.schemas.pci import size_text
 from igdscope.tui.model import ROLE_ORDER, ROLE_TITLES, Snapshot, View
 from igdscope.tui.screens.base import DataScreen
+from igdscope.tui.screens.checks import verdict_lines
 from igdscope.tui.widgets.common import grid, kv_table, when_text
 
 
@@ -25,14 +27,14 @@ class OverviewScreen(DataScreen):
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="overview"):
-            for key, title in (("machine", "Machine"), ("devices", "Devices"), ("memory", "Stolen memory and GTT"),
+            for key, title in (("machine", "Machine"), ("readiness", "Readiness (7 Checks has every rule)"), ("devices", "Devices"), ("memory", "Stolen memory and GTT"),
                                ("firmware", "OpRegion, VBT and option ROM"), ("blobs", "Where each blob came from"), ("problems", "Findings and source errors")):
                 box = Static("", id=f"ov-{key}", classes="box")
                 box.border_title = title
                 yield box
 
     def show(self, snap: Snapshot, view: View | None) -> None:
-        boxes = {k: self.query_one(f"#ov-{k}", Static) for k in ("machine", "devices", "memory", "firmware", "blobs", "problems")}
+        boxes = {k: self.query_one(f"#ov-{k}", Static) for k in ("machine", "readiness", "devices", "memory", "firmware", "blobs", "problems")}
         if view is None:
             boxes["machine"].update(Text(snap.error or "no data yet"))
             for k, b in boxes.items():
@@ -57,6 +59,17 @@ class OverviewScreen(DataScreen):
             hv = h.get("hypervisor") or {}
             rows.append(("hypervisor", f"{'yes (a VM)' if hv.get('cpu_flag') else 'no'} · {hv.get('dmi_sys_vendor') or '?'} / {hv.get('dmi_product_name') or '?'}"))
         boxes["machine"].update(kv_table(rows))
+
+        result = snap.checks
+        if result is None or "error" in result:
+            boxes["readiness"].update(Text((result or {}).get("error") or "not checked", style="italic"))
+        else:
+            vm = result.get("vm")
+            how = (f"with the {vm['source']} VM configuration (machine {vm.get('machine') or '?'})" if vm
+                   else "host side only: no VM configuration given (igdscope tui --vm-args/--libvirt/--proxmox/--pid)")
+            if snap.diff_mode and self.app.side == "guest":  # type: ignore[attr-defined]
+                how += "; judged on the host capture"
+            boxes["readiness"].update(Text("\n").join([*verdict_lines(result, self.tone), Text(how, style="italic")]))
 
         drows = []
         for d in sorted(cap.devices, key=lambda d: ROLE_ORDER.get(d.role, 9)):
