@@ -144,7 +144,12 @@ class LiveSource(Source):
         try:
             cap = live.collect(self.root, gtt=self.gtt, use_udev=self.use_udev)
         except live.NoIntelDisplay as exc:
-            gone = {d.bdf for d in self._base.devices} if self._base else set()
+            gone: set[str] = set()
+            if self._base is not None:  # what left the bus; at least the IGD, which discovery no longer finds
+                gone = {d.bdf for d in self._base.devices if not self.root.exists(f"{PCI_DEVICES}/{d.bdf}")}
+                igd = self._base.device("igd")
+                if igd is not None:
+                    gone.add(igd.bdf)
             self._gone = gone
             self._full_needed = True
             return Reading(None, error=f"{exc}. Waiting for it to appear (bind it, or rescan the PCI bus); 'igdscope demo' shows the demo machine.", gone=gone)
