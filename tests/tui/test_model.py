@@ -126,3 +126,31 @@ def test_imports_stay_narrow():
         "assert 'igdscope.gtt_write' not in sys.modules, 'the write path is imported by a read path'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class HexApp(App):
+    def compose(self) -> ComposeResult:
+        from igdscope.tui.widgets.hexview import HexView
+
+        yield HexView(bytes(range(256)) * 16, id="h")
+
+
+async def test_hex_view_scrolls_the_least_that_shows_the_cursor():
+    from igdscope.tui.widgets.hexview import HexView
+
+    app = HexApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        await settle(pilot)
+        hexv = app.query_one(HexView)
+        hexv.focus()
+        height = hexv.scrollable_content_region.height
+        for _ in range(height):  # one line past the bottom: the view moves one line, not a page
+            await pilot.press("down")
+        await settle(pilot)
+        assert hexv.cursor == height * 16 and int(hexv.scroll_y) == 1
+        await pilot.press("end")
+        await settle(pilot)
+        assert hexv.cursor == 4095 and int(hexv.scroll_y) == 256 - height
+        hexv.mark((0x20, 0x40))  # a region above the view: its first line at the top
+        await settle(pilot)
+        assert int(hexv.scroll_y) == 2 and hexv.cursor == 0x20

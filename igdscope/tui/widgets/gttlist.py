@@ -8,15 +8,14 @@ from typing import Any
 
 from rich.segment import Segment
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.events import Click
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widget import Widget
 
 from igdscope.tui.model import CATEGORY_NAMES, CHANGED, EMPTY, MAPPED, SCRATCH, STOLEN, GttModel
+from igdscope.tui.widgets.lines import LineView
 
 CATEGORY_CLASS = {EMPTY: "empty", SCRATCH: "scratch", MAPPED: "mapped", STOLEN: "stolen", CHANGED: "changed"}
 ADDRESS_PARTS = {"addr", "addr_lo", "addr_hi"}
@@ -42,7 +41,9 @@ def line_text(model: GttModel, e: dict[str, Any]) -> str:
     return f"{e['index']:>8}  {e['index'] * 4096:#011x} {e['raw']:#0{raw_w}x}  {'P' if present else '-'}  {e['address']:#015x}{cols}  {what}"
 
 
-class GttList(ScrollView, can_focus=True):
+class GttList(LineView):
+    CACHE_LINES = 1024
+
     COMPONENT_CLASSES = {"gttlist--cursor", "gttlist--empty", "gttlist--scratch", "gttlist--mapped", "gttlist--stolen", "gttlist--changed"}
     DEFAULT_CSS = """
     GttList { height: 1fr; }
@@ -77,8 +78,6 @@ class GttList(ScrollView, can_focus=True):
         self.model: GttModel | None = None
         self.rows: Any = None  # None: every entry; else a numpy array of entry indices
         self.cursor = 0
-        self._cache: LRUCache[tuple, Strip] = LRUCache(1024)
-        self._version = 0
 
     @property
     def row_count(self) -> int:
@@ -109,13 +108,9 @@ class GttList(ScrollView, can_focus=True):
         width = len(header_text(model)) + 24 if model is not None else 0
         self.virtual_size = Size(width, self.row_count)
         self.cursor = self.row_of_index(index) if index is not None and self.row_count else 0
-        self._show(self.cursor)
+        self.scroll_rows_into_view(self.cursor)
         self.refresh()
         self.post_message(self.Highlighted(self, self.current_index))
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._cache.clear()
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -138,23 +133,13 @@ class GttList(ScrollView, can_focus=True):
         return strip.crop_extend(scroll_x, scroll_x + width, base if not selected else base + self.get_component_rich_style("gttlist--cursor", partial=True)).apply_offsets(scroll_x, row)
 
     # -- moving ----------------------------------------------------------------------------
-    def _show(self, row: int, top: bool = False) -> None:
-        height = max(self.scrollable_content_region.height, 1)
-        first = int(self.scroll_y)
-        if top:
-            self.scroll_to(y=max(0, min(row, self.row_count - height)), animate=False, immediate=True)
-        elif row < first:
-            self.scroll_to(y=row, animate=False, immediate=True)
-        elif row >= first + height:
-            self.scroll_to(y=row - height + 1, animate=False, immediate=True)
-
     def move_to_row(self, row: int, top: bool = False) -> None:
         if not self.row_count:
             return
         row = max(0, min(row, self.row_count - 1))
         old = self.cursor
         self.cursor = row
-        self._show(row, top)
+        self.scroll_rows_into_view(row, top=top)
         first = int(self.scroll_y)
         for r in (old, row):
             if first <= r < first + self.size.height:

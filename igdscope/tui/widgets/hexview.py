@@ -8,17 +8,17 @@ from __future__ import annotations
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
-from textual.cache import LRUCache
 from textual.events import Click
 from textual.geometry import Region, Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from igdscope.tui.widgets.lines import LineView
 
 PER_LINE = 16
 
 
-class HexView(ScrollView, can_focus=True):
+class HexView(LineView):
     COMPONENT_CLASSES = {"hexview--offset", "hexview--region", "hexview--field", "hexview--cursor", "hexview--ascii", "hexview--zero"}
     DEFAULT_CSS = """
     HexView { height: 1fr; }
@@ -55,12 +55,10 @@ class HexView(ScrollView, can_focus=True):
     def __init__(self, data: bytes = b"", *, ascii: bool = True, name: str | None = None, id: str | None = None, classes: str | None = None):
         super().__init__(name=name, id=id, classes=classes)
         self.ascii = ascii
-        self._cache: LRUCache[tuple, Strip] = LRUCache(512)
         self.data = b""
         self.cursor = 0
         self.marked_region: tuple[int, int] | None = None
         self.marked_field: tuple[int, int] | None = None
-        self._version = 0
         self.set_data(data)
 
     # -- state -----------------------------------------------------------------------------
@@ -100,19 +98,7 @@ class HexView(ScrollView, can_focus=True):
         if scroll:
             target = field or region
             if target is not None:
-                self._show_rows(target[0] // PER_LINE, (max(target[1] - 1, target[0])) // PER_LINE)
-
-    def _show_rows(self, first: int, last: int) -> None:
-        height = max(self.scrollable_content_region.height, 1)
-        top = int(self.scroll_y)
-        if first < top:
-            self.scroll_to(y=first, animate=False)
-        elif last >= top + height:
-            self.scroll_to(y=max(first, last - height + 1) if last - first < height else first, animate=False)
-
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._cache.clear()
+                self.scroll_rows_into_view(target[0] // PER_LINE, (max(target[1] - 1, target[0])) // PER_LINE)
 
     # -- rendering -------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
@@ -197,7 +183,7 @@ class HexView(ScrollView, can_focus=True):
         offset = max(0, min(offset, len(self.data) - 1))
         self.cursor = offset
         self._version += 1
-        self._show_rows(offset // PER_LINE, offset // PER_LINE)
+        self.scroll_rows_into_view(offset // PER_LINE)
         self.refresh()
         self.post_message(self.CursorMoved(self, offset))
 
