@@ -30,6 +30,13 @@ def test_live_tui_follows_udev_events_on_a_umockdev_testbed():
     assert seen["devices"] == {"igd": [demo.IGD_BDF, "8086:3e92", "vfio-pci"], "host_bridge": [demo.HB_BDF, "8086:3ec2", "skl_uncore"], "lpc": [demo.LPC_BDF, "8086:a308", None]}
     assert "8086:3e92 rev 00" in seen["overview_devices"] and "vfio-pci" in seen["overview_devices"]
     assert "CFL — Coffee Lake S GT2" in seen["platform"]
+    # every screen opens live; what the testbed lacks is said where the data would be
+    screens = seen["screens"]
+    assert set(screens) == {"OverviewScreen", "RegistersScreen", "OpRegionScreen", "VbtScreen", "RomScreen", "GttScreen", "ChecksScreen"}
+    assert screens["RegistersScreen"] == "" and screens["OverviewScreen"] == ""
+    assert "OpRegion not captured" in screens["OpRegionScreen"] and "i915 does not own 0000:00:02.0 (driver: vfio-pci)" in screens["OpRegionScreen"]
+    assert "No VBT copy" in screens["VbtScreen"] and "has no rom file in sysfs" in screens["RomScreen"]
+    assert "GGTT not captured" in screens["GttScreen"]
     # bind: i915 takes the IGD; the Overview says so without a poll
     igd_row = next(line for line in seen["after_bind"]["overview"].splitlines() if demo.IGD_BDF in line)
     assert seen["after_bind"]["driver"] == "i915" and "i915" in igd_row

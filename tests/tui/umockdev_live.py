@@ -92,7 +92,14 @@ async def main() -> dict:
         seen["devices"] = {d.role: [d.bdf, f"{d.vendor:04x}:{d.device:04x}", d.driver] for d in snap.host.capture.devices}
         seen["overview_devices"] = text_of(app.screen.query_one("#ov-devices"))
         seen["platform"] = text_of(app.screen.query_one("#ov-machine"))
-        first = snap.seq
+        screens = {}
+        for key in "2345671":  # every screen on the live testbed (no OpRegion, ROM or GGTT in it)
+            await pilot.press(key)
+            await settle(pilot)
+            notices = [text_of(n) for n in app.screen.query(".notice") if n.display]
+            screens[type(app.screen).__name__] = " ".join(" ".join(t.split()) for t in notices)
+        seen["screens"] = screens
+        first = app.snapshot.seq
 
         bed.relink_driver(IGD, "i915")  # the host driver takes the IGD back
         bed.uevent(IGD, "bind")
