@@ -127,12 +127,17 @@ class _Edges:
         return e[0::2], e[1::2]
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """(start, length) of every run of True in ``mask``."""
+def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) of the runs of True in a boolean array."""
     e = _Edges()
     if len(mask):
         e.feed(mask, 0)
-    starts, stops = e.runs(len(mask))
+    return e.runs(len(mask))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of every run of True in ``mask``."""
+    starts, stops = true_runs(mask)
     return [(int(s), int(t - s)) for s, t in zip(starts, stops)]
 
 
@@ -313,12 +318,13 @@ def changed(old: bytes, new: bytes, fmt: PteFormat, limit: int = 1 << 20) -> dic
     """Entries that differ between two reads of the same GGTT."""
     a, b = as_array(old, fmt), as_array(new, fmt)
     n = min(len(a), len(b))
-    diff = np.flatnonzero(a[:n] != b[:n])
+    differ = a[:n] != b[:n]
+    starts, stops = true_runs(differ)
     return {
         "entries_compared": int(n),
-        "changed": int(len(diff)),
-        "runs": [{"first": s, "entries": ln} for s, ln in _runs(a[:n] != b[:n])[:64]],
-        "indices": diff[:limit].tolist(),
+        "changed": int(np.count_nonzero(differ)),
+        "runs": [{"first": int(s), "entries": int(e - s)} for s, e in zip(starts[:64], stops[:64])],
+        "indices": np.flatnonzero(differ)[:limit].tolist(),
         "length_differs": len(a) != len(b),
     }
 
