@@ -21,12 +21,53 @@ invalidation, with a backup first and a verified restore.
 examples:
   igdscope gtt show host.json --summary
   sudo igdscope gtt show --range 0:64
+  sudo igdscope gtt show --watch               (a line whenever entries change, 10 times a second)
   igdscope gtt show --file gtt.bin --platform CFL --json
   igdscope gtt fault 0x8b803000 host.json
   dmesg | igdscope gtt faults host.json
   sudo igdscope gtt invalidate                 (a dry run: says what it would do)
   sudo igdscope gtt invalidate --yes --backup gtt-backup.json
   sudo igdscope gtt restore gtt-backup.json
+"""
+
+
+SHOW_HELP = """\
+Decode GGTT entries (--range), summarise the whole table (--summary), or watch the live table
+change (--watch). The table comes from a capture, a raw dump (--file with --platform), or the
+live machine: resource0's GGTT half, mapped read-only (as root; --root DIR reads a copy of
+/sys and /proc under DIR instead).
+"""
+
+WATCH_EPILOG = """\
+--watch reads the live GGTT every SECONDS (default 0.1) through one read-only mapping of
+resource0 and prints a line only when something changed: the time, how many entries changed and
+which (index ranges), and for changes of at most 8 entries each entry's old and new value decoded.
+A read that takes longer than the interval does not make reads pile up: the watch skips to the
+next slot and counts an overrun. When the device goes away (resource0 gone: the device was
+removed) it says so and keeps polling until it is back, then says what differs from the last
+read before it went. Ctrl-C or SIGTERM stops it with a summary (reads, changes, slowest read)
+and exit status 0; --count N stops it after N reads (the first is the baseline). With --json
+every event is one JSON object per line ("event": start, change, gone, back, stop). It needs
+the live machine: a capture or a --file dump does not change.
+
+watch examples:
+  sudo igdscope gtt show --watch
+  sudo igdscope gtt show --watch 1 --range 0:4096
+  sudo igdscope gtt show --watch --json | jq -c 'select(.event == "change") | .runs'
+
+  $ igdscope gtt show --root /tmp/igd-fake --watch --count 30     (a fake tree being changed)
+  watching the GGTT of 0000:00:02.0 (CFL, gen8 PTEs, 1048576 entries) every 0.1 s through ...
+  22:38:38.976  3 entries changed: 5-7
+      entry 5  0x000000008b805001 (0x8b805000, present) \u2192 0x0000000000000000 (0x0, not present)
+      entry 6  0x000000008b806001 (0x8b806000, present) \u2192 0x0000000000000000 (0x0, not present)
+      entry 7  0x000000008b807001 (0x8b807000, present) \u2192 0x0000000000000000 (0x0, not present)
+  22:38:39.454  2023 entries changed: 0-4, 8-2025
+  22:38:39.954  1 entry changed: 4100
+      entry 4100  0x000000024a104001 (0x24a104000, present) \u2192 0x000000024b000001 (0x24b000000, present)
+  22:38:40.351  device gone: /sys/bus/pci/devices/0000:00:02.0/resource0: does not exist; polling until it returns
+  22:38:40.855  device back; no entry differs from the last read before it went
+  stopped (--count reached) after 30 ticks in 2.9 s: 3 changes (2027 entries), slowest tick 25.3 ms, 0 overruns
+
 """
 
 
@@ -41,11 +82,14 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
         p.add_argument("--file", metavar="RAW", help="a raw GGTT dump (needs --platform)")
         p.add_argument("--platform", metavar="CODE", help="platform code (CFL, ADL-S, ...) for --file, or to override")
 
-    s = gs.add_parser("show", help="decode entries or summarise the table")
+    s = gs.add_parser("show", help="decode entries, summarise the table, or watch it change", description=SHOW_HELP, epilog=WATCH_EPILOG + epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     source_args(s)
-    s.add_argument("--range", metavar="A:B", help="entries A to B (default 0:32); hex or decimal")
+    s.add_argument("--range", metavar="A:B", help="entries A to B (default 0:32; with --watch: the whole table); hex or decimal")
     s.add_argument("--summary", action="store_true", help="the summary of runs instead of entries")
-    s.add_argument("--json", action="store_true")
+    s.add_argument("--watch", nargs="?", const=0.1, type=float, metavar="SECONDS",
+                   help="read the live GGTT every SECONDS (default 0.1) and print a line whenever entries change; Ctrl-C stops")
+    s.add_argument("--count", type=int, metavar="N", help="with --watch: stop after N reads (the first read is the baseline)")
+    s.add_argument("--json", action="store_true", help="JSON (with --watch: JSON Lines, one object per event)")
 
     f = gs.add_parser("fault", help="where one DMAR fault address lands")
     f.add_argument("address", metavar="ADDR|LINE", help="an address (hex) or a whole DMAR fault line")
@@ -151,6 +195,10 @@ def cmd_show(args) -> int:
     from igdscope.render import table
     from igdscope.schemas.gtt import format_for
 
+    if args.watch is not None:
+        return cmd_watch(args)
+    if args.count is not None:
+        raise BadInput("--count goes with --watch")
     cap, plat = _load(args)
     fmt = format_for(plat)
     data = cap.blob("gtt")
@@ -184,6 +232,61 @@ def cmd_show(args) -> int:
         return EXIT_OK
     print(f"GGTT entries {start}..{stop - 1} of {len(ptes)} ({fmt.title})")
     print(table(([int(t["index"][i]), _hx(int(t["index"][i]) * 4096), f"{int(t['raw'][i]):#0{fmt.size * 2 + 2}x}", _hx(int(t["address"][i])), *(int(t[n][i]) for n in names)] for i in range(len(t["index"]))), ["entry", "graphics addr", "raw", "physical", *names]))
+    return EXIT_OK
+
+
+def cmd_watch(args) -> int:
+    import errno
+
+    from igdscope import decoders, gtt_watch, platforms
+    from igdscope.capture import Capture
+    from igdscope.errors import NeedsPrivilege
+    from igdscope.schemas.gtt import format_for
+    from igdscope.sources import live
+    from igdscope.sources.sysfs import Root
+
+    if args.capture or args.file:
+        what = f"{args.capture} is a capture" if args.capture else f"--file {args.file} is a dump"
+        raise BadInput(f"--watch reads the live GGTT (this machine, or --root DIR); {what} and does not change")
+    if args.summary:
+        raise BadInput("--watch prints changes as they happen; it does not go with --summary")
+    if not 0 < args.watch <= 3600:
+        raise BadInput(f"--watch {args.watch:g}: the interval must be more than 0 and at most 3600 seconds")
+    if args.count is not None and args.count < 1:
+        raise BadInput(f"--count {args.count}: must be at least 1")
+
+    def unavailable(exc: live.GttUnavailable) -> Exception:
+        return NeedsPrivilege(str(exc)) if exc.errno in (errno.EACCES, errno.EPERM) else BadInput(str(exc))
+
+    root = Root(args.root)
+    try:
+        site = live.gtt_site(root)
+    except live.NoIntelDisplay as exc:
+        raise BadInput(str(exc)) from None
+    except live.GttUnavailable as exc:
+        raise unavailable(exc) from None
+    plat = decoders.capture_platform(Capture(), args.platform) if args.platform else platforms.lookup(site.device_id)
+    fmt = format_for(plat)
+    if fmt is None:
+        raise BadInput(f"{site.bdf} ({site.device_id:04x}): the GGTT's PTE format is unknown (platform unknown or older than gen6); give --platform")
+    if fmt.size != site.pte_size:
+        raise BadInput(f"--platform {args.platform}: {fmt.size}-byte PTEs, but {site.bdf}'s GGTT has {site.pte_size}-byte ones")
+    entries = site.size // fmt.size
+    first, stop = _range(args.range, entries) if args.range else (0, entries)
+    if first >= stop:
+        raise BadInput(f"--range {args.range}: selects no entry (the table has {entries})")
+
+    def emit(ev: dict) -> None:
+        if args.json:
+            print(json.dumps(ev), flush=True)
+        else:
+            print("\n".join(gtt_watch.text(ev, fmt.size)), flush=True)
+
+    w = gtt_watch.Watch(root, site, fmt, args.watch, emit, count=args.count, first=first, stop=stop, platform=plat.platform if plat else None)
+    try:
+        w.run()
+    except live.GttUnavailable as exc:
+        raise unavailable(exc) from None
     return EXIT_OK
 
 

@@ -25,7 +25,14 @@ class FieldMask:
 
 
 def masks(fmt: PteFormat) -> dict[str, FieldMask]:
-    return {name: FieldMask(name, lo, (1 << (hi - lo + 1)) - 1) for name, hi, lo in bit_fields(fmt)}
+    """Every field's shift and mask (read off the construct layout once per format)."""
+    got = _MASKS.get(fmt)
+    if got is None:
+        got = _MASKS[fmt] = {name: FieldMask(name, lo, (1 << (hi - lo + 1)) - 1) for name, hi, lo in bit_fields(fmt)}
+    return dict(got)
+
+
+_MASKS: dict[PteFormat, dict[str, FieldMask]] = {}
 
 
 def as_array(data: bytes | memoryview, fmt: PteFormat) -> np.ndarray:
@@ -59,11 +66,9 @@ def addresses(ptes: np.ndarray, fmt: PteFormat) -> np.ndarray:
 
 
 def present(ptes: np.ndarray, fmt: PteFormat) -> np.ndarray:
-    m = masks(fmt)[fmt.present]
-    if m.mask == 1 and m.shift < 8 and ptes.dtype.byteorder in ("<", "=", "|") and ptes.flags.c_contiguous:
-        low = ptes.view(np.uint8)[:: ptes.itemsize]  # the byte holding the bit, no conversion
-        return (low & np.uint8(1 << m.shift)) != 0
-    return field(ptes, fmt, fmt.present).astype(bool)
+    out = np.empty(len(ptes), dtype=bool)
+    _present_into(ptes, fmt, out)
+    return out
 
 
 def decode_table(data: bytes, fmt: PteFormat, start: int = 0, stop: int | None = None) -> dict[str, np.ndarray]:
@@ -76,92 +81,236 @@ def decode_table(data: bytes, fmt: PteFormat, start: int = 0, stop: int | None =
     return out
 
 
+CHUNK = 1 << 16  # entries per block of the summary pass: its scratch arrays stay in the CPU's caches
+
+
+class _Edges:
+    """Where a boolean sequence, fed block by block, switches between False and True: the runs of
+    True as (start, stop) positions. With ``limit`` only the first ``limit`` runs are kept (and
+    looked for)."""
+
+    def __init__(self, limit: int | None = None):
+        self.limit = limit
+        self.parts: list[np.ndarray] = []
+        self.found = 0
+        self.last = False
+
+    @property
+    def done(self) -> bool:
+        return self.limit is not None and self.found >= 2 * self.limit
+
+    def feed(self, b: np.ndarray, start: int, count: int | None = None) -> None:
+        """``b`` holds positions ``start:start + len(b)``; ``count``, when known, is how many are True."""
+        if self.done:
+            return
+        if count == 0 or count == len(b):  # no switch inside the block
+            if bool(count) != self.last:
+                self.parts.append(np.array([start], dtype=np.int64))
+                self.found += 1
+            self.last = bool(count)
+            return
+        e = np.flatnonzero(b[1:] != b[:-1])
+        e += start + 1
+        if bool(b[0]) != self.last:
+            e = np.concatenate(([start], e))
+        self.last = bool(b[-1])
+        if len(e):
+            self.parts.append(e)
+            self.found += len(e)
+
+    def runs(self, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        e = np.concatenate(self.parts) if self.parts else np.zeros(0, dtype=np.int64)
+        if len(e) % 2:
+            e = np.append(e, stop)
+        if self.limit is not None:
+            e = e[: 2 * self.limit]
+        return e[0::2], e[1::2]
+
+
+def true_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, stops) of the runs of True in a boolean array."""
+    e = _Edges()
+    if len(mask):
+        e.feed(mask, 0)
+    return e.runs(len(mask))
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """(start, length) of every run of True in ``mask``."""
-    if not len(mask):
-        return []
-    m = np.concatenate(([False], mask, [False]))
-    edges = np.flatnonzero(m[1:] != m[:-1])
-    return [(int(s), int(e - s)) for s, e in zip(edges[0::2], edges[1::2])]
+    starts, stops = true_runs(mask)
+    return [(int(s), int(t - s)) for s, t in zip(starts, stops)]
+
+
+def _addresses_into(p: np.ndarray, fmt: PteFormat, out: np.ndarray, tmp: np.ndarray) -> None:
+    """:func:`addresses` of ``p`` written into the uint64 array ``out`` (``tmp``: same length)."""
+    ms = masks(fmt)
+    for i, (name, shift) in enumerate(fmt.address):
+        m = ms[name]
+        dst = out if i == 0 else tmp
+        if m.shift == shift:
+            np.bitwise_and(p, np.uint64(m.mask << m.shift), out=dst)
+        else:
+            np.right_shift(p, np.uint64(m.shift), out=dst)
+            dst &= np.uint64(m.mask)
+            dst <<= np.uint64(shift)
+        if i:
+            out |= tmp
+    if not fmt.address:
+        out[:] = 0
+
+
+def _present_into(p: np.ndarray, fmt: PteFormat, out: np.ndarray) -> None:
+    """:func:`present` of ``p`` written into the bool array ``out``."""
+    m = masks(fmt)[fmt.present]
+    if m.mask == 1 and m.shift < 8:
+        low = out.view(np.uint8)
+        np.copyto(low, p, casting="unsafe")  # the low byte of each entry
+        low &= np.uint8(1 << m.shift)
+        if m.shift:
+            np.not_equal(low, 0, out=out)
+    else:
+        out[:] = field(p, fmt, fmt.present) != 0
+
+
+def _count(ptes: np.ndarray, value: np.integer, hits: np.ndarray, enough: int) -> int:
+    """How many entries hold ``value``, counted block by block; stops once ``enough`` are found."""
+    seen = 0
+    for s in range(0, len(ptes), len(hits)):
+        block = ptes[s : s + len(hits)]
+        seen += int(np.count_nonzero(np.equal(block, value, out=hits[: len(block)])))
+        if seen >= enough:
+            break
+    return seen
 
 
 def summary(data: bytes, fmt: PteFormat, *, dsm: tuple[int, int] | None = None, max_runs: int = 64) -> dict[str, Any]:
     """The shape of a GGTT: present entries, the scratch value and its runs, runs of contiguous
     physical pages, entries pointing into data stolen memory (``dsm`` = (base, size)), occupancy.
 
-    Full-table passes are kept to a few (present bit, scratch compare); everything about mappings
-    is computed on the mapped entries only, so a sparse table costs little more than a copy."""
+    One pass over the table in blocks of :data:`CHUNK` entries, with a handful of scratch arrays
+    of that size reused for every block (no table-sized temporaries: the pass runs in cache and
+    costs a few copies of the table whether it is mostly scratch or every entry is mapped).
+    Runs are kept as the positions where a mask switches, carried from one block to the next;
+    blocks without a mapped entry skip the address work."""
     ptes = as_array(data, fmt)
     n = len(ptes)
     out: dict[str, Any] = {"format": fmt.name, "entries": n, "pte_size": fmt.size, "aperture_bytes": n * PAGE}
     if n == 0:
         out["present"] = 0
         return out
-    pres = present(ptes, fmt)
     # the scratch page: the value most entries hold. Its candidate comes from a strided sample
     # (a sort of the whole table would cost more than everything else together); its count is exact.
     sample = ptes[:: max(1, n // 4096)]
     values, counts = np.unique(sample, return_counts=True)
     candidate = values[int(np.argmax(counts))]
-    is_candidate = ptes == candidate
-    count = int(np.count_nonzero(is_candidate))
-    scratch = int(candidate) if count > 1 and int(candidate) != 0 else None
-    is_scratch = is_candidate if scratch is not None else np.zeros(n, dtype=bool)
-    mapped = pres & ~is_scratch
-    n_mapped = int(np.count_nonzero(mapped))
-    dense = n_mapped > n // 2
-    # work in entry space when most entries are mapped (no gather), else on the mapped ones only
-    if dense:
-        idx = None
-        addr = addresses(ptes, fmt)
-        cont = mapped[:-1] & mapped[1:] & (np.diff(addr) == np.uint64(PAGE))
+    size = min(CHUNK, n) + 1
+    pres, cand, cont, flags = (np.empty(size, dtype=bool) for _ in range(4))
+    addr, work = np.empty(size, dtype=np.uint64), np.empty(size, dtype=np.uint64)
+    # it is the scratch page when two entries or more hold it: seen in the sample, or else looked
+    # for in the table (stopping at the second; a table of distinct entries is scanned only here)
+    n_candidate = None  # not known yet: counted in the pass
+    if int(candidate) == 0:
+        scratch = None
+    elif counts.max() > 1:
+        scratch = int(candidate)
     else:
-        idx = np.flatnonzero(mapped)
-        addr = addresses(ptes[idx], fmt)
-        cont = (np.diff(idx) == 1) & (np.diff(addr) == np.uint64(PAGE))
-    n_present = int(np.count_nonzero(pres))
+        seen = _count(ptes, candidate, cand, 2)
+        scratch = int(candidate) if seen > 1 else None
+        n_candidate = None if seen > 1 else seen
+    count_candidate = n_candidate is None
+    n_candidate = n_candidate or 0
+    mapped = np.empty(size, dtype=bool) if scratch is not None else pres  # present, not scratch
+    stolen = dsm is not None and bool(dsm[1])
+    base, dsm_size = (np.uint64(dsm[0]), np.uint64(dsm[1])) if stolen else (None, None)
+    n_present = n_mapped = n_cont = n_stolen = 0
+    long_edges, stolen_edges, scratch_edges = _Edges(), _Edges(max_runs), _Edges(max_runs)
+    singles: list[int] = []
+    cont_before = False  # whether the previous block's last entry continues into this block
+    for s in range(0, n, CHUNK):
+        e = min(s + CHUNK, n)
+        ln, la = e - s, min(e + 1, n) - s  # this block, and with the next block's first entry
+        p = ptes[s : s + la]
+        _present_into(p, fmt, pres[:la])
+        n_present += int(np.count_nonzero(pres[:ln]))
+        if count_candidate:
+            np.equal(p, candidate, out=cand[:la])
+            k = int(np.count_nonzero(cand[:ln]))
+            n_candidate += k
+        if scratch is not None:
+            scratch_edges.feed(cand[:ln], s, k)
+            np.greater(pres[:la], cand[:la], out=mapped[:la])  # bools: present and not scratch
+        k = int(np.count_nonzero(mapped[:ln]))
+        n_mapped += k
+        if k == 0:
+            long_edges.feed(mapped[:ln], s, 0)
+            stolen_edges.feed(mapped[:ln], s, 0)
+            cont_before = False
+            continue
+        # c[i]: entries s + i and s + i + 1 are both mapped and map consecutive pages
+        _addresses_into(p, fmt, addr[:la], work[:la])
+        c = cont[:ln]
+        np.subtract(addr[1:la], addr[: la - 1], out=work[: la - 1])
+        np.equal(work[: la - 1], np.uint64(PAGE), out=cont[: la - 1])
+        if la == ln:
+            c[-1] = False  # the table's last entry continues into nothing
+        c &= mapped[:ln]
+        c[: la - 1] &= mapped[1:la]
+        k = int(np.count_nonzero(c))
+        n_cont += k
+        long_edges.feed(c, s, k)
+        if len(singles) < max_runs:  # mapped entries in no long run (listed when long runs are few)
+            one = flags[:ln]
+            np.greater(mapped[:ln], c, out=one)
+            np.greater(one[1:], c[:-1], out=one[1:])
+            if cont_before:
+                one[0] = False
+            singles += (np.flatnonzero(one)[: max_runs - len(singles)] + s).tolist()
+        cont_before = bool(c[-1])
+        if stolen:
+            hit = flags[:ln]
+            np.subtract(addr[:ln], base, out=work[:ln])  # below the base wraps round: one compare
+            np.less(work[:ln], dsm_size, out=hit)
+            hit &= mapped[:ln]
+            k = int(np.count_nonzero(hit))
+            n_stolen += k
+            stolen_edges.feed(hit, s, k)
     out.update({
         "present": n_present,
         "most_common_value": int(candidate),
-        "most_common_count": count,
+        "most_common_count": n_candidate,
         "scratch_value": scratch,
-        "scratch_entries": int(count if scratch is not None else 0),
+        "scratch_entries": n_candidate if scratch is not None else 0,
         "mapped_entries": n_mapped,
         "occupancy": round(n_mapped / n, 6),
         "empty_entries": n - n_present,
     })
     # contiguous runs: a run of k > 1 entries is a stretch of k - 1 True in ``cont``; every other
-    # mapped entry is a run of its own. Only the longest are listed, so single entries are
-    # looked at only when there are fewer long runs than that.
-    long_runs = [(s_, ln + 1) for s_, ln in _runs(cont)]
-    out["mapped_runs"] = n_mapped - int(np.count_nonzero(cont))
-    long_runs.sort(key=lambda r: (-r[1], r[0]))
-    chosen = long_runs[:max_runs]
-    if len(chosen) < max_runs and n_mapped:
-        in_long = np.zeros(len(cont) + 1, dtype=bool)
-        for s_, ln in long_runs:
-            in_long[s_ : s_ + ln] = True
-        singles = np.flatnonzero(~in_long if idx is not None else (mapped & ~in_long))
-        chosen += [(int(p), 1) for p in singles[: max_runs - len(chosen)]]
-    first = (lambda p: int(idx[p])) if idx is not None else int
-    out["largest_runs"] = [{"first": first(p), "entries": ln, "address": int(addr[p])} for p, ln in chosen]
-    if dsm is not None and dsm[1]:
-        base, size = dsm
-        in_dsm = (addr >= np.uint64(base)) & (addr < np.uint64(base + size))
-        if idx is None:
-            in_dsm &= mapped
-        if idx is not None:  # stolen entries must also be consecutive entries, not only consecutive mapped ones
-            hits = idx[in_dsm]
-            brk = np.flatnonzero(np.diff(hits) != 1)
-            st = np.concatenate(([0], brk + 1)) if len(hits) else np.zeros(0, dtype=np.int64)
-            en = np.concatenate((brk, [len(hits) - 1])) if len(hits) else np.zeros(0, dtype=np.int64)
-            runs = [{"first": int(hits[a]), "entries": int(b - a + 1)} for a, b in zip(st[:max_runs], en[:max_runs])]
-            total = int(len(hits))
-        else:
-            runs = [{"first": s_, "entries": ln} for s_, ln in _runs(in_dsm)[:max_runs]]
-            total = int(np.count_nonzero(in_dsm))
-        out["stolen"] = {"base": base, "size": size, "entries": total, "runs": runs}
-    out["scratch_runs"] = [{"first": s, "entries": ln} for s, ln in _runs(is_scratch)[:max_runs]] if scratch is not None else []
+    # mapped entry is a run of its own. Listed longest first (ties: lowest entry first).
+    out["mapped_runs"] = n_mapped - n_cont
+    starts, stops = long_edges.runs(n)
+    lengths = stops - starts + 1
+    if max_runs <= 0:
+        top = np.zeros(0, dtype=np.int64)
+    elif len(lengths) > max_runs:  # the k-th longest by partition, then at most k runs sorted
+        cut = np.partition(lengths, len(lengths) - max_runs)[len(lengths) - max_runs]
+        longer = np.flatnonzero(lengths > cut)
+        top = np.concatenate((longer, np.flatnonzero(lengths == cut)[: max_runs - len(longer)]))
+    else:
+        top = np.arange(len(lengths))
+    top = top[np.lexsort((starts[top], -lengths[top]))]
+    chosen = [(int(starts[i]), int(lengths[i])) for i in top]
+    chosen += [(i, 1) for i in singles[: max(0, max_runs - len(chosen))]]
+    firsts = np.array([f for f, _ in chosen], dtype=np.int64)
+    where = addresses(ptes[firsts], fmt) if len(firsts) else []
+    out["largest_runs"] = [{"first": f, "entries": ln, "address": int(a)} for (f, ln), a in zip(chosen, where)]
+    if stolen:
+        st, sp = stolen_edges.runs(n)
+        out["stolen"] = {"base": dsm[0], "size": dsm[1], "entries": n_stolen, "runs": [{"first": int(a), "entries": int(b - a)} for a, b in zip(st, sp)]}
+    if scratch is not None:
+        st, sp = scratch_edges.runs(n)
+        out["scratch_runs"] = [{"first": int(a), "entries": int(b - a)} for a, b in zip(st, sp)]
+    else:
+        out["scratch_runs"] = []
     return out
 
 
@@ -169,12 +318,13 @@ def changed(old: bytes, new: bytes, fmt: PteFormat, limit: int = 1 << 20) -> dic
     """Entries that differ between two reads of the same GGTT."""
     a, b = as_array(old, fmt), as_array(new, fmt)
     n = min(len(a), len(b))
-    diff = np.flatnonzero(a[:n] != b[:n])
+    differ = a[:n] != b[:n]
+    starts, stops = true_runs(differ)
     return {
         "entries_compared": int(n),
-        "changed": int(len(diff)),
-        "runs": [{"first": s, "entries": ln} for s, ln in _runs(a[:n] != b[:n])[:64]],
-        "indices": diff[:limit].tolist(),
+        "changed": int(np.count_nonzero(differ)),
+        "runs": [{"first": int(s), "entries": int(e - s)} for s, e in zip(starts[:64], stops[:64])],
+        "indices": np.flatnonzero(differ)[:limit].tolist(),
         "length_differs": len(a) != len(b),
     }
 

@@ -378,37 +378,137 @@ def test_cli_gtt_commands(tmp_path, host_tree, shared_dir):
     assert r.returncode == 0 and _gtt_bytes(host_tree) == before
 
 
-@pytest.mark.parametrize("density", [0.02, 0.97])
-def test_summary_runs_match_a_plain_computation(density):
-    """Sparse and dense tables (the two code paths) against a straightforward Python count."""
-    fmt = G.FORMATS["gen8"]
-    rng = np.random.default_rng(int(density * 100))
-    n = 20000
-    scratch = 0x7000 | 1
+def _plain_summary(vals: list[int], fmt_name: str, dsm, max_runs: int) -> dict:
+    """The GGTT summary computed entry by entry in plain Python, from the PTE layouts as the
+    datasheets give them (gen8: present bit 0, address bits 45:12; gen6: valid bit 0, PA 31:12 in
+    bits 31:12 and PA 39:32 in bits 11:4)."""
+    from collections import Counter
+
+    if fmt_name == "gen8":
+        size, address = 8, (lambda v: v & 0x3FFF_FFFF_F000)
+    else:
+        size, address = 4, (lambda v: (v & 0xFFFF_F000) | (((v >> 4) & 0xFF) << 32))
+    n = len(vals)
+    sample = Counter(vals[:: max(1, n // 4096)])
+    best = max(sample.values())
+    candidate = min(v for v, c in sample.items() if c == best)  # the sample's most common, lowest first
+    count = vals.count(candidate)
+    scratch = candidate if count > 1 and candidate != 0 else None
+    mapped = [bool(v & 1) and v != scratch for v in vals]
+    runs: list[list[int]] = []  # [first, entries, address]
+    for i, v in enumerate(vals):
+        if not mapped[i]:
+            continue
+        last = runs[-1] if runs else None
+        if last and last[0] + last[1] == i and last[2] + last[1] * 4096 == address(v):
+            last[1] += 1
+        else:
+            runs.append([i, 1, address(v)])
+
+    def index_runs(hits: list[bool]) -> list[dict]:
+        out: list[dict] = []
+        for i, h in enumerate(hits):
+            if h and out and out[-1]["first"] + out[-1]["entries"] == i:
+                out[-1]["entries"] += 1
+            elif h:
+                out.append({"first": i, "entries": 1})
+        return out[:max_runs]
+
+    n_present = sum(1 for v in vals if v & 1)
+    s = {
+        "format": fmt_name, "entries": n, "pte_size": size, "aperture_bytes": n * 4096,
+        "present": n_present, "most_common_value": candidate, "most_common_count": count,
+        "scratch_value": scratch, "scratch_entries": count if scratch is not None else 0,
+        "mapped_entries": sum(mapped), "occupancy": round(sum(mapped) / n, 6), "empty_entries": n - n_present,
+        "mapped_runs": len(runs),
+        "largest_runs": [{"first": f, "entries": k, "address": a} for f, k, a in sorted(runs, key=lambda r: (-r[1], r[0]))[:max_runs]],
+        "scratch_runs": index_runs([v == scratch for v in vals]) if scratch is not None else [],
+    }
+    if dsm is not None:
+        base, length = dsm
+        hits = [m and base <= address(v) < base + length for m, v in zip(mapped, vals)]
+        s["stolen"] = {"base": base, "size": length, "entries": sum(hits), "runs": index_runs(hits)}
+    return s
+
+
+def _table(rng, n: int, density: float, *, fmt_name: str = "gen8", scratch: int = 0x7000 | 1, runs: int = 30) -> list[int]:
+    """``n`` entries: the scratch value, mapped pages (contiguous stretches of ``runs`` pages among
+    random ones, flags varying), and a few not present."""
     vals = np.full(n, scratch, dtype=np.uint64)
     mapped = rng.random(n) < density
-    addr = rng.integers(0x100, 0x80000, size=n).astype(np.uint64) << np.uint64(12)
-    for s in range(0, n - 40, 997):  # some contiguous runs
-        addr[s : s + 30] = addr[s] + np.arange(30, dtype=np.uint64) * np.uint64(4096)
-    vals[mapped] = addr[mapped] | np.uint64(1)
-    vals[rng.random(n) < 0.01] = 0  # a few not present
-    data = vals.astype("<u8").tobytes()
-    s = gttmod.summary(data, fmt, dsm=(0x100000, 0x4000000), max_runs=10)
-    v = vals.tolist()
-    # plain runs
-    runs, cur = [], None
-    for i, x in enumerate(v):
-        m = x & 1 and x != s["scratch_value"]
-        if m and cur and i == cur[0] + cur[1] and (x & ~0xFFF) == cur[2] + cur[1] * 4096:
-            cur[1] += 1
-        elif m:
-            cur = [i, 1, x & ~0xFFF]
-            runs.append(cur)
-        else:
-            cur = None
-    assert s["mapped_runs"] == len(runs)
-    expect = sorted(runs, key=lambda r: (-r[1], r[0]))[:10]
-    assert [(r["first"], r["entries"], r["address"]) for r in s["largest_runs"]] == [tuple(r) for r in expect]
-    stolen = [i for i, x in enumerate(v) if x & 1 and x != s["scratch_value"] and 0x100000 <= (x & ~0xFFF) < 0x4100000]
-    assert s["stolen"]["entries"] == len(stolen)
-    assert s["mapped_entries"] == sum(1 for x in v if x & 1 and x != s["scratch_value"])
+    page = rng.integers(0x100, 0x80000, size=n).astype(np.uint64)
+    for s in range(0, n - runs, 997):
+        page[s : s + runs] = page[s] + np.arange(runs, dtype=np.uint64)
+    pte = page << np.uint64(12) | np.uint64(1)
+    if fmt_name == "gen8":
+        pte |= rng.integers(0, 2, size=n).astype(np.uint64) << np.uint64(1)  # lm: not part of the address
+    else:
+        pte = (pte & np.uint64(0xFFFFF001)) | (((page >> np.uint64(20)) & np.uint64(0xFF)) << np.uint64(4))
+    vals[mapped] = pte[mapped]
+    vals[rng.random(n) < 0.01] = 0
+    return [int(v) for v in vals]
+
+
+def _few_runs(rng) -> list[int]:
+    vals = [0x7001] * 3000
+    for first, k in ((40, 9), (90, 7), (200, 51), (700, 2), (2990, 10)):
+        for j in range(k):
+            vals[first + j] = ((0x5000 + first + j) << 12) | 1
+    vals[97] = (0x5000 + 97) << 12  # would continue 90..96, not present
+    vals[699] = (0x5000 + 699) << 12  # would lead into 700..701, not present
+    vals[198] = 0x6001  # the page just below the scratch page, then the scratch page (entry 199)
+    for i in range(1000, 3000, 37):  # single pages, never contiguous with a neighbour
+        vals[i] = ((0x90000 + 2 * i) << 12) | 1
+    return vals
+
+
+SUMMARY_CASES = {
+    # name: (entries, builder)
+    "sparse": (20000, lambda rng: _table(rng, 20000, 0.02)),
+    "dense": (20000, lambda rng: _table(rng, 20000, 0.97)),
+    "gen6": (9000, lambda rng: _table(rng, 9000, 0.6, fmt_name="gen6", scratch=0x3000 | 1)),
+    "zeros": (5000, lambda rng: [0 if x == (0x7000 | 1) else x for x in _table(rng, 5000, 0.3)]),
+    # every entry a distinct page, one contiguous mapping broken in a few places: no scratch value
+    "distinct": (7000, lambda rng: [((0x1000 + i + (i > 128) * 0x100 + (i > 4000) * 0x100) << 12) | 1 for i in range(7000)]),
+    # distinct entries but for one value held twice: the sample sees it once, the table twice
+    "one pair": (9000, lambda rng: [((0x1000 + 2 * i) << 12) | 1 for i in range(8999)] + [(0x1000 << 12) | 1]),
+    "all scratch": (3000, lambda rng: [0x7001] * 3000),
+    # a few runs (fewer than the listed maximum, so single entries are listed too), ending on block
+    # starts (with blocks of 48) and followed by an entry whose address would continue them but
+    # that is not present or is the scratch page
+    "few runs": (3000, _few_runs),
+    "tiny": (3, lambda rng: [0x5001, 0x6001, 0]),
+}
+
+
+@pytest.mark.parametrize("chunk", [48, 1 << 16], ids=["small blocks", "default blocks"])
+@pytest.mark.parametrize("case", sorted(SUMMARY_CASES))
+def test_summary_matches_a_plain_computation(case, chunk, monkeypatch):
+    """Every field of the summary against an entry-by-entry Python computation, on tables of the
+    different kinds the fast pass treats differently; with small blocks, runs of every kind cross
+    many block boundaries."""
+    monkeypatch.setattr(gttmod, "CHUNK", chunk)
+    n, build = SUMMARY_CASES[case]
+    vals = build(np.random.default_rng(len(case)))
+    assert len(vals) == n
+    fmt_name = "gen6" if case == "gen6" else "gen8"
+    fmt = G.FORMATS[fmt_name]
+    data = np.array(vals, dtype="<u8" if fmt.size == 8 else "<u4").tobytes()
+    for dsm, max_runs in (((0x100000, 0x4000000), 10), (None, 64), ((0x1000000, 0x800000), 1)):
+        got = gttmod.summary(data, fmt, dsm=dsm, max_runs=max_runs)
+        assert got == _plain_summary(vals, fmt_name, dsm, max_runs), (dsm, max_runs)
+
+
+def test_summary_kinds_are_what_they_claim():
+    """The cases above reach the branches they are named for (a scratch value or none, runs)."""
+    fmt = G.FORMATS["gen8"]
+
+    def s(case):
+        return gttmod.summary(np.array(SUMMARY_CASES[case][1](np.random.default_rng(len(case))), dtype="<u8").tobytes(), fmt)
+
+    assert s("distinct")["scratch_value"] is None and s("distinct")["mapped_runs"] == 3
+    assert s("one pair")["scratch_value"] == (0x1000 << 12) | 1 and s("one pair")["most_common_count"] == 2
+    assert s("zeros")["most_common_value"] == 0 and s("zeros")["scratch_value"] is None
+    assert s("all scratch")["scratch_runs"] == [{"first": 0, "entries": 3000}] and s("all scratch")["mapped_entries"] == 0
+    dense = s("dense")
+    assert dense["largest_runs"][0]["entries"] >= 30 and dense["mapped_entries"] > 19000

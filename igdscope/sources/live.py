@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+from dataclasses import dataclass
 
 from igdscope import platforms
 from igdscope.capture import Blob, Capture, Device
@@ -342,6 +343,102 @@ def read_gtt(root: Root, cap: Capture, d: Device) -> None:
     finally:
         os.close(fd)
     cap.blobs["gtt"] = Blob(data, "sysfs", f"/{path}", f"GGTT: {size} bytes at BAR0+{offset:#x}")
+
+
+class GttUnavailable(Exception):
+    """The GGTT of a device cannot be located or mapped; the message says why, in one line
+    (``errno``: the OS error behind it, if any)."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
+
+
+@dataclass(frozen=True)
+class GttSite:
+    """Where a device's GGTT is: ``size`` bytes at ``offset`` in its ``resource0`` (``path``,
+    relative to the root)."""
+
+    bdf: str
+    device_id: int
+    path: str
+    offset: int
+    size: int
+    pte_size: int
+
+
+def gtt_site(root: Root, bdf: str | None = None) -> GttSite:
+    """Locate the GGTT of ``bdf`` (default: the IGD) from sysfs alone: the device ID, GGC in the
+    config space and BAR0's size. Reads only; no ROM, no OpRegion."""
+    if bdf is None:
+        funcs, how = discover(root)
+        displays = [f for f in funcs if f.vendor == 0x8086 and (f.class_code >> 16) == 0x03]
+        if not displays:
+            raise NoIntelDisplay(f"no Intel display device (vendor 0x8086, class 0x03xx) among {len(funcs)} PCI functions ({how} of {root.path(PCI_DEVICES)})")
+        bdf = pick_igd(displays).bdf
+    base = f"{PCI_DEVICES}/{bdf}"
+    did = root.read_int(f"{base}/device", 16)
+    if did is None:
+        raise GttUnavailable(f"no PCI device {bdf} under {root.path(PCI_DEVICES)}")
+    try:
+        cfg = root.read_bytes(f"{base}/config", CONFIG_MAX)
+    except OSError as exc:
+        raise GttUnavailable(f"/{base}/config: {os_reason(exc)}", exc.errno) from None
+    if len(cfg) < 0x52:
+        raise GttUnavailable(f"{bdf}: only {len(cfg)} bytes of the config space are readable, GGC (0x50) is not (run as root)")
+    bar0 = next((r["size"] for r in _resources(root, f"{base}/resource") if r["bar"] == 0), 0)
+    win = gtt_window(cfg, did, bar0)
+    if win is None:
+        raise GttUnavailable(f"{bdf} ({did:04x}): GGTT location unknown (unknown platform, GGMS 0, or no BAR0 size)")
+    offset, size, pte = win
+    return GttSite(bdf, did, f"{base}/resource0", offset, size, pte)
+
+
+class GttMapping:
+    """The GGTT half of ``resource0`` mapped read-only once, for reading again and again.
+
+    :meth:`gone` says (cheaply: one ``stat``) whether the file mapped is still the device's
+    ``resource0``; a mapping whose device went away must be closed, not read."""
+
+    def __init__(self, root: Root, site: GttSite):
+        self.site = site
+        self.file = root.path(site.path)
+        try:
+            fd = os.open(self.file, os.O_RDONLY)
+        except OSError as exc:
+            raise GttUnavailable(f"/{site.path}: {os_reason(exc)}", exc.errno) from None
+        try:
+            st = os.fstat(fd)
+            self._ident = (st.st_dev, st.st_ino)
+            self._map = mmap.mmap(fd, site.size, mmap.MAP_SHARED, mmap.PROT_READ, offset=site.offset)
+        except (OSError, ValueError) as exc:
+            reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+            raise GttUnavailable(f"/{site.path}: mmap of {site.size:#x} bytes at {site.offset:#x}: {reason}", getattr(exc, "errno", None)) from None
+        finally:
+            os.close(fd)
+        import numpy as np
+
+        self.words = np.frombuffer(self._map, dtype="<u4")  # dword reads of the MMIO window
+
+    def gone(self) -> str | None:
+        """None while the mapped file is still there whole; else why not, in a few words."""
+        try:
+            st = os.stat(self.file)
+        except OSError as exc:
+            return f"/{self.site.path}: {os_reason(exc)}"
+        if (st.st_dev, st.st_ino) != self._ident:
+            return f"/{self.site.path} is a new file (the device was removed and came back)"
+        if st.st_size < self.site.offset + self.site.size:
+            return f"/{self.site.path} is smaller than BAR0 now ({st.st_size:#x} bytes)"
+        return None
+
+    def read_into(self, out, first: int = 0) -> None:
+        """Copy dwords ``first:first + len(out)`` of the GGTT into the uint32 array ``out``."""
+        out[:] = self.words[first : first + len(out)]
+
+    def close(self) -> None:
+        self.words = None
+        self._map.close()
 
 
 # -- host facts --------------------------------------------------------------------------------
