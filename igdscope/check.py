@@ -214,11 +214,12 @@ def rom_rules(c: Context) -> None:
     if c.vm is not None and c.vm.firmware == "ovmf" and legacy and not efi:
         c.add("rom.ovmf", "UEFI guest firmware and the ROM", "warn", "OVMF guest with a legacy-only ROM", "OVMF runs no legacy VBIOS without a CSM: use SeaBIOS, or a ROM with an Intel GOP (EfiRom with IgdAssignmentDxe + the GOP driver)", LEGACY)
     if igd is not None and rom["images"]:
-        pcir = rom["images"][0].get("pcir") or {}
-        did = pcir.get("device_id")
-        if did is not None:
-            ok = did in (igd.device, 0x0406)
-            c.add("rom.device_id", "ROM PCIR device ID", "pass" if ok else "warn", f"PCIR {pcir.get('vendor_id', 0):04x}:{did:04x}, IGD {igd.vendor:04x}:{igd.device:04x}" + (" (the generic ID of Skylake-and-later ROMs)" if did == 0x0406 else ""), "" if ok else "a ROM for another device ID may not initialise this IGD", LEGACY)
+        from igdscope.schemas.rom import match_device
+
+        m = match_device(rom, igd.device, igd.vendor)
+        ok = m["match"] in ("pcir", "device_list", "generic")
+        c.add("rom.device_id", "ROM made for this IGD (PCIR ID, device list)", "pass" if ok else "warn", m["detail"],
+              "" if ok else "a ROM for another device may not initialise this IGD: use the ROM of this machine (igdscope dump reads it)", LEGACY)
     c.add("rom.vbt", "VBT inside the ROM", "pass" if rom.get("vbt_offset") is not None else "warn", f"$VBT at {rom['vbt_offset']:#x}" if rom.get("vbt_offset") is not None else "no $VBT in the ROM", modes=LEGACY)
 
 

@@ -128,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--kind", choices=("capture", "vbt", "opregion", "rom", "config", "lspci"), help="do not sniff: decode as this kind")
     s.add_argument("--platform", metavar="CODE", help="platform code (CFL, ADL-S, ...) when no IGD in the input identifies it")
     s.add_argument("--all-panels", action="store_true", help="VBT: print every panel of per-panel blocks, not only the selected one")
+    s.add_argument("--device", metavar="[VVVV:]DDDD", help="ROM: say whether it belongs to this PCI device (hex IDs; vendor 8086 when omitted), e.g. --device 3e92")
 
     x = sub.add_parser("extract", help="write the raw VBT out of a VBT, option ROM, OpRegion or capture", description=EXTRACT_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     x.add_argument("what", choices=("vbt",), help="what to extract (the VBT)")
@@ -258,6 +259,20 @@ def _read_input(name: str) -> bytes:
     return read_input(name)
 
 
+def _device_ids(text: str) -> tuple[int, int]:
+    """'3e92' or '8086:3e92' (hex) -> (device, vendor)."""
+    from igdscope.errors import BadInput
+
+    parts = text.lower().removeprefix("0x").split(":")
+    try:
+        vals = [int(p.removeprefix("0x"), 16) for p in parts]
+    except ValueError:
+        vals = []
+    if len(vals) not in (1, 2) or not all(0 <= v <= 0xFFFF for v in vals):
+        raise BadInput(f"--device {text!r}: give a hex device ID like 3e92 or vendor:device like 8086:3e92")
+    return (vals[-1], vals[0] if len(vals) == 2 else 0x8086)
+
+
 def cmd_show(args) -> int:
     from igdscope import capture, decoders, formats, platforms, render
     from igdscope.errors import BadInput
@@ -281,6 +296,12 @@ def cmd_show(args) -> int:
             sys.stdout.write(render.render_capture(dec, cap))
         return EXIT_OK
     dec = formats.decode_file(data, kind, plat, name)
+    if args.device:
+        if kind != "rom":
+            raise BadInput(f"--device is for option ROMs; {name} is a {kind}")
+        from igdscope.schemas import rom
+
+        dec["match"] = rom.match_device(dec, *_device_ids(args.device))
     if args.json:
         _emit_json(dec)
         return EXIT_OK

@@ -224,6 +224,11 @@ def decode_capture(cap: Capture, platform: str | None = None, *, with_gtt_summar
     out["opregion"] = formats.opregion_summary(cap)
     out["vbt"] = formats.vbt_copies(cap)
     out["rom"] = formats.rom_summary(cap.blob("rom")) if "rom" in cap.blobs else None
+    igd = cap.device("igd")
+    if out["rom"] is not None and igd is not None:
+        from igdscope.schemas import rom
+
+        out["rom"]["match"] = rom.match_device(out["rom"], igd.device, igd.vendor)
     if with_gtt_summary and "gtt" in cap.blobs:
         out["gtt"] = formats.gtt_summary(cap, plat)
     return out

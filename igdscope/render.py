@@ -197,9 +197,17 @@ def render_blob_section(dec: dict) -> str:
     return "\n".join(out)
 
 
+def _id_list(ids: list[int], per_line: int = 12, pad: str = "") -> list[str]:
+    words = [f"{i:04x}" for i in ids]
+    return [pad + " ".join(words[k : k + per_line]) for k in range(0, len(words), per_line)]
+
+
 def render_rom(rom: dict, indent: int = 0) -> str:
+    """The image chain of an option ROM: each image's header and PCIR, its checksum and device
+    list; whether a GOP (EFI) image is there; the VBT inside; and, when known, whether it belongs
+    to the IGD (``rom["match"]`` from :func:`igdscope.schemas.rom.match_device`)."""
     pad = " " * indent
-    out = [f"{pad}{rom['size']} bytes, {len(rom['images'])} image(s); VBT {'at ' + hx(rom['vbt_offset']) if rom.get('vbt_offset') is not None else 'not found'}"]
+    out = [f"{pad}{rom['size']} bytes, {len(rom['images'])} image(s); walk ended: {rom.get('walk_ended', '?')}"]
     for img in rom["images"]:
         p = img.get("pcir") or {}
         kind = img.get("kind", "?")
@@ -207,10 +215,34 @@ def render_rom(rom: dict, indent: int = 0) -> str:
         if kind == "efi":
             e = img["efi"]
             extra = f" {e['efi_machine_type']['name']} {e['efi_subsystem']['name']} compression {e['compression_type']['name']}"
-        elif kind == "legacy":
-            extra = f" checksum {'ok' if img.get('checksum_ok') else 'bad'}"
+        ck = img.get("checksum") or {}
+        if ck:
+            extra += f", checksum {ck.get('state', 'ok' if img.get('checksum_ok') else 'bad')}"
         ids = f"{p['vendor_id']:04x}:{p['device_id']:04x}" if p else "?"
-        out.append(f"{pad}  image at {img['offset']:#x}: {kind}{extra}, PCIR {ids}, {img.get('length', 0)} bytes{', last' if img.get('last') else ''}")
+        out.append(f"{pad}  image {img.get('index', '?')} at {img['offset']:#x}: {kind}{extra}, {img.get('length', 0)} bytes{', last' if img.get('last') else ''}")
+        if p:
+            code = p.get("code_type") or {}
+            out.append(f"{pad}    PCIR {img.get('pcir_layout', '?')} at {img['offset'] + img.get('pcir_offset', 0):#x}: {ids}, class {p.get('class_code', 0):06x}, "
+                       f"code type {code.get('value', '?')} ({code.get('name', '?')}), revision {p.get('revision')}, code revision {p.get('code_revision')}")
+        dl = img.get("device_list")
+        if dl:
+            out.append(f"{pad}    device list ({len(dl)}):")
+            out += _id_list(dl, pad=pad + "      ")
+    gop = rom.get("gop")
+    if gop is not None:
+        out.append(f"{pad}  GOP: {'present' if gop.get('present') else 'absent'}" + (f" ({gop['how']})" if gop.get("how") else ""))
+    v = rom.get("vbt")
+    if v:
+        out.append(f"{pad}  VBT at {hx(v['offset'])} in image {v.get('image')} ({v.get('image_kind')}): {v.get('vbt_size')} bytes, BDB version {v.get('bdb_version')}"
+                   + ("" if v.get("complete", True) else ", cut short by the end of the ROM"))
+    elif rom.get("vbt_offset") is not None:
+        out.append(f"{pad}  VBT at {hx(rom['vbt_offset'])}")
+    else:
+        out.append(f"{pad}  VBT: not found")
+    m = rom.get("match")
+    if m:
+        verdict = {"pcir": "yes", "device_list": "yes (device list)", "generic": "yes (generic Skylake-and-later ID)", "other": "no", "other_vendor": "no", "no_images": "no"}.get(m["match"], m["match"])
+        out.append(f"{pad}  for {m['vendor_id']:04x}:{m['device_id']:04x}? {verdict}: {m['detail']}")
     for f in rom.get("findings", []):
         out.append(f"{pad}  ! {f}")
     return "\n".join(out)

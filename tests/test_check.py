@@ -112,6 +112,24 @@ def test_rom_rules():
     assert rules(check.run_checks(cap, vm, "9.0"))["rom.present"]["status"] == "pass"
 
 
+def test_rom_device_rule_reads_pcir_device_list_and_the_generic_id():
+    from igdscope.schemas import rom as R
+
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0")
+    cap = host()  # the demo ROM: PCIR 0406, the generic ID of Skylake-and-later VBIOS images
+    r = rules(check.run_checks(cap, vm, "9.0"))["rom.device_id"]
+    assert r["status"] == "pass" and "generic PCIR device ID 0406" in r["evidence"] and "patched" in r["evidence"]
+    cap.blobs["rom"] = Blob(R.build_rom(R.build_legacy_image(0x8086, 0x0102, b"VBIOS", device_ids=[0x0102, 0x3E92])), "sysfs")
+    r = rules(check.run_checks(cap, vm, "9.0"))["rom.device_id"]
+    assert r["status"] == "pass" and "device list names 3e92" in r["evidence"]
+    cap.blobs["rom"] = Blob(R.build_rom(R.build_legacy_image(0x8086, 0x0102, b"VBIOS")), "sysfs")  # a Sandy Bridge ROM
+    r = rules(check.run_checks(cap, vm, "9.0"))["rom.device_id"]
+    assert r["status"] == "warn" and "made for another Intel device, not 8086:3e92" in r["evidence"] and r["fix"]
+    hsw = host(device=0x0412)  # a Haswell is not served by the generic Skylake-and-later ROM
+    r = rules(check.run_checks(hsw, vm, "9.0"))["rom.device_id"]
+    assert r["status"] == "warn" and "not 8086:0412" in r["evidence"]
+
+
 def test_vm_side_rules():
     cap = host()
     q35 = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -machine q35 -device vfio-pci,host=00:02.0,addr=02.0")

@@ -177,8 +177,18 @@ def test_built_legacy_plus_efi_rom():
     assert m["match"] == "device_list" and m["kind"] == "legacy" and [i["match"] for i in m["images"]] == ["device_list", "device_list"]
     m = R.match_device(info, 0x5916)
     assert [i["match"] for i in m["images"]] == ["device_list", "generic"]
-    text = render.render_rom(info)
-    assert "image at 0x0: legacy checksum ok, PCIR 8086:0406" in text and "efi x64 boot_service_driver compression none" in text
+    info["match"] = R.match_device(info, 0x3E9B)
+    lines = render.render_rom(info).splitlines()
+    assert lines[1:4] == ["  image 0 at 0x0: legacy, checksum ok, 1024 bytes",
+                          "    PCIR 3.0 at 0x40: 8086:0406, class 030000, code type 0 (pc_at), revision 3, code revision 0",
+                          "    device list (3):"]
+    assert lines[4].split() == ["3e92", "3e9b", "5916"]
+    assert lines[5] == "  image 1 at 0x400: efi x64 boot_service_driver compression none, 1536 bytes, last"  # EFI images carry no checksum
+    assert lines[-3] == "  GOP: present (image 1 (EFI) contains the GOP protocol GUID)"
+    assert lines[-2] == "  VBT at 0x195 in image 0 (legacy): 398 bytes, BDB version 221"
+    assert lines[-1].startswith("  for 8086:3e9b? yes (device list): image 0 (legacy) has PCIR 8086:0406 and its device list names 3e9b; no legacy image has PCIR 8086:3e9b")
+    info["match"] = R.match_device(info, 0x0412)  # a Haswell: not this ROM, and no patch advice
+    assert render.render_rom(info).splitlines()[-1] == "  for 8086:0412? no: image 0 (legacy) has PCIR 8086:0406: made for another Intel device, not 8086:0412"
 
 
 def test_built_compressed_and_pci22_efi_images():
@@ -350,3 +360,26 @@ def test_no_allocation_proportional_to_claimed_lengths():
     finally:
         tracemalloc.stop()
     assert peak < 2 << 20  # claims of 32 MiB and 128 KiB, a 1.5 KiB ROM: no big buffers
+
+
+def test_show_rom_with_device_says_whether_it_belongs(tmp_path, capsys):
+    import json
+
+    from igdscope import cli
+    from igdscope.sources import demo
+
+    path = tmp_path / "igd.rom"
+    path.write_bytes(R.build_rom(R.build_legacy_image(0x8086, 0x0406, b"VBIOS" + demo.vbt(), device_ids=[0x3E92, 0x5916])))
+    assert cli.main(["show", str(path), "--device", "8086:5916"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "    device list (2):" in out and "      3e92 5916" in out
+    assert any(line.startswith("  for 8086:5916? yes (device list)") for line in out)
+    assert cli.main(["show", str(path), "--device", "0x3e92", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["match"]["match"] == "device_list" and doc["match"]["device_id"] == 0x3E92 and doc["match"]["legacy_exact"] is False
+    assert cli.main(["show", str(path), "--device", "8086:zz"]) == 3
+    assert "give a hex device ID" in capsys.readouterr().err
+    vbt = tmp_path / "x.vbt"
+    vbt.write_bytes(demo.vbt())
+    assert cli.main(["show", str(vbt), "--device", "3e92"]) == 3
+    assert "--device is for option ROMs" in capsys.readouterr().err

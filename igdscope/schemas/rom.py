@@ -392,6 +392,14 @@ def _vbt_summary(rom: bytes, images: list[dict[str, Any]]) -> dict[str, Any] | N
 # -- which IGD a ROM is for -----------------------------------------------------------------------
 
 
+def _before_gen9(device_id: int) -> bool:
+    """A known Intel IGD older than Skylake (gen 9), which the generic 0x0406 ROMs do not serve."""
+    from igdscope import platforms
+
+    plat = platforms.lookup(device_id)
+    return plat is not None and plat.gen < 9
+
+
 def match_device(rom_info: dict[str, Any] | bytes, device_id: int, vendor_id: int = INTEL_VENDOR_ID) -> dict[str, Any]:
     """Does this ROM belong to the IGD ``vendor_id:device_id``?
 
@@ -399,7 +407,8 @@ def match_device(rom_info: dict[str, Any] | bytes, device_id: int, vendor_id: in
     Returns ``{"vendor_id", "device_id", "match", "image", "kind", "legacy_exact", "images",
     "detail"}`` where ``match`` is the best over all images: ``pcir`` (the PCIR device ID is this
     device), ``device_list`` (a PCI 3.0 device list names it), ``generic`` (the PCIR device ID is the
-    generic 0x0406 of Skylake-and-later Intel VBIOS images and no list names the device), ``other``
+    generic 0x0406 of Skylake-and-later Intel VBIOS images, no list names the device, and the
+    device is not a known pre-Skylake IGD), ``other``
     (an Intel ROM for another device), ``other_vendor`` or ``no_images``. ``legacy_exact`` says
     whether a legacy image's PCIR vendor:device is exactly this device -- what SeaBIOS needs to run
     a ROM BAR image; a ``romfile=`` that fails this runs only after its PCIR device ID is patched.
@@ -417,7 +426,7 @@ def match_device(rom_info: dict[str, Any] | bytes, device_id: int, vendor_id: in
             m = "pcir"
         elif device_id in (img.get("device_list") or []):
             m = "device_list"
-        elif p["device_id"] == GENERIC_IGD_DEVICE_ID and vendor_id == INTEL_VENDOR_ID:
+        elif p["device_id"] == GENERIC_IGD_DEVICE_ID and vendor_id == INTEL_VENDOR_ID and not _before_gen9(device_id):
             m = "generic"
         else:
             m = "other"
@@ -438,7 +447,7 @@ def match_device(rom_info: dict[str, Any] | bytes, device_id: int, vendor_id: in
         "other": f"image {best['index']} ({best['kind']}) has PCIR {ids}: made for another Intel device, not {dev}",
         "other_vendor": f"no image is for vendor {vendor_id:04x} (image {best['index']} has PCIR {best['pcir_device_id']:04x} of vendor {info['images'][best['index']]['pcir']['vendor_id']:04x})",
     }[best["match"]]
-    if not legacy_exact and any(i["kind"] == "legacy" for i in per_image):
+    if not legacy_exact and best["match"] in ("device_list", "generic") and any(i["kind"] == "legacy" for i in per_image):
         out["detail"] += f"; no legacy image has PCIR {dev}, so SeaBIOS runs it only after the ID is patched (QEMU does that for a ROM it reads from the device through vfio, not for romfile=)"
     return out
 
