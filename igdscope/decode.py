@@ -55,8 +55,33 @@ def build(schema: cs.Construct, value: Any, what: str, **context: Any) -> bytes:
         raise DecodeError(what, f"cannot build: {str(exc).splitlines()[-1]}", _construct_path(exc)) from None
 
 
+_SCALARS = frozenset({int, bool, str, float, type(None)})  # exact types that are plain already
+_DICTS = frozenset({cs.Container, dict})
+_LISTS = frozenset({cs.ListContainer, list, tuple})
+
+
 def to_plain(obj: Any) -> Any:
     """Plain JSON-able data from a construct result (drops ``_io``, ``_``-prefixed keys)."""
+    cls = obj.__class__
+    if cls in _SCALARS:
+        return obj
+    if cls in _DICTS:  # Container is a dict; FlagsEnum results are Containers of bools
+        out = {}
+        for k, v in obj.items():
+            if k.__class__ is not str:
+                k = str(k)
+            if not k.startswith("_"):
+                out[k] = v if v.__class__ in _SCALARS else to_plain(v)
+        return out
+    if cls in _LISTS:
+        return [v if v.__class__ in _SCALARS else to_plain(v) for v in obj]
+    if cls is bytes:
+        return obj.hex()
+    return _to_plain_other(obj)
+
+
+def _to_plain_other(obj: Any) -> Any:
+    # enum strings and subclasses of the types above (an EnumIntegerString is a str)
     if isinstance(obj, cs.EnumIntegerString):
         return {"value": int(obj), "name": str(obj)}
     if isinstance(obj, cs.EnumInteger):
@@ -65,7 +90,7 @@ def to_plain(obj: Any) -> Any:
         return {"value": obj.value, "name": obj.name}
     if isinstance(obj, bool):
         return obj
-    if isinstance(obj, dict):  # Container is a dict; FlagsEnum results are Containers of bools
+    if isinstance(obj, dict):
         return {str(k): to_plain(v) for k, v in obj.items() if not str(k).startswith("_")}
     if isinstance(obj, (list, tuple)):
         return [to_plain(v) for v in obj]
