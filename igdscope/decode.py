@@ -4,11 +4,14 @@
 :class:`DecodeError` carrying the field path; ``to_plain()`` turns a parsed container into plain
 data (dicts, lists, ints, strings) without construct's private keys, with enums rendered as
 ``{"value": int, "name": str}`` so scripts keep the integer and people get the meaning.
+``decode_plain()`` is the two in one, through a parser generated from the schema
+(:mod:`igdscope.plainparse`) when the input suits it, with the same result.
 """
 
 from __future__ import annotations
 
 import enum
+import os
 from typing import Any
 
 import construct as cs
@@ -97,3 +100,41 @@ def _to_plain_other(obj: Any) -> Any:
     if isinstance(obj, (bytes, bytearray)):
         return obj.hex()
     return obj
+
+
+# -- the generated parsers ---------------------------------------------------------------------------
+
+# IGDSCOPE_INTERPRETED=1 turns the generated parsers off (every decode goes through construct).
+PLAIN_PARSERS = os.environ.get("IGDSCOPE_INTERPRETED", "") in ("", "0")
+MAX_PLAIN_INPUT = 1 << 20  # larger inputs go through construct
+_MAX_SCHEMAS = 512  # generated parsers kept at most (schemas are module-level objects)
+_parsers: dict[int, tuple[cs.Construct, Any]] = {}
+
+
+def plain_parser(schema: cs.Construct) -> Any:
+    """The generated plain-data parser of ``schema`` (made at its first use), or None."""
+    entry = _parsers.get(id(schema))
+    if entry is not None and entry[0] is schema:
+        return entry[1]
+    if len(_parsers) >= _MAX_SCHEMAS:
+        return None
+    from igdscope.plainparse import compile_plain
+
+    parser = compile_plain(schema)
+    _parsers[id(schema)] = (schema, parser)
+    return parser
+
+
+def decode_plain(schema: cs.Construct, data: bytes, what: str, **context: Any) -> Any:
+    """``to_plain(decode(schema, data, what, **context))``, computed by the schema's generated
+    parser when there is one and the input is bytes of at most :data:`MAX_PLAIN_INPUT`. The
+    generated code checks every read and gives up on anything it does not reproduce exactly; the
+    interpreted parser then decodes (and raises :class:`DecodeError` with the field path)."""
+    if PLAIN_PARSERS and data.__class__ is bytes and len(data) <= MAX_PLAIN_INPUT:
+        parser = plain_parser(schema)
+        if parser is not None:
+            try:
+                return parser(data, context)
+            except Exception:  # noqa: BLE001 -- any failure: the interpreted parser decides
+                pass
+    return to_plain(decode(schema, data, what, **context))

@@ -7,6 +7,9 @@ from typing import Any
 
 import construct as cs
 
+from igdscope.plainparse import Val, flags_value
+
+
 class Text(cs.Adapter):
     """A fixed-size text field padded with NULs (``u8 name[n]`` holding a string).
 
@@ -36,6 +39,10 @@ class Text(cs.Adapter):
             raise cs.StringError(f"text of {len(raw)} bytes does not fit in {self.length}", path=path)
         return raw.ljust(self.length, b"\0")
 
+    def _emitplainvalue(self, gen, sub, scope):  # the generated plain parser (igdscope.plainparse)
+        code = f"{sub.ctx}.rstrip(b'\\x00').decode('latin-1')"
+        return Val(code, code)
+
 
 class Raw(cs.Adapter):
     """Raw bytes (``Bytes(n)`` or ``GreedyBytes`` when ``length`` is None) that also build from the
@@ -58,6 +65,9 @@ class Raw(cs.Adapter):
         if isinstance(self.length, int) and isinstance(obj, (bytes, bytearray)) and len(obj) < self.length:
             obj = bytes(obj).ljust(self.length, b"\0")
         return obj
+
+    def _emitplainvalue(self, gen, sub, scope):  # bytes as they are (hex in plain data)
+        return sub
 
 
 class Flags(cs.FlagsEnum):
@@ -91,6 +101,9 @@ class Flags(cs.FlagsEnum):
 
     def _emitbuild(self, code: Any) -> str:
         raise NotImplementedError
+
+    def _emitplainvalue(self, gen: Any, sub: Any, scope: Any) -> Any:  # the named flags, then reserved_bits
+        return flags_value(self, self.known_mask)(gen, sub, scope)
 
 
 def zero_value(schema: cs.Construct, size: int, **context: Any) -> Any:

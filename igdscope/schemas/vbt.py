@@ -31,12 +31,14 @@ Public functions take bytes and return plain data:
 from __future__ import annotations
 
 import io
+import struct
 from typing import Any, NamedTuple
 
 import construct as cs
 from construct import this
 
 from igdscope.decode import DecodeError, build, decode, to_plain
+from igdscope.plainparse import Unsupported, Val, enum_value
 from igdscope.schemas.common import Raw, Text, merge_values, zero_value
 
 VBT_SIGNATURE = b"$VBT"
@@ -112,6 +114,13 @@ class FlatStruct(cs.Struct):
     def _emitbuild(self, code):
         raise NotImplementedError
 
+    # the generated plain-data parser (igdscope.plainparse) merges the same way
+    def _plainlayout(self, gen):
+        return gen.struct_layout(self, flat=True)
+
+    def _emitplain(self, gen, st, scope):
+        return gen.struct(self, st, scope, flat=True)
+
 
 class ZeroFilled(cs.Subconstruct):
     """Parse ``length`` bytes with a fixed-size struct the way i915 and igt copy a block or child
@@ -149,6 +158,28 @@ class ZeroFilled(cs.Subconstruct):
     def _sizeof(self, context, path):
         return cs.evaluate(self.length, context)
 
+    def _emitplain(self, gen, st, scope):
+        """Generated plain parser: unpack the struct from the entry in place when it is at least
+        the struct's size, else from the entry padded with zeros."""
+        alternatives = gen.fixed_alternatives(self.subcon, scope)
+        n = gen.assign(gen.expr(self.length, scope), "n")
+        start, res = gen.tmp("s"), gen.tmp("r")
+        gen.line(f"if {n} < 0 or {st.pos} + {n} > len({st.buf}): raise _Short")
+        gen.line(f"{start} = {st.pos}")
+        gen.line(f"{st.pos} += {n}")
+        for lay in gen.if_chain(alternatives):
+            full = lay.size
+            unpack = gen.const(struct.Struct("<" + lay.fmt).unpack_from, "S")
+            tv = gen.tmp("t")
+            gen.line(f"if {n} >= {full}: {tv} = {unpack}({st.buf}, {start})")
+            gen.line(f"else: {tv} = {unpack}({st.buf}[{start}:{st.pos}] + bytes({full} - {n}))")
+            val = lay.build(tv, 0, scope)
+            if not val.is_dict:
+                raise Unsupported("ZeroFilled of a value that is not a struct")
+            gen.line(f"{res} = {val.plain}")
+            gen.line(f"if {n} > {full}: {res}['unparsed'] = {st.buf}[{start} + {full}:{st.pos}].hex()")
+        return Val(res, None, True)
+
 
 class EnumIn(cs.Enum):
     """``Enum`` that also builds from the ``{"value": n, "name": ...}`` form of
@@ -161,6 +192,9 @@ class EnumIn(cs.Enum):
 
     def _emitbuild(self, code):
         raise NotImplementedError
+
+    def _emitplainvalue(self, gen, sub, scope):  # parses exactly as Enum
+        return enum_value(self)(gen, sub, scope)
 
 
 # -- headers ----------------------------------------------------------------------------------
@@ -583,6 +617,17 @@ class BoundedRange(cs.Subconstruct):
 
     def _sizeof(self, context, path):
         raise cs.SizeofError("the number of entries depends on the bytes present", path=path)
+
+    def _emitplain(self, gen, st, scope):
+        """Generated plain parser: a short entry ends the range (other errors leave the block
+        to the interpreted parser)."""
+        out, start = gen.tmp("a"), gen.tmp("s")
+        gen.line(f"{out} = []")
+        with gen.block(f"for _ in range({int(self.max_count)}):"):
+            gen.line(f"{start} = {st.pos}")
+            item = gen.loop_item(self.subcon, st, scope, start)
+            gen.line(f"{out}.append({item})")
+        return Val(out)
 
 
 GeneralDefinitionsHeader = cs.BitStruct(

@@ -23,12 +23,14 @@ Decoded output keeps the raw struct members (so a block builds back byte for byt
 from __future__ import annotations
 
 import io
+import struct
 from typing import Any
 
 import construct as cs
 from construct import this
 
 from igdscope.decode import DecodeError, build, to_plain
+from igdscope.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import (
     DP_PREEMPH_NAMES,
@@ -617,6 +619,31 @@ class DscEntries(cs.Construct):
 
     def _sizeof(self, context, path):
         raise cs.SizeofError("block 56 entries depend on the bytes present", path=path)
+
+    _plainchildren = property(lambda self: (DscCompressionParametersEntry,))
+
+    def _emitplain(self, gen, st, scope):
+        """Generated plain parser (igdscope.plainparse): the same count and stride, each entry
+        unpacked in place."""
+        lay = gen.layout(DscCompressionParametersEntry)
+        if lay is None or lay.size != DSC_ENTRY_SIZE:
+            raise Unsupported("DSC entry layout")
+        stride, count, out, start = gen.tmp("w"), gen.tmp("n"), gen.tmp("a"), gen.tmp("s")
+        gen.line(f"{stride} = int({gen.expr(this.entry_size, scope)})")
+        gen.line(f"if {stride} < {DSC_ENTRY_SIZE}: {stride} = {DSC_ENTRY_SIZE}")
+        gen.line(f"{count} = min({DSC_ENTRIES}, (len({st.buf}) - {st.pos}) // {stride})")
+        gen.line(f"{out} = []")
+        unpack = gen.const(struct.Struct("<" + lay.fmt).unpack_from, "S")
+        with gen.block(f"for _ in range({count}):"):
+            tv = gen.tmp("t")
+            gen.line(f"{start} = {st.pos}")
+            gen.line(f"{st.pos} += {stride}")
+            gen.line(f"{tv} = {unpack}({st.buf}, {start})")
+            val = lay.build(tv, 0, scope)
+            item = gen.assign(val.plain, "e")
+            gen.line(f"if {stride} > {DSC_ENTRY_SIZE}: {item}['unparsed'] = {st.buf}[{start} + {DSC_ENTRY_SIZE}:{st.pos}].hex()")
+            gen.line(f"{out}.append({item})")
+        return Val(out)
 
 
 CompressionParameters = cs.Struct(

@@ -670,6 +670,12 @@ class _MipiSequenceBlock(cs.Subconstruct):
     def _sizeof(self, context, path):
         raise cs.SizeofError("variable size", path=path)
 
+    def _emitplain(self, gen, st, scope):  # the generated plain parser (igdscope.plainparse)
+        data = gen.rest(st)
+        gen.line(f"if not {data}: {data} = b'\\x00'")
+        gen.line(f"if {data}[0] >= 3 and len({data}) < 5: raise _Bail")
+        return gen.parse(self.subcon, gen.substream(data), scope)
+
 
 # -- the registry ------------------------------------------------------------------------------------------
 

@@ -23,11 +23,13 @@ Coded values come out as ``{"value": int, "name": str}``: child device handles (
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from typing import Any
 
 import construct as cs
 from construct import this
 
+from igdscope.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw
 from igdscope.schemas.vbt import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled, device_handle_names
 from igdscope.schemas.vbtblocks.dtd import EdidDtd, dtd_findings, dtd_plain
@@ -68,6 +70,11 @@ class AtLeast(cs.Subconstruct):
     def _sizeof(self, context, path):
         raise cs.SizeofError("variable size", path=path)
 
+    def _emitplain(self, gen, st, scope):  # the generated plain parser (igdscope.plainparse)
+        data = gen.rest(st)
+        gen.line(f"if len({data}) < {int(self.min_size)}: {data} = {data} + bytes({int(self.min_size)} - len({data}))")
+        return gen.parse(self.subcon, gen.substream(data), scope)
+
 
 class Body(cs.Subconstruct):
     """``subcon`` over all remaining bytes but the last ``trailer`` ones (a table followed by a
@@ -88,6 +95,12 @@ class Body(cs.Subconstruct):
 
     def _sizeof(self, context, path):
         raise cs.SizeofError("variable size", path=path)
+
+    def _emitplain(self, gen, st, scope):
+        data = gen.tmp("b")
+        gen.line(f"{data} = {st.buf}[{st.pos}:{st.pos} + max(len({st.buf}) - {st.pos} - {int(self.trailer)}, 0)]")
+        gen.line(f"{st.pos} += len({data})")
+        return gen.parse(self.subcon, gen.substream(data), scope)
 
 
 MAX_TABLE_ENTRIES = 256  # entries decoded per table at most; real tables hold a few dozen
@@ -133,6 +146,26 @@ class UpTo(cs.Subconstruct):
     def _sizeof(self, context, path):
         raise cs.SizeofError("variable size", path=path)
 
+    def _emitplain(self, gen, st, scope):
+        """Generated plain parser: the same stops; an item cut short by the end of the stream is
+        left unread (other errors leave the block to the interpreted parser)."""
+        limit = int(self.limit)
+        count = gen.tmp("n")
+        if self.count is None:
+            gen.line(f"{count} = {limit}")
+        else:
+            gen.line(f"{count} = {gen.expr(self.count, scope)}")
+            gen.line(f"{count} = {limit} if {count} is None else min({count}, {limit})")
+        out, start = gen.tmp("a"), gen.tmp("s")
+        gen.line(f"{out} = []")
+        with gen.block(f"while len({out}) < {count}:"):
+            gen.line(f"{start} = {st.pos}")
+            gen.line(f"if {start} >= len({st.buf}): break")
+            item = gen.loop_item(self.subcon, st, scope, start)
+            gen.line(f"if {st.pos} == {start}: break")
+            gen.line(f"{out}.append({item})")
+        return Val(out)
+
 
 class IfMore(cs.Subconstruct):
     """``subcon`` when more than ``n`` bytes remain in the stream, else None (igt's test for the
@@ -155,6 +188,14 @@ class IfMore(cs.Subconstruct):
     def _sizeof(self, context, path):
         raise cs.SizeofError("variable size", path=path)
 
+    def _emitplain(self, gen, st, scope):
+        res = gen.tmp("r")
+        with gen.block(f"if len({st.buf}) - {st.pos} > {int(self.n)}:"):
+            gen.line(f"{res} = {gen.parse(self.subcon, st, scope).plain}")
+        with gen.block("else:"):
+            gen.line(f"{res} = None")
+        return Val(res)
+
 
 class DeviceHandle(cs.Adapter):
     """A child device handle (``DEVICE_HANDLE_*`` bits, u8 in old tables, u16 in new ones) as
@@ -172,7 +213,16 @@ class DeviceHandle(cs.Adapter):
             obj = obj["value"]
         return int(obj)
 
+    def _emitplainvalue(self, gen, sub, scope):  # the generated plain parser: the same name
+        return Val(f"{{'value': {sub.plain}, 'name': {gen.const(_handle_name, 'f')}({sub.plain}, P.get('bdb_version'))}}")
 
+
+@lru_cache(maxsize=1024)
+def _handle_name(value: int, version: int | None) -> str:
+    return "none" if value == 0 else ",".join(device_handle_names(value, version or 0))
+
+
+@lru_cache(maxsize=1024)
 def pnp_name(mfg_name: int) -> str:
     """The three letters of an EDID manufacturer id as the kernel's u16 holds it (EDID stores it
     big-endian: 5 bits per letter, 1 = 'A')."""
@@ -190,6 +240,9 @@ class PnpName(cs.Adapter):
         if isinstance(obj, dict):
             obj = obj["value"]
         return int(obj)
+
+    def _emitplainvalue(self, gen, sub, scope):
+        return Val(f"{{'value': {sub.plain}, 'name': {gen.const(pnp_name, 'f')}({sub.plain})}}")
 
 
 # -- post-processing shared by the blocks -------------------------------------------------------
@@ -895,6 +948,30 @@ class PrdTable(cs.Construct):
 
     def _sizeof(self, context, path):
         raise cs.SizeofError("variable size", path=path)
+
+    @property
+    def _plainchildren(self):
+        return (PrdTableOld, PrdTableNew)
+
+    def _emitplain(self, gen, st, scope):
+        """Generated plain parser: the same layout test, then the layout's generated parser."""
+        data = gen.rest(st)
+        n, fmt, res = gen.tmp("n"), gen.tmp("f"), gen.tmp("r")
+        gen.line(f"{n} = len({data})")
+        gen.line(f"{fmt} = 0")
+        gen.line(f"if {n} >= 2 and ({n} - 2) // 3 == int.from_bytes({data}[-2:], 'little'): {fmt} = 1")
+        gen.line(f"elif {n} >= 2 and ({n} - 2) // 4 == int.from_bytes({data}[:2], 'little'): {fmt} = 2")
+        names = {k: str(v) for k, v in PrdFormat.decmapping.items()}
+        for value, schema in ((1, PrdTableOld), (2, PrdTableNew)):
+            with gen.block(f"{'if' if value == 1 else 'elif'} {fmt} == {value}:"):
+                val = gen.parse(schema, gen.substream(data), scope)
+                if not val.is_dict:
+                    raise Unsupported("PRD layout is not a struct")
+                gen.line(f"{res} = {{'format': {{'value': {value}, 'name': {names[value]!r}}}}}")
+                gen.line(f"{res}.update({val.plain})")
+        with gen.block("else:"):
+            gen.line(f"{res} = {{'format': {{'value': 0, 'name': {names[0]!r}}}, 'unparsed': {data}.hex()}}")
+        return Val(res, None, True)
 
 
 def _check_prd(f, raw, version, context):

@@ -1,0 +1,874 @@
+"""Plain-data parsers generated from construct schemas.
+
+construct parses field by field through a tree of Python objects, then
+:func:`igdscope.decode.to_plain` walks the result again. For the VBT blocks that is most of the
+decoding time. :func:`compile_plain` turns a schema into one generated Python function per
+combination of parameter-dependent layout choices: fixed-size runs of members become one
+``struct`` unpack and the result is built directly as plain data (dicts, lists, ints, strings,
+``{"value", "name"}`` for enums, bytes as hex) -- exactly what ``to_plain(schema.parse(data,
+**params))`` returns, in the same key order.
+
+The generated code is only a fast path. It reproduces the interpreted parser where the input is
+well-formed for it and gives up otherwise: every read is bounds-checked (a short read raises
+:class:`Short`, which stands for construct's ``StreamError`` where construct catches one: ranges
+stop, ``UpTo`` items are left for the next field), every loop has the same limits as the
+interpreted one (counts clamped to the bytes present and to the schema's maximum), and anything
+else the interpreted parser would report -- a failed ``Check``, a missing ``Switch`` case, a
+range error, a read past the end of the data -- raises, so that the caller runs the interpreted
+parser, which produces the precise error with its field path. :func:`igdscope.decode.decode_plain`
+is that caller; it never returns a result of the generated code that differs from the interpreted
+one (``tests/test_plainparse.py`` checks every compiled block schema against the interpreted
+parser on the corpus and on random bytes).
+
+What is supported: the construct classes below (``Struct``, ``Array``, ``FormatField`` integers,
+``Bytes``/``GreedyBytes``, ``BitStruct`` / ``ByteSwapped(BitStruct)`` with ``BitsInteger`` and
+``Flag``, ``Enum``, ``FlagsEnum``, ``Computed``, ``Check``, ``If``/``IfThenElse``, ``Switch``,
+``GreedyRange``, ``Pass``, ``Renamed``) and project classes that define ``_emitplain`` (a node
+parsed at runtime) and/or ``_plainlayout`` (a node of fixed layout) or, for adapters,
+``_emitplainvalue`` (the plain and context value of the adapted value). Conditions and switch
+keys that depend only on parse parameters (``this._params.bdb_version``) are decided when a
+specialisation is generated, so a layout that differs by BDB version is still one unpack.
+Anything else raises :class:`Unsupported` when the parser is generated and the schema stays
+interpreted.
+"""
+
+from __future__ import annotations
+
+import operator
+import struct
+from contextlib import contextmanager
+from typing import Any, Callable
+
+import construct as cs
+from construct import expr as cx
+from construct.lib import binary
+
+
+class Unsupported(Exception):
+    """The schema uses something the generator does not reproduce; it stays interpreted."""
+
+
+class Short(Exception):
+    """Generated code: a read past the end of its stream (construct's ``StreamError``)."""
+
+
+class Bail(Exception):
+    """Generated code: a case left to the interpreted parser (it reports the error)."""
+
+
+class Val:
+    """What parsing a node yields, as Python expressions of the generated code: ``plain`` the
+    plain value, ``ctx`` the value construct would put in the context (what expressions such as
+    ``this.entry_size`` see; None if not available), ``is_dict`` whether the construct value is
+    a dict (merged by ``FlatStruct`` when unnamed), ``fields`` its members ``[(key, Val)]`` when
+    they are known when generating."""
+
+    __slots__ = ("plain", "ctx", "is_dict", "fields")
+
+    def __init__(self, plain: str, ctx: str | None = None, is_dict: bool = False, fields: list | None = None):
+        self.plain = plain
+        self.ctx = ctx
+        self.is_dict = is_dict
+        self.fields = fields
+
+
+NONE = Val("None", "None")
+
+
+class Stream:
+    """A stream of the generated code: the variable holding its bytes and the one holding the
+    read position. Every sub-stream construct makes (``BytesIO`` of some bytes) is a new bytes
+    object here too, so its end is always ``len(buf)``."""
+
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: str, pos: str):
+        self.buf = buf
+        self.pos = pos
+
+
+class Scope:
+    """The context of a ``Struct`` while generating: the members parsed so far, by name."""
+
+    def __init__(self, parent: "Scope | None", params: bool = False):
+        self.parent = parent
+        self.params = params
+        self.names: dict[str, Val] = {}
+
+    def child(self) -> "Scope":
+        return Scope(self)
+
+    def lookup(self, name: str) -> Val:
+        if self.params:
+            return Val(f"P[{name!r}]", f"P[{name!r}]")
+        if name not in self.names:
+            raise Unsupported(f"expression refers to {name!r}, not known here")
+        return self.names[name]
+
+    def add(self, name: str, val: Val) -> None:
+        self.names[name] = val
+
+    def forget(self) -> None:
+        """After a merge of keys known only at runtime: what was known may be overwritten."""
+        self.names.clear()
+
+
+class Layout:
+    """A node of fixed layout: ``fmt`` its ``struct`` format (little-endian, no padding),
+    ``count`` the values it unpacks to, ``size`` its bytes; ``build(t, base, scope)`` the
+    :class:`Val` from the unpacked tuple variable ``t`` starting at index ``base`` (it may emit
+    statements, e.g. a ``Check``)."""
+
+    __slots__ = ("fmt", "count", "size", "build")
+
+    def __init__(self, fmt: str, count: int, size: int, build: Callable[[str, int, Scope], Val]):
+        self.fmt = fmt
+        self.count = count
+        self.size = size
+        self.build = build
+
+
+_OPS = {
+    operator.add: "+", operator.sub: "-", operator.mul: "*", operator.truediv: "/", operator.floordiv: "//",
+    operator.mod: "%", operator.pow: "**", operator.xor: "^", operator.lshift: "<<", operator.rshift: ">>",
+    operator.and_: "&", operator.or_: "|", operator.gt: ">", operator.ge: ">=", operator.lt: "<",
+    operator.le: "<=", operator.eq: "==", operator.ne: "!=",
+}
+_FUNCS = {"len": "len", "sum": "sum", "min": "min", "max": "max", "abs": "abs"}
+_INT_FORMATS = set("bBhHiIlLqQ")
+
+
+def _enum_ctx(dec: dict, value: int) -> Any:
+    """The context value of an ``Enum`` (what construct's ``Enum._decode`` returns)."""
+    out = dec.get(value)
+    return out if out is not None else cs.EnumInteger(value)
+
+
+def _unwrap(node: cs.Construct) -> cs.Construct:
+    while type(node) is cs.Renamed:
+        node = node.subcon
+    return node
+
+
+def children(node: cs.Construct) -> list[cs.Construct]:
+    """The sub-schemas of a node (for the search of parameter-dependent choices)."""
+    out = []
+    for attr in ("subcon", "thensubcon", "elsesubcon", "default"):
+        sub = getattr(node, attr, None)
+        if isinstance(sub, cs.Construct):
+            out.append(sub)
+    out.extend(sc for sc in getattr(node, "subcons", ()) or () if isinstance(sc, cs.Construct))
+    cases = getattr(node, "cases", None)
+    if isinstance(cases, dict):
+        out.extend(sc for sc in cases.values() if isinstance(sc, cs.Construct))
+    out.extend(getattr(node, "_plainchildren", ()) or ())
+    return out
+
+
+def _path_fields(e: Any) -> tuple[str, list[Any]]:
+    fields = []
+    while e._Path__parent is not None:
+        fields.append(e._Path__field)
+        e = e._Path__parent
+    fields.reverse()
+    return e._Path__name, fields
+
+
+def params_only(e: Any) -> bool:
+    """Whether a construct expression depends on the parse parameters only (``this._params.x``)."""
+    if isinstance(e, cx.Path):
+        name, fields = _path_fields(e)
+        return name == "this" and len(fields) >= 2 and fields[0] == "_params"
+    if isinstance(e, cx.BinExpr):
+        return params_only(e.lhs) and params_only(e.rhs)
+    if isinstance(e, cx.UniExpr):
+        return params_only(e.operand)
+    if isinstance(e, cx.FuncPath):
+        return params_only(e._FuncPath__operand) if e._FuncPath__operand is not None else False
+    if callable(e):
+        return False
+    return isinstance(e, (int, float, str, bytes, type(None)))
+
+
+def _choices(schema: cs.Construct) -> list[cs.Construct]:
+    """``IfThenElse`` and ``Switch`` nodes whose choice depends on the parse parameters only."""
+    out: list[cs.Construct] = []
+    seen: set[int] = set()
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if type(node) is cs.IfThenElse and params_only(node.condfunc):
+            out.append(node)
+        elif type(node) is cs.Switch and params_only(node.keyfunc):
+            out.append(node)
+        stack.extend(reversed(children(node)))
+    return out
+
+
+class Gen:
+    """Generates the source of one parser function for one specialisation."""
+
+    def __init__(self, decided: dict[int, Any]):
+        self.decided = decided  # id(IfThenElse) -> bool, id(Switch) -> chosen subcon
+        self.lines: list[str] = []
+        self.depth = 1
+        self.ns: dict[str, Any] = {"_Short": Short, "_Bail": Bail, "_enum_ctx": _enum_ctx, "struct_error": struct.error}
+        self._consts: dict[int, str] = {}
+        self._n = 0
+        self._layouts: dict[int, Layout | None] = {}
+
+    # -- emitting --------------------------------------------------------------------------------
+
+    def tmp(self, prefix: str = "v") -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def const(self, obj: Any, prefix: str = "k") -> str:
+        name = self._consts.get(id(obj))
+        if name is None:
+            name = self._consts[id(obj)] = self.tmp(f"_{prefix}")
+            self.ns[name] = obj
+        return name
+
+    def line(self, code: str) -> None:
+        self.lines.append("    " * self.depth + code)
+
+    @contextmanager
+    def block(self, head: str):
+        self.line(head)
+        self.depth += 1
+        n = len(self.lines)
+        yield
+        if len(self.lines) == n:
+            self.line("pass")
+        self.depth -= 1
+
+    def assign(self, code: str, prefix: str = "v") -> str:
+        """A variable holding the value of ``code`` (the code itself when it is a plain name)."""
+        if code.isidentifier():
+            return code
+        name = self.tmp(prefix)
+        self.line(f"{name} = {code}")
+        return name
+
+    # -- expressions -----------------------------------------------------------------------------
+
+    def expr(self, e: Any, scope: Scope) -> str:
+        """Python code for a construct expression (``this.x + 1``) or constant, as construct's
+        ``evaluate`` would compute it in ``scope``."""
+        if isinstance(e, cx.Path):
+            name, fields = _path_fields(e)
+            if name != "this":
+                raise Unsupported(f"expression root {name}")
+            return self._path(fields, scope)
+        if isinstance(e, cx.BinExpr):
+            op = _OPS.get(e.op)
+            lhs, rhs = self.expr(e.lhs, scope), self.expr(e.rhs, scope)
+            if e.op is operator.contains:
+                return f"({rhs} in {lhs})"
+            if op is None:
+                raise Unsupported(f"operator {e.op}")
+            return f"({lhs} {op} {rhs})"
+        if isinstance(e, cx.UniExpr):
+            operand = self.expr(e.operand, scope)
+            if e.op is operator.not_:
+                return f"(not {operand})"
+            if e.op is operator.neg:
+                return f"(-{operand})"
+            if e.op is operator.pos:
+                return f"(+{operand})"
+            raise Unsupported(f"operator {e.op}")
+        if isinstance(e, cx.FuncPath):
+            func = _FUNCS.get(e._FuncPath__func.__name__)
+            if func is None or e._FuncPath__operand is None:
+                raise Unsupported("function in expression")
+            return f"{func}({self.expr(e._FuncPath__operand, scope)})"
+        if isinstance(e, (bool, int, float, str, bytes, type(None))):
+            return repr(e)
+        if callable(e):
+            raise Unsupported("a Python callable in an expression")
+        return self.const(e)
+
+    def _path(self, fields: list[Any], scope: Scope) -> str:
+        s = scope
+        for i, f in enumerate(fields):
+            if f == "_":
+                if s.parent is None:
+                    raise Unsupported("this._ above the top")
+                s = s.parent
+                continue
+            if f == "_params":
+                s = PARAMS
+                continue
+            if not isinstance(f, str) or f.startswith("_"):
+                raise Unsupported(f"context key {f!r}")
+            val = s.lookup(f)
+            if val.ctx is None:
+                raise Unsupported(f"the value of {f!r} is not available to expressions")
+            code = val.ctx
+            for rest in fields[i + 1 :]:
+                code = f"{code}[{rest!r}]"
+            return code
+        raise Unsupported("expression refers to a whole context")
+
+    # -- fixed layouts ---------------------------------------------------------------------------
+
+    def layout(self, node: cs.Construct) -> Layout | None:
+        """The fixed layout of ``node`` in this specialisation, or None."""
+        key = id(node)
+        if key not in self._layouts:
+            self._layouts[key] = None  # recursion guard
+            self._layouts[key] = self._layout(node)
+        return self._layouts[key]
+
+    def _layout(self, node: cs.Construct) -> Layout | None:
+        t = type(node)
+        if t is cs.Renamed:
+            return self.layout(node.subcon)
+        custom = getattr(node, "_plainlayout", None)
+        if custom is not None:
+            return custom(self)
+        if t is cs.FormatField:
+            fmt = node.fmtstr
+            if len(fmt) != 2 or fmt[1] not in _INT_FORMATS or (fmt[0] != "<" and node.length != 1):
+                return None
+            return Layout(fmt[1], 1, node.length, lambda tv, b, sc: Val(f"{tv}[{b}]", f"{tv}[{b}]"))
+        if t is cs.Flag.__class__:
+            return Layout("B", 1, 1, lambda tv, b, sc: _same(f"({tv}[{b}] != 0)"))
+        if t is cs.Bytes and isinstance(node.length, int) and node.length >= 0:
+            n = node.length
+            return Layout(f"{n}s", 1, n, lambda tv, b, sc: Val(f"{tv}[{b}].hex()", f"{tv}[{b}]"))
+        if t in (cs.Computed, cs.Check, cs.Pass.__class__):
+            return Layout("", 0, 0, lambda tv, b, sc: self.nothing(node, sc))
+        if t is cs.IfThenElse and id(node) in self.decided:
+            return self.layout(node.thensubcon if self.decided[id(node)] else node.elsesubcon)
+        if t is cs.Switch and id(node) in self.decided:
+            return self.layout(self.decided[id(node)])
+        if t is cs.Array and isinstance(node.count, int) and node.count >= 0 and not node.discard:
+            return self._array_layout(node)
+        if t is cs.Struct:
+            return self.struct_layout(node, flat=False)
+        if t is cs.Transformed:
+            return self._bits_layout(node)
+        if isinstance(node, cs.Adapter):
+            value = self._adapter_value(node)
+            sub = self.layout(node.subcon) if value is not None else None
+            if sub is None:
+                return None
+
+            def build(tv: str, b: int, sc: Scope, sub=sub, value=value) -> Val:
+                return value(self, sub.build(tv, b, sc), sc)
+
+            return Layout(sub.fmt, sub.count, sub.size, build)
+        return None
+
+    def nothing(self, node: cs.Construct, scope: Scope) -> Val:
+        """Computed, Check, Pass: no bytes."""
+        t = type(node)
+        if t is cs.Computed:
+            code = self.expr(node.func, scope)
+            return Val(code, code)
+        if t is cs.Check:
+            self.line(f"if not {self.expr(node.func, scope)}: raise _Bail")
+        return NONE
+
+    def _array_layout(self, node: cs.Array) -> Layout | None:
+        n = node.count
+        sub = self.layout(node.subcon)
+        if sub is None:
+            return None
+        plain_items = type(_unwrap(node.subcon)) is cs.FormatField
+
+        def build(tv: str, b: int, sc: Scope) -> Val:
+            if plain_items:
+                return Val(f"list({tv}[{b}:{b + n}])")
+            items = [sub.build(tv, b + i * sub.count, sc).plain for i in range(n)]
+            return Val("[" + ", ".join(items) + "]")
+
+        return Layout(sub.fmt * n if n else "", sub.count * n, sub.size * n, build)
+
+    def struct_layout(self, node: cs.Struct, flat: bool) -> Layout | None:
+        subs = [self.layout(sc) for sc in node.subcons]
+        if any(s is None for s in subs):
+            return None
+
+        def build(tv: str, b: int, scope: Scope) -> Val:
+            sc = scope.child()
+            fields: list[tuple[str, Val]] = []
+            for member, lay in zip(node.subcons, subs):
+                val = lay.build(tv, b, sc)
+                b += lay.count
+                self._member(member, val, sc, fields, None, flat)
+            return self.struct_val(fields)
+
+        return Layout("".join(s.fmt for s in subs), sum(s.count for s in subs), sum(s.size for s in subs), build)
+
+    @staticmethod
+    def struct_val(fields: list[tuple[str, Val]]) -> Val:
+        body = ", ".join(f"{k!r}: {v.plain}" for k, v in fields)
+        return Val("{" + body + "}", None, True, fields)
+
+    def _bits_layout(self, node: cs.Transformed) -> Layout | None:
+        """``BitStruct`` (bytes2bits over a fixed-size struct) and ``ByteSwapped`` of one."""
+        swapped = False
+        if node.decodefunc is binary.swapbytes:
+            inner = _unwrap(node.subcon)
+            if type(inner) is not cs.Transformed or inner.decodefunc is not binary.bytes2bits:
+                return None
+            if node.decodeamount != inner.decodeamount:
+                return None
+            swapped, node = True, inner
+        if node.decodefunc is not binary.bytes2bits or not isinstance(node.decodeamount, int):
+            return None
+        k = node.decodeamount
+        members = self._bit_members(node.subcon, 0)
+        if members is None or members[1] != 8 * k:
+            return None
+        emit = members[0]
+        if swapped and k in (2, 4, 8):
+            fmt, count = {2: "H", 4: "I", 8: "Q"}[k], 1
+
+            def bits(tv: str, b: int, off: int, width: int, little: bool) -> str:
+                if little:
+                    raise Unsupported("a swapped BitsInteger inside ByteSwapped")
+                return _shift_mask(f"{tv}[{b}]", 8 * k - off - width, width)
+        else:
+            fmt, count = ("B" * k), k
+            order = list(range(k))[::-1] if swapped else list(range(k))
+
+            def bits(tv: str, b: int, off: int, width: int, little: bool) -> str:
+                j0, j1 = off // 8, (off + width - 1) // 8
+                if little:
+                    if off % 8 or width % 8:
+                        raise Unsupported("BitsInteger swapped but not byte-aligned")
+                    parts = [_shl(f"{tv}[{b + order[j]}]", 8 * (j - j0)) for j in range(j0, j1 + 1)]
+                    return "(" + " | ".join(parts) + ")"
+                parts = [_shl(f"{tv}[{b + order[j]}]", 8 * (j1 - j)) for j in range(j0, j1 + 1)]
+                word = parts[0] if len(parts) == 1 else "(" + " | ".join(parts) + ")"
+                if off % 8 == 0 and width % 8 == 0:
+                    return word  # whole bytes
+                return _shift_mask(word, 8 * (j1 + 1) - off - width, width)
+
+        def build(tv: str, b: int, sc: Scope) -> Val:
+            return emit(lambda off, width, little: bits(tv, b, off, width, little), sc)
+
+        return Layout(fmt, count, k, build)
+
+    def _bit_members(self, node: cs.Construct, off: int):
+        """(emit(bits, scope) -> Val, width in bits) of a node inside a bitwise stream, or None.
+        ``bits(offset, width, little)`` gives the code of an unsigned field."""
+        t = type(node)
+        if t is cs.Renamed:
+            return self._bit_members(node.subcon, off)
+        if t is cs.BitsInteger:
+            if not isinstance(node.length, int) or node.length <= 0 or node.signed or not isinstance(node.swapped, bool):
+                return None
+            width, little = node.length, node.swapped
+            return (lambda bits, sc: _same(bits(off, width, little))), width
+        if t is cs.Flag.__class__:
+            return (lambda bits, sc: _same(f"({bits(off, 1, False)} != 0)")), 1
+        if isinstance(node, cs.Adapter):
+            value = self._adapter_value(node)
+            sub = self._bit_members(node.subcon, off) if value is not None else None
+            if sub is None:
+                return None
+            inner, width = sub
+            return (lambda bits, sc: value(self, inner(bits, sc), sc)), width
+        if t is cs.Array and isinstance(node.count, int) and node.count >= 0 and not node.discard:
+            items, pos = [], off
+            for _ in range(node.count):
+                sub = self._bit_members(node.subcon, pos)
+                if sub is None:
+                    return None
+                items.append(sub[0])
+                pos += sub[1]
+            return (lambda bits, sc: Val("[" + ", ".join(f(bits, sc).plain for f in items) + "]")), pos - off
+        if t is cs.Struct:
+            members, pos = [], off
+            for sc_ in node.subcons:
+                sub = self._bit_members(sc_, pos)
+                if sub is None:
+                    return None
+                members.append((sc_, sub[0]))
+                pos += sub[1]
+
+            def emit(bits, scope):
+                sc = scope.child()
+                fields: list[tuple[str, Val]] = []
+                for member, f in members:
+                    self._member(member, f(bits, sc), sc, fields, None, False)
+                return self.struct_val(fields)
+
+            return emit, pos - off
+        if t in (cs.Computed, cs.Check, cs.Pass.__class__):
+            return (lambda bits, sc: self.nothing(node, sc)), 0
+        return None
+
+    def _adapter_value(self, node: cs.Adapter):
+        """``value(gen, Val of the adapted value, scope) -> Val`` for an adapter, or None."""
+        custom = getattr(node, "_emitplainvalue", None)
+        if custom is not None:
+            return custom
+        if type(node) is cs.Enum:
+            return enum_value(node)
+        if type(node) is cs.FlagsEnum:
+            return flags_value(node, None)
+        return None
+
+    # -- parsing at runtime ----------------------------------------------------------------------
+
+    def parse(self, node: cs.Construct, st: Stream, scope: Scope) -> Val:
+        """Emit code that parses ``node`` from ``st``; the :class:`Val` of the result."""
+        lay = self.layout(node)
+        if lay is not None:
+            return self.unpack(lay, st, scope)
+        t = type(node)
+        if t is cs.Renamed:
+            return self.parse(node.subcon, st, scope)
+        custom = getattr(node, "_emitplain", None)
+        if custom is not None:
+            return custom(self, st, scope)
+        if t is cs.Struct:
+            return self.struct(node, st, scope, flat=False)
+        if t is cs.IfThenElse:
+            if id(node) in self.decided:
+                return self.parse(node.thensubcon if self.decided[id(node)] else node.elsesubcon, st, scope)
+            return self.branches([(self.expr(node.condfunc, scope), node.thensubcon), (None, node.elsesubcon)], st, scope)
+        if t is cs.Switch:
+            if id(node) in self.decided:
+                return self.parse(self.decided[id(node)], st, scope)
+            return self.branches(self.switch_cases(node, scope), st, scope)
+        if t is cs.Array:
+            return self._array(node, st, scope)
+        if t is cs.GreedyRange and not node.discard:
+            return self._greedy_range(node, st, scope)
+        if t is cs.Bytes:
+            data = self.read(st, self.expr(node.length, scope))
+            return Val(f"{data}.hex()", data)
+        if t is cs.GreedyBytes.__class__:
+            data = self.rest(st)
+            return Val(f"{data}.hex()", data)
+        if isinstance(node, cs.Adapter):
+            value = self._adapter_value(node)
+            if value is None:
+                raise Unsupported(f"adapter {type(node).__name__}")
+            return value(self, self.parse(node.subcon, st, scope), scope)
+        raise Unsupported(f"{type(node).__name__}")
+
+    def unpack(self, lay: Layout, st: Stream, scope: Scope) -> Val:
+        if lay.count == 0:
+            return lay.build("()", 0, scope)
+        tv = self.tmp("t")
+        fn = self.const(struct.Struct("<" + lay.fmt).unpack_from, "S")
+        self.line(f"{tv} = {fn}({st.buf}, {st.pos})")
+        self.line(f"{st.pos} += {lay.size}")
+        return lay.build(tv, 0, scope)
+
+    def read(self, st: Stream, n: str) -> str:
+        """Read ``n`` bytes (code) into a new variable; a short read raises Short."""
+        n = self.assign(n, "n")
+        data = self.tmp("b")
+        self.line(f"if {n} < 0: raise _Short")
+        self.line(f"{data} = {st.buf}[{st.pos}:{st.pos} + {n}]")
+        self.line(f"if len({data}) != {n}: raise _Short")
+        self.line(f"{st.pos} += {n}")
+        return data
+
+    def rest(self, st: Stream) -> str:
+        """The rest of the stream into a new variable."""
+        data = self.tmp("b")
+        self.line(f"{data} = {st.buf}[{st.pos}:]")
+        self.line(f"{st.pos} = len({st.buf})")
+        return data
+
+    def substream(self, data: str) -> Stream:
+        """A new stream over the bytes in variable ``data``."""
+        pos = self.tmp("p")
+        self.line(f"{pos} = 0")
+        return Stream(data, pos)
+
+    def static_size(self, node: cs.Construct) -> int | None:
+        lay = self.layout(node)
+        return lay.size if lay is not None else None
+
+    def switch_cases(self, node: cs.Switch, scope: Scope) -> list[tuple[str | None, cs.Construct]]:
+        """(condition code, subcon) for a runtime ``Switch``, as dict lookup decides it."""
+        index = {key: i for i, key in enumerate(node.cases)}
+        which = self.assign(f"{self.const(index)}.get({self.expr(node.keyfunc, scope)}, -1)", "w")
+        out: list[tuple[str | None, cs.Construct]] = [(f"{which} == {i}", sc) for i, sc in enumerate(node.cases.values())]
+        out.append((None, node.default))
+        return out
+
+    def branches(self, cases: list[tuple[str | None, cs.Construct]], st: Stream, scope: Scope) -> Val:
+        """if/elif/else over ``(condition code, subcon)`` (the last condition None), each parsing
+        into one result variable."""
+        res = self.tmp("r")
+        kinds = set()
+        for i, (cond, node) in enumerate(cases):
+            head = "else:" if cond is None else (f"if {cond}:" if i == 0 else f"elif {cond}:")
+            with self.block(head):
+                val = self.parse(node, st, scope)
+                self.line(f"{res} = {val.plain}")
+                kinds.add(val.is_dict)
+        if len(kinds) != 1:
+            raise Unsupported("branches of different kinds")
+        return Val(res, None, kinds.pop())
+
+    def fixed_alternatives(self, node: cs.Construct, scope: Scope) -> list[tuple[str | None, Layout]]:
+        """(condition code, layout) of each fixed layout ``node`` can take at runtime (through
+        ``Switch`` and ``IfThenElse`` decided by the data); the last condition is None."""
+        lay = self.layout(node)
+        if lay is not None:
+            return [(None, lay)]
+        t = type(node)
+        if t is cs.Renamed:
+            return self.fixed_alternatives(node.subcon, scope)
+        if t is cs.IfThenElse and id(node) not in self.decided:
+            cases = [(self.assign(self.expr(node.condfunc, scope), "c"), node.thensubcon), (None, node.elsesubcon)]
+        elif t is cs.Switch and id(node) not in self.decided:
+            cases = self.switch_cases(node, scope)
+        else:
+            raise Unsupported(f"{t.__name__} of no fixed size")
+        out = []
+        for cond, sub in cases:
+            lay = self.layout(sub)
+            if lay is None:
+                raise Unsupported("a choice of no fixed size")
+            out.append((cond, lay))
+        return out
+
+    def if_chain(self, alternatives: list[tuple[str | None, Any]]):
+        """Yield each alternative inside its ``if``/``elif``/``else`` block (no block when there
+        is only one, unconditional, alternative)."""
+        if len(alternatives) == 1 and alternatives[0][0] is None:
+            yield alternatives[0][1]
+            return
+        for i, (cond, item) in enumerate(alternatives):
+            head = "else:" if cond is None else (f"if {cond}:" if i == 0 else f"elif {cond}:")
+            with self.block(head):
+                yield item
+
+    def _member(self, member: cs.Construct, val: Val, sc: Scope, fields: list[tuple[str, Val]] | None,
+                flush: Callable[[], str] | None, flat: bool) -> None:
+        """Add one struct member's value: named members by name; unnamed dicts merged into a
+        ``FlatStruct`` (``flush`` gives the dict variable when the keys are known only at runtime)."""
+        name = member.name
+        if name:
+            if not name.startswith("_"):
+                fields.append((name, val))
+            sc.add(name, val)
+            return
+        if not flat or not val.is_dict:
+            return
+        if val.fields is not None:
+            for k, v in val.fields:
+                if not k.startswith("_"):
+                    fields.append((k, v))
+                    sc.add(k, v)
+            return
+        if flush is None:
+            raise Unsupported("a runtime merge in a fixed layout")
+        d = flush()
+        self.line(f"{d}.update({val.plain})")
+        sc.forget()
+
+    def struct(self, node: cs.Struct, st: Stream, scope: Scope, flat: bool) -> Val:
+        """A ``Struct`` (``flat``: a FlatStruct) parsed member by member; runs of members of fixed
+        layout are unpacked together."""
+        sc = scope.child()
+        fields: list[tuple[str, Val]] = []
+        state = {"dict": None}
+
+        def flush() -> str:
+            d = state["dict"]
+            if d is None:
+                d = state["dict"] = self.tmp("d")
+                self.line(f"{d} = {self.struct_val(fields).plain}")
+            else:
+                for k, v in fields:
+                    self.line(f"{d}[{k!r}] = {v.plain}")
+            fields.clear()
+            return d
+
+        members = list(node.subcons)
+        i = 0
+        while i < len(members):
+            run = []
+            while i < len(members) and (lay := self.layout(members[i])) is not None:
+                run.append((members[i], lay))
+                i += 1
+            if run:
+                fmt = "".join(lay.fmt for _, lay in run)
+                count = sum(lay.count for _, lay in run)
+                size = sum(lay.size for _, lay in run)
+                tv = "()"
+                if count:
+                    tv = self.tmp("t")
+                    fn = self.const(struct.Struct("<" + fmt).unpack_from, "S")
+                    self.line(f"{tv} = {fn}({st.buf}, {st.pos})")
+                    self.line(f"{st.pos} += {size}")
+                b = 0
+                for member, lay in run:
+                    val = lay.build(tv, b, sc)
+                    b += lay.count
+                    self._member(member, val, sc, fields, flush, flat)
+                continue
+            member = members[i]
+            i += 1
+            val = self.parse(member, st, sc)
+            if val.fields is None and not val.plain.isidentifier() and (member.name or (flat and val.is_dict)):
+                val = Val(self.assign(val.plain), val.ctx, val.is_dict)
+            self._member(member, val, sc, fields, flush, flat)
+        if state["dict"] is None:
+            return self.struct_val(fields)
+        d = flush() if fields else state["dict"]
+        return Val(d, None, True)
+
+    def _array(self, node: cs.Array, st: Stream, scope: Scope) -> Val:
+        if node.discard:
+            raise Unsupported("Array with discard")
+        n = self.assign(self.expr(node.count, scope), "n")
+        self.line(f"if not 0 <= {n}: raise _Bail")
+        out = self.tmp("a")
+        self.line(f"{out} = []")
+        with self.block(f"for _ in range({n}):"):
+            val = self.parse(node.subcon, st, scope)
+            self.line(f"{out}.append({val.plain})")
+        return Val(out)
+
+    def _greedy_range(self, node: cs.GreedyRange, st: Stream, scope: Scope) -> Val:
+        out = self.tmp("a")
+        start = self.tmp("s")
+        self.line(f"{out} = []")
+        with self.block("while True:"):
+            self.line(f"{start} = {st.pos}")
+            item = self.loop_item(node.subcon, st, scope, start)
+            self.line(f"if {st.pos} == {start}: raise _Bail")  # an item of no bytes: construct would loop forever
+            self.line(f"{out}.append({item})")
+        return Val(out)
+
+    def loop_item(self, node: cs.Construct, st: Stream, scope: Scope, start: str) -> str:
+        """Inside a loop: parse one item into list ``out``; a short read restores the position to
+        ``start`` and leaves the loop (construct's ranges catch StreamError)."""
+        with self.block("try:"):
+            val = self.parse(node, st, scope)
+            item = self.assign(val.plain, "e")
+        with self.block("except (_Short, struct_error):"):
+            self.line(f"{st.pos} = {start}")
+            self.line("break")
+        return item
+
+
+class _Params(Scope):
+    def __init__(self):
+        super().__init__(None, params=True)
+
+
+PARAMS = _Params()
+
+
+def _same(code: str) -> Val:
+    return Val(code, code)
+
+
+def _shl(code: str, n: int) -> str:
+    return f"({code} << {n})" if n else code
+
+
+def _shift_mask(word: str, shift: int, width: int) -> str:
+    code = f"({word} >> {shift})" if shift else word
+    return f"({code} & {(1 << width) - 1})"
+
+
+def enum_value(node: cs.Enum):
+    """Plain ``{"value", "name"}`` and the context value of an ``Enum``."""
+    names = {k: str(v) for k, v in node.decmapping.items()}
+
+    def value(gen: Gen, sub: Val, scope: Scope) -> Val:
+        x = sub.plain
+        return Val(f"{{'value': {x}, 'name': {gen.const(names, 'N')}.get({x})}}", f"_enum_ctx({gen.const(node.decmapping, 'D')}, {x})")
+
+    return value
+
+
+def flags_value(node: cs.FlagsEnum, reserved_mask: int | None):
+    """Plain dict of flags (plus ``reserved_bits`` when ``reserved_mask`` is given)."""
+
+    def value(gen: Gen, sub: Val, scope: Scope) -> Val:
+        x = sub.plain
+        fields = [(str(name), Val(f"({x} & {mask} == {mask})")) for name, mask in node.flags.items()]
+        if reserved_mask is not None:
+            fields.append(("reserved_bits", Val(f"({x} & {~reserved_mask})")))
+        return Gen.struct_val(fields)
+
+    return value
+
+
+# -- the parser objects ------------------------------------------------------------------------------
+
+
+class PlainParser:
+    """``parser(data, params)`` -> plain data, for one schema. Raises on anything the generated
+    code leaves to the interpreted parser. Specialisations (one per outcome of the
+    parameter-dependent choices) are generated when first needed."""
+
+    def __init__(self, schema: cs.Construct):
+        self.schema = schema
+        self.choices = _choices(schema)
+        key_gen = Gen({})
+        parts = []
+        for node in self.choices:
+            if type(node) is cs.IfThenElse:
+                parts.append(f"bool({key_gen.expr(node.condfunc, PARAMS)})")
+            else:
+                index = {key: i for i, key in enumerate(node.cases)}
+                parts.append(f"{key_gen.const(index)}.get({key_gen.expr(node.keyfunc, PARAMS)}, -1)")
+        src = f"def key(P):\n    return ({', '.join(parts)}{',' if parts else ''})\n"
+        exec(compile(src, "<igdscope plain parser key>", "exec"), key_gen.ns)
+        self.key = key_gen.ns["key"]
+        self.specs: dict[tuple, Callable | None] = {}
+        self.sources: dict[tuple, str] = {}
+
+    def specialise(self, key: tuple) -> Callable:
+        decided: dict[int, Any] = {}
+        for node, outcome in zip(self.choices, key):
+            if type(node) is cs.IfThenElse:
+                decided[id(node)] = outcome
+            else:
+                decided[id(node)] = list(node.cases.values())[outcome] if outcome >= 0 else node.default
+        g = Gen(decided)
+        st = Stream("buf", "pos")
+        g.line("pos = 0")
+        val = g.parse(self.schema, st, PARAMS)
+        g.line(f"return {val.plain}")
+        src = "def parse(buf, P):\n" + "\n".join(g.lines) + "\n"
+        name = getattr(self.schema, "name", None) or type(self.schema).__name__
+        exec(compile(src, f"<igdscope plain parser {name}>", "exec"), g.ns)
+        self.sources[key] = src
+        return g.ns["parse"]
+
+    def __call__(self, data: bytes, params: dict[str, Any]) -> Any:
+        key = self.key(params)
+        fn = self.specs.get(key)
+        if fn is None:
+            if key in self.specs:
+                raise Bail
+            try:
+                fn = self.specialise(key)
+            except Unsupported:
+                self.specs[key] = None
+                raise Bail from None
+            self.specs[key] = fn
+        return fn(data, params)
+
+
+def compile_plain(schema: cs.Construct) -> PlainParser | None:
+    """A plain-data parser for ``schema``, or None when the generator does not support it (found
+    out here for the parameter-independent parts, else at the first parse of a specialisation)."""
+    try:
+        return PlainParser(schema)
+    except Unsupported:
+        return None

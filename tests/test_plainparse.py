@@ -1,0 +1,180 @@
+"""The generated plain-data parsers (igdscope.plainparse) against construct's interpreted ones.
+
+For every schema the decoders parse through ``decode_plain`` -- every VBT block schema and the
+helper schemas of the block hooks and the block walk -- the generated parser must return exactly
+``to_plain(schema.parse(data, **params))`` (same types, same key order) or raise (then
+``decode_plain`` runs the interpreted parser); when the interpreted parser raises, the generated
+one must raise too. Checked on every block of the corpus (where the generated parser must not
+give up), on mutated corpus blocks and on random bytes at random BDB versions.
+
+Examples per schema: ``IGDSCOPE_PLAIN_EXAMPLES`` (default 40).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import construct as cs
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from igdscope.decode import DecodeError, decode, decode_plain, plain_parser, to_plain
+from igdscope.schemas import opregion
+from igdscope.schemas import vbt as V
+from igdscope.schemas.vbtblocks import dtd, lfp
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+# schemas parsed through decode_plain besides the block registry's
+HELPERS: dict[str, cs.Construct] = {
+    "VbtHeader": V.VbtHeader,
+    "BdbHeader": V.BdbHeader,
+    "GeneralDefinitions": V.GeneralDefinitions,
+    "EdidDtd": dtd.EdidDtd,
+    "PnpId": lfp.PnpId,
+    "FpTiming": lfp.FpTiming,
+    "LfpDataTail": lfp.LfpDataTail,
+    "LfpDataPtrs": lfp.LfpDataPtrs,
+}
+SCHEMAS: dict[str, cs.Construct] = {**{f"block {i}": spec.schema for i, spec in sorted(V.BLOCKS.items())}, **HELPERS}
+VERSIONS = [0, 1, 105, 106, 108, 151, 152, 154, 155, 158, 160, 161, 164, 165, 170, 171, 175, 177, 186, 190, 195, 198, 199,
+            203, 204, 209, 211, 212, 216, 217, 219, 224, 226, 227, 228, 229, 230, 231, 233, 234, 236, 237, 239, 240, 244,
+            245, 247, 249, 251, 253, 256, 257, 260, 261, 263, 264, 300]
+
+
+def same(a: Any, b: Any, path: str = "$") -> str | None:
+    """None when ``a`` and ``b`` are the same plain data (types, key order, values), else where not."""
+    if type(a) is not type(b):
+        return f"{path}: {type(a).__name__} {a!r:.60} != {type(b).__name__} {b!r:.60}"
+    if isinstance(a, dict):
+        if list(a) != list(b):
+            return f"{path}: keys {list(a)} != {list(b)}"
+        for k in a:
+            if (r := same(a[k], b[k], f"{path}.{k}")) is not None:
+                return r
+        return None
+    if isinstance(a, list):
+        if len(a) != len(b):
+            return f"{path}: {len(a)} items != {len(b)}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            if (r := same(x, y, f"{path}[{i}]")) is not None:
+                return r
+        return None
+    return None if a == b else f"{path}: {a!r:.60} != {b!r:.60}"
+
+
+def check(schema: cs.Construct, data: bytes, params: dict[str, Any], must_compile: bool = False) -> None:
+    parser = plain_parser(schema)
+    assert parser is not None, "no generated parser"
+    try:
+        want: Any = to_plain(schema.parse(data, **params))
+    except Exception as exc:  # noqa: BLE001 -- the interpreted parser's verdict, whatever it is
+        want = exc
+    try:
+        got = parser(data, dict(params))
+    except Exception as exc:  # noqa: BLE001
+        assert not must_compile, f"the generated parser gave up ({type(exc).__name__}: {exc})"
+        return
+    assert not isinstance(want, Exception), f"the interpreted parser raises {type(want).__name__}: {want}, the generated one returned"
+    diff = same(got, want)
+    assert diff is None, diff
+
+
+def corpus_blocks() -> list[tuple[str, int, int, bytes]]:
+    if not CORPUS.is_dir():
+        return []
+    out = []
+    for p in sorted(CORPUS.iterdir()):
+        if p.suffix not in (".vbt", ".rom", ".opregion"):
+            continue
+        data = p.read_bytes()
+        if p.suffix == ".opregion":
+            data, _ = opregion.vbt_bytes(data)
+        res = V.walk_blocks(data, V.find_vbt(data))
+        for b in res["blocks"]:
+            out.append((p.name, b["id"], res["bdb_version"], bytes(b["raw"])))
+    return out
+
+
+BLOCKS = corpus_blocks()
+
+
+def _need_corpus() -> None:
+    if not BLOCKS:
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+
+
+def test_every_schema_has_a_generated_parser():
+    for name, schema in SCHEMAS.items():
+        assert plain_parser(schema) is not None, name
+
+
+def test_corpus_blocks_generated_equals_interpreted():
+    _need_corpus()
+    checked = 0
+    for name, block_id, version, raw in BLOCKS:
+        spec = V.BLOCKS.get(block_id)
+        if spec is None or not V._in_range(version, spec.min_bdb, spec.max_bdb):
+            continue
+        try:
+            check(spec.schema, raw, {"bdb_version": version, "block_size": len(raw)}, must_compile=True)
+        except AssertionError as exc:
+            raise AssertionError(f"{name} block {block_id} (BDB {version}): {exc}") from None
+        checked += 1
+    assert checked >= 1000
+
+
+def test_decode_plain_matches_decode_and_its_errors():
+    # a truncated header: the same DecodeError with the field path as decode() gives
+    for data in (b"", b"$VBT", bytes(47)):
+        with pytest.raises(DecodeError) as slow:
+            to_plain(decode(V.VbtHeader, data, "VBT header"))
+        with pytest.raises(DecodeError) as fast:
+            decode_plain(V.VbtHeader, data, "VBT header")
+        assert str(fast.value) == str(slow.value)
+    good = V.demo_vbt()[:48]
+    assert same(decode_plain(V.VbtHeader, good, "VBT header"), to_plain(decode(V.VbtHeader, good, "VBT header"))) is None
+
+
+def _params(version: int, data: bytes) -> dict[str, Any]:
+    return {"bdb_version": version, "block_size": len(data)}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEMAS))
+@SETTINGS
+@given(data=st.binary(max_size=1000), version=st.sampled_from(VERSIONS) | st.integers(0, 300))
+def test_random_bytes(name, data, version):
+    check(SCHEMAS[name], data, _params(version, data))
+
+
+@st.composite
+def mutated_block(draw, block_id: int):
+    _need_corpus()
+    samples = [(v, raw) for _, i, v, raw in BLOCKS if i == block_id]
+    if not samples:
+        pytest.skip(f"no block {block_id} in the corpus")
+    version, raw = draw(st.sampled_from(samples))
+    data = bytearray(raw)
+    for _ in range(draw(st.integers(0, 4))):
+        if data:
+            at = draw(st.integers(0, min(len(data) - 1, draw(st.sampled_from([8, 64, 4096])))))
+            data[at] = draw(st.sampled_from([0, 1, 2, 3, 4, 7, 8, 9, 10, 13, 14, 0x1C, 0x21, 0x26, 0x7F, 0x80, 0xFE, 0xFF]) | st.integers(0, 255))
+    cut = draw(st.sampled_from([None, 0, 1, 2, 3, 5, 8]) | st.integers(0, len(data)))
+    if cut is not None:
+        data = data[:cut]
+    data += draw(st.binary(max_size=40))
+    version = draw(st.sampled_from([version, version, *VERSIONS]))
+    return version, bytes(data)
+
+
+@pytest.mark.parametrize("block_id", sorted(V.BLOCKS))
+@SETTINGS
+@given(data=st.data())
+def test_mutated_corpus_blocks(block_id, data):
+    version, raw = data.draw(mutated_block(block_id))
+    check(V.BLOCKS[block_id].schema, raw, _params(version, raw))
