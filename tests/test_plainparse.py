@@ -21,6 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from igdscope import decode as D
+from igdscope import formats
 from igdscope.decode import DecodeError, decode, decode_plain, plain_parser, to_plain
 from igdscope.schemas import opregion
 from igdscope.schemas import vbt as V
@@ -127,6 +129,35 @@ def test_corpus_blocks_generated_equals_interpreted():
             raise AssertionError(f"{name} block {block_id} (BDB {version}): {exc}") from None
         checked += 1
     assert checked >= 1000
+
+
+def test_corpus_decodes_use_only_checked_schemas(monkeypatch):
+    """Every schema ``decode_plain`` sees while decoding the corpus is one this file checks, and
+    the corpus never falls back to the interpreted parser."""
+    _need_corpus()
+    seen: list[cs.Construct] = []
+    fell_back: list[str] = []
+    real_parser, real_decode = D.plain_parser, D.decode
+
+    def spy_parser(schema):
+        seen.append(schema)
+        return real_parser(schema)
+
+    def spy_decode(schema, data, what, **context):
+        fell_back.append(what)
+        return real_decode(schema, data, what, **context)
+
+    monkeypatch.setattr(D, "plain_parser", spy_parser)
+    monkeypatch.setattr(D, "decode", spy_decode)
+    for p in sorted(CORPUS.iterdir()):
+        if p.suffix in (".vbt", ".rom", ".opregion"):
+            data = p.read_bytes()
+            if p.suffix == ".opregion":
+                data, _ = opregion.vbt_bytes(data)
+            formats.vbt_decode(data)
+    known = {id(s) for s in SCHEMAS.values()}
+    assert seen and all(id(s) in known for s in seen), {type(s).__name__ for s in seen if id(s) not in known}
+    assert not fell_back, fell_back[:5]
 
 
 def test_decode_plain_matches_decode_and_its_errors():

@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, decode, to_plain
+from igdscope.decode import DecodeError, build, decode, decode_plain, to_plain
 from igdscope.plainparse import Unsupported, Val, enum_value
 from igdscope.schemas.common import Raw, Text, merge_values, zero_value
 
@@ -1010,8 +1010,8 @@ def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int,
     if spec is None or not _in_range(bdb_version, spec.min_bdb, spec.max_bdb):
         return None
     raw = bytes(raw)
-    parsed = decode(spec.schema, raw, f"BDB block {block_id} ({spec.name})", bdb_version=bdb_version, block_size=len(raw))
-    plain = _gate(to_plain(parsed), spec.gates, bdb_version)
+    parsed = decode_plain(spec.schema, raw, f"BDB block {block_id} ({spec.name})", bdb_version=bdb_version, block_size=len(raw))
+    plain = _gate(parsed, spec.gates, bdb_version)
     if spec.post is not None:
         plain = spec.post(plain, raw, bdb_version, context or {})
     if block_id == 2:
@@ -1108,55 +1108,57 @@ def walk_blocks(data: bytes, vbt_offset: int = 0) -> dict[str, Any]:
     vbt = data[vbt_offset:]
     if len(vbt) < VBT_HEADER_SIZE:
         raise DecodeError("VBT header", f"truncated ({len(vbt)} bytes at offset {vbt_offset:#x}, the header is 48)")
-    header = decode(VbtHeader, vbt[:VBT_HEADER_SIZE], "VBT header")
+    header = decode_plain(VbtHeader, vbt[:VBT_HEADER_SIZE], "VBT header")
+    vbt_size = header["vbt_size"]
     findings: list[str] = []
     out: dict[str, Any] = {
         "vbt_offset": vbt_offset,
-        "vbt_header": to_plain(header),
+        "vbt_header": header,
         "bdb_header": None,
         "bdb_version": None,
-        "checksum": _checksum(vbt, header.vbt_checksum, header.vbt_size),
+        "checksum": _checksum(vbt, header["vbt_checksum"], vbt_size),
         "blocks": [],
         "ignored_blocks": [],
         "findings": findings,
     }
     if vbt[:4] != VBT_SIGNATURE:
         findings.append(f"signature starts with {vbt[:4]!r}, not '$VBT' (i915 rejects it)")
-    if header.header_size != VBT_HEADER_SIZE:
-        findings.append(f"VBT header_size is {header.header_size}, expected 48")
-    if header.vbt_size > len(vbt):
-        findings.append(f"truncated: vbt_size is {header.vbt_size} but only {len(vbt)} bytes follow the VBT start")
-    if not out["checksum"]["ok"] and header.vbt_size <= len(vbt):
+    if header["header_size"] != VBT_HEADER_SIZE:
+        findings.append(f"VBT header_size is {header['header_size']}, expected 48")
+    if vbt_size > len(vbt):
+        findings.append(f"truncated: vbt_size is {vbt_size} but only {len(vbt)} bytes follow the VBT start")
+    if not out["checksum"]["ok"] and vbt_size <= len(vbt):
         cs_ = out["checksum"]
         findings.append(f"checksum byte is {cs_['stored']:#04x}, {cs_['computed']:#04x} would make the VBT sum to 0 (i915 and igt do not check it)")
 
-    bdb_at = header.bdb_offset
+    bdb_at = header["bdb_offset"]
     if bdb_at + BDB_HEADER_SIZE > len(vbt):
         findings.append(f"BDB header at {bdb_at:#x} lies beyond the {len(vbt)} bytes available")
         return out
-    bdb = decode(BdbHeader, vbt[bdb_at : bdb_at + BDB_HEADER_SIZE], "BDB header")
-    out["bdb_header"] = to_plain(bdb)
-    out["bdb_version"] = bdb.version
-    if bdb.signature != BDB_SIGNATURE:
+    bdb = decode_plain(BdbHeader, vbt[bdb_at : bdb_at + BDB_HEADER_SIZE], "BDB header")
+    version, bdb_size, bdb_header_size = bdb["version"], bdb["bdb_size"], bdb["header_size"]
+    out["bdb_header"] = bdb
+    out["bdb_version"] = version
+    if bdb["signature"] != BDB_SIGNATURE:
         findings.append(f"BDB signature is {vbt[bdb_at:bdb_at + 16]!r}, expected 'BIOS_DATA_BLOCK '")
-    if bdb_at + BDB_HEADER_SIZE > header.vbt_size:
-        findings.append(f"BDB header (at {bdb_at:#x}) does not fit in vbt_size {header.vbt_size} (i915 rejects the VBT)")
-    elif bdb_at + bdb.bdb_size > header.vbt_size:
-        findings.append(f"bdb_offset + bdb_size = {bdb_at + bdb.bdb_size} exceeds vbt_size {header.vbt_size} (i915 rejects the VBT)")
-    elif bdb_at + bdb.bdb_size != header.vbt_size:
-        findings.append(f"vbt_size {header.vbt_size} is {header.vbt_size - bdb_at - bdb.bdb_size} byte(s) more than bdb_offset + bdb_size ({bdb_at + bdb.bdb_size})")
-    if bdb.header_size < BDB_HEADER_SIZE:
-        findings.append(f"BDB header_size {bdb.header_size} is smaller than the 22-byte header: blocks would overlap it")
-    elif bdb.header_size != BDB_HEADER_SIZE:
-        findings.append(f"BDB header_size is {bdb.header_size}, expected 22")
+    if bdb_at + BDB_HEADER_SIZE > vbt_size:
+        findings.append(f"BDB header (at {bdb_at:#x}) does not fit in vbt_size {vbt_size} (i915 rejects the VBT)")
+    elif bdb_at + bdb_size > vbt_size:
+        findings.append(f"bdb_offset + bdb_size = {bdb_at + bdb_size} exceeds vbt_size {vbt_size} (i915 rejects the VBT)")
+    elif bdb_at + bdb_size != vbt_size:
+        findings.append(f"vbt_size {vbt_size} is {vbt_size - bdb_at - bdb_size} byte(s) more than bdb_offset + bdb_size ({bdb_at + bdb_size})")
+    if bdb_header_size < BDB_HEADER_SIZE:
+        findings.append(f"BDB header_size {bdb_header_size} is smaller than the 22-byte header: blocks would overlap it")
+    elif bdb_header_size != BDB_HEADER_SIZE:
+        findings.append(f"BDB header_size is {bdb_header_size}, expected 22")
 
     bdb_bytes = vbt[bdb_at:]
     available = len(bdb_bytes)
-    bound = min(bdb.bdb_size, available)
-    if bdb.bdb_size > available:
-        findings.append(f"bdb_size {bdb.bdb_size} runs past the end of the data ({available} bytes from the BDB start): walk cut there")
+    bound = min(bdb_size, available)
+    if bdb_size > available:
+        findings.append(f"bdb_size {bdb_size} runs past the end of the data ({available} bytes from the BDB start): walk cut there")
     seen: dict[int, int] = {}
-    i = bdb.header_size
+    i = bdb_header_size
     while i + 3 < bound:
         block_id = bdb_bytes[i]
         size = int.from_bytes(bdb_bytes[i + 1 : i + 3], "little")
@@ -1166,12 +1168,12 @@ def walk_blocks(data: bytes, vbt_offset: int = 0) -> dict[str, Any]:
                 break
             size = int.from_bytes(bdb_bytes[i + 4 : i + 8], "little")
         start = i + 3
-        entry = {"id": block_id, "name": block_name(block_id, bdb.version), "offset": bdb_at + i, "size": size}
+        entry = {"id": block_id, "name": block_name(block_id, version), "offset": bdb_at + i, "size": size}
         if start + size > bound:
-            limit = "bdb_size" if bound == bdb.bdb_size else "the data"
+            limit = "bdb_size" if bound == bdb_size else "the data"
             findings.append(f"block {block_id} at {bdb_at + i:#x} ({size} bytes) ends {start + size - bound} byte(s) past {limit}: i915 and igt stop the walk there")
-            vbt_room = min(header.vbt_size - bdb_at, available)
-            if bound == bdb.bdb_size and start + size <= vbt_room:
+            vbt_room = min(vbt_size - bdb_at, available)
+            if bound == bdb_size and start + size <= vbt_room:
                 entry["raw"] = bdb_bytes[start : start + size]
                 out["ignored_blocks"].append(entry)
             i = bound
