@@ -32,7 +32,7 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
-# schemas parsed through decode_plain besides the block registry's
+# schemas parsed through decode_plain besides the block registry's (block 41's is lfp.LFP_DATA_PTRS_BLOCK)
 HELPERS: dict[str, cs.Construct] = {
     "VbtHeader": V.VbtHeader,
     "BdbHeader": V.BdbHeader,
@@ -41,7 +41,6 @@ HELPERS: dict[str, cs.Construct] = {
     "PnpId": lfp.PnpId,
     "FpTiming": lfp.FpTiming,
     "LfpDataTail": lfp.LfpDataTail,
-    "LfpDataPtrs": lfp.LfpDataPtrs,
 }
 SCHEMAS: dict[str, cs.Construct] = {**{f"block {i}": spec.schema for i, spec in sorted(V.BLOCKS.items())}, **HELPERS}
 VERSIONS = [0, 1, 105, 106, 108, 151, 152, 154, 155, 158, 160, 161, 164, 165, 170, 171, 175, 177, 186, 190, 195, 198, 199,

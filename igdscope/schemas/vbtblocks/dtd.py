@@ -33,7 +33,7 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import build, decode, to_plain
+from igdscope.decode import build, decode_plain, to_plain
 from igdscope.schemas.common import Raw
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
 
@@ -146,9 +146,10 @@ def mode_findings(mode: dict[str, Any], what: str = "") -> list[str]:
 
 
 def dtd_plain(parsed: Any) -> dict[str, Any]:
-    """The plain view of a parsed 18-byte DTD: combined fields (kernel names without _lo/_hi), the
-    flag bits as i915 declares them, the byte read as EDID sync flags, and ``mode``."""
-    p = to_plain(parsed)
+    """The plain view of a parsed 18-byte DTD (its construct result or plain form): combined
+    fields (kernel names without _lo/_hi), the flag bits as i915 declares them, the byte read as
+    EDID sync flags, and ``mode``."""
+    p = parsed if parsed.__class__ is dict else to_plain(parsed)
     out = {k: p[k] for k in DTD_PLAIN_FIELDS}
     flags = (p["non_interlaced"] << 7) | (p["hsync_positive"] << 6) | (p["vsync_positive"] << 5) | (p["digital"] << 3) | p["rsvd1"]
     sync_type = (flags >> 3) & 3
@@ -167,7 +168,7 @@ def dtd_plain(parsed: Any) -> dict[str, Any]:
 
 def parse_dtd(data: bytes, what: str = "DTD") -> dict[str, Any]:
     """Decode 18 bytes as a DTD (plain view); shorter data raises DecodeError."""
-    return dtd_plain(decode(EdidDtd, bytes(data[:DTD_SIZE]), what))
+    return dtd_plain(decode_plain(EdidDtd, bytes(data[:DTD_SIZE]), what))
 
 
 def dtd_findings(d: dict[str, Any], what: str = "") -> list[str]:

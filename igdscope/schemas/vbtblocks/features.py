@@ -29,7 +29,7 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, to_plain
+from igdscope.decode import DecodeError, build, decode_plain, to_plain
 from igdscope.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import (
@@ -38,9 +38,9 @@ from igdscope.schemas.vbt import (
     BlockSpec,
     EnumIn,
     FlatStruct,
+    GeneralDefinitions,
     ZeroFilled,
     coded,
-    decode_block,
     handle_meaning,
 )
 
@@ -662,11 +662,12 @@ def _used_by(context: dict[int, bytes], bdb_version: int) -> dict[int, list[str]
     raw = context.get(2)
     if raw is None or bdb_version < 198:
         return out
-    try:
-        defs = decode_block(2, raw, bdb_version)
+    raw = bytes(raw)
+    try:  # the child fields (none of those read here is gated at BDB 198+), not block 2's whole decode
+        defs = decode_plain(GeneralDefinitions, raw, "BDB block 2 (general_definitions)", bdb_version=bdb_version, block_size=len(raw))
     except DecodeError:
         return out
-    for dev in (defs or {}).get("devices") or []:
+    for dev in defs.get("devices") or []:
         if not dev.get("device_type") or not dev.get("compression_enable"):
             continue
         idx = int(dev.get("compression_structure_index") or 0)

@@ -40,7 +40,7 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, decode, to_plain
+from igdscope.decode import DecodeError, build, decode_plain
 from igdscope.schemas.common import Text, merge_values, zero_value
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
 from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_findings, dtd_plain
@@ -321,6 +321,7 @@ LfpDataPtrs = cs.Struct(
     "panel_name" / LfpDataPtrTable * "13-byte names, 0 in old VBTs",
 )
 LFP_DATA_PTRS_SIZE = 148
+LFP_DATA_PTRS_BLOCK = ZeroFilled(this._params.block_size, LfpDataPtrs)  # block 41's schema; block 42's hook reads it too
 TABLES = ("fp_timing", "dvo_timing", "panel_pnp_id")
 
 
@@ -432,7 +433,7 @@ def lfp_data_ptrs(context: dict[int, bytes], bdb_version: int, block42_offset: i
         name["data_offset"] = name.pop("offset")
         res["ptr"], res["panel_name"] = gen["ptr"], name
     else:
-        p = to_plain(decode(ZeroFilled(len(raw41), LfpDataPtrs), raw41, "BDB block 41 (lfp_data_ptrs)"))
+        p = decode_plain(LFP_DATA_PTRS_BLOCK, bytes(raw41), "BDB block 41 (lfp_data_ptrs)", block_size=len(raw41))
         res["source"] = "block 41"
         res["num_entries"] = p["num_entries"]
         res["ptr"], res["panel_name"] = p["ptr"], p["panel_name"]
@@ -523,6 +524,7 @@ FpTiming = cs.Struct(
     "terminator" / cs.Int16ul * "0xFFFF, at the end of the table whatever its size",
 )
 FP_TIMING_OFFSETS = _offsets(FpTiming)
+FP_TIMING_SIZE = FpTiming.sizeof()
 FP_TIMING_FIELDS_END = FP_TIMING_OFFSETS["terminator"][0]  # 44
 
 PnpId = cs.Struct(
@@ -572,7 +574,7 @@ def pnp_mfg_id(mfg_name: int) -> str:
 
 
 def pnp_plain(data: bytes) -> dict[str, Any]:
-    p = to_plain(decode(PnpId, bytes(data[:PNP_ID_SIZE]), "PnP ID"))
+    p = decode_plain(PnpId, bytes(data[:PNP_ID_SIZE]), "PnP ID")
     p["mfg_id"] = pnp_mfg_id(p["mfg_name"])
     p["year"] = 1990 + p["mfg_year"]
     return p
@@ -582,7 +584,7 @@ def fp_timing_plain(table: bytes, size: int) -> dict[str, Any]:
     """An fp_timing table of ``size`` bytes (the terminator in its last 2): the members that fit
     before the terminator, the terminator, and any bytes between them as ``unparsed``."""
     body = bytes(table[: max(size - 2, 0)])
-    full = to_plain(decode(FpTiming, body[:FP_TIMING_FIELDS_END].ljust(FpTiming.sizeof(), b"\0"), "fp_timing"))
+    full = decode_plain(FpTiming, body[:FP_TIMING_FIELDS_END].ljust(FP_TIMING_SIZE, b"\0"), "fp_timing")
     out = {name: full[name] for name, (off, n) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + n <= len(body)}
     out["terminator"] = int.from_bytes(table[size - 2 : size], "little") if size >= 2 else None
     if len(body) > FP_TIMING_FIELDS_END:
@@ -593,7 +595,7 @@ def fp_timing_plain(table: bytes, size: int) -> dict[str, Any]:
 def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str]) -> list[dict[str, Any]]:
     """Per-panel members of the LFP data tail at ``at`` in block 42's data."""
     chunk = bytes(data[at : at + LFP_DATA_TAIL_SIZE])
-    tail = to_plain(decode(LfpDataTail, chunk.ljust(LFP_DATA_TAIL_SIZE, b"\0"), "LFP data tail"))
+    tail = decode_plain(LfpDataTail, chunk.ljust(LFP_DATA_TAIL_SIZE, b"\0"), "LFP data tail")
     have = len(chunk)
     absent = []
     for name, (off, size) in LFP_DATA_TAIL_OFFSETS.items():
@@ -657,7 +659,7 @@ def _post_lfp_data(plain: dict[str, Any], raw: bytes, bdb_version: int, context:
             if 0 <= fo and fo + fp_size <= len(raw):
                 entry["fp_timing"] = fp_timing_plain(raw[fo : fo + fp_size], fp_size)
             if 0 <= do and do + DTD_SIZE <= len(raw):
-                entry["dvo_timing"] = dtd_plain(decode(EdidDtd, raw[do : do + DTD_SIZE], f"panel {i} dvo_timing"))
+                entry["dvo_timing"] = dtd_plain(decode_plain(EdidDtd, raw[do : do + DTD_SIZE], f"panel {i} dvo_timing"))
             if 0 <= po and po + PNP_ID_SIZE <= len(raw):
                 entry["pnp_id"] = pnp_plain(raw[po : po + PNP_ID_SIZE])
             if len(entry) < 3:
@@ -1022,7 +1024,7 @@ def _post_sdvo_lvds_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, con
         findings.append(f"{whole - SDVO_PANELS} DTD(s) beyond the {SDVO_PANELS} i915 knows (igt 1.27.1 prints them)")
     dtds = []
     for i in range(whole):
-        d = dtd_plain(decode(EdidDtd, raw[i * DTD_SIZE : (i + 1) * DTD_SIZE], f"DTD {i}"))
+        d = dtd_plain(decode_plain(EdidDtd, raw[i * DTD_SIZE : (i + 1) * DTD_SIZE], f"DTD {i}"))
         entry = {"index": i, "selected": selected == i, **d}
         if selected == i:
             findings.extend(dtd_findings(d, f"DTD {i}"))
@@ -1047,7 +1049,7 @@ SPECS = {
     22: BlockSpec("sdvo_lvds_options", _zero_filled(SdvoLvdsOptions), full_size=SDVO_LVDS_OPTIONS_SIZE, post=_post_sdvo_lvds_options),
     23: BlockSpec("sdvo_lvds_dtd", _zero_filled(SdvoLvdsDtd), full_size=SDVO_LVDS_DTD_SIZE, post=_post_sdvo_lvds_dtd),
     40: BlockSpec("lfp_options", _zero_filled(LfpOptions), full_size=LFP_OPTIONS_SIZE, post=_post_lfp_options),
-    41: BlockSpec("lfp_data_ptrs", _zero_filled(LfpDataPtrs), full_size=LFP_DATA_PTRS_SIZE, post=_post_lfp_data_ptrs),
+    41: BlockSpec("lfp_data_ptrs", LFP_DATA_PTRS_BLOCK, full_size=LFP_DATA_PTRS_SIZE, post=_post_lfp_data_ptrs),
     42: BlockSpec("lfp_data", LfpData, post=_post_lfp_data),
     43: BlockSpec("lfp_backlight", _zero_filled(LfpBacklight), full_size=LFP_BACKLIGHT_SIZE, post=_post_lfp_backlight),
     44: BlockSpec("lfp_power", _zero_filled(LfpPower), full_size=LFP_POWER_SIZE, post=_post_lfp_power),
