@@ -112,7 +112,7 @@ _parsers: dict[int, tuple[cs.Construct, Any]] = {}
 
 
 def plain_parser(schema: cs.Construct) -> Any:
-    """The generated plain-data parser of ``schema`` (made at its first use), or None."""
+    """The generated parser of ``schema`` (``parse(data, params)``, made at its first use), or None."""
     entry = _parsers.get(id(schema))
     if entry is not None and entry[0] is schema:
         return entry[1]
@@ -121,8 +121,8 @@ def plain_parser(schema: cs.Construct) -> Any:
     from igdscope.plainparse import compile_plain
 
     parser = compile_plain(schema)
-    _parsers[id(schema)] = (schema, parser)
-    return parser
+    _parsers[id(schema)] = (schema, parser.parse if parser is not None else None)
+    return _parsers[id(schema)][1]
 
 
 def decode_plain(schema: cs.Construct, data: bytes, what: str, **context: Any) -> Any:
@@ -131,10 +131,11 @@ def decode_plain(schema: cs.Construct, data: bytes, what: str, **context: Any) -
     generated code checks every read and gives up on anything it does not reproduce exactly; the
     interpreted parser then decodes (and raises :class:`DecodeError` with the field path)."""
     if PLAIN_PARSERS and data.__class__ is bytes and len(data) <= MAX_PLAIN_INPUT:
-        parser = plain_parser(schema)
-        if parser is not None:
+        entry = _parsers.get(id(schema))
+        parse = entry[1] if entry is not None and entry[0] is schema else plain_parser(schema)
+        if parse is not None:
             try:
-                return parser(data, context)
+                return parse(data, context)
             except Exception:  # noqa: BLE001 -- any failure: the interpreted parser decides
                 pass
     return to_plain(decode(schema, data, what, **context))

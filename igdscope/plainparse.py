@@ -811,26 +811,42 @@ def flags_value(node: cs.FlagsEnum, reserved_mask: int | None):
 
 
 class PlainParser:
-    """``parser(data, params)`` -> plain data, for one schema. Raises on anything the generated
-    code leaves to the interpreted parser. Specialisations (one per outcome of the
-    parameter-dependent choices) are generated when first needed."""
+    """The generated parser of one schema: ``parse(data, params)`` -> plain data (raises on
+    anything it leaves to the interpreted parser). One specialisation per outcome of the
+    parameter-dependent choices, generated when first needed; ``parse`` computes the outcome and
+    calls it (it is the specialisation itself when the schema has no such choice)."""
 
     def __init__(self, schema: cs.Construct):
         self.schema = schema
         self.choices = _choices(schema)
-        key_gen = Gen({})
+        self.specs: dict[tuple, Callable] = {}
+        self.sources: dict[tuple, str] = {}
+        if not self.choices:
+            self.parse = self.specs[()] = self.specialise(())
+            return
+        g = Gen({})
         parts = []
         for node in self.choices:
             if type(node) is cs.IfThenElse:
-                parts.append(f"bool({key_gen.expr(node.condfunc, PARAMS)})")
+                parts.append(f"bool({g.expr(node.condfunc, PARAMS)})")
             else:
                 index = {key: i for i, key in enumerate(node.cases)}
-                parts.append(f"{key_gen.const(index)}.get({key_gen.expr(node.keyfunc, PARAMS)}, -1)")
-        src = f"def key(P):\n    return ({', '.join(parts)}{',' if parts else ''})\n"
-        exec(compile(src, "<igdscope plain parser key>", "exec"), key_gen.ns)
-        self.key = key_gen.ns["key"]
-        self.specs: dict[tuple, Callable | None] = {}
-        self.sources: dict[tuple, str] = {}
+                parts.append(f"{g.const(index)}.get({g.expr(node.keyfunc, PARAMS)}, -1)")
+        key = "(" + ", ".join(parts) + ",)"
+        g.ns.update(_specs=self.specs, _missing=self.missing)
+        src = (f"def parse(buf, P):\n    fn = _specs.get({key})\n    if fn is None:\n        fn = _missing({key})\n"
+               "    return fn(buf, P)\n")
+        exec(compile(src, "<igdscope plain parser dispatch>", "exec"), g.ns)
+        self.parse = g.ns["parse"]
+
+    def missing(self, key: tuple) -> Callable:
+        """The specialisation for ``key``, generated now (one that gives up if unsupported)."""
+        try:
+            fn = self.specialise(key)
+        except Unsupported:
+            fn = _give_up
+        self.specs[key] = fn
+        return fn
 
     def specialise(self, key: tuple) -> Callable:
         decided: dict[int, Any] = {}
@@ -851,23 +867,17 @@ class PlainParser:
         return g.ns["parse"]
 
     def __call__(self, data: bytes, params: dict[str, Any]) -> Any:
-        key = self.key(params)
-        fn = self.specs.get(key)
-        if fn is None:
-            if key in self.specs:
-                raise Bail
-            try:
-                fn = self.specialise(key)
-            except Unsupported:
-                self.specs[key] = None
-                raise Bail from None
-            self.specs[key] = fn
-        return fn(data, params)
+        return self.parse(data, params)
+
+
+def _give_up(buf: bytes, params: dict[str, Any]) -> Any:
+    raise Bail
 
 
 def compile_plain(schema: cs.Construct) -> PlainParser | None:
-    """A plain-data parser for ``schema``, or None when the generator does not support it (found
-    out here for the parameter-independent parts, else at the first parse of a specialisation)."""
+    """The generated parser of ``schema``, or None when the generator does not support it (found
+    out here when the schema has no parameter-dependent choice, else at the first parse of each
+    specialisation, which then always gives up)."""
     try:
         return PlainParser(schema)
     except Unsupported:
