@@ -979,12 +979,29 @@ def _in_range(version: int, lo: int, hi: int | None) -> bool:
     return version >= lo and (hi is None or version <= hi)
 
 
+_invalid_cache: dict[tuple[int, int], tuple[dict, tuple[str, ...]]] = {}
+
+
+def invalid_names(gates: dict[str, tuple[int, int | None] | None], version: int) -> tuple[str, ...]:
+    """The names of a gate table (``{name: (min BDB, max BDB or None)}``) that ``version`` does not
+    define, in table order. Gate tables are module-level constants; the answer is kept per table
+    and version."""
+    key = (id(gates), version)
+    hit = _invalid_cache.get(key)
+    if hit is not None and hit[0] is gates:
+        return hit[1]
+    names = tuple(name for name, gate in gates.items() if gate is not None and not _in_range(version, gate[0], gate[1]))
+    if len(_invalid_cache) < 4096:
+        _invalid_cache[key] = (gates, names)
+    return names
+
+
 def _gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], version: int) -> dict[str, Any]:
     """Move fields the version does not define out of ``fields``: zero ones are dropped, others go
     to ``not_valid_for_bdb`` (so nothing is lost and the block still builds back)."""
     odd = {}
-    for name, (lo, hi) in gates.items():
-        if name in fields and not _in_range(version, lo, hi):
+    for name in invalid_names(gates, version) if gates else ():
+        if name in fields:
             value = fields.pop(name)
             if value:
                 odd[name] = value

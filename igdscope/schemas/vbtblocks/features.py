@@ -42,6 +42,7 @@ from igdscope.schemas.vbt import (
     ZeroFilled,
     coded,
     handle_meaning,
+    invalid_names,
 )
 
 NUM_PANELS = 16
@@ -66,8 +67,8 @@ def gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], versi
     """Move the members a BDB version does not define out of ``fields``: all-zero ones (arrays
     included) are dropped, others kept under ``not_valid_for_bdb`` so nothing is lost."""
     odd = {}
-    for name, (lo, hi) in gates.items():
-        if name in fields and not (version >= lo and (hi is None or version <= hi)):
+    for name in invalid_names(gates, version):
+        if name in fields:
             value = fields.pop(name)
             if not _is_zero(value):
                 odd[name] = value
