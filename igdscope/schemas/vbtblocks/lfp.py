@@ -35,6 +35,7 @@ block 41 checks.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import construct as cs
@@ -42,7 +43,7 @@ from construct import this
 
 from igdscope.decode import DecodeError, build, decode_plain
 from igdscope.schemas.common import Text, merge_values, zero_value
-from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
+from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled, invalid_names
 from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_findings, dtd_plain
 
 PANELS = 16
@@ -76,8 +77,8 @@ def _nonzero(value: Any) -> bool:
 def _gate(fields: dict[str, Any], gates: Gates, version: int) -> dict[str, Any]:
     """Leave out fields the BDB version does not define; non-zero ones go to ``not_valid_for_bdb``."""
     odd = fields.pop("not_valid_for_bdb", None) or {}
-    for name, gate in gates.items():
-        if name in fields and not _in_range(version, gate):
+    for name in invalid_names(gates, version):
+        if name in fields:
             value = fields.pop(name)
             if _nonzero(value):
                 odd[name] = value
@@ -567,6 +568,7 @@ BLACK_BORDER_GATES: Gates = {"top": (227, None), "bottom": (227, None), "left": 
 LfpData = cs.Struct("data" / cs.GreedyBytes)
 
 
+@lru_cache(maxsize=1024)
 def pnp_mfg_id(mfg_name: int) -> str:
     """The three letters of an EDID manufacturer ID from the kernel's (little-endian) u16."""
     be = ((mfg_name & 0xFF) << 8) | (mfg_name >> 8)
@@ -584,12 +586,25 @@ def fp_timing_plain(table: bytes, size: int) -> dict[str, Any]:
     """An fp_timing table of ``size`` bytes (the terminator in its last 2): the members that fit
     before the terminator, the terminator, and any bytes between them as ``unparsed``."""
     body = bytes(table[: max(size - 2, 0)])
-    full = decode_plain(FpTiming, body[:FP_TIMING_FIELDS_END].ljust(FP_TIMING_SIZE, b"\0"), "fp_timing")
-    out = {name: full[name] for name, (off, n) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + n <= len(body)}
+    out = decode_plain(FpTiming, body[:FP_TIMING_FIELDS_END].ljust(FP_TIMING_SIZE, b"\0"), "fp_timing")
+    for name in _fp_timing_cut(len(body)):
+        del out[name]
     out["terminator"] = int.from_bytes(table[size - 2 : size], "little") if size >= 2 else None
     if len(body) > FP_TIMING_FIELDS_END:
         out["unparsed"] = body[FP_TIMING_FIELDS_END:].hex()
     return out
+
+
+@lru_cache(maxsize=64)
+def _fp_timing_cut(n: int) -> tuple[str, ...]:
+    """The fp_timing members a table body of ``n`` bytes does not hold, and the terminator (which
+    is read from the table's last two bytes instead)."""
+    return tuple(name for name, (off, size) in FP_TIMING_OFFSETS.items() if name == "terminator" or off + size > n)
+
+
+def _panels_held(have: int, at: int, size: int) -> int:
+    """How many of the 16 per-panel entries of ``size`` bytes from offset ``at`` lie in ``have`` bytes."""
+    return max(0, min(PANELS, (have - at) // size))
 
 
 def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str]) -> list[dict[str, Any]]:
@@ -606,25 +621,34 @@ def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str]) -> 
                 continue
             absent.append(name)
     _absent(absent, len(data), findings)
+    offsets = LFP_DATA_TAIL_OFFSETS
+    names, drrs, overlap, borders = tail["panel_name"], tail["seamless_drrs_min_refresh_rate"], tail["pixel_overlap_count"], tail["black_border"]
+    n_names = _panels_held(have, offsets["panel_name"][0], PANEL_NAME_SIZE)
+    n_drrs = _panels_held(have, offsets["seamless_drrs_min_refresh_rate"][0], 1)
+    n_overlap = _panels_held(have, offsets["pixel_overlap_count"][0], 1)
+    masks = [(name, tail[name]) for name in ("dual_lfp_port_sync_enable", "gpu_dithering_for_banding_artifacts")
+             if name not in absent and offsets[name][0] + 2 <= have]
+    scaling = None if "scaling_enable" in absent else tail["scaling_enable"]
+    border_at = offsets["black_border"][0]
     out = []
     for i in range(PANELS):
         entry: dict[str, Any] = {}
-        name_off = LFP_DATA_TAIL_OFFSETS["panel_name"][0] + i * PANEL_NAME_SIZE
-        if name_off + PANEL_NAME_SIZE <= have:
-            entry["panel_name"] = tail["panel_name"][i]
-        if "scaling_enable" not in absent:
-            entry["scaling_enable"] = bool(_bits(tail["scaling_enable"], i, 1))
-        for name in ("seamless_drrs_min_refresh_rate", "pixel_overlap_count"):
-            off = LFP_DATA_TAIL_OFFSETS[name][0] + i
-            if off < have:
-                entry[name] = tail[name][i]
-        off = LFP_DATA_TAIL_OFFSETS["black_border"][0] + 4 * i
-        border = {k: v for j, (k, v) in enumerate(tail["black_border"][i].items()) if off + j < have}
+        if i < n_names:
+            entry["panel_name"] = names[i]
+        if scaling is not None:
+            entry["scaling_enable"] = bool(scaling >> i & 1)
+        if i < n_drrs:
+            entry["seamless_drrs_min_refresh_rate"] = drrs[i]
+        if i < n_overlap:
+            entry["pixel_overlap_count"] = overlap[i]
+        off = border_at + 4 * i
+        border = borders[i]  # a fresh dict of the four members
+        if off + 4 > have:
+            border = {k: v for j, (k, v) in enumerate(border.items()) if off + j < have}
         if border:
             entry["black_border"] = _gate(border, BLACK_BORDER_GATES, bdb_version)
-        for name in ("dual_lfp_port_sync_enable", "gpu_dithering_for_banding_artifacts"):
-            if name not in absent and LFP_DATA_TAIL_OFFSETS[name][0] + 2 <= have:
-                entry[name] = bool(_bits(tail[name], i, 1))
+        for name, mask in masks:
+            entry[name] = bool(mask >> i & 1)
         out.append(_gate(entry, LFP_DATA_TAIL_GATES, bdb_version))
     return out
 
