@@ -52,6 +52,14 @@ NUM_PANELS = 16
 
 
 def _is_zero(value: Any) -> bool:
+    cls = value.__class__
+    if cls is int or cls is bool:
+        return not value
+    if cls is list:
+        for item in value:
+            if not _is_zero(item):
+                return False
+        return True
     if isinstance(value, dict):
         if set(value) == {"value", "name"}:
             return not value["value"]
@@ -476,59 +484,66 @@ def _gbps(rate: int) -> str:
 
 def _edp_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
     v = bdb_version
+    rate_note = {} if v <= 223 else {"note": "not used from BDB 224: see edp_fast_link_training_rate"}
+    # the packed per-panel members (2, 1 or 4 bits per panel); panel i's field is (word >> i * bits) & mask
+    color_depth, msa_delay = int(plain["color_depth"]), int(plain["sdrrs_msa_timing_delay"])
+    s3d, t3, vswing_table = int(plain["edp_s3d_feature"]), int(plain["edp_t3_optimization"]), int(plain["edp_vswing_preemph"])
+    flt, dpcd_600h, full_provided = int(plain["fast_link_training"]), int(plain["dpcd_600h_write_required"]), int(plain["full_link_params_provided"])
+    apical, dsc_disable, t6, joiner = int(plain["apical_enable"]), int(plain["edp_dsc_disable"]), int(plain["t6_delay_support"]), int(plain["pipe_joiner_enable"])
     panels = []
     for i in range(NUM_PANELS):
-        seq = dict(plain["power_seqs"][i])
+        seq = plain["power_seqs"][i]
         flp = plain["fast_link_params"][i]
-        bpp = panel_bits(plain["color_depth"], i, 2)
+        bpp = color_depth >> 2 * i & 3
+        rate, lanes, pre, swing = flp["rate"], flp["lanes"], flp["preemphasis"], flp["vswing"]
         p: dict[str, Any] = {
             "panel": i,
             "power_seq": {**seq, "unit": "100 us", "ms": {k: val / 10 for k, val in seq.items()}},
-            "color_depth": coded(bpp, EDP_BPP.get(bpp)),
-            "sdrrs_msa_timing_delay": panel_bits(plain["sdrrs_msa_timing_delay"], i, 2),
+            "color_depth": {"value": bpp, "name": EDP_BPP.get(bpp)},
+            "sdrrs_msa_timing_delay": msa_delay >> 2 * i & 3,
             "fast_link_params": {
-                "rate": coded(flp["rate"], EDP_RATE.get(flp["rate"]), **({} if v <= 223 else {"note": "not used from BDB 224: see edp_fast_link_training_rate"})),
-                "lanes": coded(flp["lanes"], EDP_LANES.get(flp["lanes"])),
-                "preemphasis": coded(flp["preemphasis"], DP_PREEMPH_NAMES.get(flp["preemphasis"])),
-                "vswing": coded(flp["vswing"], DP_VSWING_NAMES.get(flp["vswing"])),
+                "rate": {"value": rate, "name": EDP_RATE.get(rate), **rate_note},
+                "lanes": {"value": lanes, "name": EDP_LANES.get(lanes)},
+                "preemphasis": {"value": pre, "name": DP_PREEMPH_NAMES.get(pre)},
+                "vswing": {"value": swing, "name": DP_VSWING_NAMES.get(swing)},
             },
         }
         if v >= 162:
-            p["edp_s3d_feature"] = bool(panel_bits(plain["edp_s3d_feature"], i, 1))
+            p["edp_s3d_feature"] = bool(s3d >> i & 1)
         if v >= 165:
-            p["edp_t3_optimization"] = bool(panel_bits(plain["edp_t3_optimization"], i, 1))
+            p["edp_t3_optimization"] = bool(t3 >> i & 1)
         if v >= 173:
-            table = panel_bits(plain["edp_vswing_preemph"], i, 4)
-            p["edp_vswing_preemph"] = coded(table, EDP_VSWING_TABLE.get(table), i915_low_vswing=table == 0)
+            table = vswing_table >> 4 * i & 15
+            p["edp_vswing_preemph"] = {"value": table, "name": EDP_VSWING_TABLE.get(table), "i915_low_vswing": table == 0}
         if v >= 182:
-            p["fast_link_training"] = bool(panel_bits(plain["fast_link_training"], i, 1))
+            p["fast_link_training"] = bool(flt >> i & 1)
         if v >= 185:
-            p["dpcd_600h_write_required"] = bool(panel_bits(plain["dpcd_600h_write_required"], i, 1))
+            p["dpcd_600h_write_required"] = bool(dpcd_600h >> i & 1)
         if v >= 186:
             p["pwm_delays"] = dict(plain["pwm_delays"][i])
         if v >= 199:
             full = plain["full_link_params"][i]
-            p["full_link_params_provided"] = bool(panel_bits(plain["full_link_params_provided"], i, 1))
+            p["full_link_params_provided"] = bool(full_provided >> i & 1)
             p["full_link_params"] = {
-                "preemphasis": coded(full["preemphasis"], DP_PREEMPH_NAMES.get(full["preemphasis"])),
-                "vswing": coded(full["vswing"], DP_VSWING_NAMES.get(full["vswing"])),
+                "preemphasis": {"value": full["preemphasis"], "name": DP_PREEMPH_NAMES.get(full["preemphasis"])},
+                "vswing": {"value": full["vswing"], "name": DP_VSWING_NAMES.get(full["vswing"])},
             }
         if v >= 203:
-            p["apical_enable"] = bool(panel_bits(plain["apical_enable"], i, 1))
+            p["apical_enable"] = bool(apical >> i & 1)
             p["apical_params"] = dict(plain["apical_params"][i])
         if v >= 224:
             rate = plain["edp_fast_link_training_rate"][i]
-            p["edp_fast_link_training_rate"] = coded(rate, _gbps(rate), khz=rate * 20)
+            p["edp_fast_link_training_rate"] = {"value": rate, "name": _gbps(rate), "khz": rate * 20}
         if v >= 244:
             rate = plain["edp_max_port_link_rate"][i]
-            p["edp_max_port_link_rate"] = coded(rate, _gbps(rate), khz=rate * 20)
+            p["edp_max_port_link_rate"] = {"value": rate, "name": _gbps(rate), "khz": rate * 20}
         if v >= 251:
-            p["edp_dsc_disable"] = bool(panel_bits(plain["edp_dsc_disable"], i, 1))
+            p["edp_dsc_disable"] = bool(dsc_disable >> i & 1)
         if v >= 260:
-            p["t6_delay_support"] = bool(panel_bits(plain["t6_delay_support"], i, 1))
+            p["t6_delay_support"] = bool(t6 >> i & 1)
             p["link_idle_time"] = plain["link_idle_time"][i]
         if v >= 261:
-            p["pipe_joiner_enable"] = bool(panel_bits(plain["pipe_joiner_enable"], i, 1))
+            p["pipe_joiner_enable"] = bool(joiner >> i & 1)
         # what i915 parse_edp takes as the link rate
         if v >= 224:
             p["i915_link_rate_khz"] = plain["edp_fast_link_training_rate"][i] * 20
