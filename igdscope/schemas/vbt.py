@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import io
 import struct
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import construct as cs
@@ -411,6 +412,7 @@ DEVICE_HANDLES_LATE: dict[int, tuple[str, int, int | None]] = {
     0x0001: ("efp6", 217, None),
     0x0002: ("efp5", 215, None),
 }
+_HANDLE_BITS = sorted(set(DEVICE_HANDLES) | set(DEVICE_HANDLES_LATE))
 
 _v = this._params.bdb_version
 
@@ -671,8 +673,13 @@ def child_device_expected_size(bdb_version: int) -> int:
 
 def device_handle_names(handle: int, bdb_version: int) -> list[str]:
     """Names of the bits in a child's ``handle`` at a BDB version (``unknown(0x..)`` for the rest)."""
+    return list(_device_handle_names(handle, bdb_version))
+
+
+@lru_cache(maxsize=4096)
+def _device_handle_names(handle: int, bdb_version: int) -> tuple[str, ...]:
     names, rest = [], handle
-    for bit in sorted(set(DEVICE_HANDLES) | set(DEVICE_HANDLES_LATE)):
+    for bit in _HANDLE_BITS:
         if not handle & bit:
             continue
         for table in (DEVICE_HANDLES, DEVICE_HANDLES_LATE):
@@ -683,7 +690,7 @@ def device_handle_names(handle: int, bdb_version: int) -> list[str]:
                 break
     if rest:
         names.append(f"unknown({rest:#x})")
-    return names
+    return tuple(names)
 
 
 # -- what the coded values mean (derived entries; the raw fields stay as parsed) -----------------
@@ -695,6 +702,8 @@ def device_handle_names(handle: int, bdb_version: int) -> list[str]:
 
 def _int(value: Any) -> int:
     """The integer of a parsed field (an enum's ``{"value", "name"}`` form or a plain int/bool)."""
+    if value.__class__ is int:
+        return value
     if isinstance(value, dict):
         value = value.get("value", 0)
     try:
@@ -765,12 +774,17 @@ def device_type_meaning(value: int) -> dict[str, Any]:
     makes of it (CRT = analog; DVI = TMDS; HDMI = TMDS and not NOT_HDMI; DP; eDP = DP and internal;
     DSI = MIPI). i915 also drops DVI/HDMI on port A before display version 12."""
     value = _int(value)
-    bits = [name for name, mask in DeviceTypeFlags.flags.items() if value & mask]
+    bits = list(_device_type_bits(value))
     dvi = bool(value & 1 << 4)
     dp = bool(value & 1 << 2)
     return coded(value, DEVICE_TYPE_NAMES.get(value), bits=bits, supports={
         "crt": bool(value & 1 << 0), "dvi": dvi, "hdmi": dvi and not value & 1 << 11, "dp": dp,
         "edp": dp and bool(value & 1 << 12), "dsi": bool(value & 1 << 10)})
+
+
+@lru_cache(maxsize=1024)
+def _device_type_bits(value: int) -> tuple[str, ...]:
+    return tuple(name for name, mask in DeviceTypeFlags.flags.items() if value & mask)
 
 
 def handle_meaning(value: int, bdb_version: int) -> dict[str, Any]:
