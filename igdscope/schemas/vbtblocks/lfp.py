@@ -209,14 +209,13 @@ def _panels(word_fields: list[tuple[str, int, dict[int, str] | None]], words: di
             gates: Gates, version: int, sel: dict[str, Any]) -> list[dict[str, Any]]:
     """16 per-panel dicts from bit-mask members (``(name, bits per panel, value names or None for
     a flag)``), keeping the members in ``present`` and gating by version."""
+    fields = [(name, words[name], bits, (1 << bits) - 1, names) for name, bits, names in word_fields if name in present]
     panels = []
     for i in range(PANELS):
         entry: dict[str, Any] = {}
-        for name, bits, names in word_fields:
-            if name not in present:
-                continue
-            v = _bits(words[name], i, bits)
-            entry[name] = bool(v) if names is None else _coded(v, names)
+        for name, word, bits, mask, names in fields:
+            v = word >> i * bits & mask
+            entry[name] = bool(v) if names is None else {"value": v, "name": names.get(v)}
         panels.append(_mark(_gate(entry, gates, version), i, sel))
     return panels
 
@@ -811,9 +810,13 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     absent = [name for name, (off, size) in LFP_BACKLIGHT_OFFSETS.items()
               if off + size > n and name != "entry_size" and _in_range(bdb_version, LFP_BACKLIGHT_GATES.get(name))]
     _absent(absent, n, findings)
+    per_panel = []  # (member, offset, bytes per panel) of the arrays after the 16 data entries
+    for name in ("level", "backlight_control", "brightness_level", "brightness_min_level", "brightness_precision_bits", "hdr_dpcd_refresh_timeout"):
+        off, size = LFP_BACKLIGHT_OFFSETS[name]
+        per_panel.append((name, off, size // PANELS, plain[name]))
     panels = []
     for i in range(PANELS):
-        e = dict(plain["data"][i])
+        e = plain["data"][i]
         entry: dict[str, Any] = {}
         if 1 + LFP_BACKLIGHT_ENTRY_SIZE * (i + 1) <= n:
             entry = {
@@ -823,13 +826,10 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
             if e["type"] == 1:  # the I2C members are obsolete otherwise (igt shows them only then too)
                 entry.update(i2c_pin=e["i2c_pin"], i2c_speed=_coded(e["i2c_speed"], I2C_SPEEDS),
                              i2c_address=e["i2c_address"], i2c_command=e["i2c_command"])
-        for name in ("level", "backlight_control", "brightness_level", "brightness_min_level",
-                     "brightness_precision_bits", "hdr_dpcd_refresh_timeout"):
-            off, size = LFP_BACKLIGHT_OFFSETS[name]
-            elem = size // PANELS
+        for name, off, elem, values in per_panel:
             if off + elem * (i + 1) > n:
                 continue
-            v = plain[name][i]
+            v = values[i]
             if name == "backlight_control":
                 v = {"type": _coded(v["type"], BACKLIGHT_CONTROL_TYPES), "controller": v["controller"]}
             elif name in ("brightness_level", "brightness_min_level"):
@@ -971,19 +971,20 @@ def _post_lfp_power(plain: dict[str, Any], raw: bytes, bdb_version: int, context
             out["reserved1"] = plain["reserved1"]
     _gate(out, LFP_POWER_GATES, bdb_version)
     _absent(absent, n, findings)
+    masks = [(name, plain[name]) for name in LFP_POWER_MASKS if sum(LFP_POWER_OFFSETS[name]) <= n]
+    arrays = [(name, plain[name], members, LFP_POWER_OFFSETS[name][0]) for name, members in LFP_POWER_ARRAYS.items()]
     panels = []
     for i in range(PANELS):
         entry: dict[str, Any] = {}
-        for name in LFP_POWER_MASKS:
-            off, size = LFP_POWER_OFFSETS[name]
-            if off + size <= n:
-                entry[name] = bool(_bits(plain[name], i, 1))
-        for name, members in LFP_POWER_ARRAYS.items():
-            if LFP_POWER_OFFSETS[name][0] + i < n:
+        for name, word in masks:
+            entry[name] = bool(word >> i & 1)
+        for name, values, members, at in arrays:
+            if at + i < n:
+                item = values[i]
                 for m in members:
-                    entry[m] = plain[name][i][m]
-                if name == "panel_identification" and plain[name][i]["reserved"]:
-                    entry["panel_identification_reserved"] = plain[name][i]["reserved"]
+                    entry[m] = item[m]
+                if name == "panel_identification" and item["reserved"]:
+                    entry["panel_identification_reserved"] = item["reserved"]
         panels.append(_mark(_gate(entry, gates, bdb_version), i, sel))
     _unparsed(plain, LFP_POWER_SIZE, findings)
     if plain.get("unparsed"):
