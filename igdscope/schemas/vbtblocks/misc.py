@@ -23,6 +23,7 @@ Coded values come out as ``{"value": int, "name": str}``: child device handles (
 from __future__ import annotations
 
 import io
+import struct
 from functools import lru_cache
 from typing import Any
 
@@ -251,6 +252,9 @@ class PnpName(cs.Adapter):
 def is_zero(value: Any) -> bool:
     """True for a decoded value that carries no information (zeros, False, empty, all-zero
     containers) -- what a field the BDB version does not define yet should hold."""
+    cls = value.__class__
+    if cls is int or cls is bool:
+        return not value
     if isinstance(value, dict):
         if set(value) == {"value", "name"}:
             return not value["value"]
@@ -815,22 +819,27 @@ ChromaticityBlock = AtLeast(304, cs.Struct(
 ))
 
 
+@lru_cache(maxsize=4096)
 def half_float(value: int) -> float:
-    return float(cs.Float16b.parse(value.to_bytes(2, "big")))
+    """An IEEE 754 half-precision value from its 16 bits."""
+    return struct.unpack(">e", value.to_bytes(2, "big"))[0]
+
+
+_CIE_COORDINATES = [(f"{color}_{axis}", f"{color}_{axis}_hi", f"{color}_{axis}_lo") for color in ("red", "green", "blue", "white") for axis in ("x", "y")]
+_LUMINANCES = [(name, f"{name}_nits") for name in ("min_luminance", "max_luminance", "one_percent_max_luminance")]
 
 
 def _check_chromaticity(f, raw, version, context):
     out = short_finding(raw, 304, "struct (BDB 211+)") if version >= 211 else []
     gate(f, "luminance_and_gamma", version, 211)
     for c in f["chromaticity"]:
-        for color in ("red", "green", "blue", "white"):
-            for axis in ("x", "y"):
-                v = c[f"{color}_{axis}_hi"] << 2 | c[f"{color}_{axis}_lo"]
-                c[f"{color}_{axis}"] = {"raw": v, "value": v / 1024}  # 10-bit CIE coordinate
+        for name, hi, lo in _CIE_COORDINATES:
+            v = c[hi] << 2 | c[lo]
+            c[name] = {"raw": v, "value": v / 1024}  # 10-bit CIE coordinate
     lums = f.get("luminance_and_gamma") or (f.get("not_valid_for_bdb") or {}).get("luminance_and_gamma") or []
     for lum in lums:
-        for name in ("min_luminance", "max_luminance", "one_percent_max_luminance"):
-            lum[f"{name}_nits"] = half_float(lum[name])
+        for name, nits in _LUMINANCES:
+            lum[nits] = half_float(lum[name])
         lum["gamma_value"] = None if lum["gamma"] == 0xFF else (lum["gamma"] + 100) / 100
     return out
 
