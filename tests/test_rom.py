@@ -383,3 +383,15 @@ def test_show_rom_with_device_says_whether_it_belongs(tmp_path, capsys):
     vbt.write_bytes(demo.vbt())
     assert cli.main(["show", str(vbt), "--device", "3e92"]) == 3
     assert "--device is for option ROMs" in capsys.readouterr().err
+
+
+def test_byte_sum_is_sum():
+    from igdscope.schemas.common import byte_sum
+
+    rng = random.Random(7)
+    for n in [*range(0, 520), 4095, 4096, 65535, 65536, 65537, 1 << 20]:
+        for data in (bytes(rng.randrange(256) for _ in range(min(n, 600))) * (n // 600 + 1), b"\xff" * n, bytes(n)):
+            data = data[:n]
+            assert byte_sum(data) == sum(data)
+            assert byte_sum(bytearray(data)) == sum(data)
+    assert byte_sum(memoryview(b"\xff" * 1000)[3:]) == 997 * 0xFF

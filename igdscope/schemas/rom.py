@@ -35,6 +35,7 @@ from typing import Any
 import construct as cs
 
 from igdscope.decode import build, to_plain
+from igdscope.schemas.common import byte_sum
 
 ROM_SIGNATURE = 0xAA55
 EFI_SIGNATURE = 0x0EF1
@@ -161,8 +162,8 @@ def _legacy_checksum(rom: bytes, off: int, size_512: int) -> dict[str, Any]:
     if span == 0:
         return {"span": 0, "sum": None, "state": "empty"}
     if off + span > len(rom):
-        return {"span": span, "sum": sum(rom[off:]) & 0xFF, "state": "truncated"}
-    total = sum(rom[off : off + span]) & 0xFF
+        return {"span": span, "sum": byte_sum(rom[off:]) & 0xFF, "state": "truncated"}
+    total = byte_sum(rom[off : off + span]) & 0xFF
     return {"span": span, "sum": total, "state": "ok" if total == 0 else "bad"}
 
 

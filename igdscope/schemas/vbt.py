@@ -40,7 +40,7 @@ from construct import this
 
 from igdscope.decode import DecodeError, build, decode, decode_plain, to_plain
 from igdscope.plainparse import Unsupported, Val, enum_value
-from igdscope.schemas.common import Raw, Text, merge_values, zero_value
+from igdscope.schemas.common import Raw, Text, byte_sum, merge_values, zero_value
 
 VBT_SIGNATURE = b"$VBT"
 BDB_SIGNATURE = "BIOS_DATA_BLOCK "
@@ -1118,7 +1118,7 @@ def find_vbt(data: bytes, start: int = 0, limit: int = MAX_SCAN) -> int | None:
 
 def _checksum(vbt: bytes, stored: int, vbt_size: int) -> dict[str, Any]:
     body = vbt[:vbt_size]
-    computed = (stored - sum(body)) & 0xFF  # the byte that makes the first vbt_size bytes sum to 0
+    computed = (stored - byte_sum(body)) & 0xFF  # the byte that makes the first vbt_size bytes sum to 0
     return {"stored": stored, "computed": computed, "ok": computed == stored and len(body) == vbt_size}
 
 
