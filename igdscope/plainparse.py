@@ -61,7 +61,7 @@ class Val:
     plain value, ``ctx`` the value construct would put in the context (what expressions such as
     ``this.entry_size`` see; None if not available), ``is_dict`` whether the construct value is
     a dict (merged by ``FlatStruct`` when unnamed), ``fields`` its members ``[(key, Val)]`` when
-    they are known when generating."""
+    they are known when generating. ``is_dict`` is None when it depends on the data."""
 
     __slots__ = ("plain", "ctx", "is_dict", "fields")
 
@@ -551,6 +551,9 @@ class Gen:
         if t is cs.GreedyBytes.__class__:
             data = self.rest(st)
             return Val(f"{data}.hex()", data)
+        if t is cs.Error.__class__:
+            self.line("raise _Bail")  # construct's ExplicitError
+            return NONE
         if isinstance(node, cs.Adapter):
             value = self._adapter_value(node)
             if value is None:
@@ -613,9 +616,7 @@ class Gen:
                 val = self.parse(node, st, scope)
                 self.line(f"{res} = {val.plain}")
                 kinds.add(val.is_dict)
-        if len(kinds) != 1:
-            raise Unsupported("branches of different kinds")
-        return Val(res, None, kinds.pop())
+        return Val(res, None, kinds.pop() if len(kinds) == 1 else None)
 
     def fixed_alternatives(self, node: cs.Construct, scope: Scope) -> list[tuple[str | None, Layout]]:
         """(condition code, layout) of each fixed layout ``node`` can take at runtime (through
@@ -661,8 +662,10 @@ class Gen:
                 fields.append((name, val))
             sc.add(name, val)
             return
-        if not flat or not val.is_dict:
+        if not flat or val.is_dict is False:
             return
+        if val.is_dict is None:
+            raise Unsupported("an unnamed member that may or may not be a dict")
         if val.fields is not None:
             for k, v in val.fields:
                 if not k.startswith("_"):
@@ -732,6 +735,11 @@ class Gen:
             raise Unsupported("Array with discard")
         n = self.assign(self.expr(node.count, scope), "n")
         self.line(f"if not 0 <= {n}: raise _Bail")
+        if not isinstance(node.count, int):  # a count from the data: bounded by the bytes present
+            item = self.static_size(node.subcon)
+            if not item:
+                raise Unsupported("Array of a counted number of items of no fixed size")
+            self.line(f"if {n} * {item} > len({st.buf}) - {st.pos}: raise _Short")  # construct runs out of bytes too
         out = self.tmp("a")
         self.line(f"{out} = []")
         with self.block(f"for _ in range({n}):"):

@@ -26,6 +26,7 @@ from igdscope import formats
 from igdscope.decode import DecodeError, decode, decode_plain, plain_parser, to_plain
 from igdscope.schemas import opregion
 from igdscope.schemas import vbt as V
+from igdscope.schemas.common import Flags, Raw, Text
 from igdscope.schemas.vbtblocks import dtd, lfp
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -204,3 +205,55 @@ def mutated_block(draw, block_id: int):
 def test_mutated_corpus_blocks(block_id, data):
     version, raw = data.draw(mutated_block(block_id))
     check(V.BLOCKS[block_id].schema, raw, _params(version, raw))
+
+
+# -- the generator on small schemas: constructs the block schemas use rarely or not at all ----------
+
+_v = cs.this._params.bdb_version
+SYNTHETIC: dict[str, cs.Construct] = {
+    "counted array": cs.Struct("n" / cs.Int8ul, "a" / cs.Array(cs.this.n, cs.Struct("x" / cs.Int16ul)), "rest" / Raw()),
+    "runtime merge": V.FlatStruct(
+        "k" / cs.Int8ul,
+        cs.IfThenElse(cs.this.k > 5, V.FlatStruct("a" / cs.Int8ul), V.FlatStruct("b" / cs.Int16ul, "c" / cs.Int8ul)),
+        "z" / cs.Int8ul,
+        "zz" / cs.Computed(cs.this.z * 2),
+    ),
+    "switch on an enum": cs.Struct(
+        "op" / V.EnumIn(cs.Int8ul, a=1, b=2),
+        "body" / cs.Switch(cs.this.op, {"a": cs.Int16ul, "b": cs.Struct("x" / cs.Int8ul)}, default=cs.Pass),
+        "tail" / cs.Switch(cs.this.op, {"a": cs.Int8ul}, default=cs.Error),
+    ),
+    "check": cs.Struct("v" / cs.Int8ul, cs.Check(cs.this.v < 200), "w" / cs.Int8ul),
+    "greedy range": cs.Struct("items" / cs.GreedyRange(cs.Struct("x" / cs.Int16ul, "y" / cs.Int8ul)), "rest" / Raw()),
+    "flags": cs.Struct("f" / cs.FlagsEnum(cs.Int8ul, a=1, b=2, c=4), "g" / Flags(cs.Int16ul, x=1, y=0x100)),
+    "bits": cs.Struct(
+        "s" / cs.BitStruct("a" / cs.BitsInteger(3), "b" / cs.BitsInteger(12), "c" / cs.Flag, "d" / cs.BitsInteger(16, swapped=True),
+                           "e" / cs.Array(2, cs.BitsInteger(4)), "f" / V.EnumIn(cs.BitsInteger(8), one=1)),
+        "r3" / cs.ByteSwapped(cs.BitStruct("x" / cs.BitsInteger(5), "y" / cs.BitsInteger(19))),
+        "r4" / cs.ByteSwapped(cs.BitStruct("x" / cs.BitsInteger(15), "y" / cs.Flag, "z" / cs.BitsInteger(16))),
+        "flag" / cs.Flag,
+    ),
+    "nested context": cs.Struct(
+        "n" / cs.Int8ul,
+        "inner" / cs.Struct("m" / cs.Int8ul, "sum" / cs.Computed(cs.this._.n + cs.this.m), "data" / Raw(cs.this._.n % 4)),
+    ),
+    "text and bytes": cs.Struct("t" / Text(6), "n" / cs.Int8ul, "b" / Raw(cs.this.n), "g" / cs.Bytes(2), "rest" / Raw()),
+    "parameter choices": cs.Struct(
+        "a" / cs.IfThenElse(_v >= 200, cs.Int16ul, cs.Int8ul),
+        "s" / cs.Switch(_v, {100: cs.Int8ul, 200: cs.Int32ul}, default=cs.Int16ul),
+        "l" / cs.Array(2, V.FlatStruct("x" / cs.Int8ul, cs.If(_v > 150, V.FlatStruct("y" / cs.Int8ul)))),
+    ),
+    "zero filled": cs.Struct("n" / cs.Int8ul, "e" / V.ZeroFilled(cs.this.n, cs.Struct("a" / cs.Int16ul, "b" / cs.Int8ul))),
+}
+
+
+def test_synthetic_schemas_have_generated_parsers():
+    for name, schema in SYNTHETIC.items():
+        assert plain_parser(schema) is not None, name
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+@SETTINGS
+@given(data=st.binary(max_size=40), version=st.sampled_from([0, 100, 150, 151, 199, 200, 255]))
+def test_synthetic_schemas(name, data, version):
+    check(SYNTHETIC[name], data, _params(version, data))
