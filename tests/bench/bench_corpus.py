@@ -6,10 +6,18 @@ pass``) measured in the same run, as a ratio. Target: decoding faster than start
 Reported:
   python -c pass     median wall time of a fresh interpreter doing nothing (subprocess)
   import             importing what the decoders need, in this process (once, cold)
-  first pass         the first decode of all files in this process (lazy imports, caches cold)
+  first pass         the first decode of all files in this process (lazy imports, caches cold, and
+                     the plain-data parsers generated from the schemas -- igdscope.plainparse -- made
+                     as each schema is first met)
   warm pass          median of --runs further passes over the same bytes (files read once, before)
 
-Run: python tests/bench/bench_corpus.py [--runs N] [--corpus DIR] [--profile]
+Every pass decodes every block the way ``igdscope show`` does: schema parse to plain data (through
+the generated parsers, the interpreted construct parser wherever they give up), version gates,
+block hooks. Nothing is kept between passes but the generated parsers and small per-value tables.
+``--interpreted`` runs the same passes with construct's interpreted parsers only
+(``IGDSCOPE_INTERPRETED=1``), for comparison.
+
+Run: python tests/bench/bench_corpus.py [--runs N] [--corpus DIR] [--profile] [--interpreted]
 """
 
 from __future__ import annotations
@@ -58,6 +66,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=10, help="warm passes and python start-ups to take the median of")
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--profile", action="store_true", help="print where a warm pass spends its time (cProfile)")
+    ap.add_argument("--interpreted", action="store_true", help="construct's interpreted parsers only (no generated parsers)")
     args = ap.parse_args()
     if not args.corpus.is_dir():
         print(f"bench_corpus: {args.corpus} is absent (the shared corpus is not part of the repository)", file=sys.stderr)
@@ -68,10 +77,12 @@ def main() -> int:
     start = startup_time(args.runs)
 
     t0 = time.perf_counter()
-    from igdscope import formats
+    from igdscope import decode, formats
     from igdscope.schemas import opregion
 
     t_import = time.perf_counter() - t0
+    if args.interpreted:
+        decode.PLAIN_PARSERS = False
 
     t0 = time.perf_counter()
     blocks = decode_all(files, formats, opregion)
@@ -87,6 +98,8 @@ def main() -> int:
     kinds = {s: sum(1 for n, _ in files if n.endswith(s)) for s in SUFFIXES}
     print(f"corpus: {len(files)} files ({kinds['.vbt']} VBT, {kinds['.rom']} ROM, {kinds['.opregion']} OpRegion), "
           f"{sum(len(d) for _, d in files)} bytes, {blocks} VBT blocks decoded per pass")
+    generated = sum(1 for _, parse in decode._parsers.values() if parse is not None)
+    print(f"parsers: {'interpreted only' if not decode.PLAIN_PARSERS else f'{generated} schemas with a generated parser'}")
     print(f"{'case':<16} {'seconds':>9} {'x start-up':>11} {'per file ms':>12}")
     for name, t in (("python -c pass", start), ("import", t_import), ("first pass", t_first), ("warm pass", t_warm)):
         print(f"{name:<16} {t:9.3f} {t / start:11.2f} {t / len(files) * 1000:12.2f}")
