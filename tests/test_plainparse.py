@@ -5,7 +5,8 @@ helper schemas of the block hooks and the block walk -- the generated parser mus
 ``to_plain(schema.parse(data, **params))`` (same types, same key order) or raise (then
 ``decode_plain`` runs the interpreted parser); when the interpreted parser raises, the generated
 one must raise too. Checked on every block of the corpus (where the generated parser must not
-give up), on mutated corpus blocks and on random bytes at random BDB versions.
+give up), on mutated corpus blocks (built ones for the ids the corpus lacks), on random bytes at
+random BDB versions, and on small schemas that use what the block schemas use rarely.
 
 Examples per schema: ``IGDSCOPE_PLAIN_EXAMPLES`` (default 40).
 """
@@ -27,7 +28,7 @@ from igdscope.decode import DecodeError, decode, decode_plain, plain_parser, to_
 from igdscope.schemas import opregion
 from igdscope.schemas import vbt as V
 from igdscope.schemas.common import Flags, Raw, Text
-from igdscope.schemas.vbtblocks import dtd, lfp
+from igdscope.schemas.vbtblocks import dtd, lfp, mipi
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
@@ -179,13 +180,24 @@ def test_random_bytes(name, data, version):
     check(SCHEMAS[name], data, _params(version, data))
 
 
+def _seeds(block_id: int) -> list[tuple[int, bytes]]:
+    """Blocks to mutate: the corpus's, else built ones (zeros and a count pattern of the struct
+    size, or MIPI sequence blocks of each version)."""
+    samples = [(v, raw) for _, i, v, raw in BLOCKS if i == block_id]
+    if samples:
+        return samples
+    if block_id == V.BDB_MIPI_SEQUENCE:
+        panel = {"panel_id": 0, "sequences": [{"seq_id": 1, "elements": [
+            {"operation": 1, "transfer_mode": 1, "data_type": 0x05, "data": b"\x29"},
+            {"operation": 2, "delay_us": 20000}, {"operation": 3, "gpio_number": 3, "value": True}]}]}
+        return [(v, mipi.build_sequence_block(seq, [panel])) for v, seq in ((190, 1), (200, 2), (230, 3))]
+    size = V.BLOCKS[block_id].full_size or 64
+    return [(v, data) for v in (150, 230) for data in (bytes(size), bytes(i & 0xFF for i in range(size)))]
+
+
 @st.composite
 def mutated_block(draw, block_id: int):
-    _need_corpus()
-    samples = [(v, raw) for _, i, v, raw in BLOCKS if i == block_id]
-    if not samples:
-        pytest.skip(f"no block {block_id} in the corpus")
-    version, raw = draw(st.sampled_from(samples))
+    version, raw = draw(st.sampled_from(_seeds(block_id)))
     data = bytearray(raw)
     for _ in range(draw(st.integers(0, 4))):
         if data:
