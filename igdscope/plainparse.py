@@ -286,7 +286,7 @@ class Gen:
             if func is None or e._FuncPath__operand is None:
                 raise Unsupported("function in expression")
             return f"{func}({self.expr(e._FuncPath__operand, scope)})"
-        if isinstance(e, (bool, int, float, str, bytes, type(None))):
+        if isinstance(e, (bool, int, str, bytes, type(None))):
             return repr(e)
         if callable(e):
             raise Unsupported("a Python callable in an expression")
