@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, decode, decode_plain, to_plain
+from igdscope.decode import DecodeError, build, decode_plain
 from igdscope.plainparse import Unsupported, Val, enum_value
 from igdscope.schemas.common import Raw, Text, byte_sum, merge_values, zero_value
 
