@@ -54,11 +54,18 @@ def pick_igd(displays: list[PciFunction]) -> PciFunction:
     return displays[0]
 
 
-def collect(root: Root, *, gtt: bool = False, allow_devmem: bool = False, vfio: bool = False, use_udev: bool | None = None) -> Capture:
+def intel_displays(root: Root, use_udev: bool | None = None) -> tuple[list[PciFunction], list[PciFunction], str]:
+    """Every PCI function, the Intel display functions among them (never empty) and how they
+    were found; :class:`NoIntelDisplay` when there is none."""
     funcs, how = discover(root, use_udev)
     displays = [f for f in funcs if f.vendor == 0x8086 and (f.class_code >> 16) == 0x03]
     if not displays:
         raise NoIntelDisplay(f"no Intel display device (vendor 0x8086, class 0x03xx) among {len(funcs)} PCI functions ({how} of {root.path(PCI_DEVICES)})")
+    return funcs, displays, how
+
+
+def collect(root: Root, *, gtt: bool = False, allow_devmem: bool = False, vfio: bool = False, use_udev: bool | None = None) -> Capture:
+    funcs, displays, how = intel_displays(root, use_udev)
     cap = Capture(created=_now())
     cap.sources["discovery"] = how
     igd = pick_igd(displays)
@@ -324,25 +331,18 @@ def read_gtt(root: Root, cap: Capture, d: Device) -> None:
     if win is None:
         cap.error("gtt", "GGTT location unknown (unknown platform, no GGMS, or no BAR0 size)")
         return
-    offset, size, _ = win
-    path = f"{PCI_DEVICES}/{d.bdf}/resource0"
+    offset, size, pte = win
+    site = GttSite(d.bdf, d.device, f"{PCI_DEVICES}/{d.bdf}/resource0", offset, size, pte)
     try:
-        fd = os.open(root.path(path), os.O_RDONLY)
-    except OSError as exc:
-        cap.error("gtt", f"{path}: {os_reason(exc)}")
+        mapping = GttMapping(root, site)
+    except GttUnavailable as exc:
+        cap.error("gtt", str(exc).lstrip("/"))
         return
     try:
-        with mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=offset) as mm:
-            import numpy as np
-
-            data = np.frombuffer(mm, dtype="<u4").copy().tobytes()  # dword reads of the MMIO window
-    except (OSError, ValueError) as exc:
-        reason = os_reason(exc) if isinstance(exc, OSError) else str(exc)
-        cap.error("gtt", f"{path}: mmap of {size:#x} bytes at {offset:#x}: {reason}")
-        return
+        data = mapping.words.copy().tobytes()  # dword reads of the MMIO window
     finally:
-        os.close(fd)
-    cap.blobs["gtt"] = Blob(data, "sysfs", f"/{path}", f"GGTT: {size} bytes at BAR0+{offset:#x}")
+        mapping.close()
+    cap.blobs["gtt"] = Blob(data, "sysfs", f"/{site.path}", f"GGTT: {size} bytes at BAR0+{offset:#x}")
 
 
 class GttUnavailable(Exception):
@@ -371,11 +371,7 @@ def gtt_site(root: Root, bdf: str | None = None) -> GttSite:
     """Locate the GGTT of ``bdf`` (default: the IGD) from sysfs alone: the device ID, GGC in the
     config space and BAR0's size. Reads only; no ROM, no OpRegion."""
     if bdf is None:
-        funcs, how = discover(root)
-        displays = [f for f in funcs if f.vendor == 0x8086 and (f.class_code >> 16) == 0x03]
-        if not displays:
-            raise NoIntelDisplay(f"no Intel display device (vendor 0x8086, class 0x03xx) among {len(funcs)} PCI functions ({how} of {root.path(PCI_DEVICES)})")
-        bdf = pick_igd(displays).bdf
+        bdf = pick_igd(intel_displays(root)[1]).bdf
     base = f"{PCI_DEVICES}/{bdf}"
     did = root.read_int(f"{base}/device", 16)
     if did is None:
