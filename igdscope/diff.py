@@ -1589,11 +1589,22 @@ def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None) 
     return res
 
 
+def headline(res: dict[str, Any]) -> str:
+    """One line: what was compared with what, by which rules."""
+    s, mode = res["summary"], res["mode"]
+    if mode == "host-guest":
+        qv = s.get("qemu_version")
+        return (f"host versus guest, compared with QEMU {qv} ({s.get('qemu_version_from')}; rules of QEMU {s.get('qemu_rules')})" if qv
+                else "host versus guest, QEMU version unknown (give --qemu-version X.Y): version-dependent items are judged loosely")
+    if mode == "same-role":
+        return "two captures of the same role: differences are information, except what b lost"
+    return f"two {mode} files: differences are information, except what b lost"
+
+
 def render(res: dict[str, Any]) -> str:
     """The result as text for people: unexpected differences first, then missing, expected, info."""
     a, b = res["a"], res["b"]
     s = res["summary"]
-    mode = res["mode"]
 
     def side(d: dict) -> str:
         name = d.get("file") or ""
@@ -1603,16 +1614,7 @@ def render(res: dict[str, Any]) -> str:
             what = f"{d.get('kind')} file, {d.get('bytes')} bytes" + (f", {d['device']}" if d.get("device") else "")
         return f"{name} ({what})" if name else what
 
-    lines = [f"A: {side(a)}", f"B: {side(b)}"]
-    if mode == "host-guest":
-        qv = s.get("qemu_version")
-        src = s.get("qemu_version_from")
-        lines.append(f"host versus guest, compared with QEMU {qv} ({src}; rules of QEMU {s.get('qemu_rules')})" if qv
-                     else "host versus guest, QEMU version unknown (give --qemu-version X.Y): version-dependent items are judged loosely")
-    elif mode == "same-role":
-        lines.append("two captures of the same role: differences are information, except what b lost")
-    else:
-        lines.append(f"two {mode} files: differences are information, except what b lost")
+    lines = [f"A: {side(a)}", f"B: {side(b)}", headline(res)]
     groups = [("unexpected", "UNEXPECTED"), ("expected", "EXPECTED"), ("info", "INFO")]
     for lab, title in groups:
         items = [d for d in res["differences"] if d["label"] == lab]

@@ -41,14 +41,12 @@ class DiffScreen(DataScreen):
 
     @staticmethod
     def _header(res: dict) -> str:
+        from igdscope.diff import headline
+
         s = res.get("summary") or {}
-        lines = []
-        if res.get("mode") == "host-guest":
-            qv = s.get("qemu_version")
-            lines.append(f"host versus guest, compared with QEMU {qv} ({s.get('qemu_version_from')}; rules of QEMU {s.get('qemu_rules')}): {s.get('compared_against')}" if qv
-                         else "host versus guest, QEMU version unknown (igdscope tui --qemu-version X.Y): version-dependent items are judged loosely")
-        elif res.get("mode"):
-            lines.append("two captures of the same role: differences are information, except what the second lost")
+        lines = [headline(res)] if res.get("mode") else []
+        if s.get("compared_against"):
+            lines.append(f"compared against {s['compared_against']}")
         for side, title in (("missing_in_b", "missing in the guest"), ("missing_in_a", "missing in the host")):
             if res.get(side):
                 lines.append(f"{title}: {', '.join(res[side])}")
