@@ -515,16 +515,18 @@ class Snapshot:
     def diff_mode(self) -> bool:
         return self.host is not None and self.guest is not None
 
-    @cached_property
+    @property
     def diff(self) -> dict[str, Any] | None:
-        """The host and guest compared by :mod:`igdscope.diff` (None outside diff mode)."""
+        """The host and guest compared by :mod:`igdscope.diff` (None outside diff mode; cached
+        on the host View, so a tick that read nothing new reuses it)."""
         if self.host is None or self.guest is None:
             return None
         return diff_result(self.host, self.guest, self.qemu_version)
 
-    @cached_property
+    @property
     def checks(self) -> dict[str, Any] | None:
-        """The host capture checked by :mod:`igdscope.check` against ``vm`` (None: no data)."""
+        """The host capture checked by :mod:`igdscope.check` against ``vm`` (None: no data;
+        cached on the host View)."""
         if self.host is None:
             return None
         return check_result(self.host, self.vm, self.qemu_version)
