@@ -91,8 +91,6 @@ def _to_plain_other(obj: Any) -> Any:
         return {"value": int(obj), "name": None}
     if isinstance(obj, enum.Enum):
         return {"value": obj.value, "name": obj.name}
-    if isinstance(obj, bool):
-        return obj
     if isinstance(obj, dict):
         return {str(k): to_plain(v) for k, v in obj.items() if not str(k).startswith("_")}
     if isinstance(obj, (list, tuple)):

@@ -330,39 +330,24 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
         raise BadInput(f"{name}: cannot extract a VBT from a {kind} file (give a VBT, option ROM, OpRegion or capture)")
 
     cap = capmod.loads(data, name=name)
+    # the copies in the order they are preferred: (blob, how to cut the VBT out, what to say when absent)
+    candidates = (
+        ("vbt/debugfs", lambda b: cut(b, 0, "debugfs i915_vbt"), "no debugfs i915_vbt copy"),
+        ("opregion/rvda", lambda b: cut(b, 0, "OpRegion extended VBT read from /dev/mem at RVDA"), None),
+        ("opregion", lambda b: from_opregion(b, "OpRegion"), "no OpRegion"),
+        ("rom", lambda b: from_scan(b, "option ROM"), "no option ROM"),
+    )
     skipped: list[str] = []
-    debugfs = cap.blob("vbt/debugfs")
-    if debugfs is not None:
+    for key, extract, absent in candidates:
+        blob = cap.blob(key)
+        if blob is None:
+            if absent:
+                skipped.append(absent)
+            continue
         try:
-            raw, where = cut(debugfs, 0, "debugfs i915_vbt")
-            return raw, f"capture: {where} (the VBT i915 selected)"
+            raw, where = extract(blob)
         except BadInput as exc:
             skipped.append(str(exc).removeprefix(f"{name}: "))
-    else:
-        skipped.append("no debugfs i915_vbt copy")
-    rvda = cap.blob("opregion/rvda")
-    if rvda is not None:
-        try:
-            raw, where = cut(rvda, 0, "OpRegion extended VBT read from /dev/mem at RVDA")
-            return raw, f"capture: {where} ({'; '.join(skipped)})"
-        except BadInput as exc:
-            skipped.append(str(exc).removeprefix(f"{name}: "))
-    opregion = cap.blob("opregion")
-    if opregion is not None:
-        try:
-            raw, where = from_opregion(opregion, "OpRegion")
-            return raw, f"capture: {where} ({'; '.join(skipped)})"
-        except BadInput as exc:
-            skipped.append(str(exc).removeprefix(f"{name}: "))
-    else:
-        skipped.append("no OpRegion")
-    rom = cap.blob("rom")
-    if rom is not None:
-        try:
-            raw, where = from_scan(rom, "option ROM")
-            return raw, f"capture: {where} ({'; '.join(skipped)})"
-        except BadInput as exc:
-            skipped.append(str(exc).removeprefix(f"{name}: "))
-    else:
-        skipped.append("no option ROM")
+            continue
+        return raw, f"capture: {where} ({'the VBT i915 selected' if key == 'vbt/debugfs' else '; '.join(skipped)})"
     raise BadInput(f"{name}: no VBT in the capture: {'; '.join(skipped)}")
