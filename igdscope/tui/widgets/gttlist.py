@@ -43,7 +43,6 @@ def line_text(model: GttModel, e: dict[str, Any]) -> str:
 
 class GttList(LineView):
     CACHE_LINES = 1024
-
     COMPONENT_CLASSES = {"gttlist--cursor", "gttlist--empty", "gttlist--scratch", "gttlist--mapped", "gttlist--stolen", "gttlist--changed"}
     DEFAULT_CSS = """
     GttList { height: 1fr; }
