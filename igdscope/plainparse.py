@@ -822,13 +822,17 @@ class PlainParser:
     """The generated parser of one schema: ``parse(data, params)`` -> plain data (raises on
     anything it leaves to the interpreted parser). One specialisation per outcome of the
     parameter-dependent choices, generated when first needed; ``parse`` computes the outcome and
-    calls it (it is the specialisation itself when the schema has no such choice)."""
+    calls it (it is the specialisation itself when the schema has no such choice).
+    :meth:`precompiled` makes one from the shipped, already generated functions instead."""
 
     def __init__(self, schema: cs.Construct):
         self.schema = schema
-        self.choices = _choices(schema)
+        self._choices: list[cs.Construct] | None = _choices(schema)
         self.specs: dict[tuple, Callable] = {}
-        self.sources: dict[tuple, str] = {}
+        self.sources: dict[tuple, str] = {}  # key -> source of the specialisation
+        self.consts: dict[tuple, dict[str, Any]] = {}  # key -> the constants its source names
+        self.key_src: str | None = None  # the dispatch key expression (None: no choice)
+        self.key_consts: dict[str, Any] = {}
         if not self.choices:
             self.parse = self.specs[()] = self.specialise(())
             return
@@ -840,12 +844,31 @@ class PlainParser:
             else:
                 index = {key: i for i, key in enumerate(node.cases)}
                 parts.append(f"{g.const(index)}.get({g.expr(node.keyfunc, PARAMS)}, -1)")
-        key = "(" + ", ".join(parts) + ",)"
+        self.key_src = "(" + ", ".join(parts) + ",)"
+        self.key_consts = {k: v for k, v in g.ns.items() if k not in _BASE_NS}
         g.ns.update(_specs=self.specs, _missing=self.missing)
-        src = (f"def parse(buf, P):\n    fn = _specs.get({key})\n    if fn is None:\n        fn = _missing({key})\n"
-               "    return fn(buf, P)\n")
-        exec(compile(src, "<igdscope plain parser dispatch>", "exec"), g.ns)
+        exec(compile(_dispatch_source(self.key_src), "<igdscope plain parser dispatch>", "exec"), g.ns)
         self.parse = g.ns["parse"]
+
+    @classmethod
+    def precompiled(cls, schema: cs.Construct, dispatch: Callable | None, specs: dict[tuple, Callable | None]) -> "PlainParser":
+        """A parser from shipped functions (:data:`GENERATED_MODULE`): ``dispatch(specs, missing)``
+        makes the dispatching ``parse`` (None: the schema has no choice), ``specs`` maps each
+        pre-generated key to a factory of its specialisation (None: it gives up). Keys not shipped
+        are generated when met, as usual."""
+        self = cls.__new__(cls)
+        self.schema = schema
+        self._choices = None  # found only if a key that was not shipped turns up
+        self.specs = {key: (make() if make is not None else _give_up) for key, make in specs.items()}
+        self.sources, self.consts, self.key_src, self.key_consts = {}, {}, None, {}
+        self.parse = dispatch(self.specs, self.missing) if dispatch is not None else self.specs[()]
+        return self
+
+    @property
+    def choices(self) -> list[cs.Construct]:
+        if self._choices is None:
+            self._choices = _choices(self.schema)
+        return self._choices
 
     def missing(self, key: tuple) -> Callable:
         """The specialisation for ``key``, generated now (one that gives up if unsupported)."""
@@ -870,12 +893,30 @@ class PlainParser:
         g.line(f"return {val.plain}")
         src = "def parse(buf, P):\n" + "\n".join(g.lines) + "\n"
         name = getattr(self.schema, "name", None) or type(self.schema).__name__
+        consts = {k: v for k, v in g.ns.items() if k not in _BASE_NS}
         exec(compile(src, f"<igdscope plain parser {name}>", "exec"), g.ns)
         self.sources[key] = src
+        self.consts[key] = consts
         return g.ns["parse"]
+
+    def key_function(self) -> Callable[[dict[str, Any]], tuple]:
+        """``key(params)``: the dispatch key (which specialisation ``params`` select)."""
+        if self.key_src is None:
+            return lambda params: ()
+        ns = dict(self.key_consts)
+        exec(compile(f"def key(P):\n    return {self.key_src}\n", "<igdscope plain parser key>", "exec"), ns)
+        return ns["key"]
 
     def __call__(self, data: bytes, params: dict[str, Any]) -> Any:
         return self.parse(data, params)
+
+
+_BASE_NS = frozenset(Gen({}).ns) | {"__builtins__", "parse"}
+
+
+def _dispatch_source(key_src: str) -> str:
+    return (f"def parse(buf, P):\n    fn = _specs.get({key_src})\n    if fn is None:\n        fn = _missing({key_src})\n"
+            "    return fn(buf, P)\n")
 
 
 def _give_up(buf: bytes, params: dict[str, Any]) -> Any:
@@ -883,10 +924,262 @@ def _give_up(buf: bytes, params: dict[str, Any]) -> Any:
 
 
 def compile_plain(schema: cs.Construct) -> PlainParser | None:
-    """The generated parser of ``schema``, or None when the generator does not support it (found
-    out here when the schema has no parameter-dependent choice, else at the first parse of each
+    """The parser of ``schema``: the shipped one (:func:`precompiled_parser`) when there is one,
+    else generated now; None when the generator does not support the schema (found out here when
+    the schema has no parameter-dependent choice, else at the first parse of each
     specialisation, which then always gives up)."""
+    shipped = precompiled_parser(schema)
+    if shipped is not _NOT_SHIPPED:
+        return shipped
     try:
         return PlainParser(schema)
     except Unsupported:
         return None
+
+
+# -- the shipped parsers -----------------------------------------------------------------------------
+#
+# Generating the parsers costs more than a whole decode of a VBT, and every process would pay it
+# again. The parsers of the schemas igdscope decodes (the VBT blocks and their helpers, named by
+# :func:`igdscope.schemas.vbt.plain_schemas`) are therefore generated once, with every
+# specialisation the BDB versions select, into the module GENERATED_MODULE, which ships with the
+# package (`python -m igdscope.plainparse` writes it; tests/test_plainparse.py fails when it is
+# stale). It records a fingerprint of the sources it was generated from; when the sources differ
+# (a schema edited, the module not yet regenerated) it is not used and everything is generated at
+# runtime as before -- correct, only slower.
+
+GENERATED_MODULE = "igdscope._plain_generated"
+USE_PRECOMPILED = True  # False: always generate at runtime (benchmarks, tests)
+_NOT_SHIPPED = object()
+_shipped: dict[int, tuple[cs.Construct, Any]] | None = None
+
+
+def source_fingerprint() -> str:
+    """A hash of everything the generated code depends on: this generator, the schema modules
+    and construct's version. None-safe: a missing file makes a fingerprint nothing matches."""
+    import hashlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent
+    files = [root / "plainparse.py", *sorted((root / "schemas").rglob("*.py"))]
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"construct {cs.__version__}".encode())
+    for f in files:
+        h.update(b"\0" + f.relative_to(root).as_posix().encode() + b"\0")
+        try:
+            h.update(f.read_bytes())
+        except OSError:
+            h.update(b"<unreadable>")
+    return h.hexdigest()
+
+
+def _load_shipped() -> dict[int, tuple[cs.Construct, Any]]:
+    if not USE_PRECOMPILED:
+        return {}
+    try:
+        import importlib
+
+        module = importlib.import_module(GENERATED_MODULE)
+        if module.FINGERPRINT != source_fingerprint():
+            return {}
+        from igdscope.schemas.vbt import plain_schemas
+
+        return {id(schema): (schema, module.PARSERS[name]) for name, schema in plain_schemas().items() if name in module.PARSERS}
+    except Exception:  # noqa: BLE001 -- no shipped parsers (missing, stale, or mid-import): generate them
+        return {}
+
+
+def precompiled_parser(schema: cs.Construct) -> Any:
+    """The shipped parser of ``schema`` (a :class:`PlainParser`, or None for a schema the
+    generator does not support), or ``_NOT_SHIPPED``."""
+    global _shipped
+    if _shipped is None:
+        _shipped = _load_shipped()
+    entry = _shipped.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        return _NOT_SHIPPED
+    if entry[1] is None:
+        return None
+    dispatch, specs = entry[1]
+    return PlainParser.precompiled(schema, dispatch, specs)
+
+
+def reset_shipped() -> None:
+    """Forget the loaded shipped parsers (tests switch :data:`USE_PRECOMPILED`)."""
+    global _shipped
+    _shipped = None
+
+
+def _literal(obj: Any) -> str:
+    """Python source that rebuilds a constant of generated code, or :class:`Unsupported`."""
+    t = type(obj)
+    if t in (int, str, bool, float, bytes, type(None)):
+        return repr(obj)
+    if t is tuple:
+        return "(" + "".join(_literal(v) + ", " for v in obj) + ")"
+    if t is dict:
+        if obj and all(type(v) is cs.EnumIntegerString and type(k) is int and v.intvalue == k for k, v in obj.items()):
+            return f"_enum_dec({{{', '.join(f'{k!r}: {str(v)!r}' for k, v in obj.items())}}})"
+        return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in obj.items()) + "}"
+    owner = getattr(obj, "__self__", None)
+    if type(owner) is struct.Struct and getattr(obj, "__name__", None) == "unpack_from":
+        return f"_Struct({owner.format!r}).unpack_from"
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if callable(obj) and module and qualname and "<" not in qualname:
+        if resolve(module, qualname) is obj:
+            return f"_resolve({module!r}, {qualname!r})"
+    raise Unsupported(f"a constant of type {t.__name__} cannot be written out")
+
+
+def resolve(module: str, qualname: str) -> Any:
+    """The object named ``qualname`` in ``module`` (constants of the shipped parsers)."""
+    import importlib
+
+    obj: Any = importlib.import_module(module)
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def enum_decmapping(names: dict[int, str]) -> dict[int, cs.EnumIntegerString]:
+    """An ``Enum``'s ``decmapping`` from its names (what ``_enum_ctx`` looks values up in)."""
+    return {k: cs.EnumIntegerString.new(k, v) for k, v in names.items()}
+
+
+def _param_candidates(parser: PlainParser) -> dict[str, list[int]]:
+    """Values worth trying for each parse parameter the choices read: both sides of every
+    constant in their expressions, every BDB version up to 400, the u16 extremes."""
+    names: set[str] = set()
+    consts: set[int] = set()
+
+    def walk(e: Any) -> None:
+        if isinstance(e, cx.Path):
+            _, fields = _path_fields(e)
+            if len(fields) >= 2 and fields[0] == "_params" and isinstance(fields[1], str):
+                names.add(fields[1])
+        elif isinstance(e, cx.BinExpr):
+            walk(e.lhs)
+            walk(e.rhs)
+        elif isinstance(e, cx.UniExpr):
+            walk(e.operand)
+        elif isinstance(e, cx.FuncPath) and e._FuncPath__operand is not None:
+            walk(e._FuncPath__operand)
+        elif type(e) is int:
+            consts.add(e)
+
+    for node in parser.choices:
+        walk(node.condfunc if type(node) is cs.IfThenElse else node.keyfunc)
+    values = {0, 0xFFFF} | {c + d for c in consts for d in (-1, 0, 1) if 0 <= c + d <= 0xFFFF}
+    out = {}
+    for name in sorted(names):
+        out[name] = sorted(values | (set(range(401)) if name == "bdb_version" else set()))
+    return out
+
+
+def _sweep_keys(parser: PlainParser) -> list[tuple]:
+    """Every dispatch key the candidate parameter values select, in first-met order."""
+    if parser.key_src is None:
+        return [()]
+    import itertools
+
+    key = parser.key_function()
+    cands = _param_candidates(parser)
+    names = list(cands)
+    keys: dict[tuple, None] = {}
+    for combo in itertools.product(*(cands[n] for n in names)):
+        try:
+            keys.setdefault(key(dict(zip(names, combo))), None)
+        except Exception:  # noqa: BLE001 -- a key the parameters cannot select
+            continue
+    return list(keys)
+
+
+def _indent(src: str, pad: str = "    ") -> str:
+    return "".join(pad + line if line.strip() else line for line in src.splitlines(True))
+
+
+def generate_module(schemas: dict[str, cs.Construct]) -> str:
+    """The source of :data:`GENERATED_MODULE` for ``schemas`` (``{name: schema}``)."""
+    out = [
+        '"""Plain-data parsers of the VBT schemas, generated by igdscope.plainparse from the schemas (see',
+        "plain_schemas() in igdscope.schemas.vbt). Do not edit: run `python -m igdscope.plainparse`.",
+        "",
+        "FINGERPRINT is the hash of the sources these were generated from; when it does not match the",
+        'installed sources, igdscope ignores this module and generates the parsers at runtime."""',
+        "",
+        "# fmt: off",
+        "# ruff: noqa",
+        "from struct import Struct as _Struct, error as struct_error",
+        "",
+        "from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve",
+        "",
+        f"FINGERPRINT = {source_fingerprint()!r}",
+        "",
+    ]
+    table: list[str] = []
+    n = 0
+    for name, schema in schemas.items():
+        try:
+            parser = PlainParser(schema)
+        except Unsupported:
+            table.append(f"    {name!r}: None,")
+            continue
+        keys = _sweep_keys(parser)
+        entries = []
+        try:
+            for key in keys:
+                if key not in parser.sources:
+                    parser.missing(key)
+                if key not in parser.sources:  # unsupported: the specialisation gives up
+                    entries.append(f"{key!r}: None")
+                    continue
+                n += 1
+                fn = f"_s{n}"
+                consts = "".join(f"    {k} = {_literal(v)}\n" for k, v in parser.consts[key].items())
+                out.append(f"def {fn}():  # {name}, key {key!r}\n{consts}{_indent(parser.sources[key])}    return parse\n\n")
+                entries.append(f"{key!r}: {fn}")
+            dispatch = "None"
+            if parser.key_src is not None:
+                n += 1
+                dispatch = f"_d{n}"
+                consts = "".join(f"    {k} = {_literal(v)}\n" for k, v in parser.key_consts.items())
+                out.append(f"def {dispatch}(_specs, _missing):  # {name}: which specialisation\n{consts}"
+                           f"{_indent(_dispatch_source(parser.key_src))}    return parse\n\n")
+        except Unsupported:
+            continue  # left to runtime generation
+        table.append(f"    {name!r}: ({dispatch}, {{{', '.join(entries)}}}),")
+    out.append("PARSERS = {\n" + "\n".join(table) + "\n}\n")
+    return "\n".join(out)
+
+
+def generated_path() -> Any:
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent / (GENERATED_MODULE.rsplit(".", 1)[1] + ".py")
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m igdscope.plainparse",
+                                 description="Write the shipped plain-data parsers of the VBT schemas (igdscope/_plain_generated.py).")
+    ap.add_argument("--check", action="store_true", help="only say whether the shipped module is current (exit 1 if not)")
+    args = ap.parse_args(argv)
+    from igdscope.schemas.vbt import plain_schemas
+
+    global USE_PRECOMPILED
+    USE_PRECOMPILED = False  # generate from the schemas, never from the module being replaced
+    text = generate_module(plain_schemas())
+    path = generated_path()
+    current = path.read_text() if path.exists() else None
+    if args.check:
+        print(f"{path.name}: {'current' if current == text else 'stale: run python -m igdscope.plainparse'}")
+        return 0 if current == text else 1
+    if current != text:
+        path.write_text(text)
+    print(f"{path.name}: {'written' if current != text else 'already current'} ({text.count(chr(10))} lines)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

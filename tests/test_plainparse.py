@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from igdscope import decode as D
+from igdscope import plainparse
 from igdscope import formats
 from igdscope.decode import DecodeError, decode, decode_plain, plain_parser, to_plain
 from igdscope.schemas import opregion
@@ -34,17 +35,9 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
-# schemas parsed through decode_plain besides the block registry's (block 41's is lfp.LFP_DATA_PTRS_BLOCK)
-HELPERS: dict[str, cs.Construct] = {
-    "VbtHeader": V.VbtHeader,
-    "BdbHeader": V.BdbHeader,
-    "GeneralDefinitions": V.GeneralDefinitions,
-    "EdidDtd": dtd.EdidDtd,
-    "PnpId": lfp.PnpId,
-    "FpTiming": lfp.FpTiming,
-    "LfpDataTail": lfp.LfpDataTail,
-}
-SCHEMAS: dict[str, cs.Construct] = {**{f"block {i}": spec.schema for i, spec in sorted(V.BLOCKS.items())}, **HELPERS}
+# every schema parsed through decode_plain: the block registry's and the hooks' helpers (the same
+# list the shipped parsers are generated for)
+SCHEMAS: dict[str, cs.Construct] = V.plain_schemas()
 VERSIONS = [0, 1, 105, 106, 108, 151, 152, 154, 155, 158, 160, 161, 164, 165, 170, 171, 175, 177, 186, 190, 195, 198, 199,
             203, 204, 209, 211, 212, 216, 217, 219, 224, 226, 227, 228, 229, 230, 231, 233, 234, 236, 237, 239, 240, 244,
             245, 247, 249, 251, 253, 256, 257, 260, 261, 263, 264, 300]
@@ -117,8 +110,14 @@ def test_every_schema_has_a_generated_parser():
         assert plain_parser(schema) is not None, name
 
 
-def test_corpus_blocks_generated_equals_interpreted():
+@pytest.mark.parametrize("shipped", [True, False], ids=["shipped", "generated-now"])
+def test_corpus_blocks_generated_equals_interpreted(shipped, monkeypatch):
+    """Both kinds of generated parser: the shipped ones and those generated at runtime."""
     _need_corpus()
+    monkeypatch.setattr(D, "_parsers", {})
+    monkeypatch.setattr(plainparse, "_shipped", None)
+    monkeypatch.setattr(plainparse, "USE_PRECOMPILED", shipped)
+    made = _spy_generation(monkeypatch)
     checked = 0
     for name, block_id, version, raw in BLOCKS:
         spec = V.BLOCKS.get(block_id)
@@ -130,6 +129,11 @@ def test_corpus_blocks_generated_equals_interpreted():
             raise AssertionError(f"{name} block {block_id} (BDB {version}): {exc}") from None
         checked += 1
     assert checked >= 1000
+    modules = {parse.__module__ for _, parse in D._parsers.values() if parse is not None}
+    if shipped:  # the shipped parsers ran, nothing was generated
+        assert modules == {plainparse.GENERATED_MODULE} and not made, made[:5]
+    else:
+        assert plainparse.GENERATED_MODULE not in modules and len(made) >= len(D._parsers)
 
 
 def test_corpus_decodes_use_only_checked_schemas(monkeypatch):
@@ -269,3 +273,134 @@ def test_synthetic_schemas_have_generated_parsers():
 @given(data=st.binary(max_size=40), version=st.sampled_from([0, 100, 150, 151, 199, 200, 255]))
 def test_synthetic_schemas(name, data, version):
     check(SYNTHETIC[name], data, _params(version, data))
+
+
+# -- the shipped parsers (igdscope/_plain_generated.py) ------------------------------------------
+
+
+@pytest.fixture
+def fresh_parsers(monkeypatch):
+    """No parser cached yet (in decode) and the shipped module not loaded yet."""
+    monkeypatch.setattr(D, "_parsers", {})
+    monkeypatch.setattr(plainparse, "_shipped", None)
+    monkeypatch.setattr(plainparse, "USE_PRECOMPILED", True)
+
+
+def test_shipped_module_is_current():
+    path = plainparse.generated_path()
+    assert path.read_text() == plainparse.generate_module(V.plain_schemas()), f"{path.name} is stale: run python -m igdscope.plainparse"
+
+
+def _spy_generation(monkeypatch) -> list[str]:
+    made: list[str] = []
+    real_init, real_spec = plainparse.PlainParser.__init__, plainparse.PlainParser.specialise
+
+    def init(self, schema):
+        made.append(f"parser {type(schema).__name__}")
+        real_init(self, schema)
+
+    def specialise(self, key):
+        made.append(f"specialisation {key}")
+        return real_spec(self, key)
+
+    monkeypatch.setattr(plainparse.PlainParser, "__init__", init)
+    monkeypatch.setattr(plainparse.PlainParser, "specialise", specialise)
+    return made
+
+
+def test_shipped_parsers_cover_every_schema_and_bdb_version(fresh_parsers, monkeypatch):
+    """Every named schema has a shipped parser, and every BDB version 0-400 (and the u16 extremes)
+    selects a shipped specialisation: a decode generates nothing at runtime."""
+    made = _spy_generation(monkeypatch)
+    for name, schema in SCHEMAS.items():
+        parser = plain_parser(schema)
+        assert parser is not None and parser.__module__ == plainparse.GENERATED_MODULE, name
+        for version in [*range(401), 0xFFFE, 0xFFFF]:
+            data = bytes(range(64)) * 8
+            try:
+                parser(data, {"bdb_version": version, "block_size": len(data)})
+            except Exception:  # noqa: BLE001 -- giving up is fine here; generating is not
+                pass
+    assert not made, made[:5]
+
+
+def test_corpus_and_demo_decode_without_generating(fresh_parsers, monkeypatch):
+    made = _spy_generation(monkeypatch)
+    datas = [V.demo_vbt()]
+    if CORPUS.is_dir():
+        for p in sorted(CORPUS.iterdir()):
+            if p.suffix in (".vbt", ".rom", ".opregion"):
+                data = p.read_bytes()
+                datas.append(opregion.vbt_bytes(data)[0] if p.suffix == ".opregion" else data)
+    for data in datas:
+        formats.vbt_decode(data)
+    assert D._parsers and not made, made[:5]
+
+
+def test_shipped_parsers_give_what_runtime_generation_gives(monkeypatch):
+    """The demo VBT and every built block decode the same through shipped and runtime parsers."""
+    datas = [V.demo_vbt()] + [p.read_bytes() for p in sorted(CORPUS.glob("*.vbt"))[:6]]
+
+    def run(shipped: bool) -> list:
+        monkeypatch.setattr(D, "_parsers", {})
+        monkeypatch.setattr(plainparse, "_shipped", None)
+        monkeypatch.setattr(plainparse, "USE_PRECOMPILED", shipped)
+        return [formats.vbt_decode(d) for d in datas]
+
+    shipped, generated = run(True), run(False)
+    assert same(shipped, generated) is None
+
+
+def test_stale_shipped_module_is_ignored(fresh_parsers, monkeypatch):
+    """Sources that differ from those the module was generated from (a schema edited, the module
+    not regenerated): nothing shipped is used, the parsers are generated, decoding still works."""
+    monkeypatch.setattr(plainparse, "source_fingerprint", lambda: "edited since")
+    made = _spy_generation(monkeypatch)
+    assert plainparse.precompiled_parser(V.VbtHeader) is plainparse._NOT_SHIPPED
+    header = decode_plain(V.VbtHeader, V.demo_vbt()[:48], "VBT header")
+    assert header["signature"].startswith("$VBT") and made == ["parser Struct", "specialisation ()"]
+
+
+def test_fingerprint_follows_the_schema_sources(tmp_path, monkeypatch):
+    before = plainparse.source_fingerprint()
+    assert before == plainparse.source_fingerprint() and len(before) == 32
+    import igdscope.plainparse as pp_module
+
+    fake = tmp_path / "igdscope"
+    (fake / "schemas").mkdir(parents=True)
+    (fake / "plainparse.py").write_text("x")
+    (fake / "schemas" / "a.py").write_text("A = 1")
+    monkeypatch.setattr(pp_module, "__file__", str(fake / "plainparse.py"))
+    one = plainparse.source_fingerprint()
+    (fake / "schemas" / "a.py").write_text("A = 2")
+    two = plainparse.source_fingerprint()
+    (fake / "schemas" / "b.py").write_text("")
+    three = plainparse.source_fingerprint()
+    assert len({before, one, two, three}) == 4
+
+
+def test_literal_rebuilds_every_kind_of_constant():
+    import struct
+
+    enum = cs.Enum(cs.Int8ul, a=1, b=7)
+    values = {
+        "names": {0: "zero", 1: "one's"},
+        "index": {"u8_u8": 0, "u32_u32": 1},
+        "tuple": (1, "x", None),
+        "decmapping": enum.decmapping,
+        "unpack": struct.Struct("<HB4s").unpack_from,
+        "function": lfp.pnp_mfg_id,
+    }
+    ns = {"_Struct": struct.Struct, "_enum_dec": plainparse.enum_decmapping, "_resolve": plainparse.resolve}
+    for name, value in values.items():
+        rebuilt = eval(plainparse._literal(value), ns)  # noqa: S307 -- our own generated source
+        if name == "unpack":
+            assert rebuilt(b"\x01\x02\x03abcd") == value(b"\x01\x02\x03abcd") == (0x201, 3, b"abcd")
+        elif name == "decmapping":
+            assert rebuilt == value and all(type(v) is cs.EnumIntegerString and int(v) == k for k, v in rebuilt.items())
+        else:
+            assert rebuilt == value and type(rebuilt) is type(value), name
+    assert eval(plainparse._literal(values["function"]), ns) is lfp.pnp_mfg_id  # noqa: S307
+    for bad in (object(), lambda x: x, {1: object()}):
+        with pytest.raises(plainparse.Unsupported):
+            plainparse._literal(bad)

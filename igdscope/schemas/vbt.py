@@ -1301,3 +1301,24 @@ def demo_vbt() -> bytes:
 from igdscope.schemas.vbtblocks import load_specs  # noqa: E402  (needs BlockSpec above)
 
 BLOCKS.update(load_specs())
+
+
+def plain_schemas() -> dict[str, cs.Construct]:
+    """Every schema igdscope parses through :func:`~igdscope.decode.decode_plain`, by name: the
+    block schemas and the helper schemas the block hooks use. Their parsers are generated ahead
+    of time into the shipped module (``python -m igdscope.plainparse``); a schema missing here
+    still works, its parser is generated at runtime."""
+    from igdscope.schemas.vbtblocks import dtd, lfp
+
+    named = {f"block {i}": spec.schema for i, spec in sorted(BLOCKS.items())}
+    named.update({
+        "VbtHeader": VbtHeader,
+        "BdbHeader": BdbHeader,
+        "GeneralDefinitions": GeneralDefinitions,
+        "EdidDtd": dtd.EdidDtd,
+        "PnpId": lfp.PnpId,
+        "FpTiming": lfp.FpTiming,
+        "LfpDataTail": lfp.LfpDataTail,
+    })
+    seen: set[int] = set()
+    return {name: schema for name, schema in named.items() if id(schema) not in seen and not seen.add(id(schema))}

@@ -6,18 +6,22 @@ pass``) measured in the same run, as a ratio. Target: decoding faster than start
 Reported:
   python -c pass     median wall time of a fresh interpreter doing nothing (subprocess)
   import             importing what the decoders need, in this process (once, cold)
-  first pass         the first decode of all files in this process (lazy imports, caches cold, and
-                     the plain-data parsers generated from the schemas -- igdscope.plainparse -- made
-                     as each schema is first met)
+  first pass         the first decode of all files in this process (lazy imports, caches cold; the
+                     plain-data parsers come from the shipped module igdscope/_plain_generated.py,
+                     or with --generate are generated from the schemas as each is first met)
   warm pass          median of --runs further passes over the same bytes (files read once, before)
 
 Every pass decodes every block the way ``igdscope show`` does: schema parse to plain data (through
 the generated parsers, the interpreted construct parser wherever they give up), version gates,
 block hooks. Nothing is kept between passes but the generated parsers and small per-value tables.
 ``--interpreted`` runs the same passes with construct's interpreted parsers only
-(``IGDSCOPE_INTERPRETED=1``), for comparison.
+(``IGDSCOPE_INTERPRETED=1``), ``--generate`` generates the parsers at runtime instead of loading the
+shipped ones, for comparison.
 
-Run: python tests/bench/bench_corpus.py [--runs N] [--corpus DIR] [--profile] [--interpreted]
+Also reported, as a floor: how long C takes to rebuild exactly the objects one pass returns
+(``marshal.loads`` of them) -- the cost of the output itself, however it is computed.
+
+Run: python tests/bench/bench_corpus.py [--runs N] [--corpus DIR] [--profile] [--interpreted] [--generate]
 """
 
 from __future__ import annotations
@@ -44,21 +48,58 @@ def startup_time(runs: int) -> float:
     return statistics.median(times)
 
 
-def decode_all(files: list[tuple[str, bytes]], formats, opregion) -> int:
+def decode_all(files: list[tuple[str, bytes]], formats, opregion, keep: list | None = None) -> int:
     """Decode every file the way ``igdscope show`` would, plus the VBT inside ROMs and the OpRegion
-    with all its blocks. Returns the number of VBT blocks decoded (a sanity figure)."""
+    with all its blocks. Returns the number of VBT blocks decoded (a sanity figure); ``keep``
+    collects the results."""
     blocks = 0
+    out = keep if keep is not None else []
     for name, data in files:
         if name.endswith(".vbt"):
-            blocks += len(formats.vbt_decode(data)["blocks"])
+            out.append(formats.vbt_decode(data))
         elif name.endswith(".rom"):
-            formats.rom_summary(data)
-            blocks += len(formats.vbt_decode(data)["blocks"])
+            out.append(formats.rom_summary(data))
+            out.append(formats.vbt_decode(data))
         else:
-            opregion.parse_opregion(data)
+            out.append(opregion.parse_opregion(data))
             raw, _ = opregion.vbt_bytes(data)
-            blocks += len(formats.vbt_decode(raw)["blocks"])
+            out.append(formats.vbt_decode(raw))
+        blocks += len(out[-1]["blocks"])
+        if keep is None:
+            out.clear()
     return blocks
+
+
+def rebuild_floor(results: list, runs: int) -> tuple[float, int]:
+    """Seconds C takes to rebuild exactly these objects (``marshal.loads``), and how many there are."""
+    import marshal
+
+    count = 0
+
+    def plain(o):
+        nonlocal count
+        count += 1
+        t = type(o)
+        if t is dict or isinstance(o, dict):
+            return {str(k): plain(v) for k, v in o.items()}
+        if t in (list, tuple) or isinstance(o, (list, tuple)):
+            return [plain(v) for v in o]
+        if isinstance(o, (bytes, bytearray, memoryview)):
+            return bytes(o)
+        if isinstance(o, bool) or o is None:
+            return o
+        for kind in (int, float, str):
+            if isinstance(o, kind):
+                return kind(o)
+        return repr(o)  # anything else: a string stands for it
+
+    blob = marshal.dumps(plain(results))
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        marshal.loads(blob)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), count
 
 
 def main() -> int:
@@ -67,6 +108,7 @@ def main() -> int:
     ap.add_argument("--corpus", type=Path, default=CORPUS)
     ap.add_argument("--profile", action="store_true", help="print where a warm pass spends its time (cProfile)")
     ap.add_argument("--interpreted", action="store_true", help="construct's interpreted parsers only (no generated parsers)")
+    ap.add_argument("--generate", action="store_true", help="generate the parsers at runtime (ignore the shipped module)")
     args = ap.parse_args()
     if not args.corpus.is_dir():
         print(f"bench_corpus: {args.corpus} is absent (the shared corpus is not part of the repository)", file=sys.stderr)
@@ -77,12 +119,14 @@ def main() -> int:
     start = startup_time(args.runs)
 
     t0 = time.perf_counter()
-    from igdscope import decode, formats
+    from igdscope import decode, formats, plainparse
     from igdscope.schemas import opregion
 
     t_import = time.perf_counter() - t0
     if args.interpreted:
         decode.PLAIN_PARSERS = False
+    if args.generate:
+        plainparse.USE_PRECOMPILED = False
 
     t0 = time.perf_counter()
     blocks = decode_all(files, formats, opregion)
@@ -94,14 +138,20 @@ def main() -> int:
         decode_all(files, formats, opregion)
         warm.append(time.perf_counter() - t0)
     t_warm = statistics.median(warm)
+    results: list = []
+    decode_all(files, formats, opregion, results)
+    t_floor, objects = rebuild_floor(results, args.runs)
 
     kinds = {s: sum(1 for n, _ in files if n.endswith(s)) for s in SUFFIXES}
     print(f"corpus: {len(files)} files ({kinds['.vbt']} VBT, {kinds['.rom']} ROM, {kinds['.opregion']} OpRegion), "
           f"{sum(len(d) for _, d in files)} bytes, {blocks} VBT blocks decoded per pass")
     generated = sum(1 for _, parse in decode._parsers.values() if parse is not None)
-    print(f"parsers: {'interpreted only' if not decode.PLAIN_PARSERS else f'{generated} schemas with a generated parser'}")
+    origin = "generated at runtime" if not plainparse.USE_PRECOMPILED else "shipped (igdscope/_plain_generated.py)"
+    print(f"parsers: {'interpreted only' if not decode.PLAIN_PARSERS else f'{generated} schemas with a generated parser, {origin}'}")
+    print(f"output of one pass: {objects} Python objects (dicts, lists, values)")
     print(f"{'case':<16} {'seconds':>9} {'x start-up':>11} {'per file ms':>12}")
-    for name, t in (("python -c pass", start), ("import", t_import), ("first pass", t_first), ("warm pass", t_warm)):
+    for name, t in (("python -c pass", start), ("import", t_import), ("first pass", t_first), ("warm pass", t_warm),
+                    ("C rebuild floor", t_floor)):
         print(f"{name:<16} {t:9.3f} {t / start:11.2f} {t / len(files) * 1000:12.2f}")
     ratio = t_warm / start
     print(f"target: decoding all files faster than start-up (warm ratio < 1): {'met' if ratio < 1 else 'NOT met'} (warm {ratio:.2f}, first {t_first / start:.2f})")
