@@ -207,8 +207,15 @@ def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _json_bytes(obj: object) -> str:
+    # byte strings are hex everywhere in igdscope's JSON; one left as bytes must not crash the output
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return bytes(obj).hex()
+    raise TypeError(f"{type(obj).__name__} is not JSON serializable")
+
+
 def _emit_json(doc: object) -> None:
-    sys.stdout.write(json.dumps(doc, indent=1) + "\n")
+    sys.stdout.write(json.dumps(doc, indent=1, default=_json_bytes) + "\n")
 
 
 def cmd_dump(args) -> int:

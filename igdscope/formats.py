@@ -143,6 +143,10 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
             b["fields"] = fields
         else:
             b["raw"] = raw.hex()
+    for b in res.get("ignored_blocks", []):  # past bdb_size: i915 and igt never read them; shown raw
+        raw = b.get("raw")
+        if isinstance(raw, (bytes, bytearray)):
+            b["raw"] = bytes(raw).hex()
     return res
 
 
