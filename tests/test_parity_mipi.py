@@ -414,7 +414,12 @@ IGT_1_27_SEQ_NAMES = {1: "ASSERT_RESET", 5: "DEASSERT_RESET"}
 def igt_sequence_lines(d: dict, panel: dict, old_names: bool) -> list[str]:
     lines = []
     version = d["version"]
-    for seq in panel["sequences"]:
+    # igt 1.27.1 (like i915) files each sequence under its id and prints them by id, a repeated id
+    # keeping the last one; newer igt prints each as it walks them, in block order
+    seqs = panel["sequences"]
+    if old_names:
+        seqs = [seq for _, seq in sorted({seq["seq_id"]["value"]: seq for seq in seqs}.items())]
+    for seq in seqs:
         sid = seq["seq_id"]["value"]
         name = IGT_1_27_SEQ_NAMES.get(sid, seq["seq_id"]["name"].upper()) if old_names else seq["seq_id"]["name"].upper()
         lines.append(f"Sequence {sid} - MIPI_SEQ_{name}")
