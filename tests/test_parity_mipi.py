@@ -460,7 +460,9 @@ def test_sequence_blocks_match_igt(version, tmp_path):
 
 def test_sequence_v3_size_readings_with_igt(tmp_path):
     """The u32 of a v3 block counted from the version byte keeps the next block findable for igt;
-    counted from after itself, igt walks 5 bytes short and loses the next block."""
+    counted from after itself (Bspec's reading), igt walks 5 bytes short and loses the next block.
+    Either way igt (like i915's init_bdb_block) copies u32 + 5 bytes and parses the panels from
+    the u32 bytes after the u32."""
     if IGT is None:
         pytest.skip("intel_vbt_decode (Debian intel-gpu-tools) is not installed")
     panels = [{"panel_id": 0, "sequences": [{"seq_id": 1, "elements": elements(3, 1)}]}]
@@ -471,10 +473,44 @@ def test_sequence_v3_size_readings_with_igt(tmp_path):
     assert 1 in ok and panels_of(ok[53])[0] == igt_sequence_lines(V.decode_block(53, walker, 200), V.decode_block(53, walker, 200)["panels"][0], True)
     lost = igt_blocks(run_igt(IGT, V.build_vbt(200, [(53, parser), (1, fs)]), tmp_path, "--all-panels"))
     assert 1 not in lost
-    w = walk(V.build_vbt(200, [(53, parser), (1, fs)]))
+    # both readings: the walked block is the bytes i915 and igt copy (u32 + 5 from the version
+    # byte), and its panels decode whole, as igt prints them
+    for vbt, text in ((V.build_vbt(200, [(53, walker), (1, fs)]), ok), (V.build_vbt(200, [(53, parser), (1, fs)]), lost)):
+        block = next(b for b in walk(vbt)["blocks"] if b["id"] == 53)
+        assert len(block["raw"]) == block["size"] + 5
+        d = V.decode_block(53, block["raw"], 200)
+        assert panels_of(text[53])[0] == igt_sequence_lines(d, d["panels"][0], True)
+        assert not any("runs past" in f for f in d["findings"]) and "unparsed" not in d
+        assert any("parser's reading" in f for f in d["findings"]) == (text is lost)
+
+
+def test_sequence_v3_walked_block_is_what_i915_copies():
+    """A v3 u32 counting the bytes after itself (Bspec's reading; the Jasper Lake firmware of the
+    sweep writes it so): the walk advances by the u32 but hands the decoder u32 + 5 bytes from the
+    version byte, as i915's init_bdb_block() copies them, so the last sequence is not cut off."""
+    seqs = [{"seq_id": "init_otp", "elements": [{"operation": "delay", "delay_us": 2000}]},
+            {"seq_id": "backlight_off", "elements": [{"operation": "gpio", "gpio_index": 0, "gpio_number": 3, "value": False},
+                                                     {"operation": "delay", "delay_us": 100}]}]
+    parser = M.build_sequence_block(3, [{"panel_id": 0, "sequences": seqs}], size_from_version_byte=False)
+    assert int.from_bytes(parser[1:5], "little") == len(parser) - 5
+    vbt = V.build_vbt(236, [(40, bytes([0, 0]) + bytes(32)), (53, parser)])
+    w = walk(vbt)
     block = next(b for b in w["blocks"] if b["id"] == 53)
-    d = V.decode_block(53, block["raw"], 200)
-    assert any("runs past the block" in f for f in d["findings"])
+    assert block["size"] == len(parser) - 5 and block["raw"] == parser
+    d = V.decode_block(53, block["raw"], 236)
+    seq = d["panels"][0]["sequences"]
+    assert [s["seq_id"]["name"] for s in seq] == ["init_otp", "backlight_off"]
+    assert seq[1]["elements"][0] == {"operation": {"value": 3, "name": "gpio"}, "gpio_index": 0, "gpio_number": 3, "flags": 0,
+                                     "flags_reserved": 0, "value": False, "size": 3}
+    assert seq[1]["elements"][1]["delay_us"] == 100
+    assert [f for f in d["findings"] if "parser's reading" not in f] == [] and "unparsed" not in d
+    # the walker's reading with a block behind it: the 5 bytes past the u32 belong to that block
+    walker = M.build_sequence_block(3, [{"panel_id": 0, "sequences": seqs}])
+    w = walk(V.build_vbt(236, [(53, walker), (1, V.build_block(1, {}, 236, size=7))]))
+    block = next(b for b in w["blocks"] if b["id"] == 53)
+    assert block["raw"] == walker + bytes([1, 7, 0, 0, 0]) and [b["id"] for b in w["blocks"]] == [53, 1]
+    d = V.decode_block(53, block["raw"], 236)
+    assert len(d["panels"]) == 1 and d["findings"] == [] and "unparsed" not in d
 
 
 # -- block 53: malformed input ----------------------------------------------------------------------------

@@ -1131,7 +1131,8 @@ def walk_blocks(data: bytes, vbt_offset: int = 0) -> dict[str, Any]:
     VBT start (the same for a VBT file and its copy in a ROM or OpRegion); ``raw`` is the data
     bytes. The walk is i915's and igt's: blocks from ``bdb_offset + header_size``, a block must
     end inside ``bdb_size`` and inside the data, block 53 v3+ takes its size from the u32 after its
-    version byte. A block past ``bdb_size`` that would still fit ``vbt_size`` is reported in
+    version byte (its ``raw`` is what i915 and igt copy: that size + 5 bytes, 5 more than the walk
+    advances). A block past ``bdb_size`` that would still fit ``vbt_size`` is reported in
     ``ignored_blocks``. Only data too short for the 48-byte VBT header raises
     :class:`~igdscope.decode.DecodeError`.
     """
@@ -1209,7 +1210,14 @@ def walk_blocks(data: bytes, vbt_offset: int = 0) -> dict[str, Any]:
                 out["ignored_blocks"].append(entry)
             i = bound
             break
-        entry["raw"] = bdb_bytes[start : start + size]
+        end = start + size
+        if block_id == BDB_MIPI_SEQUENCE and bdb_bytes[start] >= 3:
+            # i915's init_bdb_block() and igt's find_section() copy 5 bytes more than the walk
+            # advances: the u32 counts the bytes after the version byte and itself (Bspec: "the
+            # size of this entire data structure excluding this header"), and the sequence parser
+            # reads that many bytes after the u32
+            end = max(end, min(start + size + 5, vbt_size - bdb_at, available))
+        entry["raw"] = bdb_bytes[start:end]
         out["blocks"].append(entry)
         seen[block_id] = seen.get(block_id, 0) + 1
         i = start + size

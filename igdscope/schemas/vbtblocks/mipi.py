@@ -33,9 +33,13 @@ Decoding never trusts a size further than the bytes present: every panel, sequen
 is cut at the end of its container, with a finding. v1/v2 elements carry no size, so an unknown
 operation ends the panel's decoding (as in i915); v3 elements are skipped by their size byte.
 The u32 size of a v3 block is read two ways by the same code (see ``../shared/reference/vbt.md``
-section 4): the block walker counts it from the version byte, the sequence parser from after the
-u32 -- 5 bytes apart; here the block's bytes are the walker's, and a panel table that runs out of
-them says so.
+section 4): the block walker counts it from the version byte, the block copier
+(``init_bdb_block``) and the sequence parser from after the u32 -- 5 bytes apart. Bspec and real
+firmware use the second reading (a Jasper Lake VBT: u32 = its one panel entry); the block's bytes
+here are the copier's (``walk_blocks`` gives the u32 + 5 from the version byte), the panel
+entries are read from the u32 bytes after it, and when they end 5 bytes early (the u32 counted
+from the version byte, as :func:`build_sequence_block` writes by default) the last 5 bytes are
+left to the next block.
 
 :func:`build_sequence_block` builds a well-formed block (any version) from plain values with the
 construct schemas of this module (:data:`MipiSequenceBlockV12`, :data:`MipiSequenceBlockV3`).
@@ -610,35 +614,44 @@ def _post_mipi_sequence(fields: dict, raw: bytes, version: int, context: dict) -
         findings.append("sequence block version 0 is not defined")
     if seq_version >= 4:
         findings.append(f"sequence block v{seq_version}: i915 and igt refuse v4+; decoded with the v3 layout")
-    if seq_version >= 3 and fields.get("size") is not None:
-        size = fields["size"]
-        if size == len(raw):
-            pass  # counted from the version byte: the block walker's reading
-        elif size == len(raw) - 5:
-            findings.append("v3 size counts the bytes after the u32 (the sequence parser's reading); the block walker would land 5 bytes early")
-        else:
-            findings.append(f"v3 size {size} matches neither reading of the {len(raw)} data bytes")
     header = 5 if seq_version >= 3 else 3
+    total = len(data)
+    walker_end = None
+    if seq_version >= 3 and fields.get("size") is not None:
+        # i915 parses fields["size"] bytes after the u32 (find_panel_sequence_block); when the
+        # u32 counts from the version byte instead, the panel entries end 5 bytes before that
+        total = min(total, fields["size"])
+        walker_end = fields["size"] - 5
     panels: list[dict] = []
     i = 0
-    while len(panels) < MAX_MIPI_CONFIGURATIONS and i < len(data):
-        if i + header > len(data):
-            findings.append(f"panel entry {len(panels) + 1}: header cut off ({len(data) - i} byte(s) left; i915: invalid sequence block (header))")
+    while len(panels) < MAX_MIPI_CONFIGURATIONS and i < total:
+        if i == walker_end and i > 0:
+            break  # the u32 counted from the version byte: what follows is the next block's
+        if i + header > total:
+            findings.append(f"panel entry {len(panels) + 1}: header cut off ({total - i} byte(s) left; i915: invalid sequence block (header))")
             break
         panel_id = data[i]
         size = int.from_bytes(data[i + 1 : i + header], "little")
-        body = data[i + header : i + header + size]
+        body = data[i + header : min(i + header + size, total)]
         panel: dict[str, Any] = {"panel_id": panel_id, "size": size}
         where = f"panel {panel_id}"
         if len(body) < size:
-            reading = " (for v3, i915 and igt allow 5 bytes past the walker's end of the block, see the u32 size)" if seq_version >= 3 else ""
-            findings.append(f"{where}: size {size} runs past the block ({len(body)} bytes left; i915: invalid sequence block){reading}")
+            findings.append(f"{where}: size {size} runs past the block ({len(body)} bytes left; i915: invalid sequence block)")
         panel["sequences"] = _Walk(body, seq_version, where, findings).sequences()
         panels.append(panel)
         i += header + len(body)
-    if i < len(data):
+    if walker_end is not None and i != walker_end:
+        if i == fields["size"]:
+            findings.append("v3 size counts the bytes after the u32 (the sequence parser's reading, Bspec's, as i915 and igt parse it); i915's "
+                            "and igt's block walk advances by the u32 alone and looks for the next block 5 bytes early")
+        elif len(data) >= fields["size"]:
+            findings.append(f"v3 size {fields['size']} matches neither reading of the panel entries ({i} bytes)")
+    if i < total and i != walker_end:
         fields["unparsed"] = data[i:].hex()
         findings.append(f"{len(data) - i} byte(s) after the {len(panels)} panel entries are not decoded (i915 reads at most {MAX_MIPI_CONFIGURATIONS})")
+    elif total < len(data) and walker_end is not None and i != walker_end:
+        fields["unparsed"] = data[total:].hex()
+        findings.append(f"{len(data) - total} byte(s) after the v3 size ({fields['size']}) are not decoded (i915 reads no further)")
     ids = [p["panel_id"] for p in panels]
     if not panels:
         findings.append("no panel entries")
