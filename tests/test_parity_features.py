@@ -207,6 +207,7 @@ class Diff:
 class Checker:
     def __init__(self, file: str, version: int, all_panels: bool = False):
         self.file, self.version, self.all_panels = file, version, all_panels
+        self.panel_type = 0  # igt 1.27.1's: block 40 byte 0 (see raw_panel_type)
         self.diffs: list[Diff] = []
         self.compared = 0
 
@@ -413,14 +414,32 @@ def _check_lines(ck: Checker, block: int, where: str, lines: list[tuple[int, str
             ck.unknown_line(block, where, text)
 
 
+def igt_one_panel(ck: Checker, ours: int | None) -> str:
+    """The panel igt 1.27.1 shows without --all-panels: the one whose index equals block 40's
+    panel_type, so none for 0xFF (match by EDID PnP ID) or any value over 15; else igdscope's
+    selection (``ours``), which must be that index."""
+    return "" if ck.panel_type > 15 else str(ours)
+
+
+def compare_star(ck: Checker, block: int, where: str, idx: int, star: bool, selected: bool) -> None:
+    """igt's '*' marks the panel whose index equals panel_type. For a panel_type over 15 it marks
+    none, and igdscope's LFP1 panel is i915's choice instead: none for 0xFF (the EDID decides),
+    panel 0 (the fallback) for any other."""
+    if ck.panel_type > 15:
+        ck.eq(block, where, "selected (*)", yn(star), "no")
+        ck.eq(block, where, "LFP1 for a panel_type over 15", yn(idx == 0 and ck.panel_type != 0xFF), yn(selected))
+    else:
+        ck.eq(block, where, "selected (*)", yn(star), yn(selected))
+
+
 def compare_block9(ck: Checker, section: igt_text.Section, d: dict) -> None:
     groups = _panel_sections(section, "Panel")
     sel = d["selected_panel"]
-    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else str(sel["lfp1"])
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, sel["lfp1"])
     ck.eq(9, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
     for idx, star, lines in groups:
         p = d["panels"][idx]
-        ck.eq(9, f"panel {idx}", "selected (*)", yn(star), yn("LFP1" in p.get("selected_for", [])))
+        compare_star(ck, 9, f"panel {idx}", idx, star, "LFP1" in p.get("selected_for", []))
         lw = p["lines_to_wait"]
         expect = {
             "Full link": yn(p["full_link"]),
@@ -448,13 +467,13 @@ IGT_EDP_RATE = {0: "1.62Gbps", 1: "2.7Gbpc", 2: "5.4Gbps"}  # sic, igt 1.27.1
 def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
     groups = _panel_sections(section, "Panel")
     sel = d["selected_panel"]
-    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else str(sel["lfp1"])
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, sel["lfp1"])
     ck.eq(27, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
     v = ck.version
     for idx, star, lines in groups:
         p = d["panels"][idx]
         where = f"panel {idx}"
-        ck.eq(27, where, "selected (*)", yn(star), yn("LFP1" in p.get("selected_for", [])))
+        compare_star(ck, 27, where, idx, star, "LFP1" in p.get("selected_for", []))
         s = p["power_seq"]
         flp = p["fast_link_params"]
         bpp = p["color_depth"]
@@ -498,7 +517,7 @@ def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
 def compare_block56(ck: Checker, section: igt_text.Section, d: dict, panel_type: int) -> None:
     groups = _panel_sections(section, "DSC block")
     # igt 1.27.1 shows the entry at the LFP panel type; i915 picks entries per child (compression_structure_index)
-    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else str(panel_type)
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, panel_type)
     ck.eq(56, "", "entries shown", ",".join(str(i) for i, _, _ in groups), shown)
     for idx, star, lines in groups:
         ck.eq(56, f"entry {idx}", "marked (*)", yn(star), yn(idx == panel_type))
@@ -596,6 +615,7 @@ def compare_decoded(label: str, data: bytes, igt: igt_text.IgtDecode, gen_key: s
     """Compare igdscope's decode of ``data`` with igt's output for blocks 1, 2, 9, 11, 12, 27, 56."""
     version, blocks = decode_bytes(data, label)
     ck = Checker(label, version, all_panels)
+    ck.panel_type = raw_panel_type(data)
     sections = igt.blocks
     for bid in BLOCK_IDS:
         sec = sections.get(bid)
@@ -1051,7 +1071,7 @@ def _random_child(rng: random.Random, size: int, version: int) -> bytes:
     return bytes(child)
 
 
-def synthetic_vbt(version: int, seed: int) -> bytes:
+def synthetic_vbt(version: int, seed: int, panel_type: int | None = None) -> bytes:
     rng = random.Random(seed)
     rand = lambda n: bytes(rng.getrandbits(8) for _ in range(n))  # noqa: E731
     size = V.child_device_expected_size(version)
@@ -1063,7 +1083,7 @@ def synthetic_vbt(version: int, seed: int) -> bytes:
         (11, bytes([33]) + b"".join(_random_child(rng, 33, version) for _ in range(3))),
         (12, rand(19)),
         (27, rand(850)),
-        (40, bytes([rng.randrange(16), rng.randrange(16)]) + rand(32)),
+        (40, bytes([rng.randrange(16) if panel_type is None else panel_type, rng.randrange(16)]) + rand(32)),
         (56, b"\x0d\x00" + rand(16 * 13)),
     ]
     if version >= 165:
@@ -1136,3 +1156,19 @@ def test_igt_on_synthetic_vbts(tmp_path):
     assert not unexplained, "\n".join(str(d) for d in unexplained[:60])
     assert [k.reason for k in KNOWN_SYNTHETIC if not hits[id(k)]] == []
     assert compared > 20000
+
+
+@pytest.mark.igt
+@pytest.mark.skipif(IGT is None, reason="intel_vbt_decode (Debian intel-gpu-tools) is not installed")
+@pytest.mark.parametrize("panel_type", [0xFF, 32])
+def test_igt_panel_type_not_an_index(tmp_path, panel_type):
+    """Block 40 panel_type 0xFF (match by EDID) or over 15: igt 1.27.1 shows no panel of blocks 9, 27
+    and 56 without --all-panels and marks none with it; igdscope marks no LFP1 panel for 0xFF (the
+    EDID decides) and i915's fallback, panel 0, for 32."""
+    data = synthetic_vbt(250, 7, panel_type=panel_type)
+    for all_panels in (False, True):
+        ck = compare_decoded(f"panel_type {panel_type}", data, run_igt(tmp_path, data, all_panels), all_panels=all_panels)
+        unexplained = [d for d in ck.diffs if classify(d) is None]
+        assert not unexplained, "\n".join(str(d) for d in unexplained[:20])
+        assert ck.compared > 100
+
