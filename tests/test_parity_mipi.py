@@ -207,7 +207,27 @@ def test_block52_matches_the_corpus_reference(name):
     assert panels, "the reference decode shows no panel"
     for i, lines in panels.items():
         assert lines == igt_mipi_config_lines(d, i, w["bdb_version"]), (name, i)
-    assert d["findings"] == []
+    assert d["findings"] == mipi_config_findings(ctx)
+
+
+def mipi_config_findings(ctx: dict) -> list[str]:
+    """The findings a well-formed block 52 has: one when block 40's panel_type (6-15) indexes past
+    the six configurations (igt then shows no panel)."""
+    panel_type = (ctx.get(40) or b"\xff")[0]
+    if panel_type == 0xFF or panel_type < M.MAX_MIPI_CONFIGURATIONS:
+        return []
+    return [f"panel_type {panel_type} (block 40) has no MIPI configuration: block 52 holds {M.MAX_MIPI_CONFIGURATIONS} "
+            "(i915 indexes it without a check)"]
+
+
+def test_block52_panel_type_past_the_configurations():
+    """panel_type 6-15 (Braswell, Alder Lake and Meteor Lake VBTs have 7, 9 and 15): no configuration, one
+    finding; igt shows no panel then (its loop runs over the six)."""
+    raw = _full_mipi_config(230)
+    for panel_type, n in ((0, 0), (5, 0), (6, 1), (9, 1), (15, 1), (0xFF, 0)):
+        ctx = {40: bytes([panel_type, 0]) + bytes(32)}
+        d = V.decode_block(52, raw, 230, ctx)
+        assert d["findings"] == mipi_config_findings(ctx) and len(d["findings"]) == n, panel_type
 
 
 def test_block52_corpus_count():
