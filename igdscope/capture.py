@@ -253,6 +253,103 @@ def _plain(v: Any, name: str, what: str, depth: int = 0) -> Any:
     return v
 
 
+# The facts igdscope reads out of `host`, `sources` and `sriov`, by shape (capture.schema.json). The
+# rest of those trees is free-form; a known key of another shape is dropped as unread, and said so.
+_STR_OR_NULL = "a string or null"
+
+
+def _is_str_or_null(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _is_str_map(v: Any) -> bool:
+    return isinstance(v, dict) and all(_is_str_or_null(x) for x in v.values())
+
+
+def _module_shape(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "an object"
+    if not (v.get("loaded") is None or isinstance(v.get("loaded"), bool)):
+        return "an object whose loaded is a boolean"
+    if "parameters" in v and not _is_str_map(v["parameters"]):
+        return "an object whose parameters are strings"
+    return None
+
+
+def _dmar_shape(v: Any) -> str | None:
+    ok = isinstance(v, dict) and isinstance(v.get("name"), str) and all(_is_str_or_null(v.get(k)) for k in ("version", "address", "cap", "ecap"))
+    return None if ok else "an object with a name and string values"
+
+
+def _host_facts(host: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
+    """``host`` with every known key of the wrong shape removed (and named in ``dropped``)."""
+    out = dict(host)
+
+    def drop(key: str, shape: str) -> None:
+        dropped.append(f"host.{key} is not {shape} ({type(host[key]).__name__} in the file)")
+        out.pop(key, None)
+
+    for key in ("kernel_release", "cmdline", "vfio_pci_disable_vga", "qemu_version"):
+        if key in host and not _is_str_or_null(host[key]):
+            drop(key, _STR_OR_NULL)
+    if "modules" in host:
+        mods = host["modules"]
+        if not isinstance(mods, dict):
+            drop("modules", "an object of modules")
+        else:
+            kept = {}
+            for m, v in mods.items():
+                shape = _module_shape(v)
+                if shape is None:
+                    kept[m] = v
+                else:
+                    dropped.append(f"host.modules[{_r(m)}] is not {shape}")
+            out["modules"] = kept
+    if "hypervisor" in host:
+        hv = host["hypervisor"]
+        if not isinstance(hv, dict):
+            drop("hypervisor", "an object")
+        elif not (hv.get("cpu_flag") is None or isinstance(hv.get("cpu_flag"), bool)) or not all(_is_str_or_null(x) for k, x in hv.items() if k.startswith("dmi_")):
+            drop("hypervisor", "a cpu_flag boolean and dmi_* strings")
+    if "iomem" in host and not (isinstance(host["iomem"], list) and all(isinstance(x, str) for x in host["iomem"])):
+        drop("iomem", "a list of strings")
+    if "dmar" in host:
+        units = host["dmar"]
+        if not isinstance(units, list):
+            drop("dmar", "a list of DMAR units")
+        else:
+            out["dmar"] = []
+            for i, u in enumerate(units):
+                if _dmar_shape(u):
+                    dropped.append(f"host.dmar[{i}] is not {_dmar_shape(u)}")
+                else:
+                    out["dmar"].append(u)
+    return out
+
+
+def _source_facts(sources: dict[str, Any], dropped: list[str]) -> dict[str, Any]:
+    """``sources`` with a malformed ``discovery`` or ``opregion`` removed (and named in ``dropped``)."""
+    out = dict(sources)
+    if "discovery" in sources and not _is_str_or_null(sources["discovery"]):
+        dropped.append(f"sources.discovery is not a string ({type(sources['discovery']).__name__} in the file)")
+        del out["discovery"]
+    op = sources.get("opregion")
+    if "opregion" in sources and op is not None:
+        tried = op.get("tried") if isinstance(op, dict) else None
+        ok = (isinstance(op, dict) and _is_str_or_null(op.get("used"))
+              and (tried is None or isinstance(tried, list) and all(isinstance(t, dict) and isinstance(t.get("source"), str) and isinstance(t.get("result"), str) for t in tried)))
+        if not ok:
+            dropped.append("sources.opregion is not an object of used and tried sources")
+            del out["opregion"]
+    return out
+
+
+def _sriov_shape(v: dict[str, Any]) -> bool:
+    if v.get("role") == "pf":
+        return all(isinstance(v.get(k), int) and not isinstance(v.get(k), bool) and v[k] >= 0 for k in ("totalvfs", "numvfs"))
+    return v.get("role") == "vf" and isinstance(v.get("physfn"), str)
+
+
 def _decode_blob(key: str, b: Any, name: str) -> Blob:
     _need(isinstance(b, dict), name, f"blob {_r(key)} is not an object")
     size = _opt_int(b.get("size"), name, f"blob {_r(key)} size", 0, 1 << 63)
@@ -285,7 +382,7 @@ def _decode_blob(key: str, b: Any, name: str) -> Blob:
     )
 
 
-def _decode_device(d: Any, name: str) -> Device:
+def _decode_device(d: Any, name: str, dropped: list[str]) -> Device:
     _need(isinstance(d, dict), name, "a device entry is not an object")
     role = d.get("role")
     _need(role in ROLES, name, f"device role {_r(role)} is not one of {', '.join(ROLES)}")
@@ -301,6 +398,9 @@ def _decode_device(d: Any, name: str) -> Device:
     _need(sriov is None or isinstance(sriov, dict), name, "sriov is not an object")
     boot_vga = d.get("boot_vga")
     _need(boot_vga is None or isinstance(boot_vga, bool), name, "boot_vga is not a boolean")
+    if sriov is not None and not _sriov_shape(sriov):
+        dropped.append(f"device {_r(d.get('bdf'))} sriov is not a pf with totalvfs and numvfs or a vf with its physfn")
+        sriov = None
     return Device(
         role=role,
         bdf=_str(d.get("bdf"), name, "device bdf", 32),
@@ -339,7 +439,8 @@ def from_dict(doc: Any, name: str = "capture") -> Capture:
     blobs = {str(k): _decode_blob(str(k), b, name) for k, b in blobs_doc.items()}
     devs = doc.get("devices") or []
     _need(isinstance(devs, list) and len(devs) <= 64, name, "devices is not a list")
-    devices = [_decode_device(d, name) for d in devs]
+    dropped: list[str] = []  # facts of the wrong shape, loaded as unread
+    devices = [_decode_device(d, name, dropped) for d in devs]
     for d in devices:
         _need(d.config_blob is None or d.config_blob in blobs, name, f"device {d.bdf} names a config blob that is not there")
     errs = doc.get("errors") or []
@@ -355,13 +456,20 @@ def from_dict(doc: Any, name: str = "capture") -> Capture:
     tool = doc.get("tool") if isinstance(doc.get("tool"), dict) else {}
     machine = doc.get("machine", "unknown")
     _need(machine in ("host", "guest", "unknown"), name, f"machine {_r(machine)} is not host, guest or unknown")
+    created = _str(doc.get("created", ""), name, "created", 64)
+    tool_version = _str(tool.get("version", ""), name, "tool version", 64)
+    host = _host_facts(_plain(host, name, "host"), dropped)
+    sources = _source_facts(_plain(sources, name, "sources"), dropped)
+    if len(dropped) > 9:
+        dropped[8:] = [f"{len(dropped) - 8} more facts of the wrong shape"]
+    errors += [{"source": "capture", "reason": f"{what}; ignored"} for what in dropped][: MAX_ITEMS - len(errors)]
     return Capture(
         machine=machine,
-        created=_str(doc.get("created", ""), name, "created", 64),
-        tool_version=_str(tool.get("version", ""), name, "tool version", 64),
-        host=_plain(host, name, "host"),
+        created=created,
+        tool_version=tool_version,
+        host=host,
         devices=devices,
         blobs=blobs,
-        sources=_plain(sources, name, "sources"),
+        sources=sources,
         errors=errors,
     )

@@ -402,6 +402,39 @@ def test_bad_input_is_refused_with_a_one_line_message(raw, expect):
     assert re.search(expect, refused(raw)), refused(raw)
 
 
+@pytest.mark.parametrize(
+    ("mutate", "gone", "reason"),
+    [
+        pytest.param(lambda d: d["host"].update(modules=7), lambda c: "modules" not in c.host, "host.modules is not an object of modules (int in the file); ignored", id="modules-int"),
+        pytest.param(lambda d: d["host"]["modules"].update(i915=None), lambda c: c.host["modules"] == {"vfio_pci": {"loaded": False}}, "host.modules['i915'] is not an object; ignored", id="module-null"),
+        pytest.param(lambda d: d["host"]["modules"]["i915"].update(parameters=["modeset"]), lambda c: "i915" not in c.host["modules"], "host.modules['i915'] is not an object whose parameters are strings; ignored", id="module-parameters"),
+        pytest.param(lambda d: d["host"].update(hypervisor="QEMU"), lambda c: "hypervisor" not in c.host, "host.hypervisor is not an object (str in the file); ignored", id="hypervisor-str"),
+        pytest.param(lambda d: d["host"].update(iomem=[1, 2]), lambda c: "iomem" not in c.host, "host.iomem is not a list of strings (list in the file); ignored", id="iomem-ints"),
+        pytest.param(lambda d: d["host"].update(dmar=[{"cap": "1c0000c40660462"}]), lambda c: c.host["dmar"] == [], "host.dmar[0] is not an object with a name and string values; ignored", id="dmar-no-name"),
+        pytest.param(lambda d: d["host"].update(kernel_release=6.8), lambda c: "kernel_release" not in c.host, "host.kernel_release is not a string or null (float in the file); ignored", id="kernel-float"),
+        pytest.param(lambda d: d["sources"]["opregion"].update(tried=["debugfs"]), lambda c: c.sources == {"discovery": "sysfs walk"}, "sources.opregion is not an object of used and tried sources; ignored", id="tried-strings"),
+        pytest.param(lambda d: d["sources"]["opregion"]["tried"][0].pop("result"), lambda c: "opregion" not in c.sources, "sources.opregion is not an object of used and tried sources; ignored", id="tried-no-result"),
+        pytest.param(lambda d: d["devices"][0].update(sriov={"role": "pf", "numvfs": "2"}), lambda c: c.devices[0].sriov is None, "device '0000:00:02.0' sriov is not a pf with totalvfs and numvfs or a vf with its physfn; ignored", id="sriov-numvfs-str"),
+    ],
+)
+def test_known_facts_of_the_wrong_shape_load_as_unread(mutate, gone, reason):
+    # host, sources and sriov are free-form, but the facts igdscope reads must have their shape:
+    # one that does not is dropped (as if it could not be read) and named in errors, the rest loads
+    cap = C.loads(_with(mutate), name="cap.json")
+    assert gone(cap)
+    assert cap.errors[-1] == {"source": "capture", "reason": reason}
+    assert cap.errors[:-1] == make_capture().errors
+    assert cap.config("igd") == make_capture().config("igd")
+    text = cap.to_json()
+    assert C.loads(text).to_json() == text
+
+
+def test_many_facts_of_the_wrong_shape_are_summed_up():
+    cap = C.loads(_with(lambda d: d["host"].update(modules={f"m{i}": i for i in range(500)})))
+    assert cap.host["modules"] == {}
+    assert [e["reason"] for e in cap.errors[2:]][-2:] == ["host.modules['m7'] is not an object; ignored", "492 more facts of the wrong shape; ignored"]
+
+
 def test_newer_version_asks_to_upgrade():
     msg = refused(_with(lambda d: d.update(version=2)))
     assert "version 2" in msg and "newer" in msg and "upgrade" in msg

@@ -248,3 +248,23 @@ def test_show_json_of_every_corpus_file(capsys):
             assert isinstance(b["raw"], str) and len(b["raw"]) == 2 * b["size"], p.name
             ignored += 1
     assert len(files) == 40 and ignored >= 9
+
+
+def test_capture_with_host_facts_of_the_wrong_shape_still_decodes(tmp_path, capsys, host_json, guest_json):
+    # a hand-edited capture: modules an integer, a DMAR unit without a name, OpRegion sources as
+    # strings; every command decodes the rest and names what it ignored
+    doc = json.loads(host_json.read_text())
+    doc["host"].update(modules=3, dmar=[{"cap": "1c0000c40660462"}], iomem="8b800000-8f7fffff : Graphics Stolen Memory")
+    doc["sources"]["opregion"]["tried"] = ["vfio"]
+    doc["devices"][0]["sriov"] = {"role": "pf", "numvfs": "2"}
+    p = tmp_path / "edited.json"
+    p.write_text(json.dumps(doc))
+    assert main(["show", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "capture  host.modules is not an object of modules (int in the file); ignored" in out
+    assert "BDSM (stolen base)        0x8b800000" in out
+    assert main(["check", str(p), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["verdicts"]["upt"]["verdict"] == "works"
+    for argv in (["show", str(p), "--json"], ["diff", str(p), str(guest_json)], ["extract", "vbt", str(p), "-o", str(tmp_path / "vbt.bin")]):
+        assert main(argv) in (0, 1), argv
+        assert "Traceback" not in capsys.readouterr().err
