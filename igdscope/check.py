@@ -41,7 +41,7 @@ class Rule:
 def version_tuple(text: str | None) -> tuple[int, int] | None:
     if not text:
         return None
-    m = re.match(r"\s*(\d+)\.(\d+)", str(text))
+    m = re.match(r"\s*(\d{1,9})\.(\d{1,9})(?!\d)", str(text))  # a version part, not a number too long for int()
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 

@@ -188,7 +188,7 @@ def fmt_value(v: Any, path: str = "") -> str:
 def _version(text: Any) -> tuple[int, int] | None:
     if not text:
         return None
-    m = re.match(r"\s*v?(\d+)\.(\d+)", str(text))
+    m = re.match(r"\s*v?(\d{1,9})\.(\d{1,9})(?!\d)", str(text))  # a version part, not a number too long for int()
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 

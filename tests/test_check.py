@@ -80,6 +80,18 @@ def test_class_0380_by_kernel_version():
     assert rules(check.run_checks(cap))["kernel.class"]["status"] == "pass"
 
 
+def test_versions_with_absurdly_long_numbers_are_unknown():
+    # int() refuses decimal strings over 4300 digits: such a "version" is not one, and says so
+    cap = host()
+    cap.host["kernel_release"] = "6" * 5000 + ".8"
+    cap.host["qemu_version"] = "9" * 5000 + ".0"
+    assert check.version_tuple(cap.host["qemu_version"]) is None
+    assert check.version_tuple("1" * 10 + ".2") is None and check.version_tuple("10.2.1") == (10, 2)
+    r = rules(check.run_checks(cap))
+    assert r["qemu.version"]["status"] == "unknown"
+    assert rules(check.run_checks(host(), qemu_version="9" * 5000 + ".2"))["qemu.version"]["status"] == "unknown"
+
+
 def test_qemu_eras_and_ivd():
     cfl = host()
     assert rules(check.run_checks(cfl, qemu_version="10.1"))["qemu.generation"]["status"] == "pass"  # gen 9

@@ -415,6 +415,11 @@ def test_unknown_qemu_version_is_judged_loosely():
 def test_bad_qemu_version():
     with pytest.raises(BadInput, match="not X.Y"):
         diff.diff(host(), guest(), qemu_version="nine")
+    with pytest.raises(BadInput, match="not X.Y"):  # too long for int(): not a version either
+        diff.diff(host(), guest(), qemu_version="9" * 5000 + ".2")
+    h = host()
+    h.host["qemu_version"] = "9" * 5000 + ".2"
+    assert diff.diff(h, guest())["summary"]["qemu_version"] is None
 
 
 # -- same role: two hosts, two moments ------------------------------------------------------------------------
