@@ -195,8 +195,11 @@ def summary(data: bytes, fmt: PteFormat, *, dsm: tuple[int, int] | None = None, 
     ptes = as_array(data, fmt)
     n = len(ptes)
     out: dict[str, Any] = {"format": fmt.name, "entries": n, "pte_size": fmt.size, "aperture_bytes": n * PAGE}
-    if n == 0:
-        out["present"] = 0
+    if n == 0:  # no whole entry: the same keys as for any table, every count 0
+        out.update({"present": 0, "most_common_value": None, "most_common_count": 0, "scratch_value": None, "scratch_entries": 0,
+                    "mapped_entries": 0, "occupancy": 0.0, "empty_entries": 0, "mapped_runs": 0, "largest_runs": [], "scratch_runs": []})
+        if dsm is not None and dsm[1]:
+            out["stolen"] = {"base": dsm[0], "size": dsm[1], "entries": 0, "runs": []}
         return out
     # the scratch page: the value most entries hold. Its candidate comes from a strided sample
     # (a sort of the whole table would cost more than everything else together); its count is exact.

@@ -91,6 +91,21 @@ def test_demo_table_summary():
     assert s["scratch_entries"] + s["mapped_entries"] == s["present"]
 
 
+def test_summary_of_a_table_without_a_whole_entry(tmp_path, capsys):
+    fmt = G.FORMATS["gen8"]
+    s = gttmod.summary(b"\x01\x02\x03", fmt, dsm=(demo.BDSM, demo.DSM))
+    assert s == {**gttmod.summary(bytes(8), fmt, dsm=(demo.BDSM, demo.DSM)), "entries": 0, "aperture_bytes": 0, "empty_entries": 0, "most_common_value": None, "most_common_count": 0}
+    assert s["stolen"] == {"base": demo.BDSM, "size": demo.DSM, "entries": 0, "runs": []}
+    # `gtt show --summary` of a file holding 3 bytes (a GGTT cut short) prints the empty table
+    from igdscope.cli import main
+
+    raw = tmp_path / "gtt.bin"
+    raw.write_bytes(b"\x01\x02\x03")
+    assert main(["gtt", "show", "--file", str(raw), "--platform", "CFL", "--summary"]) == 0
+    out = capsys.readouterr().out
+    assert "GGTT: 0 entries of 8 bytes" in out and "present 0, not present 0" in out
+
+
 def test_changed_and_entries_mapping():
     fmt = G.FORMATS["gen8"]
     a = demo.gtt()
