@@ -386,8 +386,9 @@ def vm_from_args(args):
     from igdscope import vmconfig
     from igdscope.errors import BadInput
 
-    if args.vm_args:
-        return vmconfig.parse_qemu_cmdline(args.vm_args if "qemu" in args.vm_args.split()[0] else "qemu-system-x86_64 " + args.vm_args)
+    if args.vm_args is not None:
+        words = args.vm_args.split()  # none: the parser says the command line is empty
+        return vmconfig.parse_qemu_cmdline(args.vm_args if not words or "qemu" in words[0] else "qemu-system-x86_64 " + args.vm_args)
     if args.pid is not None:
         try:
             raw = Path(args.root, "proc", str(args.pid), "cmdline").read_bytes()

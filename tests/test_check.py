@@ -226,6 +226,18 @@ def test_cli_check(tmp_path, world_vm):
     assert legacy.returncode == 1 and "[FAIL   ] vm.1f0" in legacy.stdout
 
 
+@pytest.mark.parametrize("vm_args", ["", "   ", "\n\t"])
+def test_cli_check_with_empty_vm_args(tmp_path, capsys, vm_args):
+    # --vm-args "$ARGS" with ARGS unset or blank: one line saying so, exit 3
+    from igdscope.cli import main
+
+    cap = tmp_path / "host.json"
+    cap.write_text(demo.host_capture().to_json())
+    assert main(["check", str(cap), "--vm-args", vm_args]) == 3
+    out = capsys.readouterr()
+    assert out.err == "igdscope: QEMU command line: empty\n" and out.out == ""
+
+
 def test_check_on_a_fake_root(tmp_path):
     """check on a live machine: the fake tree of the demo host read through the live sources."""
     import json
