@@ -334,6 +334,8 @@ def changed(old: bytes, new: bytes, fmt: PteFormat, limit: int = 1 << 20) -> dic
 
 def entries_mapping(data: bytes, fmt: PteFormat, address: int, limit: int = 64) -> list[int]:
     """Indices of present entries that map the 4 KiB page holding ``address``."""
+    if not 0 <= address < 1 << 64:  # no PTE holds an address wider than 64 bits (a log may)
+        return []
     ptes = as_array(data, fmt)
     page = np.uint64(address & ~(PAGE - 1))
     hit = present(ptes, fmt) & (addresses(ptes, fmt) == page)

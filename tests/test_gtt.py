@@ -175,6 +175,28 @@ def test_classify_against_the_demo_host():
     assert any("address 0" in m for m in r["meaning"]) and any("context entry" in m for m in r["meaning"])
     r = dmar.classify(0x7_0000_0000, where)
     assert r["regions"] == [{"name": "outside stolen memory and the captured GGTT (above TOLUD)"}]
+    # a log line (or a typo) with more than 16 hex digits: no PTE maps it, nothing to overflow
+    wide = (1 << 64) + demo.BDSM + 0x3000
+    assert gttmod.entries_mapping(demo.gtt(), G.FORMATS["gen8"], wide) == []
+    r = dmar.classify(wide, where, 6)
+    assert r["gtt_entries"] == [] and r["regions"] == [{"name": "outside stolen memory and the captured GGTT (above TOLUD)"}]
+
+
+def test_fault_address_wider_than_64_bits_from_a_log(tmp_path, monkeypatch, capsys):
+    import io
+
+    from igdscope.cli import main
+
+    cap = tmp_path / "host.json"
+    cap.write_text(demo.host_capture().to_json())
+    wide = (1 << 64) + demo.BDSM + 0x3000
+    line = f"DMAR: [DMA Read] Request device [00:02.0] fault addr {wide:x} [fault reason 06] PTE Read access is not set\n"
+    monkeypatch.setattr("sys.stdin", io.StringIO(line))
+    assert main(["gtt", "faults", str(cap), "--json"]) == 1
+    (f,) = json.loads(capsys.readouterr().out)["faults"]
+    assert f["address"] == wide and f["where"]["gtt_entries"] == [] and f["where"]["regions"][0]["name"].startswith("outside stolen memory")
+    assert main(["gtt", "fault", hex(wide), str(cap)]) == 0
+    assert capsys.readouterr().out.startswith(f"access of {wide:#x} by 0000:00:02.0\n  in: outside stolen memory")
 
 
 # -- invalidation and restore on fake trees -----------------------------------------------------------
