@@ -45,7 +45,7 @@ PREFIX = re.compile(
     re.X,
 )
 FAULT = re.compile(
-    r"""DMAR:\s*\[(?P<kind>DMA\s+(?:Read|Write)|INTR-REMAP)(?P<pasid_tag>[^\]]*)\]\s*
+    r"""DMAR:\s*\[(?P<kind>DMA\s+(?:Read|Write)|INTR-REMAP)(?P<pasid_tag>[^\]]{0,64})\]\s*
         Request\s+device\s+\[(?:(?P<dom>[0-9a-fA-F]{4}):)?(?:0x)?(?P<bus>[0-9a-fA-F]{1,2}):(?:0x)?(?P<dev>[0-9a-fA-F]{1,2})\.(?P<fn>[0-7])\]\s*
         (?:PASID\s+(?P<pasid>[0-9a-fA-F]+)\s*)?
         fault\s+(?:addr|index)\s*(?P<addr>(?:0x)?[0-9a-fA-F]+)?

@@ -163,6 +163,18 @@ def test_fault_line_forms():
         dmar.parse_address("nonsense")
 
 
+def test_fault_parse_is_linear_in_a_hostile_line():
+    # "DMAR:[DMA Read" over and over with no closing bracket: every start used to scan to the end
+    # of the line (20000 repeats, 280 KB: most of a minute); real bracket tags are a few characters
+    import time
+
+    line = "DMAR:[DMA Read" * 20000 + " Request device [00:02.0] fault addr 1000"
+    t0 = time.perf_counter()
+    assert dmar.parse(line) == []
+    assert dmar.parse(line + "\nDMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x2000")[0].pasid == "NO_PASID"
+    assert time.perf_counter() - t0 < 5
+
+
 def test_classify_against_the_demo_host():
     where = dmar.Landscape("host", (demo.BDSM, demo.DSM), (demo.BGSM, demo.GSM), demo.TOLUD, (("BAR0", demo.HOST_BAR0, 16 << 20),), demo.gtt(), G.FORMATS["gen8"])
     r = dmar.classify(demo.BDSM + 0x3010, where, 6)
