@@ -293,6 +293,21 @@ def test_comments_do_not_continue_lines_and_variables_expand() -> None:
     assert cfg.devices_at_1f0 == [ICH9_LPC]
 
 
+@pytest.mark.parametrize("prefix", ["qemu-system-x86_64 ", "args: "])
+def test_unclosed_braces_parse_in_linear_time(prefix) -> None:
+    # "${" over and over without a "}": every "$" used to scan to the end of the text (a hang);
+    # a brace expression ends at the next brace, so the work per "$" is bounded by its neighbours
+    t0 = time.perf_counter()
+    for parse in (parse_qemu_cmdline, parse_proxmox, parse_any):
+        try:
+            parse(prefix + "${" * 100_000)
+        except BadInput:
+            pass
+    assert time.perf_counter() - t0 < 10
+    cfg = parse_qemu_cmdline("ROM=/r/x.rom\nqemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,romfile=${ROM},addr=0x2 ${")
+    assert cfg.igd.romfile == "/r/x.rom"
+
+
 def test_set_overrides_apply_in_order() -> None:
     cfg = parse_qemu_cmdline(
         "qemu-system-x86_64 -M pc -vga none -device vfio-pci,host=00:02.0,id=igd,bus=pci.0,addr=0x10 "
