@@ -13,6 +13,7 @@ from pathlib import Path
 
 from igdscope import __version__
 from igdscope.errors import EXIT_BAD_INPUT, EXIT_NO_IGD, EXIT_OK, EXIT_PERMISSION, IgdscopeError
+from igdscope.textsafe import PrintableStream
 
 EXIT_CODES_HELP = """\
 exit codes:
@@ -182,6 +183,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         _parser().print_help()
         return EXIT_OK
+    if args.command == "tui" or (args.command == "demo" and _demo_opens_tui(args)):
+        return _run(args)  # the terminal UI escapes what it shows itself
+    # Everything else is text for a terminal or a pipe, and much of it comes from firmware and
+    # captures: control characters in it are written as \xNN escapes, never sent raw.
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _run(args) -> int:
     try:
         if args.command == "tui":
             from igdscope import tui
@@ -325,8 +339,12 @@ def cmd_show(args) -> int:
     return EXIT_OK
 
 
+def _demo_opens_tui(args) -> bool:
+    return not (args.text or args.json or args.guest) and sys.stdout.isatty() and sys.stdin.isatty()
+
+
 def cmd_demo(args) -> int:
-    if not (args.text or args.json or args.guest) and sys.stdout.isatty() and sys.stdin.isatty():
+    if _demo_opens_tui(args):
         from igdscope import tui
 
         return tui.run(demo=True)

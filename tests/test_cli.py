@@ -268,3 +268,32 @@ def test_capture_with_host_facts_of_the_wrong_shape_still_decodes(tmp_path, caps
     for argv in (["show", str(p), "--json"], ["diff", str(p), str(guest_json)], ["extract", "vbt", str(p), "-o", str(tmp_path / "vbt.bin")]):
         assert main(argv) in (0, 1), argv
         assert "Traceback" not in capsys.readouterr().err
+
+
+def test_text_output_escapes_control_characters_from_firmware(tmp_path, capsys):
+    """A VBT's text fields can hold any byte: ESC, CSI, NUL and the like reach the terminal as
+    \\xNN escapes, never raw (JSON escapes them by itself); binary output stays byte-exact."""
+    from igdscope.schemas import vbt as V
+
+    raw = demo.vbt()
+    blocks = [(b["id"], raw[b["offset"] + 3 : b["offset"] + 3 + b["size"]]) for b in V.walk_blocks(raw)["blocks"]]
+    data = V.build_vbt(V.DEMO_BDB_VERSION, blocks, signature="$VBT \x00\x03\x1b[2J\x9b1m\x7f")
+    p = tmp_path / "hostile.vbt"
+    p.write_bytes(data)
+
+    def controls(text: str) -> set[str]:
+        return {c for c in text if (ord(c) < 0x20 and c not in "\t\n\r") or 0x7F <= ord(c) < 0xA0}
+
+    assert main(["show", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "$VBT \\x00\\x03\\x1b[2J\\x9b1m\\x7f" in out and not controls(out)
+    assert main(["show", str(p), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["vbt_header"]["signature"].startswith("$VBT \x00\x03\x1b[2J\x9b1m\x7f")  # the value itself is kept
+    out_file = tmp_path / "out.vbt"
+    assert main(["extract", "vbt", str(p), "-o", str(out_file)]) == 0
+    assert out_file.read_bytes() == data[: len(out_file.read_bytes())] and b"\x1b[2J" in out_file.read_bytes()
+    # an error line quoting a name from the command line is escaped too
+    assert main(["show", str(tmp_path / "no\x1b]0;title\x07such.vbt")]) != 0
+    err = capsys.readouterr().err
+    assert "no\\x1b]0;title\\x07such.vbt" in err and not controls(err)
