@@ -25,12 +25,25 @@ ROLE_ORDER = {"host_bridge": 0, "igd": 1, "display": 2, "lpc": 3}
 # -- value text ------------------------------------------------------------------------------------
 
 
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+def printable(s: str) -> str:
+    """``s`` with every control character (C0, DEL, C1) written as a ``\\xNN`` escape.
+
+    Firmware text fields decode as latin-1, so a VBT or OpRegion string can hold any byte; written
+    to the terminal as they are, NUL and ETX would vanish from the line, and ESC or CSI would start
+    an escape sequence (moving the cursor, recolouring or clearing the screen)."""
+    return s.translate(_CONTROL)
+
+
 def value_text(v: Any, limit: int = 72) -> str:
-    """One decoded leaf as people read it: yes/no, decimal and hex, name (code)."""
+    """One decoded leaf as people read it: yes/no, decimal and hex, name (code); control
+    characters in text escaped (see :func:`printable`)."""
     if isinstance(v, dict) and "value" in v and "name" in v:
         val = v["value"]
-        code = f"{val:#x}" if isinstance(val, int) and not isinstance(val, bool) else str(val)
-        return f"{v['name']} ({code})" if v.get("name") is not None else code
+        code = f"{val:#x}" if isinstance(val, int) and not isinstance(val, bool) else printable(str(val))
+        return f"{printable(str(v['name']))} ({code})" if v.get("name") is not None else code
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):
@@ -39,7 +52,7 @@ def value_text(v: Any, limit: int = 72) -> str:
         return "-"
     if isinstance(v, (bytes, bytearray)):
         v = bytes(v).hex()
-    s = str(v)
+    s = printable(str(v))
     return s if len(s) <= limit else s[: limit - 1] + "…"
 
 

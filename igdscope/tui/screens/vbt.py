@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Select, Static, Tree
 from textual.widgets.tree import TreeNode
 
-from igdscope.tui.model import Snapshot, VbtCopy, View, is_leaf, value_text
+from igdscope.tui.model import Snapshot, VbtCopy, View, is_leaf, printable, value_text
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.widgets.common import Notice, TableView
 from igdscope.tui.widgets.hexview import HexView
@@ -32,7 +32,7 @@ GENERAL_DEFINITIONS_HEADER = 5  # crt_ddc_gmbus_pin, dpms bits, boot_display[2],
 def _cell(dev: dict, key: str) -> str:
     m = (dev.get("meaning") or {}).get(key)
     if isinstance(m, dict) and m.get("name") is not None:
-        return str(m["name"])
+        return printable(str(m["name"]))
     if key not in dev:
         return ""
     v = dev[key]
@@ -40,7 +40,7 @@ def _cell(dev: dict, key: str) -> str:
         return value_text(v, 16)
     if isinstance(v, bool):
         return "yes" if v else ""
-    return f"{v:#x}" if isinstance(v, int) and v > 9 else str(v)
+    return f"{v:#x}" if isinstance(v, int) and v > 9 else printable(str(v))
 
 
 class VbtScreen(DataScreen):

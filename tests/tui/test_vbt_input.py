@@ -1,0 +1,50 @@
+"""The VBT screen on unusual VBTs the decoders accept (built here from the demo VBT's blocks)."""
+
+from __future__ import annotations
+
+from textual.geometry import Region
+from textual.widgets import Tree
+
+from igdscope.capture import Blob
+from igdscope.schemas import vbt as vbtschema
+from igdscope.sources import demo
+from igdscope.tui import make_app
+from igdscope.tui.sources import StaticSource
+from tests.tui.conftest import SIZE, settle
+
+
+def demo_blocks() -> list[tuple[int, bytes]]:
+    raw = demo.vbt()
+    return [(b["id"], raw[b["offset"] + 3 : b["offset"] + 3 + b["size"]]) for b in vbtschema.walk_blocks(raw)["blocks"]]
+
+
+def host_with_vbt(vbt: bytes):
+    cap = demo.host_capture()
+    cap.blobs["vbt/debugfs"] = Blob(vbt, "test", "/sys/kernel/debug/dri/0/i915_vbt")
+    return cap
+
+
+def shown(widget) -> str:
+    region = Region(0, 0, widget.outer_size.width, widget.outer_size.height)
+    return "\n".join(strip.text for strip in widget.render_lines(region))
+
+
+async def test_control_characters_in_vbt_text_are_escaped_not_sent_to_the_terminal():
+    # Text fields decode as latin-1, any byte included: old child devices carry device_id strings
+    # like "\x03SI-1362-A"; here the signature holds NUL, ETX, ESC (a clear-screen sequence) and CSI.
+    vbt = vbtschema.build_vbt(vbtschema.DEMO_BDB_VERSION, demo_blocks(), signature="$VBT \x00\x03\x1b[2J\x9b1m")
+    assert vbtschema.walk_blocks(vbt)["vbt_header"]["signature"].startswith("$VBT \x00\x03\x1b[2J\x9b1m")
+    app = make_app(StaticSource(host_with_vbt(vbt), "test capture"), start="vbt")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.copy.where == "debugfs i915_vbt"
+        tree = screen.query_one("#vbt-tree", Tree)
+        header = screen.block_nodes["vbt_header"]
+        header.expand()
+        tree.move_cursor(header)
+        tree.focus()
+        await settle(pilot)
+        text = shown(tree)
+        assert r"signature: $VBT \x00\x03\x1b[2J\x9b1m" in text
+        assert not [c for c in text if ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0]
