@@ -17,24 +17,13 @@ from typing import Any
 from igdscope.capture import Blob, Capture
 from igdscope.errors import BadInput
 from igdscope.schemas import pci
+from igdscope.textsafe import printable  # control characters as \xNN escapes; the screens take it from here
 
 ROLE_TITLES = {"igd": "IGD", "display": "Display", "host_bridge": "Host bridge", "lpc": "LPC/ISA bridge"}
 ROLE_ORDER = {"host_bridge": 0, "igd": 1, "display": 2, "lpc": 3}
 
 
 # -- value text ------------------------------------------------------------------------------------
-
-
-_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
-
-
-def printable(s: str) -> str:
-    """``s`` with every control character (C0, DEL, C1) written as a ``\\xNN`` escape.
-
-    Firmware text fields decode as latin-1, so a VBT or OpRegion string can hold any byte; written
-    to the terminal as they are, NUL and ETX would vanish from the line, and ESC or CSI would start
-    an escape sequence (moving the cursor, recolouring or clearing the screen)."""
-    return s.translate(_CONTROL)
 
 
 def value_text(v: Any, limit: int = 72) -> str:

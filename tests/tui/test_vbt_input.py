@@ -48,3 +48,33 @@ async def test_control_characters_in_vbt_text_are_escaped_not_sent_to_the_termin
         text = shown(tree)
         assert r"signature: $VBT \x00\x03\x1b[2J\x9b1m" in text
         assert not [c for c in text if ord(c) < 0x20 and c != "\n" or 0x7F <= ord(c) < 0xA0]
+
+
+async def test_block_error_text_is_shown_literally_not_read_as_markup(monkeypatch):
+    # A block that does not decode shows its error under the block; the error text can quote
+    # bytes of the file, so square brackets in it are text, not Rich markup (an unmatched closing
+    # tag would otherwise raise while the tree is built).
+    from igdscope.decode import DecodeError
+
+    real = vbtschema.decode_block
+
+    def failing(block_id, raw, version, context=None):
+        if block_id == 2:
+            raise DecodeError("BDB block 2", "expected b'[/bold]' but parsed b'[red]x'")
+        return real(block_id, raw, version, context)
+
+    monkeypatch.setattr(vbtschema, "decode_block", failing)
+    app = make_app(StaticSource(host_with_vbt(demo.vbt()), "test capture"), start="vbt")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        tree = screen.query_one("#vbt-tree", Tree)
+        key = next(k for k, n in screen.block_nodes.items() if str(n.label).startswith("block 2 "))
+        node = screen.block_nodes[key]
+        node.expand()
+        tree.move_cursor(node)
+        tree.focus()
+        await settle(pilot)
+        assert [str(c.label) for c in node.children] == ["error: BDB block 2: expected b'[/bold]' but parsed b'[red]x'"]
+        line = next(l for l in shown(tree).splitlines() if "error: " in l)
+        assert "error: BDB block 2: expected b'[/bold]'" in line, line

@@ -70,11 +70,11 @@ class OpRegionScreen(DataScreen):
 
     def _add(self, parent: TreeNode, key: str, node: Any, path: str, snap: Snapshot | None) -> None:
         if isinstance(node, dict) and not is_leaf(node):
-            branch = parent.add(key, data=path, expand=False)
+            branch = parent.add(Text(key), data=path, expand=False)  # Text: a str label would be read as markup
             for k, v in node.items():
                 self._add(branch, str(k), v, f"{path}.{k}" if path else str(k), snap)
         elif isinstance(node, list) and not is_leaf(node):
-            branch = parent.add(f"{key} [{len(node)}]", data=path, expand=False)
+            branch = parent.add(Text(f"{key} [{len(node)}]"), data=path, expand=False)
             for i, v in enumerate(node):
                 self._add(branch, f"[{i}]", v, f"{path}[{i}]", snap)
         else:

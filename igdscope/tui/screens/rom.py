@@ -118,7 +118,7 @@ class RomScreen(DataScreen):
         for k, v in items:
             name = str(k) if isinstance(node, dict) else f"[{k}]"
             if (isinstance(v, dict) and not is_leaf(v)) or (isinstance(v, list) and not is_leaf(v)):
-                self._fill(parent.add(name), v)
+                self._fill(parent.add(Text(name)), v)  # Text: a str label would be read as markup
             else:
                 parent.add_leaf(Text.assemble((name, "bold"), ": " + value_text(v, 80)))
 

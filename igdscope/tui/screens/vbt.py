@@ -147,8 +147,8 @@ class VbtScreen(DataScreen):
             if "fields" in b:
                 node = self._branch(tree.root, label, b["fields"], key)
             else:
-                node = tree.root.add(label, data=key)
-                node.add_leaf(f"error: {b['error']}" if "error" in b else f"raw: {value_text(b.get('raw', ''), 120)}", data=key)
+                node = tree.root.add(Text(label), data=key)
+                node.add_leaf(Text(f"error: {printable(b['error'])}") if "error" in b else Text(f"raw: {value_text(b.get('raw', ''), 120)}"), data=key)
             self.block_nodes[key] = node
             if b["id"] == GENERAL_DEFINITIONS and general is None:
                 general = (b, key)
@@ -159,7 +159,7 @@ class VbtScreen(DataScreen):
             self.select(what)
 
     def _branch(self, parent: TreeNode, label: str, node: Any, key: str) -> TreeNode:
-        branch = parent.add(label, data=key)
+        branch = parent.add(Text(label), data=key)  # Text: a str label would be read as markup
         self._fill(branch, node, key)
         return branch
 
@@ -168,7 +168,7 @@ class VbtScreen(DataScreen):
         for k, v in items:
             name = str(k) if isinstance(node, dict) else f"[{k}]"
             if (isinstance(v, dict) and not is_leaf(v)) or (isinstance(v, list) and not is_leaf(v)):
-                child = parent.add(name + (f" [{len(v)}]" if isinstance(v, list) else ""), data=key)
+                child = parent.add(Text(name + (f" [{len(v)}]" if isinstance(v, list) else "")), data=key)
                 self._fill(child, v, key)
             else:
                 parent.add_leaf(Text.assemble((name, "bold"), ": " + value_text(v, 96)), data=key)
