@@ -120,3 +120,21 @@ def test_tui_command_line_feeds_the_vm_config_and_refuses_a_bad_version(capsys):
     assert vm.machine_family == "q35" and vm.igd.guest_slot == 2
     assert cli.main(["tui", "--qemu-version", "nine", "host.json"]) == 3
     assert "QEMU version 'nine' is not X.Y" in capsys.readouterr().err
+
+
+async def test_checks_screen_escapes_capture_text():
+    # A capture comes from a stranger: its kernel and QEMU version strings reach the Checks
+    # screen's context line and rule evidence. Control characters show as \xNN escapes (an ESC
+    # would otherwise start a terminal escape sequence) and brackets stay text, not markup.
+    cap = demo.host_capture()
+    hostile = "6.8[/bold]\x1b[2J\x9b"
+    cap.host["kernel_release"] = hostile
+    cap.host["qemu_version"] = hostile
+    app = make_app(StaticSource(cap, "stranger's capture"), start="checks")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        from textual.widgets import Static
+
+        shown = "\n".join(str(w.render()) for w in app.screen.query(Static))
+        assert "kernel 6.8[/bold]\\x1b[2J\\x9b" in shown
+        assert not [c for c in shown if (ord(c) < 0x20 and c != "\n") or 0x7F <= ord(c) < 0xA0]

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from igdscope.check import MODES
-from igdscope.tui.model import Snapshot, View
+from igdscope.tui.model import Snapshot, View, printable
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.widgets.common import Notice, TableView
 
@@ -58,7 +58,7 @@ def context_line(result: dict[str, Any]) -> str:
         parts.append(f"VM: {vm['source']} config, machine {vm.get('machine') or '?'}, firmware {vm.get('firmware') or '?'}")
     else:
         parts.append("no VM configuration given (igdscope tui --vm-args/--libvirt/--proxmox/--pid): the VM's side is unknown")
-    return " · ".join(parts)
+    return printable(" · ".join(parts))  # the kernel and QEMU versions are the capture's text
 
 
 class ChecksScreen(DataScreen):
@@ -138,10 +138,10 @@ class ChecksScreen(DataScreen):
         text = Text()
         text.append(f"{r['id']}: {r['title']}\n", style="bold")
         text.append("evidence: ", style="bold")
-        text.append(r["evidence"] or "-")
+        text.append(printable(r["evidence"] or "-"))  # evidence quotes the capture: escape its control characters
         if r.get("fix") and r["status"] != "pass":
             text.append("\nfix: ", style="bold")
-            text.append(r["fix"])
+            text.append(printable(r["fix"]))
         detail.update(text)
 
     @on(DataTable.RowHighlighted, "#checks-table")
