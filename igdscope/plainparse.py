@@ -956,7 +956,8 @@ _shipped: dict[int, tuple[cs.Construct, Any]] | None = None
 
 def source_fingerprint() -> str:
     """A hash of everything the generated code depends on: this generator, the schema modules
-    and construct's version. None-safe: a missing file makes a fingerprint nothing matches."""
+    and construct's version. An unreadable file is hashed as such, so the fingerprint then matches
+    no generated module."""
     import hashlib
     from pathlib import Path
 
@@ -1094,6 +1095,11 @@ def _sweep_keys(parser: PlainParser) -> list[tuple]:
     return list(keys)
 
 
+def _const_lines(consts: dict[str, Any]) -> str:
+    """The statements of a factory that rebuild a generated function's constants."""
+    return "".join(f"    {name} = {_literal(value)}\n" for name, value in consts.items())
+
+
 def _indent(src: str, pad: str = "    ") -> str:
     return "".join(pad + line if line.strip() else line for line in src.splitlines(True))
 
@@ -1135,14 +1141,14 @@ def generate_module(schemas: dict[str, cs.Construct]) -> str:
                     continue
                 n += 1
                 fn = f"_s{n}"
-                consts = "".join(f"    {k} = {_literal(v)}\n" for k, v in parser.consts[key].items())
+                consts = _const_lines(parser.consts[key])
                 out.append(f"def {fn}():  # {name}, key {key!r}\n{consts}{_indent(parser.sources[key])}    return parse\n\n")
                 entries.append(f"{key!r}: {fn}")
             dispatch = "None"
             if parser.key_src is not None:
                 n += 1
                 dispatch = f"_d{n}"
-                consts = "".join(f"    {k} = {_literal(v)}\n" for k, v in parser.key_consts.items())
+                consts = _const_lines(parser.key_consts)
                 out.append(f"def {dispatch}(_specs, _missing):  # {name}: which specialisation\n{consts}"
                            f"{_indent(_dispatch_source(parser.key_src))}    return parse\n\n")
         except Unsupported:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-# C0 (except what igdscope's own output uses: tab, newline, carriage return), DEL and C1
-_STREAM_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c not in (0x09, 0x0A, 0x0D)}
+# C0, DEL and C1; a stream keeps what igdscope's own output uses: tab, newline, carriage return
 _VALUE_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+_STREAM_ESCAPES = {c: e for c, e in _VALUE_ESCAPES.items() if c not in (0x09, 0x0A, 0x0D)}
 
 
 def printable(s: str) -> str:

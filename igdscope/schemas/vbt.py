@@ -1328,5 +1328,8 @@ def plain_schemas() -> dict[str, cs.Construct]:
         "FpTiming": lfp.FpTiming,
         "LfpDataTail": lfp.LfpDataTail,
     })
-    seen: set[int] = set()
-    return {name: schema for name, schema in named.items() if id(schema) not in seen and not seen.add(id(schema))}
+    out: dict[str, cs.Construct] = {}
+    for name, schema in named.items():  # a schema named twice (block 2's is GeneralDefinitions) keeps its first name
+        if all(schema is not s for s in out.values()):
+            out[name] = schema
+    return out
