@@ -777,9 +777,9 @@ def device_type_meaning(value: int) -> dict[str, Any]:
     bits = list(_device_type_bits(value))
     dvi = bool(value & 1 << 4)
     dp = bool(value & 1 << 2)
-    return coded(value, DEVICE_TYPE_NAMES.get(value), bits=bits, supports={
+    return {"value": value, "name": DEVICE_TYPE_NAMES.get(value), "bits": bits, "supports": {
         "crt": bool(value & 1 << 0), "dvi": dvi, "hdmi": dvi and not value & 1 << 11, "dp": dp,
-        "edp": dp and bool(value & 1 << 12), "dsi": bool(value & 1 << 10)})
+        "edp": dp and bool(value & 1 << 12), "dsi": bool(value & 1 << 10)}}
 
 
 @lru_cache(maxsize=1024)
@@ -789,9 +789,14 @@ def _device_type_bits(value: int) -> tuple[str, ...]:
 
 def handle_meaning(value: int, bdb_version: int) -> dict[str, Any]:
     value = _int(value)
-    names = device_handle_names(value, bdb_version)
-    shown = [n if n.startswith("unknown") else n.upper() for n in names]
-    return coded(value, "none" if value == 0 else "+".join(shown), bits=names)
+    name, names = _handle_name(value, bdb_version)
+    return {"value": value, "name": name, "bits": list(names)}
+
+
+@lru_cache(maxsize=4096)
+def _handle_name(handle: int, bdb_version: int) -> tuple[str, tuple[str, ...]]:
+    names = _device_handle_names(handle, bdb_version)
+    return "none" if handle == 0 else "+".join(n if n.startswith("unknown") else n.upper() for n in names), names
 
 
 # dvo_port (BDB 155+): name, minimum BDB, driver port letter with the default mapping
@@ -819,23 +824,33 @@ def dvo_port_meaning(value: Any, bdb_version: int) -> dict[str, Any]:
     value = _int(value)
     if bdb_version < 155:
         name = DVO_PORT_NAMES_PRE155.get(value) or DVO_PORT_NAMES.get(value, (None, 0))[0]
-        return coded(value, name)
+        return {"value": value, "name": name}
     name, since = DVO_PORT_NAMES.get(value, (None, 0))
-    out = coded(value, name)
+    out = {"value": value, "name": name}
     if name and bdb_version < since:
         out["note"] = f"{name} is defined from BDB {since}"
+    port = _dvo_driver_port(value)
+    if port is not None:
+        out["port"] = dict(port)
+    return out
+
+
+@lru_cache(maxsize=256)
+def _dvo_driver_port(value: int) -> tuple[tuple[str, str | None], ...] | None:
+    """The ``port`` entries of :func:`dvo_port_meaning` for a BDB 155+ code, or None."""
     letter = _dvo_letter(value)
     if letter:
         tc = "ABCDEFGHI".index(letter)
-        out["port"] = {
-            "default": letter,
-            "RKL/DG1": {"C": "TC1", "D": "TC2"}.get(letter, letter if letter in "AB" else None),
-            "ADL-S": {"A": "A", "B": "TC1", "C": "TC2", "D": "TC3", "E": "TC4"}.get(letter),
-            "display 13+ (ADL-P and later)": letter if tc < 5 else f"TC{tc - 4}",
-        }
-    elif name in ("MIPI-A", "MIPI-C"):
-        out["port"] = {"DSI": "A" if name == "MIPI-A" else "B on display 11+, C before"}
-    return out
+        return (
+            ("default", letter),
+            ("RKL/DG1", {"C": "TC1", "D": "TC2"}.get(letter, letter if letter in "AB" else None)),
+            ("ADL-S", {"A": "A", "B": "TC1", "C": "TC2", "D": "TC3", "E": "TC4"}.get(letter)),
+            ("display 13+ (ADL-P and later)", letter if tc < 5 else f"TC{tc - 4}"),
+        )
+    name = DVO_PORT_NAMES.get(value, (None, 0))[0]
+    if name in ("MIPI-A", "MIPI-C"):
+        return (("DSI", "A" if name == "MIPI-A" else "B on display 11+, C before"),)
+    return None
 
 
 AUX_CHANNEL_NAMES = {0x00: "none", 0x40: "AUX-A", 0x10: "AUX-B", 0x20: "AUX-C", 0x30: "AUX-D", 0x50: "AUX-E",
@@ -846,19 +861,26 @@ def aux_channel_meaning(value: Any) -> dict[str, Any]:
     """A child's ``aux_channel`` (AUX-A is 0x40) and the USB-C AUX it becomes where i915 remaps
     (display 13+: F-I -> USBC1-4; ADL-S: B-E -> USBC1-4; RKL/DG1: C, D -> USBC1, USBC2)."""
     value = _int(value)
-    name = AUX_CHANNEL_NAMES.get(value)
-    out = coded(value, name)
-    if name and name != "none":
-        letter = name[-1]
-        remap = {
-            "RKL/DG1": {"C": "USBC1", "D": "USBC2"}.get(letter),
-            "ADL-S": {"B": "USBC1", "C": "USBC2", "D": "USBC3", "E": "USBC4"}.get(letter),
-            "display 13+ (ADL-P and later)": {"F": "USBC1", "G": "USBC2", "H": "USBC3", "I": "USBC4"}.get(letter),
-        }
-        remap = {k: v for k, v in remap.items() if v}
-        if remap:
-            out["remapped"] = remap
+    out = {"value": value, "name": AUX_CHANNEL_NAMES.get(value)}
+    remap = _aux_remap(value)
+    if remap:
+        out["remapped"] = dict(remap)
     return out
+
+
+@lru_cache(maxsize=256)
+def _aux_remap(value: int) -> tuple[tuple[str, str], ...]:
+    """The ``remapped`` entries of :func:`aux_channel_meaning` (platform family, USB-C AUX)."""
+    name = AUX_CHANNEL_NAMES.get(value)
+    if not name or name == "none":
+        return ()
+    letter = name[-1]
+    remap = {
+        "RKL/DG1": {"C": "USBC1", "D": "USBC2"}.get(letter),
+        "ADL-S": {"B": "USBC1", "C": "USBC2", "D": "USBC3", "E": "USBC4"}.get(letter),
+        "display 13+ (ADL-P and later)": {"F": "USBC1", "G": "USBC2", "H": "USBC3", "I": "USBC4"}.get(letter),
+    }
+    return tuple((k, v) for k, v in remap.items() if v)
 
 
 # ddc_pin: on CNP and later PCHs a VBT-specific code that i915 maps to a GMBUS pin (map_ddc_pin);
@@ -879,11 +901,17 @@ def ddc_pin_meaning(value: Any) -> dict[str, Any]:
     """A child's ``ddc_pin``. The VBT alone does not say which PCH it is for, so every reading is
     given: the GMBUS pin (PCHs before CNP, Atom parts, DG1+ discrete) and the port per PCH family."""
     value = _int(value)
+    return {"value": value, "name": None if value else "none", "by_platform": dict(_ddc_readings(value)),
+            "caveat": "the meaning depends on the PCH, which the VBT does not record"}
+
+
+@lru_cache(maxsize=256)
+def _ddc_readings(value: int) -> tuple[tuple[str, str], ...]:
+    """The ``by_platform`` entries of :func:`ddc_pin_meaning` (reading, pin or port)."""
     readings = {"GMBUS pin (before CNP, Atom, DG1+)": GMBUS_PIN_NAMES.get(value)}
     for pch, table in DDC_PIN_BY_PCH.items():
         readings[pch] = table.get(value)
-    return coded(value, None if value else "none", by_platform={k: v for k, v in readings.items() if v},
-                 caveat="the meaning depends on the PCH, which the VBT does not record")
+    return tuple((k, v) for k, v in readings.items() if v)
 
 
 I2C_SPEED_NAMES = {0: "100 kHz", 1: "50 kHz", 2: "400 kHz", 3: "1 MHz"}
@@ -913,49 +941,60 @@ def child_device_meaning(child: dict[str, Any], bdb_version: int) -> dict[str, A
     """Meanings of one child device's coded fields at ``bdb_version`` (fields the version does not
     define are left out)."""
     v = bdb_version
+    get = child.get
     out: dict[str, Any] = {
-        "handle": handle_meaning(child.get("handle"), v),
-        "device_type": device_type_meaning(child.get("device_type")),
+        "handle": handle_meaning(get("handle"), v),
+        "device_type": device_type_meaning(get("device_type")),
     }
     if v >= 152 and "i2c_speed" in child:
-        out["i2c_speed"] = coded(child["i2c_speed"], I2C_SPEED_NAMES.get(_int(child["i2c_speed"])))
+        speed = _int(child["i2c_speed"])
+        out["i2c_speed"] = {"value": speed, "name": I2C_SPEED_NAMES.get(speed)}
     if v >= 158:
-        for where in ("onboard", "ondock"):
-            vs, pe = child.get(f"dp_{where}_redriver_vswing"), child.get(f"dp_{where}_redriver_preemph")
-            out[f"dp_{where}_redriver_vswing"] = coded(vs, DP_VSWING_NAMES.get(_int(vs)))
-            out[f"dp_{where}_redriver_preemph"] = coded(pe, DP_PREEMPH_NAMES.get(_int(pe)))
+        for vs_key, pe_key in _REDRIVER_KEYS:
+            vs, pe = _int(get(vs_key)), _int(get(pe_key))
+            out[vs_key] = {"value": vs, "name": DP_VSWING_NAMES.get(vs)}
+            out[pe_key] = {"value": pe, "name": DP_PREEMPH_NAMES.get(pe)}
     if v >= 204:
-        rate = _int(child.get("hdmi_max_data_rate"))
+        rate = _int(get("hdmi_max_data_rate"))
         name, since = HDMI_MAX_DATA_RATE_NAMES.get(rate, (None, 0))
-        out["hdmi_max_data_rate"] = coded(rate, name if v >= since else None,
-                                          **({"note": f"defined from BDB {since}"} if name and v < since else {}))
+        out["hdmi_max_data_rate"] = {"value": rate, "name": name if v >= since else None}
+        if name and v < since:
+            out["hdmi_max_data_rate"]["note"] = f"defined from BDB {since}"
     if v >= 237:
-        frl = child.get("hdmi_max_frl_rate")
-        out["hdmi_max_frl_rate"] = coded(frl, HDMI_FRL_RATE_NAMES.get(_int(frl)))
-    out["dvo_port"] = dvo_port_meaning(child.get("dvo_port"), v)
-    out["ddc_pin"] = ddc_pin_meaning(child.get("ddc_pin"))
+        frl = _int(get("hdmi_max_frl_rate"))
+        out["hdmi_max_frl_rate"] = {"value": frl, "name": HDMI_FRL_RATE_NAMES.get(frl)}
+    out["dvo_port"] = dvo_port_meaning(get("dvo_port"), v)
+    out["ddc_pin"] = ddc_pin_meaning(get("ddc_pin"))
     if v >= 155:
-        out["aux_channel"] = aux_channel_meaning(child.get("aux_channel"))
+        out["aux_channel"] = aux_channel_meaning(get("aux_channel"))
     else:
-        out["dvo2_port"] = dvo_port_meaning(child.get("dvo2_port"), v)
+        out["dvo2_port"] = dvo_port_meaning(get("dvo2_port"), v)
     if v >= 244:
-        lanes = _int(child.get("dp_max_lane_count"))
-        out["dp_max_lane_count"] = coded(lanes, f"x{lanes + 1}")
+        lanes = _int(get("dp_max_lane_count"))
+        out["dp_max_lane_count"] = {"value": lanes, "name": f"x{lanes + 1}"}
     if v >= 171:
-        mipi = _int(child.get("mipi_bridge_type"))
-        out["mipi_bridge_type"] = coded(mipi, MIPI_BRIDGE_TYPE_NAMES.get(mipi))
+        mipi = _int(get("mipi_bridge_type"))
+        out["mipi_bridge_type"] = {"value": mipi, "name": MIPI_BRIDGE_TYPE_NAMES.get(mipi)}
     if v >= 196:
+        used = bool(get("iboost"))
         for key in ("dp_iboost_level", "hdmi_iboost_level"):
-            level = _int(child.get(key))
+            level = _int(get(key))
             boost = IBOOST_LEVELS.get(level)
-            out[key] = coded(level, f"boost level {boost}" if boost else None,
-                             used=bool(child.get("iboost")), **({} if boost else {"note": "i915 rejects this value"}))
+            if boost:
+                out[key] = {"value": level, "name": f"boost level {boost}", "used": used}
+            else:
+                out[key] = {"value": level, "name": None, "used": used, "note": "i915 rejects this value"}
     if v >= 216:
-        out["dp_max_link_rate"] = dp_max_link_rate_meaning(child.get("dp_max_link_rate"), v)
+        out["dp_max_link_rate"] = dp_max_link_rate_meaning(get("dp_max_link_rate"), v)
     if v >= 263:
-        mask = _int(child.get("edp_data_rate_override"))
-        out["edp_data_rate_override"] = coded(mask, None, rejected_gbps=[r for i, r in enumerate(EDP_RATE_OVERRIDE_BITS) if mask >> i & 1])
+        mask = _int(get("edp_data_rate_override"))
+        out["edp_data_rate_override"] = {"value": mask, "name": None,
+                                         "rejected_gbps": [r for i, r in enumerate(EDP_RATE_OVERRIDE_BITS) if mask >> i & 1]}
     return out
+
+
+_REDRIVER_KEYS = (("dp_onboard_redriver_vswing", "dp_onboard_redriver_preemph"),
+                  ("dp_ondock_redriver_vswing", "dp_ondock_redriver_preemph"))
 
 
 def _general_definitions_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
@@ -1024,6 +1063,23 @@ def _gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], vers
     return fields
 
 
+def _gate_all(entries: list[dict[str, Any]], gates: dict[str, tuple[int, int | None]], version: int) -> list[dict[str, Any]]:
+    """:func:`_gate` on each of ``entries`` (the same table and version for all)."""
+    names = invalid_names(gates, version) if gates else ()
+    if not names:
+        return list(entries)
+    for fields in entries:
+        odd = {}
+        for name in names:
+            if name in fields:
+                value = fields.pop(name)
+                if value:
+                    odd[name] = value
+        if odd:
+            fields["not_valid_for_bdb"] = odd
+    return list(entries)
+
+
 def _ungate(fields: dict[str, Any]) -> dict[str, Any]:
     fields = dict(fields)
     fields.update(fields.pop("not_valid_for_bdb", None) or {})
@@ -1055,7 +1111,7 @@ def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int,
             findings.append(f"child_dev_size {size} differs from the {expected} i915 expects at BDB {bdb_version} (it logs an error and copies min(size, {CHILD_DEVICE_CONFIG_SIZE}) bytes)")
         if size < LEGACY_CHILD_DEVICE_CONFIG_SIZE:
             findings.append(f"child_dev_size {size} is below {LEGACY_CHILD_DEVICE_CONFIG_SIZE}: i915 ignores the child devices")
-        plain["devices"] = [_gate(dev, CHILD_DEVICE_GATES, bdb_version) for dev in plain.get("devices") or []]
+        plain["devices"] = _gate_all(plain.get("devices") or [], CHILD_DEVICE_GATES, bdb_version)
         if plain.get("unparsed") and len(plain["devices"]) < MAX_CHILD_DEVICES:
             findings.append(f"{len(plain['unparsed']) // 2} bytes after the last whole child entry")
         plain["findings"] = findings
