@@ -841,7 +841,6 @@ def half_float(value: int) -> float:
 _CIE_COORDINATES = [(f"{color}_{axis}", f"{color}_{axis}_hi", f"{color}_{axis}_lo") for color in ("red", "green", "blue", "white") for axis in ("x", "y")]
 # a 10-bit CIE coordinate by its high 8 and low 2 bits: (the 10-bit value, the value / 1024)
 _CIE_VALUES = [[(hi << 2 | lo, (hi << 2 | lo) / 1024) for lo in range(4)] for hi in range(256)]
-_LUMINANCES = [(name, f"{name}_nits") for name in ("min_luminance", "max_luminance", "one_percent_max_luminance")]
 
 
 def _check_chromaticity(f, raw, version, context):
@@ -854,9 +853,11 @@ def _check_chromaticity(f, raw, version, context):
             c[name] = {"raw": v, "value": value}  # 10-bit CIE coordinate
     lums = f.get("luminance_and_gamma") or (f.get("not_valid_for_bdb") or {}).get("luminance_and_gamma") or []
     for lum in lums:
-        for name, nits in _LUMINANCES:
-            lum[nits] = half_float(lum[name])
-        lum["gamma_value"] = None if lum["gamma"] == 0xFF else (lum["gamma"] + 100) / 100
+        lum["min_luminance_nits"] = half_float(lum["min_luminance"])
+        lum["max_luminance_nits"] = half_float(lum["max_luminance"])
+        lum["one_percent_max_luminance_nits"] = half_float(lum["one_percent_max_luminance"])
+        gamma = lum["gamma"]
+        lum["gamma_value"] = None if gamma == 0xFF else (gamma + 100) / 100
     return out
 
 
