@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = '4a1dfaf0caa2540dc5eb2ce8806fa52d'
+FINGERPRINT = '97884d26cc2a724d3d9d05d16b2c7b61'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from

@@ -24,21 +24,22 @@ from __future__ import annotations
 
 import io
 import struct
+from functools import lru_cache
 from typing import Any
 
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, decode_plain, to_plain
+from igdscope.decode import DecodeError, build, to_plain
 from igdscope.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import (
     DP_PREEMPH_NAMES,
     DP_VSWING_NAMES,
+    MAX_CHILD_DEVICES,
     BlockSpec,
     EnumIn,
     FlatStruct,
-    GeneralDefinitions,
     ZeroFilled,
     coded,
     handle_meaning,
@@ -52,14 +53,21 @@ NUM_PANELS = 16
 
 
 def _is_zero(value: Any) -> bool:
+    """True for a decoded value that carries no information: zeros, False, empty, hex strings of
+    zeros, ``{"value": 0, "name": ...}``, and containers of only such values."""
     cls = value.__class__
     if cls is int or cls is bool:
         return not value
-    if cls is list:
-        for item in value:
-            if not _is_zero(item):
-                return False
-        return True
+    if cls is list or cls is dict:
+        # every member falsy (0, False, None, "", empty): zero without looking deeper -- the usual
+        # case for the arrays of members a BDB version does not define
+        if not any(value if cls is list else value.values()):
+            return True
+        if cls is list:
+            for item in value:
+                if not _is_zero(item):
+                    return False
+            return True
     if isinstance(value, dict):
         if set(value) == {"value", "name"}:
             return not value["value"]
@@ -221,15 +229,26 @@ PSR_GATES = {"psr2_tp2_tp3_wakeup_time": (226, None)}
 PSR2_WAKEUP_US = {0: 500, 1: 100, 2: 2500, 3: 50}  # i915; igt's table says 5 us for code 3
 
 
+PSR1_WAKEUP_US = {0: 500, 1: 100, 2: 2500, 3: 0}  # i915 from BDB 205, display 9+ but Broxton; other codes 2500 us
+LINES_TO_WAIT_NAMES = {value: f"{lines} lines" for value, lines in LINES_TO_WAIT.items()}
+PSR2_WAKEUP_NAMES = {code: f"{us} us" for code, us in PSR2_WAKEUP_US.items()}
+PSR2_NOT_IN_BDB = "not in this BDB version: i915 reuses the PSR1 TP2/TP3 time"
+
+
+@lru_cache(maxsize=256)
+def _coded_wakeup_name(code: int) -> str:
+    """The ``name`` of a PSR1 TP wakeup time from BDB 205 (see :func:`_wakeup`)."""
+    return f"{PSR1_WAKEUP_US.get(code, 2500)} us (display 9+ except Broxton); {code * 100} us on older platforms and Broxton"
+
+
 def _wakeup(code: int, bdb_version: int) -> dict[str, Any]:
     """A PSR1 TP wakeup time. i915: from BDB 205 on display 9+ (not Broxton) a code (0 500 us,
     1 100 us, 2 2500 us, 3 0 us; others 2500 us), otherwise (and always in igt) code x 100 us."""
     as_100us = code * 100
     if bdb_version < 205:
-        return coded(code, f"{as_100us} us", us=as_100us)
-    coded_us = {0: 500, 1: 100, 2: 2500, 3: 0}.get(code, 2500)
-    return coded(code, f"{coded_us} us (display 9+ except Broxton); {as_100us} us on older platforms and Broxton",
-                 us_by_platform={"display 9+ except Broxton": coded_us, "older platforms, Broxton": as_100us})
+        return {"value": code, "name": f"{as_100us} us", "us": as_100us}
+    return {"value": code, "name": _coded_wakeup_name(code),
+            "us_by_platform": {"display 9+ except Broxton": PSR1_WAKEUP_US.get(code, 2500), "older platforms, Broxton": as_100us}}
 
 
 def _psr_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
@@ -241,6 +260,8 @@ def _psr_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
         return plain
     panels = []
     packed2 = int(plain.get("psr2_tp2_tp3_wakeup_time") or 0)
+    has_psr2 = bdb_version >= 226
+    lines_name = LINES_TO_WAIT_NAMES.get
     for i, t in enumerate(plain.get("psr_table") or []):
         lines = t["lines_to_wait"]
         value = lines["value"] if isinstance(lines, dict) else int(lines)
@@ -249,15 +270,15 @@ def _psr_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
             "full_link": t["full_link"],
             "require_aux_to_wakeup": t["require_aux_to_wakeup"],
             "idle_frames": t["idle_frames"],
-            "lines_to_wait": coded(value, f"{LINES_TO_WAIT[value]} lines" if value in LINES_TO_WAIT else None),
+            "lines_to_wait": {"value": value, "name": lines_name(value)},
             "tp1_wakeup_time": _wakeup(t["tp1_wakeup_time"], bdb_version),
             "tp2_tp3_wakeup_time": _wakeup(t["tp2_tp3_wakeup_time"], bdb_version),
         }
-        if bdb_version >= 226:
-            code = panel_bits(packed2, i, 2)
-            p["psr2_tp2_tp3_wakeup_time"] = coded(code, f"{PSR2_WAKEUP_US[code]} us", us=PSR2_WAKEUP_US[code])
+        if has_psr2:
+            code = packed2 >> 2 * i & 3
+            p["psr2_tp2_tp3_wakeup_time"] = {"value": code, "name": PSR2_WAKEUP_NAMES[code], "us": PSR2_WAKEUP_US[code]}
         else:
-            p["psr2_tp2_tp3_wakeup_time"] = {"value": None, "name": "not in this BDB version: i915 reuses the PSR1 TP2/TP3 time"}
+            p["psr2_tp2_tp3_wakeup_time"] = {"value": None, "name": PSR2_NOT_IN_BDB}
         panels.append(p)
     gate(plain, PSR_GATES, bdb_version)
     sel = selected_panel(context, bdb_version)
@@ -370,11 +391,14 @@ DRIVER_FEATURES_GATES: dict[str, tuple[int, int | None]] = {
 DRIVER_FEATURES_ENDS = [(15, 0), (17, 155), (19, 159)]
 
 
+LVDS_CONFIG_NAMES = {0: "no LVDS", 1: "integrated LVDS", 2: "SDVO LVDS", 3: "integrated SDVO LVDS (eDP in practice)"}
+
+
 def _driver_features_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
     lvds = plain.get("lvds_config") or {}
     value = lvds.get("value", 0) if isinstance(lvds, dict) else int(lvds)
     meaning: dict[str, Any] = {
-        "lvds_config": coded(value, {0: "no LVDS", 1: "integrated LVDS", 2: "SDVO LVDS", 3: "integrated SDVO LVDS (eDP in practice)"}[value],
+        "lvds_config": coded(value, LVDS_CONFIG_NAMES[value],
                              i915="an integrated LVDS panel" if value == 1 else
                              "no integrated LVDS on display 5+ (gen4 and older from BDB 134: only 1 and 3 mean LVDS)"),
     }
@@ -477,35 +501,49 @@ EDP_LANES = {0: "x1", 1: "x2", 3: "x4"}
 EDP_VSWING_TABLE = {0: "low power (200 mV)", 1: "default (400 mV)"}
 
 
+@lru_cache(maxsize=256)
 def _gbps(rate: int) -> str:
     """An eDP link rate in i915's 200 kbit/s VBT units (x 20 = kHz link clock) as Gbps."""
     return f"{rate / 5000:g} Gbps"
 
 
+EDP_RATE_KHZ = {0: 162000, 1: 270000, 2: 540000}  # i915 parse_edp before BDB 224: the fast_link_params rate
+
+
 def _edp_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict) -> dict[str, Any]:
     v = bdb_version
-    rate_note = {} if v <= 223 else {"note": "not used from BDB 224: see edp_fast_link_training_rate"}
+    rate_note = None if v <= 223 else "not used from BDB 224: see edp_fast_link_training_rate"
     # the packed per-panel members (2, 1 or 4 bits per panel); panel i's field is (word >> i * bits) & mask
     color_depth, msa_delay = int(plain["color_depth"]), int(plain["sdrrs_msa_timing_delay"])
     s3d, t3, vswing_table = int(plain["edp_s3d_feature"]), int(plain["edp_t3_optimization"]), int(plain["edp_vswing_preemph"])
     flt, dpcd_600h, full_provided = int(plain["fast_link_training"]), int(plain["dpcd_600h_write_required"]), int(plain["full_link_params_provided"])
     apical, dsc_disable, t6, joiner = int(plain["apical_enable"]), int(plain["edp_dsc_disable"]), int(plain["t6_delay_support"]), int(plain["pipe_joiner_enable"])
+    # the per-panel arrays
+    power_seqs, fast_link_params, pwm_delays = plain["power_seqs"], plain["fast_link_params"], plain["pwm_delays"]
+    full_link_params, apical_params, link_idle_time = plain["full_link_params"], plain["apical_params"], plain["link_idle_time"]
+    flt_rates, max_rates = plain["edp_fast_link_training_rate"], plain["edp_max_port_link_rate"]
+    bpp_name, rate_name, lanes_name, table_name = EDP_BPP.get, EDP_RATE.get, EDP_LANES.get, EDP_VSWING_TABLE.get
+    preemph_name, vswing_name = DP_PREEMPH_NAMES.get, DP_VSWING_NAMES.get
     panels = []
     for i in range(NUM_PANELS):
-        seq = plain["power_seqs"][i]
-        flp = plain["fast_link_params"][i]
+        seq, flp = power_seqs[i], fast_link_params[i]
+        t1_t3, t8, t9, t10, t11_t12 = seq["t1_t3"], seq["t8"], seq["t9"], seq["t10"], seq["t11_t12"]
         bpp = color_depth >> 2 * i & 3
         rate, lanes, pre, swing = flp["rate"], flp["lanes"], flp["preemphasis"], flp["vswing"]
+        rate_coded = {"value": rate, "name": rate_name(rate)}
+        if rate_note:
+            rate_coded["note"] = rate_note
         p: dict[str, Any] = {
             "panel": i,
-            "power_seq": {**seq, "unit": "100 us", "ms": {k: val / 10 for k, val in seq.items()}},
-            "color_depth": {"value": bpp, "name": EDP_BPP.get(bpp)},
+            "power_seq": {"t1_t3": t1_t3, "t8": t8, "t9": t9, "t10": t10, "t11_t12": t11_t12, "unit": "100 us",
+                          "ms": {"t1_t3": t1_t3 / 10, "t8": t8 / 10, "t9": t9 / 10, "t10": t10 / 10, "t11_t12": t11_t12 / 10}},
+            "color_depth": {"value": bpp, "name": bpp_name(bpp)},
             "sdrrs_msa_timing_delay": msa_delay >> 2 * i & 3,
             "fast_link_params": {
-                "rate": {"value": rate, "name": EDP_RATE.get(rate), **rate_note},
-                "lanes": {"value": lanes, "name": EDP_LANES.get(lanes)},
-                "preemphasis": {"value": pre, "name": DP_PREEMPH_NAMES.get(pre)},
-                "vswing": {"value": swing, "name": DP_VSWING_NAMES.get(swing)},
+                "rate": rate_coded,
+                "lanes": {"value": lanes, "name": lanes_name(lanes)},
+                "preemphasis": {"value": pre, "name": preemph_name(pre)},
+                "vswing": {"value": swing, "name": vswing_name(swing)},
             },
         }
         if v >= 162:
@@ -514,41 +552,39 @@ def _edp_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
             p["edp_t3_optimization"] = bool(t3 >> i & 1)
         if v >= 173:
             table = vswing_table >> 4 * i & 15
-            p["edp_vswing_preemph"] = {"value": table, "name": EDP_VSWING_TABLE.get(table), "i915_low_vswing": table == 0}
+            p["edp_vswing_preemph"] = {"value": table, "name": table_name(table), "i915_low_vswing": table == 0}
         if v >= 182:
             p["fast_link_training"] = bool(flt >> i & 1)
         if v >= 185:
             p["dpcd_600h_write_required"] = bool(dpcd_600h >> i & 1)
         if v >= 186:
-            p["pwm_delays"] = dict(plain["pwm_delays"][i])
+            p["pwm_delays"] = pwm_delays[i].copy()
         if v >= 199:
-            full = plain["full_link_params"][i]
+            full = full_link_params[i]
+            pre, swing = full["preemphasis"], full["vswing"]
             p["full_link_params_provided"] = bool(full_provided >> i & 1)
             p["full_link_params"] = {
-                "preemphasis": {"value": full["preemphasis"], "name": DP_PREEMPH_NAMES.get(full["preemphasis"])},
-                "vswing": {"value": full["vswing"], "name": DP_VSWING_NAMES.get(full["vswing"])},
+                "preemphasis": {"value": pre, "name": preemph_name(pre)},
+                "vswing": {"value": swing, "name": vswing_name(swing)},
             }
         if v >= 203:
             p["apical_enable"] = bool(apical >> i & 1)
-            p["apical_params"] = dict(plain["apical_params"][i])
+            p["apical_params"] = apical_params[i].copy()
         if v >= 224:
-            rate = plain["edp_fast_link_training_rate"][i]
+            rate = flt_rates[i]
             p["edp_fast_link_training_rate"] = {"value": rate, "name": _gbps(rate), "khz": rate * 20}
         if v >= 244:
-            rate = plain["edp_max_port_link_rate"][i]
+            rate = max_rates[i]
             p["edp_max_port_link_rate"] = {"value": rate, "name": _gbps(rate), "khz": rate * 20}
         if v >= 251:
             p["edp_dsc_disable"] = bool(dsc_disable >> i & 1)
         if v >= 260:
             p["t6_delay_support"] = bool(t6 >> i & 1)
-            p["link_idle_time"] = plain["link_idle_time"][i]
+            p["link_idle_time"] = link_idle_time[i]
         if v >= 261:
             p["pipe_joiner_enable"] = bool(joiner >> i & 1)
         # what i915 parse_edp takes as the link rate
-        if v >= 224:
-            p["i915_link_rate_khz"] = plain["edp_fast_link_training_rate"][i] * 20
-        else:
-            p["i915_link_rate_khz"] = {0: 162000, 1: 270000, 2: 540000}.get(flp["rate"])
+        p["i915_link_rate_khz"] = flt_rates[i] * 20 if v >= 224 else EDP_RATE_KHZ.get(flp["rate"])
         panels.append(p)
     gate(plain, EDP_GATES, v)
     sel = selected_panel(context, v)
@@ -669,28 +705,52 @@ CompressionParameters = cs.Struct(
 )
 
 RC_BLOCK_KIB = {0: 1, 1: 4, 2: 16, 3: 64}
+RC_BLOCK_NAMES = {code: f"{kib} KiB" for code, kib in RC_BLOCK_KIB.items()}
+# by the low 3 bits of slices_per_line: (name, the slice counts whose bits are set); i915 takes
+# the largest of 4, 2 and 1 whose bit is set, 1 when none is
+SLICES_PER_LINE = tuple((f"{n} slice{'s' if n > 1 else ''} (i915's pick)", tuple(c for b, c in ((0, 1), (1, 2), (2, 4)) if low >> b & 1))
+                        for low in range(8) for n in [4 if low & 4 else 2 if low & 2 else 1])
+# by support_8bpc | support_10bpc << 1 | support_12bpc << 2: the bits per component supported
+BPC_SUPPORTED = tuple(tuple(bpc for b, bpc in ((0, 8), (1, 10), (2, 12)) if mask >> b & 1) for mask in range(8))
+LINE_BUFFER_DEPTH_NAMES = tuple(f"{depth + 8} bits" for depth in range(16))
+
+# where block 2 holds, for BDB 198+, the child fields _used_by reads: handle (u16 at 0), device_type
+# (u16 at 2), byte 10 (compression_method_cps bit 2, compression_enable bit 1) and byte 11
+# (compression_structure_index, bits 3:0) -- see ChildDevice in igdscope.schemas.vbt
+CHILD_COMPRESSION_FIELDS = struct.Struct("<HH6xBB")
+GENERAL_DEFINITIONS_HEADER_SIZE = 5
 
 
 def _used_by(context: dict[int, bytes], bdb_version: int) -> dict[int, list[str]]:
     """Which child devices (block 2) select each entry: compression_enable set and
-    compression_structure_index pointing at it (i915 parse_compression_parameters)."""
+    compression_structure_index pointing at it (i915 parse_compression_parameters).
+
+    The few child fields needed are read from block 2's bytes, not from its whole decode, with
+    the entries its schema (``GeneralDefinitions``) decodes: after the 5-byte header (a shorter
+    block decodes no children), whole ``child_dev_size``-byte entries (zeros past the end of an
+    entry shorter than the fields), at most ``MAX_CHILD_DEVICES``."""
     out: dict[int, list[str]] = {}
     raw = context.get(2)
     if raw is None or bdb_version < 198:
         return out
     raw = bytes(raw)
-    try:  # the child fields (none of those read here is gated at BDB 198+), not block 2's whole decode
-        defs = decode_plain(GeneralDefinitions, raw, "BDB block 2 (general_definitions)", bdb_version=bdb_version, block_size=len(raw))
-    except DecodeError:
+    need = CHILD_COMPRESSION_FIELDS.size
+    if len(raw) < GENERAL_DEFINITIONS_HEADER_SIZE:
         return out
-    for dev in defs.get("devices") or []:
-        if not dev.get("device_type") or not dev.get("compression_enable"):
+    child_size = raw[GENERAL_DEFINITIONS_HEADER_SIZE - 1]
+    if not child_size:
+        return out
+    count = min(MAX_CHILD_DEVICES, (len(raw) - GENERAL_DEFINITIONS_HEADER_SIZE) // child_size)
+    for n in range(count):
+        start = GENERAL_DEFINITIONS_HEADER_SIZE + n * child_size
+        fields = raw[start : start + min(child_size, need)]
+        handle, device_type, flags, index = CHILD_COMPRESSION_FIELDS.unpack(fields.ljust(need, b"\0"))
+        if not device_type or not flags & 0x02:  # compression_enable
             continue
-        idx = int(dev.get("compression_structure_index") or 0)
-        name = handle_meaning(dev.get("handle"), bdb_version)["name"]
-        if dev.get("compression_method_cps"):
+        name = handle_meaning(handle, bdb_version)["name"]
+        if flags & 0x04:  # compression_method_cps
             name += " (CPS: i915 does not support it)"
-        out.setdefault(idx, []).append(name)
+        out.setdefault(index & 0x0F, []).append(name)
     return out
 
 
@@ -712,19 +772,19 @@ def _compression_post(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
         block = e["rc_buffer_block_size"]
         block_v = block["value"] if isinstance(block, dict) else int(block)
         spl = int(e["slices_per_line"])
-        slices = 4 if spl & 4 else 2 if spl & 2 else 1
+        slices_name, slice_bits = SLICES_PER_LINE[spl & 7]
+        depth, max_bpp, buffer_size = e["line_buffer_depth"], e["max_bpp"], e["rc_buffer_size"]
         entry: dict[str, Any] = {
             "index": i,
             "dsc_version": f"{e['version_major']}.{e['version_minor']}",
-            "rc_buffer_block_size": coded(block_v, f"{RC_BLOCK_KIB[block_v]} KiB"),
-            "rc_buffer_size": e["rc_buffer_size"],
-            "rc_buffer_bytes": RC_BLOCK_KIB[block_v] * 1024 * (e["rc_buffer_size"] + 1),
-            "slices_per_line": coded(spl, f"{slices} slice{'s' if slices > 1 else ''} (i915's pick)",
-                                     bits=[n for b, n in ((0, 1), (1, 2), (2, 4)) if spl >> b & 1]),
-            "line_buffer_depth": coded(e["line_buffer_depth"], f"{e['line_buffer_depth'] + 8} bits"),
+            "rc_buffer_block_size": {"value": block_v, "name": RC_BLOCK_NAMES[block_v]},
+            "rc_buffer_size": buffer_size,
+            "rc_buffer_bytes": RC_BLOCK_KIB[block_v] * 1024 * (buffer_size + 1),
+            "slices_per_line": {"value": spl, "name": slices_name, "bits": list(slice_bits)},
+            "line_buffer_depth": {"value": depth, "name": LINE_BUFFER_DEPTH_NAMES[depth]},
             "block_prediction_enable": e["block_prediction_enable"],
-            "max_bpp": coded(e["max_bpp"], f"{6 + 2 * e['max_bpp']} bpp"),
-            "bpc_supported": [b for b, k in ((8, "support_8bpc"), (10, "support_10bpc"), (12, "support_12bpc")) if e[k]],
+            "max_bpp": {"value": max_bpp, "name": f"{6 + 2 * max_bpp} bpp"},
+            "bpc_supported": list(BPC_SUPPORTED[e["support_8bpc"] | e["support_10bpc"] << 1 | e["support_12bpc"] << 2]),
             "slice_height": e["slice_height"],
         }
         if not spl & 7:

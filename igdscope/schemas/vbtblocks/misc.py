@@ -255,6 +255,11 @@ def is_zero(value: Any) -> bool:
     cls = value.__class__
     if cls is int or cls is bool:
         return not value
+    if cls is list or cls is dict:
+        # every member falsy (0, False, None, "", empty): zero without looking deeper -- the usual
+        # case for the tables a BDB version does not define
+        if not any(value if cls is list else value.values()):
+            return True
     if isinstance(value, dict):
         if set(value) == {"value", "name"}:
             return not value["value"]
@@ -319,10 +324,13 @@ class Post:
         self.check = check
 
     def __call__(self, fields: dict, raw: bytes, version: int, context: dict) -> dict:
-        findings = short_finding(raw, self.min_size) + since_finding(version, self.since, self.block_id)
+        findings = short_finding(raw, self.min_size) if len(raw) < self.min_size else []
+        if version < self.since:
+            findings += since_finding(version, self.since, self.block_id)
         if self.check is not None:
             findings += self.check(fields, raw, version, context)
-        findings += unparsed_finding(fields)
+        if fields.get("unparsed"):
+            findings += unparsed_finding(fields)
         fields["findings"] = findings
         return fields
 
@@ -663,17 +671,22 @@ OemCustom = AtLeast(2, cs.Struct(
 ))
 
 
+# the mode members defined only in some BDB versions: (name, first BDB, last BDB or None)
+OEM_MODE_GATES = (("enable_in_gop", 207, None), ("display_flags", 0, 216), ("display_flags_2", 217, None))
+
+
 def _check_oem_custom(f, raw, version, context):
     out = count_finding(f["num_entries"], len(f["modes"]), "num_entries")
+    short_entries = f["entry_size"] < 28
+    gated = [(name, lo, hi) for name, lo, hi in OEM_MODE_GATES if not (version >= lo and (hi is None or version <= hi))]
     for i, mode in enumerate(f["modes"]):
-        mode["dtd"] = dtd_plain(mode["dtd"])
-        if mode["dtd"]["clock"]:
-            out += dtd_findings(mode["dtd"], f"OEM mode {i + 1}")
-        if f["entry_size"] < 28:
+        dtd = mode["dtd"] = dtd_plain(mode["dtd"])
+        if dtd["clock"]:
+            out += dtd_findings(dtd, f"OEM mode {i + 1}")
+        if short_entries:
             mode.pop("display_flags_2", None)
-        gate(mode, "enable_in_gop", version, 207)
-        gate(mode, "display_flags", version, 0, 216)
-        gate(mode, "display_flags_2", version, 217)
+        for name, lo, hi in gated:
+            gate(mode, name, version, lo, hi)
     return out
 
 
@@ -826,21 +839,25 @@ def half_float(value: int) -> float:
 
 
 _CIE_COORDINATES = [(f"{color}_{axis}", f"{color}_{axis}_hi", f"{color}_{axis}_lo") for color in ("red", "green", "blue", "white") for axis in ("x", "y")]
-_LUMINANCES = [(name, f"{name}_nits") for name in ("min_luminance", "max_luminance", "one_percent_max_luminance")]
+# a 10-bit CIE coordinate by its high 8 and low 2 bits: (the 10-bit value, the value / 1024)
+_CIE_VALUES = [[(hi << 2 | lo, (hi << 2 | lo) / 1024) for lo in range(4)] for hi in range(256)]
 
 
 def _check_chromaticity(f, raw, version, context):
     out = short_finding(raw, 304, "struct (BDB 211+)") if version >= 211 else []
     gate(f, "luminance_and_gamma", version, 211)
+    cie_values = _CIE_VALUES
     for c in f["chromaticity"]:
         for name, hi, lo in _CIE_COORDINATES:
-            v = c[hi] << 2 | c[lo]
-            c[name] = {"raw": v, "value": v / 1024}  # 10-bit CIE coordinate
+            v, value = cie_values[c[hi]][c[lo]]
+            c[name] = {"raw": v, "value": value}  # 10-bit CIE coordinate
     lums = f.get("luminance_and_gamma") or (f.get("not_valid_for_bdb") or {}).get("luminance_and_gamma") or []
     for lum in lums:
-        for name, nits in _LUMINANCES:
-            lum[nits] = half_float(lum[name])
-        lum["gamma_value"] = None if lum["gamma"] == 0xFF else (lum["gamma"] + 100) / 100
+        lum["min_luminance_nits"] = half_float(lum["min_luminance"])
+        lum["max_luminance_nits"] = half_float(lum["max_luminance"])
+        lum["one_percent_max_luminance_nits"] = half_float(lum["one_percent_max_luminance"])
+        gamma = lum["gamma"]
+        lum["gamma_value"] = None if gamma == 0xFF else (gamma + 100) / 100
     return out
 
 
