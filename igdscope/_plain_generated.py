@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = '97884d26cc2a724d3d9d05d16b2c7b61'
+FINGERPRINT = '0c3504cb0636b4982f025609f8cf104c'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from
@@ -220,8 +220,8 @@ def _s7():  # block 3, key ()
 
 
 def _s8():  # block 4, key ()
-    _S9 = _Struct('<B').unpack_from
-    _S14 = _Struct('<H').unpack_from
+    _I8 = _Struct('<B').iter_unpack
+    _S13 = _Struct('<H').unpack_from
     def parse(buf, P):
         pos = 0
         b1 = buf[pos:]
@@ -232,25 +232,15 @@ def _s8():  # block 4, key ()
         p2 += len(b3)
         p4 = 0
         n5 = 256
-        a6 = []
-        while len(a6) < n5:
-            s7 = p4
-            if s7 >= len(b3): break
-            try:
-                t8 = _S9(b3, p4)
-                p4 += 1
-                e10 = t8[0]
-            except (_Short, struct_error):
-                p4 = s7
-                break
-            if p4 == s7: break
-            a6.append(e10)
-        b11 = b3[p4:]
+        k9 = max(0, min(n5, (len(b3) - p4) // 1))
+        a6 = [s7[0] for s7 in _I8(b3[p4:p4 + k9 * 1])]
+        p4 += k9 * 1
+        b10 = b3[p4:]
         p4 = len(b3)
-        v12 = b11.hex()
-        t13 = _S14(b1, p2)
+        v11 = b10.hex()
+        t12 = _S13(b1, p2)
         p2 += 2
-        return {'intel_mode_number': a6, 'unparsed': v12, 'mode_list_length': t13[0]}
+        return {'intel_mode_number': a6, 'unparsed': v11, 'mode_list_length': t12[0]}
     return parse
 
 
@@ -1561,7 +1551,7 @@ def _s52():  # block 56, key ()
 
 def _s53():  # block 57, key ()
     _S4 = _Struct('<BB').unpack_from
-    _S9 = _Struct('<L').unpack_from
+    _I8 = _Struct('<L').iter_unpack
     def parse(buf, P):
         pos = 0
         b1 = buf[pos:]
@@ -1571,23 +1561,13 @@ def _s53():  # block 57, key ()
         t3 = _S4(b1, p2)
         p2 += 2
         n5 = 4096
-        a6 = []
-        while len(a6) < n5:
-            s7 = p2
-            if s7 >= len(b1): break
-            try:
-                t8 = _S9(b1, p2)
-                p2 += 4
-                e10 = t8[0]
-            except (_Short, struct_error):
-                p2 = s7
-                break
-            if p2 == s7: break
-            a6.append(e10)
-        b11 = b1[p2:]
+        k9 = max(0, min(n5, (len(b1) - p2) // 4))
+        a6 = [s7[0] for s7 in _I8(b1[p2:p2 + k9 * 4])]
+        p2 += k9 * 4
+        b10 = b1[p2:]
         p2 = len(b1)
-        v12 = b11.hex()
-        return {'num_tables': t3[0], 'num_columns': t3[1], 'tables': a6, 'unparsed': v12}
+        v11 = b10.hex()
+        return {'num_tables': t3[0], 'num_columns': t3[1], 'tables': a6, 'unparsed': v11}
     return parse
 
 

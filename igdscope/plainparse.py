@@ -1023,8 +1023,8 @@ def _literal(obj: Any) -> str:
             return f"_enum_dec({{{', '.join(f'{k!r}: {str(v)!r}' for k, v in obj.items())}}})"
         return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in obj.items()) + "}"
     owner = getattr(obj, "__self__", None)
-    if type(owner) is struct.Struct and getattr(obj, "__name__", None) == "unpack_from":
-        return f"_Struct({owner.format!r}).unpack_from"
+    if type(owner) is struct.Struct and getattr(obj, "__name__", None) in ("unpack_from", "iter_unpack"):
+        return f"_Struct({owner.format!r}).{obj.__name__}"
     module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     if callable(obj) and module and qualname and "<" not in qualname:
         if resolve(module, qualname) is obj:

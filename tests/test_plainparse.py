@@ -30,6 +30,7 @@ from igdscope.schemas import opregion
 from igdscope.schemas import vbt as V
 from igdscope.schemas.common import Flags, Raw, Text
 from igdscope.schemas.vbtblocks import dtd, lfp, mipi
+from igdscope.schemas.vbtblocks.misc import UpTo
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
@@ -260,6 +261,10 @@ SYNTHETIC: dict[str, cs.Construct] = {
         "l" / cs.Array(2, V.FlatStruct("x" / cs.Int8ul, cs.If(_v > 150, V.FlatStruct("y" / cs.Int8ul)))),
     ),
     "zero filled": cs.Struct("n" / cs.Int8ul, "e" / V.ZeroFilled(cs.this.n, cs.Struct("a" / cs.Int16ul, "b" / cs.Int8ul))),
+    # integers in one unpack: a count from the data (up to 255, the limit 5 or the bytes cut it), a
+    # signed big-endian count, none (as many as fit); the bytes of a cut item are left for "rest"
+    "up to n integers": cs.Struct("n" / cs.Int8sl, "a" / UpTo(cs.this.n, cs.Int16ul, 5), "b" / UpTo(None, cs.Int32sb, 3),
+                                  "c" / UpTo(cs.this.n - 3, cs.Int8ul), "rest" / Raw()),
 }
 
 
@@ -389,6 +394,7 @@ def test_literal_rebuilds_every_kind_of_constant():
         "tuple": (1, "x", None),
         "decmapping": enum.decmapping,
         "unpack": struct.Struct("<HB4s").unpack_from,
+        "iter_unpack": struct.Struct("<H").iter_unpack,
         "function": lfp.pnp_mfg_id,
     }
     ns = {"_Struct": struct.Struct, "_enum_dec": plainparse.enum_decmapping, "_resolve": plainparse.resolve}
@@ -396,6 +402,8 @@ def test_literal_rebuilds_every_kind_of_constant():
         rebuilt = eval(plainparse._literal(value), ns)  # noqa: S307 -- our own generated source
         if name == "unpack":
             assert rebuilt(b"\x01\x02\x03abcd") == value(b"\x01\x02\x03abcd") == (0x201, 3, b"abcd")
+        elif name == "iter_unpack":
+            assert list(rebuilt(b"\x01\x02\x03\x04")) == list(value(b"\x01\x02\x03\x04")) == [(0x201,), (0x403,)]
         elif name == "decmapping":
             assert rebuilt == value and all(type(v) is cs.EnumIntegerString and int(v) == k for k, v in rebuilt.items())
         else:

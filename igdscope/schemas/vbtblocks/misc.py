@@ -158,6 +158,14 @@ class UpTo(cs.Subconstruct):
             gen.line(f"{count} = {gen.expr(self.count, scope)}")
             gen.line(f"{count} = {limit} if {count} is None else min({count}, {limit})")
         out, start = gen.tmp("a"), gen.tmp("s")
+        item = self.subcon
+        if type(item) is cs.FormatField and len(item.fmtstr) == 2 and item.fmtstr[1] in "bBhHlLqQ" and item.fmtstr[0] in "<>":
+            # whole integers: as many as fit and are asked for, in one unpack
+            size, unpack, n = item.length, gen.const(struct.Struct(item.fmtstr).iter_unpack, "I"), gen.tmp("k")
+            gen.line(f"{n} = max(0, min({count}, (len({st.buf}) - {st.pos}) // {size}))")
+            gen.line(f"{out} = [{start}[0] for {start} in {unpack}({st.buf}[{st.pos}:{st.pos} + {n} * {size}])]")
+            gen.line(f"{st.pos} += {n} * {size}")
+            return Val(out)
         gen.line(f"{out} = []")
         with gen.block(f"while len({out}) < {count}:"):
             gen.line(f"{start} = {st.pos}")
