@@ -28,6 +28,7 @@ Units and bit layouts, and where intel_vbt_decode differs:
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import construct as cs
@@ -166,9 +167,50 @@ def dtd_plain(parsed: Any) -> dict[str, Any]:
     return out
 
 
+_DTD_BYTES = struct.Struct("<H16B").unpack_from  # clock, then bytes 2-17 of the DTD
+
+
+def dtd_at(buf: bytes, off: int = 0) -> dict[str, Any]:
+    """The plain view of the DTD in ``buf[off : off + 18]`` (which the caller knows is there):
+    the same dict as :func:`dtd_plain` of its :data:`EdidDtd` parse, read in one unpack."""
+    (clock, hactive_lo, hblank_lo, b4, vactive_lo, vblank_lo, b7, hsync_off_lo, hsync_pulse_width_lo, b10, b11,
+     himage_lo, vimage_lo, b14, h_border, v_border, flags) = _DTD_BYTES(buf, off)
+    hactive = (b4 >> 4) * 256 + hactive_lo
+    hblank = (b4 & 15) * 256 + hblank_lo
+    vactive = (b7 >> 4) * 256 + vactive_lo
+    vblank = (b7 & 15) * 256 + vblank_lo
+    hsync_off = (b11 >> 6) * 256 + hsync_off_lo
+    hsync_pulse_width = (b11 >> 4 & 3) * 256 + hsync_pulse_width_lo
+    vsync_off = (b11 >> 2 & 3) * 16 + (b10 >> 4)
+    vsync_pulse_width = (b11 & 3) * 16 + (b10 & 15)
+    himage = (b14 >> 4) * 256 + himage_lo
+    vimage = (b14 & 15) * 256 + vimage_lo
+    bit7 = flags >= 0x80  # i915's non_interlaced, EDID's interlaced
+    hsync_positive = flags & 0x40 != 0
+    vsync_positive = flags & 0x20 != 0
+    sync_type = flags >> 3 & 3
+    edid: dict[str, Any] = {"interlaced": bit7, "sync_type": {"value": sync_type, "name": EDID_SYNC_TYPES[sync_type]}}
+    if sync_type == 3:
+        edid["hsync_positive"] = flags & 0x02 != 0
+        edid["vsync_positive"] = flags & 0x04 != 0
+    hs, vs = hactive + hsync_off, vactive + vsync_off
+    return {
+        "clock": clock, "hactive": hactive, "hblank": hblank, "vactive": vactive, "vblank": vblank,
+        "hsync_off": hsync_off, "hsync_pulse_width": hsync_pulse_width, "vsync_off": vsync_off,
+        "vsync_pulse_width": vsync_pulse_width, "himage": himage, "vimage": vimage, "h_border": h_border,
+        "v_border": v_border, "non_interlaced": bit7, "hsync_positive": hsync_positive,
+        "vsync_positive": vsync_positive, "digital": sync_type, "rsvd1": flags & 7, "flags_byte": flags,
+        "edid_sync": edid,
+        "mode": drm_mode(hactive, hs, hs + hsync_pulse_width, hactive + hblank, vactive, vs, vs + vsync_pulse_width,
+                         vactive + vblank, clock * 10, himage, vimage, hsync_positive, vsync_positive),
+    }
+
+
 def parse_dtd(data: bytes, what: str = "DTD") -> dict[str, Any]:
     """Decode 18 bytes as a DTD (plain view); shorter data raises DecodeError."""
-    return dtd_plain(decode_plain(EdidDtd, bytes(data[:DTD_SIZE]), what))
+    if len(data) < DTD_SIZE:
+        return dtd_plain(decode_plain(EdidDtd, bytes(data), what))  # raises, naming the field
+    return dtd_at(data)
 
 
 def dtd_findings(d: dict[str, Any], what: str = "") -> list[str]:
