@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = 'b9d2fe6de19748748d784f325190597b'
+FINGERPRINT = '71a133aa08e68826ad9184bfe3a3b761'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from

@@ -137,8 +137,8 @@ def mode_findings(mode: dict[str, Any], what: str = "") -> list[str]:
     """Sync pulses that end past the total: igt prints "BAD!", i915 clamps them."""
     out = []
     pre = f"{what}: " if what else ""
-    for axis in ("h", "v"):
-        end, total = mode[f"{axis}sync_end"], mode[f"{axis}total"]
+    for axis, end_key, total_key in (("h", "hsync_end", "htotal"), ("v", "vsync_end", "vtotal")):
+        end, total = mode[end_key], mode[total_key]
         if end > total:
             out.append(f"{pre}{axis}sync_end {end} is past {axis}total {total} (igt prints BAD!; i915 reduces {axis}sync_end to {axis}total)")
     if not mode["clock"]:
@@ -302,27 +302,26 @@ def _post_generic_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
     elif size != GENERIC_DTD_ENTRY_SIZE:
         findings.append(f"gdtd_size {size} is not {GENERIC_DTD_ENTRY_SIZE}: i915 logs \"Unexpected GDTD size\" and reads the first {GENERIC_DTD_ENTRY_SIZE} bytes of each entry")
     out: list[dict[str, Any]] = []
-    for i, e in enumerate(entries):
-        e = dict(e)
+    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
+    for i, e in enumerate(entries):  # the parsed entries are this hook's to change
         extra = e.pop("unparsed", None)
         if not e.get("rsvd_flags"):
             e.pop("rsvd_flags", None)
-        if not any(e.get("rsvd") or []):
+        if not any(e.get("rsvd") or ()):
             e.pop("rsvd", None)
-        entry: dict[str, Any] = {"index": i}
+        entry: dict[str, Any]
         if i < 16:
-            entry["panel"] = i
-            entry["selected"] = i == sel["lfp1"]
-            if sel.get("lfp2") is not None and i == sel["lfp2"]:
+            entry = {"index": i, "panel": i, "selected": i == lfp1}
+            if i == lfp2:
                 entry["selected_lfp2"] = True
         else:
-            entry["efp"] = i - 16 + 1
+            entry = {"index": i, "efp": i - 16 + 1}
         entry.update(e)
         if extra:
             entry["unparsed"] = extra
-        entry["mode"] = generic_dtd_mode(e)
+        mode = entry["mode"] = generic_dtd_mode(e)
         if e["pixel_clock"] or e["hactive"] or e["vactive"]:
-            findings.extend(mode_findings(entry["mode"], f"entry {i}"))
+            findings.extend(mode_findings(mode, f"entry {i}"))
         out.append(entry)
     plain["dtd"] = out
     if size >= GENERIC_DTD_ENTRY_SIZE and sel["lfp1"] >= len(out):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import struct
 from functools import lru_cache
 from itertools import product
+from operator import itemgetter
 from typing import Any
 
 import construct as cs
@@ -306,11 +307,12 @@ def _panels(word_fields: list[tuple[str, int, dict[int, str] | None]], forms: di
     for name, bits, names in word_fields:
         if name in present:
             word = words[name]
+            if names is None and bits == 1:
+                column: Any = _flags(word)
+                _gated(name, column, column, invalid, columns, odd)
+                continue
             values = _field_values(word, bits)
-            if names is None:
-                column: Any = _flags(word) if bits == 1 else tuple(v != 0 for v in values)
-            else:
-                column = _coded_column(values, forms[name])
+            column = tuple(v != 0 for v in values) if names is None else _coded_column(values, forms[name])
             _gated(name, column, values, invalid, columns, odd)
     return _panel_dicts(sel, columns, odd)
 
@@ -577,10 +579,10 @@ def _pointer_dicts(res: _Pointers) -> list[dict[str, Any]]:
     block 42 is known."""
     stored, data = res.stored, res.data
     if stored is None:
-        return [{"table_size": data[k + 1], "data_offset": data[k]} for k in range(0, NAME_AT + 2, 2)]
+        return [{"table_size": size, "data_offset": at} for at, size in zip(data[0::2], data[1::2])]
     if data is None:
-        return [{"offset": stored[k], "table_size": stored[k + 1]} for k in range(0, NAME_AT + 2, 2)]
-    return [{"offset": stored[k], "table_size": stored[k + 1], "data_offset": data[k]} for k in range(0, NAME_AT + 2, 2)]
+        return [{"offset": off, "table_size": size} for off, size in zip(stored[0::2], stored[1::2])]
+    return [{"offset": off, "table_size": size, "data_offset": at} for off, size, at in zip(stored[0::2], stored[1::2], data[0::2])]
 
 
 def lfp_data_ptrs(context: dict[int, bytes], bdb_version: int, block42_offset: int | None = None) -> dict[str, Any]:
@@ -634,14 +636,9 @@ def _post_lfp_data_ptrs(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     _unparsed(plain, LFP_DATA_PTRS_SIZE, findings)
     out: dict[str, Any] = {"num_entries": plain["num_entries"]}
     tables = _pointer_dicts(res)
-    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
-    ptrs = []
-    for i in range(PANELS):
-        entry: dict[str, Any] = {"panel": i, "selected": i == lfp1}
-        if i == lfp2:
-            entry["selected_lfp2"] = True
-        entry["fp_timing"], entry["dvo_timing"], entry["panel_pnp_id"] = tables[3 * i : 3 * i + 3]
-        ptrs.append(entry)
+    ptrs = _panel_dicts(sel, [])
+    for entry, fp_timing, dvo_timing, panel_pnp_id in zip(ptrs, tables[0::3], tables[1::3], tables[2::3]):
+        entry["fp_timing"], entry["dvo_timing"], entry["panel_pnp_id"] = fp_timing, dvo_timing, panel_pnp_id
     out["ptr"] = ptrs
     out["panel_name"] = tables[-1]
     out["valid"] = res.valid
@@ -789,6 +786,7 @@ def _panels_held(have: int, at: int, size: int) -> int:
 _LFP_DATA_TAIL = struct.Struct(f"<{PANELS * f'{PANEL_NAME_SIZE}s'}H{PANELS}B{PANELS}B{4 * PANELS}BHH")  # LfpDataTail
 assert _LFP_DATA_TAIL.size == LFP_DATA_TAIL_SIZE
 BLACK_BORDER_MEMBERS = tuple(BLACK_BORDER_GATES)
+assert BLACK_BORDER_MEMBERS == tuple(sc.name for sc in LfpBlackBorder.subcons)  # the order _tail_plain builds them in
 # where the members start in the unpacked tail
 _TAIL_SCALING = PANELS
 _TAIL_DRRS = _TAIL_SCALING + 1
@@ -826,9 +824,12 @@ def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str], pan
         values = t[first : first + _panels_held(have, offsets[name][0], 1)]
         _gated(name, values, values, invalid, columns, odd)
     border_at = offsets["black_border"][0]
-    held = max(0, min(PANELS, (have - border_at + 3) // 4))  # panels with at least one border byte in the tail
-    borders = [dict(zip(BLACK_BORDER_MEMBERS, t[k : k + min(4, have - border_at - (k - _TAIL_BORDER))]))
-               for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * held, 4)]
+    if have >= border_at + 4 * PANELS:
+        borders = [{"top": t[k], "bottom": t[k + 1], "left": t[k + 2], "right": t[k + 3]} for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * PANELS, 4)]
+    else:  # the panels with at least one border byte in the tail, and their members that are there
+        held = max(0, min(PANELS, (have - border_at + 3) // 4))
+        borders = [dict(zip(BLACK_BORDER_MEMBERS, t[k : k + min(4, have - border_at - (k - _TAIL_BORDER))]))
+                   for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * held, 4)]
     if invalid_names(BLACK_BORDER_GATES, bdb_version):
         for border in borders:
             _gate(border, BLACK_BORDER_GATES, bdb_version)
@@ -952,6 +953,9 @@ LFP_BACKLIGHT_GATES: Gates = {
 }
 LFP_BACKLIGHT_ARRAYS = ("level", "backlight_control", "brightness_level", "brightness_min_level", "brightness_precision_bits",
                         "hdr_dpcd_refresh_timeout")  # the per-panel arrays after the 16 data entries
+LFP_BACKLIGHT_ARRAY_LAYOUT = tuple((name, LFP_BACKLIGHT_OFFSETS[name][0], LFP_BACKLIGHT_OFFSETS[name][1] // PANELS) for name in LFP_BACKLIGHT_ARRAYS)
+assert list(LFP_BACKLIGHT_ARRAYS) == sorted(LFP_BACKLIGHT_ARRAYS, key=lambda name: LFP_BACKLIGHT_OFFSETS[name][0])  # in block order
+_ACTIVE_LOW_PWM, _PWM_FREQ_HZ, _MIN_BRIGHTNESS = itemgetter("active_low_pwm"), itemgetter("pwm_freq_hz"), itemgetter("min_brightness")
 BACKLIGHT_TYPES = {0: "none", 1: "i2c", 2: "pwm", 3: "reserved"}
 I2C_SPEEDS = {0: "100 kHz", 1: "50 kHz", 2: "400 kHz", 3: "1 MHz"}
 BACKLIGHT_TYPE_FORMS = _coded_forms(BACKLIGHT_TYPES, 2)
@@ -1020,9 +1024,9 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     data = plain["data"][: _panels_held(n, 1, LFP_BACKLIGHT_ENTRY_SIZE)]
     types = [e["type"] for e in data]
     columns.append(("type", _coded_column(types, BACKLIGHT_TYPE_FORMS)))
-    columns.append(("active_low_pwm", [e["active_low_pwm"] for e in data]))
-    columns.append(("pwm_freq_hz", [e["pwm_freq_hz"] for e in data]))
-    values = [e["min_brightness"] for e in data]
+    columns.append(("active_low_pwm", list(map(_ACTIVE_LOW_PWM, data))))
+    columns.append(("pwm_freq_hz", list(map(_PWM_FREQ_HZ, data))))
+    values = list(map(_MIN_BRIGHTNESS, data))
     _gated("min_brightness", values, values, invalid, columns, odd)
     if 1 in types:  # the I2C members are obsolete otherwise (igt shows them only then too)
         i2c = {i: e for i, e in enumerate(data) if e["type"] == 1}
@@ -1031,9 +1035,10 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
         columns.append(("i2c_address", {i: e["i2c_address"] for i, e in i2c.items()}))
         columns.append(("i2c_command", {i: e["i2c_command"] for i, e in i2c.items()}))
     # the per-panel arrays after them
-    for name in LFP_BACKLIGHT_ARRAYS:
-        off, size = LFP_BACKLIGHT_OFFSETS[name]
-        items = plain[name][: _panels_held(n, off, size // PANELS)]
+    for name, off, elem in LFP_BACKLIGHT_ARRAY_LAYOUT:
+        items = plain[name][: _panels_held(n, off, elem)]
+        if not items:
+            break  # the arrays after it start later still
         if name == "backlight_control":
             values = [{"type": BACKLIGHT_CONTROL_FORMS[c["type"]].copy(), "controller": c["controller"]} for c in items]
             truth = [c["type"] or c["controller"] for c in items]
@@ -1130,6 +1135,7 @@ LFP_POWER_GATES: Gates = {
     "panel_technology": (257, None), "xpst_support": (257, None), "tcon_based_backlight_optimization": (257, None),
     "xpst_aggressiveness": (257, None), "tcon_aggressiveness": (257, None), "tcon_backlight_xpst_coexistence": (257, None),
 }
+LFP_POWER_HEAD_GATES: Gates = {name: LFP_POWER_GATES[name] for name in ("features", "lace_aggressiveness_profile")}  # the block-level members
 FEATURES_GATES: Gates = {"dpst_support": (0, 159), "lace_support": (210, None), "lace_enabled_status": (210, None)}
 # (bit mask members, per-panel arrays and their members) in block order
 LFP_POWER_MASKS = ("dpst", "psr", "drrs", "lace_support", "adt", "dmrrs", "adb", "lace_enabled_status", "hobl",
@@ -1182,20 +1188,20 @@ def _post_lfp_power(plain: dict[str, Any], raw: bytes, bdb_version: int, context
         out["lace_aggressiveness_profile"] = plain["lace_aggressiveness_profile"]
         if plain["reserved1"]:
             out["reserved1"] = plain["reserved1"]
-    _gate(out, LFP_POWER_GATES, bdb_version)
+    _gate(out, LFP_POWER_HEAD_GATES, bdb_version)
     _absent(absent, n, findings)
     invalid = invalid_names(LFP_POWER_GATES, bdb_version)
     columns: list[Column] = []
     odd: list[OddColumn] = []
     for name, end in LFP_POWER_MASK_ENDS:
         if end > n:
-            break  # and so do the masks after it
+            break  # the masks after it end later still
         values = _flags(plain[name])
         _gated(name, values, values, invalid, columns, odd)
     for name, members in LFP_POWER_ARRAYS.items():
         items = plain[name][: _panels_held(n, LFP_POWER_OFFSETS[name][0], 1)]
         if not items:
-            break  # and so do the arrays after it
+            break  # the arrays after it start later still
         for m in members:
             values = [item[m] for item in items]
             _gated(m, values, values, invalid, columns, odd)
