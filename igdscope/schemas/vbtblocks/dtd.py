@@ -28,6 +28,7 @@ Units and bit layouts, and where intel_vbt_decode differs:
 
 from __future__ import annotations
 
+import struct
 from typing import Any
 
 import construct as cs
@@ -136,8 +137,8 @@ def mode_findings(mode: dict[str, Any], what: str = "") -> list[str]:
     """Sync pulses that end past the total: igt prints "BAD!", i915 clamps them."""
     out = []
     pre = f"{what}: " if what else ""
-    for axis in ("h", "v"):
-        end, total = mode[f"{axis}sync_end"], mode[f"{axis}total"]
+    for axis, end_key, total_key in (("h", "hsync_end", "htotal"), ("v", "vsync_end", "vtotal")):
+        end, total = mode[end_key], mode[total_key]
         if end > total:
             out.append(f"{pre}{axis}sync_end {end} is past {axis}total {total} (igt prints BAD!; i915 reduces {axis}sync_end to {axis}total)")
     if not mode["clock"]:
@@ -166,9 +167,50 @@ def dtd_plain(parsed: Any) -> dict[str, Any]:
     return out
 
 
+_DTD_BYTES = struct.Struct("<H16B").unpack_from  # clock, then bytes 2-17 of the DTD
+
+
+def dtd_at(buf: bytes, off: int = 0) -> dict[str, Any]:
+    """The plain view of the DTD in ``buf[off : off + 18]`` (which the caller knows is there):
+    the same dict as :func:`dtd_plain` of its :data:`EdidDtd` parse, read in one unpack."""
+    (clock, hactive_lo, hblank_lo, b4, vactive_lo, vblank_lo, b7, hsync_off_lo, hsync_pulse_width_lo, b10, b11,
+     himage_lo, vimage_lo, b14, h_border, v_border, flags) = _DTD_BYTES(buf, off)
+    hactive = (b4 >> 4) * 256 + hactive_lo
+    hblank = (b4 & 15) * 256 + hblank_lo
+    vactive = (b7 >> 4) * 256 + vactive_lo
+    vblank = (b7 & 15) * 256 + vblank_lo
+    hsync_off = (b11 >> 6) * 256 + hsync_off_lo
+    hsync_pulse_width = (b11 >> 4 & 3) * 256 + hsync_pulse_width_lo
+    vsync_off = (b11 >> 2 & 3) * 16 + (b10 >> 4)
+    vsync_pulse_width = (b11 & 3) * 16 + (b10 & 15)
+    himage = (b14 >> 4) * 256 + himage_lo
+    vimage = (b14 & 15) * 256 + vimage_lo
+    bit7 = flags >= 0x80  # i915's non_interlaced, EDID's interlaced
+    hsync_positive = flags & 0x40 != 0
+    vsync_positive = flags & 0x20 != 0
+    sync_type = flags >> 3 & 3
+    edid: dict[str, Any] = {"interlaced": bit7, "sync_type": {"value": sync_type, "name": EDID_SYNC_TYPES[sync_type]}}
+    if sync_type == 3:
+        edid["hsync_positive"] = flags & 0x02 != 0
+        edid["vsync_positive"] = flags & 0x04 != 0
+    hs, vs = hactive + hsync_off, vactive + vsync_off
+    return {
+        "clock": clock, "hactive": hactive, "hblank": hblank, "vactive": vactive, "vblank": vblank,
+        "hsync_off": hsync_off, "hsync_pulse_width": hsync_pulse_width, "vsync_off": vsync_off,
+        "vsync_pulse_width": vsync_pulse_width, "himage": himage, "vimage": vimage, "h_border": h_border,
+        "v_border": v_border, "non_interlaced": bit7, "hsync_positive": hsync_positive,
+        "vsync_positive": vsync_positive, "digital": sync_type, "rsvd1": flags & 7, "flags_byte": flags,
+        "edid_sync": edid,
+        "mode": drm_mode(hactive, hs, hs + hsync_pulse_width, hactive + hblank, vactive, vs, vs + vsync_pulse_width,
+                         vactive + vblank, clock * 10, himage, vimage, hsync_positive, vsync_positive),
+    }
+
+
 def parse_dtd(data: bytes, what: str = "DTD") -> dict[str, Any]:
     """Decode 18 bytes as a DTD (plain view); shorter data raises DecodeError."""
-    return dtd_plain(decode_plain(EdidDtd, bytes(data[:DTD_SIZE]), what))
+    if len(data) < DTD_SIZE:
+        return dtd_plain(decode_plain(EdidDtd, bytes(data), what))  # raises, naming the field
+    return dtd_at(data)
 
 
 def dtd_findings(d: dict[str, Any], what: str = "") -> list[str]:
@@ -260,27 +302,26 @@ def _post_generic_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
     elif size != GENERIC_DTD_ENTRY_SIZE:
         findings.append(f"gdtd_size {size} is not {GENERIC_DTD_ENTRY_SIZE}: i915 logs \"Unexpected GDTD size\" and reads the first {GENERIC_DTD_ENTRY_SIZE} bytes of each entry")
     out: list[dict[str, Any]] = []
-    for i, e in enumerate(entries):
-        e = dict(e)
+    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
+    for i, e in enumerate(entries):  # the parsed entries are this hook's to change
         extra = e.pop("unparsed", None)
         if not e.get("rsvd_flags"):
             e.pop("rsvd_flags", None)
-        if not any(e.get("rsvd") or []):
+        if not any(e.get("rsvd") or ()):
             e.pop("rsvd", None)
-        entry: dict[str, Any] = {"index": i}
+        entry: dict[str, Any]
         if i < 16:
-            entry["panel"] = i
-            entry["selected"] = i == sel["lfp1"]
-            if sel.get("lfp2") is not None and i == sel["lfp2"]:
+            entry = {"index": i, "panel": i, "selected": i == lfp1}
+            if i == lfp2:
                 entry["selected_lfp2"] = True
         else:
-            entry["efp"] = i - 16 + 1
+            entry = {"index": i, "efp": i - 16 + 1}
         entry.update(e)
         if extra:
             entry["unparsed"] = extra
-        entry["mode"] = generic_dtd_mode(e)
+        mode = entry["mode"] = generic_dtd_mode(e)
         if e["pixel_clock"] or e["hactive"] or e["vactive"]:
-            findings.extend(mode_findings(entry["mode"], f"entry {i}"))
+            findings.extend(mode_findings(mode, f"entry {i}"))
         out.append(entry)
     plain["dtd"] = out
     if size >= GENERIC_DTD_ENTRY_SIZE and sel["lfp1"] >= len(out):

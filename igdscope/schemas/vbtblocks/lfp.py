@@ -35,16 +35,19 @@ block 41 checks.
 
 from __future__ import annotations
 
+import struct
 from functools import lru_cache
+from itertools import product
+from operator import itemgetter
 from typing import Any
 
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, decode_plain
+from igdscope.decode import DecodeError, build
 from igdscope.schemas.common import Text, merge_values, zero_value
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled, invalid_names
-from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_findings, dtd_plain
+from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings
 
 PANELS = 16
 DEVICE_HANDLE_LFP1 = 0x0008
@@ -143,9 +146,16 @@ def _has_child(context: dict[int, bytes], handle: int) -> bool:
     size = raw[4]
     if size < 4:
         return False
-    for off in range(5, len(raw) - size + 1, size):
-        if int.from_bytes(raw[off : off + 2], "little") == handle and int.from_bytes(raw[off + 2 : off + 4], "little"):
+    raw = bytes(raw)
+    key = handle.to_bytes(2, "little")
+    last = len(raw) - size  # the last offset a whole child can start at
+    if last < 5:
+        return False
+    off = raw.find(key, 5, last + 2)
+    while off != -1:
+        if (off - 5) % size == 0 and (raw[off + 2] or raw[off + 3]):  # a child's handle, and its device type
             return True
+        off = raw.find(key, off + 1, last + 2)
     return False
 
 
@@ -189,14 +199,6 @@ def panel_selection(context: dict[int, bytes], bdb_version: int) -> dict[str, An
     return {"panel_type": pt, "lfp1": lfp1, "lfp2": lfp2, "source": source, "findings": findings}
 
 
-def _mark(entry: dict[str, Any], panel: int, sel: dict[str, Any]) -> dict[str, Any]:
-    out = {"panel": panel, "selected": panel == sel["lfp1"]}
-    if sel.get("lfp2") is not None and panel == sel["lfp2"]:
-        out["selected_lfp2"] = True
-    out.update(entry)
-    return out
-
-
 def _selection_fields(plain: dict[str, Any], sel: dict[str, Any], findings: list[str], own: bool = False) -> None:
     plain["selected_panel"] = sel["lfp1"]
     if sel.get("lfp2") is not None:
@@ -205,19 +207,114 @@ def _selection_fields(plain: dict[str, Any], sel: dict[str, Any], findings: list
         findings[:0] = sel["findings"]
 
 
-def _panels(word_fields: list[tuple[str, int, dict[int, str] | None]], words: dict[str, int], present: set[str],
-            gates: Gates, version: int, sel: dict[str, Any]) -> list[dict[str, Any]]:
-    """16 per-panel dicts from bit-mask members (``(name, bits per panel, value names or None for
-    a flag)``), keeping the members in ``present`` and gating by version."""
-    fields = [(name, words[name], bits, (1 << bits) - 1, names) for name, bits, names in word_fields if name in present]
-    panels = []
-    for i in range(PANELS):
-        entry: dict[str, Any] = {}
-        for name, word, bits, mask, names in fields:
-            v = word >> i * bits & mask
-            entry[name] = bool(v) if names is None else {"value": v, "name": names.get(v)}
-        panels.append(_mark(_gate(entry, gates, version), i, sel))
+# -- per-panel dicts ----------------------------------------------------------------------------
+#
+# The blocks below build their 16 panel dicts column by column: a column is one member's values
+# for the panels, read from the block once (a bit mask spread by the tables below, an array
+# sliced); the panels are then assembled from the columns.
+
+# the 16 per-panel values of 1- and 2-bit masks, a byte at a time (low bits: lower panel index)
+_BYTE_FLAGS = tuple(bits[::-1] for bits in product((False, True), repeat=8))
+_BYTE_BITS = tuple(bits[::-1] for bits in product((0, 1), repeat=8))
+_BYTE_PAIRS = tuple(pairs[::-1] for pairs in product(range(4), repeat=4))
+
+
+def _flags(word: int) -> tuple[bool, ...]:
+    """The 16 one-bit flags of ``word`` (panel ``i``'s at bit ``i``) as bools."""
+    return _BYTE_FLAGS[word & 0xFF] + _BYTE_FLAGS[word >> 8 & 0xFF]
+
+
+def _field_values(word: int, bits: int) -> tuple[int, ...]:
+    """``(word >> panel * bits) & ((1 << bits) - 1)`` for the 16 panels."""
+    if bits == 1:
+        return _BYTE_BITS[word & 0xFF] + _BYTE_BITS[word >> 8 & 0xFF]
+    if bits == 2:
+        return _BYTE_PAIRS[word & 0xFF] + _BYTE_PAIRS[word >> 8 & 0xFF] + _BYTE_PAIRS[word >> 16 & 0xFF] + _BYTE_PAIRS[word >> 24 & 0xFF]
+    mask = (1 << bits) - 1
+    return tuple(word >> i * bits & mask for i in range(PANELS))
+
+
+def _coded_forms(names: dict[int, str], bits: int) -> tuple[dict[str, Any], ...]:
+    """``_coded(v, names)`` for every value of ``bits`` bits, for :func:`_coded_column` to copy."""
+    return tuple(_coded(v, names) for v in range(1 << bits))
+
+
+def _coded_column(values: Any, forms: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    """``[_coded(v, names) for v in values]``, from ``forms = _coded_forms(names, bits)``."""
+    return [forms[v].copy() for v in values]
+
+
+Column = tuple[str, Any]  # (member, values of panels 0, 1, ... as far as they have it) or (member, {panel: value})
+OddColumn = tuple[int, str, Any, Any]  # (place in the gate table, member, values, which values are not zero)
+
+
+def _panel_dicts(sel: dict[str, Any], columns: list[Column], odd: list[OddColumn] | None = None) -> list[dict[str, Any]]:
+    """The 16 panel dicts of a block: ``panel``, ``selected`` (and ``selected_lfp2``) from the panel
+    selection, then the members of the columns (:func:`_fill`) -- what gating each panel's entry
+    with :func:`_gate` and putting the marks in front makes."""
+    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
+    panels = [{"panel": i, "selected": i == lfp1} for i in range(PANELS)]
+    if lfp2 is not None:
+        panels[lfp2]["selected_lfp2"] = True
+    _fill(panels, columns, odd)
     return panels
+
+
+def _fill(panels: list[dict[str, Any]], columns: list[Column], odd: list[OddColumn] | None = None) -> None:
+    """Add one member per column to the panel dicts, in column order, then ``not_valid_for_bdb``
+    with the members of the ``odd`` columns (those the BDB version does not define) that are not
+    zero, in gate table order (as :func:`_gate` does). A column's values are a sequence from panel
+    0 on (shorter when the block ends before the last panels' values) or a dict ``{panel:
+    value}`` for members only some panels have."""
+    for name, values in columns:
+        if values.__class__ is dict:
+            for i, value in values.items():
+                panels[i][name] = value
+        else:
+            for entry, value in zip(panels, values):
+                entry[name] = value
+    if odd:
+        odd.sort(key=lambda c: c[0])
+        for _, name, values, truth in odd:
+            if any(truth):
+                for entry, value, nonzero in zip(panels, values, truth):
+                    if nonzero:
+                        bad = entry.get("not_valid_for_bdb")
+                        if bad is None:
+                            entry["not_valid_for_bdb"] = {name: value}
+                        else:
+                            bad[name] = value
+
+
+def _gated(name: str, values: Any, truth: Any, invalid: tuple[str, ...], columns: list[Column], odd: list[OddColumn]) -> None:
+    """Add a column to ``columns``, or to ``odd`` when its member is in ``invalid`` (the names the
+    BDB version does not define, from :func:`invalid_names`); ``truth`` tells which values are not
+    zero."""
+    if name in invalid:
+        odd.append((invalid.index(name), name, values, truth))
+    else:
+        columns.append((name, values))
+
+
+def _panels(word_fields: list[tuple[str, int, dict[int, str] | None]], forms: dict[str, tuple[dict[str, Any], ...]],
+            words: dict[str, int], present: set[str], gates: Gates, version: int, sel: dict[str, Any]) -> list[dict[str, Any]]:
+    """16 per-panel dicts from bit-mask members (``(name, bits per panel, value names or None for
+    a flag)``, ``forms`` their :func:`_coded_forms`), keeping the members in ``present`` and gating
+    by version."""
+    invalid = invalid_names(gates, version)
+    columns: list[Column] = []
+    odd: list[OddColumn] = []
+    for name, bits, names in word_fields:
+        if name in present:
+            word = words[name]
+            if names is None and bits == 1:
+                column: Any = _flags(word)
+                _gated(name, column, column, invalid, columns, odd)
+                continue
+            values = _field_values(word, bits)
+            column = tuple(v != 0 for v in values) if names is None else _coded_column(values, forms[name])
+            _gated(name, column, values, invalid, columns, odd)
+    return _panel_dicts(sel, columns, odd)
 
 
 # -- block 40: LFP options (struct bdb_lfp_options) ---------------------------------------------
@@ -271,6 +368,8 @@ LFP_OPTIONS_PANEL_FIELDS: list[tuple[str, int, dict[int, str] | None]] = [
     ("position", 2, {0: "inside_shell", 1: "outside_shell", 2: "reserved", 3: "reserved"}),
 ]
 LFP_OPTIONS_OFFSETS = _offsets(LfpOptions)
+LFP_OPTIONS_FORMS = {name: _coded_forms(names, bits) for name, bits, names in LFP_OPTIONS_PANEL_FIELDS if names is not None}
+LFP_OPTIONS_HEAD_SIZE = min(LFP_OPTIONS_OFFSETS[name][0] for name, _, _ in LFP_OPTIONS_PANEL_FIELDS)  # 4: the members before the masks
 
 
 def _post_lfp_options(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
@@ -287,11 +386,12 @@ def _post_lfp_options(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
         elif _in_range(bdb_version, LFP_OPTIONS_GATES.get(name)):
             absent.append(name)
     words = {name: plain.pop(name) for name, _, _ in LFP_OPTIONS_PANEL_FIELDS}
-    for name in [k for k in plain if k in LFP_OPTIONS_OFFSETS]:
-        if LFP_OPTIONS_OFFSETS[name][0] >= n:  # a block of fewer than 4 bytes
-            plain.pop(name)
-            if _in_range(bdb_version, LFP_OPTIONS_GATES.get(name)) and not name.startswith("rsvd"):
-                absent.insert(0, name)
+    if n < LFP_OPTIONS_HEAD_SIZE:  # a block of fewer than 4 bytes
+        for name in [k for k in plain if k in LFP_OPTIONS_OFFSETS]:
+            if LFP_OPTIONS_OFFSETS[name][0] >= n:
+                plain.pop(name)
+                if _in_range(bdb_version, LFP_OPTIONS_GATES.get(name)) and not name.startswith("rsvd"):
+                    absent.insert(0, name)
     _drop_zero(plain, "rsvd2", "rsvd4")
     _gate(plain, LFP_OPTIONS_GATES, bdb_version)
     _absent(absent, n, findings)
@@ -299,7 +399,7 @@ def _post_lfp_options(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
         findings.append(f"the block is {n} bytes, under 16: i915 skips the DRRS type (dps_panel_type_bits)")
     _unparsed(plain, LFP_OPTIONS_SIZE, findings)
     _selection_fields(plain, sel, findings, own=True)
-    plain["panels"] = _panels(LFP_OPTIONS_PANEL_FIELDS, words, present, LFP_OPTIONS_GATES, bdb_version, sel)
+    plain["panels"] = _panels(LFP_OPTIONS_PANEL_FIELDS, LFP_OPTIONS_FORMS, words, present, LFP_OPTIONS_GATES, bdb_version, sel)
     plain["findings"] = findings
     return plain
 
@@ -321,73 +421,168 @@ LfpDataPtrs = cs.Struct(
     "panel_name" / LfpDataPtrTable * "13-byte names, 0 in old VBTs",
 )
 LFP_DATA_PTRS_SIZE = 148
-LFP_DATA_PTRS_BLOCK = ZeroFilled(this._params.block_size, LfpDataPtrs)  # block 41's schema; block 42's hook reads it too
+LFP_DATA_PTRS_BLOCK = ZeroFilled(this._params.block_size, LfpDataPtrs)  # block 41's schema (the hooks unpack the same layout)
 TABLES = ("fp_timing", "dvo_timing", "panel_pnp_id")
 
 
-def _generate_ptrs(block_size: int) -> dict[str, Any] | None:
+# One flat list stands for the 16 pointer entries and the panel names: entry i's fp_timing,
+# dvo_timing and panel_pnp_id (offset, table_size) pairs at 6 * i, 6 * i + 2 and 6 * i + 4, the
+# panel_name pair at NAME_AT.
+NAME_AT = 6 * PANELS
+_LFP_DATA_PTRS = struct.Struct("<B" + "HB" * (3 * PANELS + 1))  # struct bdb_lfp_data_ptrs
+assert _LFP_DATA_PTRS.size == LFP_DATA_PTRS_SIZE
+_GENERATED_ENTRY = FP_TIMING_GENERATED_SIZE + DTD_SIZE + PNP_ID_SIZE
+_GENERATED = [v for i in range(PANELS) for v in (i * _GENERATED_ENTRY, FP_TIMING_GENERATED_SIZE, i * _GENERATED_ENTRY + FP_TIMING_GENERATED_SIZE,
+                                                 DTD_SIZE, (i + 1) * _GENERATED_ENTRY - PNP_ID_SIZE, PNP_ID_SIZE)]
+
+
+def _generate_ptrs(block_size: int) -> list[int] | None:
     """generate_lfp_data_ptrs(): 16 entries of fp_timing (38) + DTD (18) + PnP ID (10), names
-    behind them if the block is large enough; offsets relative to block 42's data."""
-    entry = FP_TIMING_GENERATED_SIZE + DTD_SIZE + PNP_ID_SIZE
-    if entry * PANELS > block_size:
+    behind them if the block is large enough; offsets relative to block 42's data (a flat list)."""
+    if _GENERATED_ENTRY * PANELS > block_size:
         return None
-    ptr = []
-    for i in range(PANELS):
-        base = i * entry
-        ptr.append({
-            "fp_timing": {"offset": base, "table_size": FP_TIMING_GENERATED_SIZE},
-            "dvo_timing": {"offset": base + FP_TIMING_GENERATED_SIZE, "table_size": DTD_SIZE},
-            "panel_pnp_id": {"offset": base + FP_TIMING_GENERATED_SIZE + DTD_SIZE, "table_size": PNP_ID_SIZE},
-        })
-    name = {"offset": 0, "table_size": 0}
-    if PANELS * (entry + PANEL_NAME_SIZE) <= block_size:
-        name = {"offset": entry * PANELS, "table_size": PANEL_NAME_SIZE}
-    return {"num_entries": 3, "ptr": ptr, "panel_name": name}
+    name = [0, 0]
+    if PANELS * (_GENERATED_ENTRY + PANEL_NAME_SIZE) <= block_size:
+        name = [_GENERATED_ENTRY * PANELS, PANEL_NAME_SIZE]
+    return _GENERATED + name
 
 
-def _validate_ptrs(p: dict[str, Any], data: bytes) -> tuple[str | None, int | None, int | None]:
-    """validate_lfp_data_ptrs() on block-relative pointers: (reason it fails or None, fp_timing
-    size with the 6 hidden bytes, entry size)."""
+_ALL_FF = b"\xff" * PANELS
+
+
+def _validate_ptrs(num_entries: int, ptr: list[int], data: bytes) -> tuple[str | None, int | None, int | None]:
+    """validate_lfp_data_ptrs() on block-relative pointers (the flat list): (reason it fails or
+    None, fp_timing size with the 6 hidden bytes, entry size)."""
     size = len(data)
     if size == 0:
         return "block 42 is empty", None, None
-    if p["num_entries"] != 3:
-        return f"num_entries is {p['num_entries']}, not 3", None, None
-    ptr = p["ptr"]
-    fp, dvo, pnp = (ptr[0][t]["table_size"] for t in TABLES)
-    name_size = p["panel_name"]["table_size"]
+    if num_entries != 3:
+        return f"num_entries is {num_entries}, not 3", None, None
+    fp, dvo, pnp = ptr[1], ptr[3], ptr[5]
+    name_size = ptr[NAME_AT + 1]
     if fp < 32 or dvo != DTD_SIZE or pnp != PNP_ID_SIZE:
         return f"table sizes fp_timing {fp} (needs 32 or more), dvo_timing {dvo} (needs 18), panel_pnp_id {pnp} (needs 10)", None, None
     if name_size not in (0, PANEL_NAME_SIZE):
         return f"panel_name table_size is {name_size}, not 0 or 13", None, None
-    stride = ptr[1]["fp_timing"]["offset"] - ptr[0]["fp_timing"]["offset"]
+    stride = ptr[6] - ptr[0]
     if PANELS * stride > size:
         return f"16 entries of {stride} bytes do not fit in block 42 ({size} bytes)", None, None
-    for i in range(1, PANELS):
-        for t in TABLES:
-            if ptr[i][t]["table_size"] != ptr[0][t]["table_size"]:
-                return f"panel {i} {t} table_size differs from panel 0's", None, None
-            if ptr[i][t]["offset"] - ptr[i - 1][t]["offset"] != stride:
-                return f"panel {i} {t} is not {stride} bytes after panel {i - 1}'s (entries must be uniform)", None, None
+    offsets, sizes = ptr[0:NAME_AT:2], ptr[1:NAME_AT:2]
+    if sizes != sizes[:3] * PANELS or offsets[3:] != [o + stride for o in offsets[:-3]]:  # the loop finds the first culprit
+        for i in range(1, PANELS):
+            for t, table in enumerate(TABLES):
+                k = 6 * i + 2 * t
+                if ptr[k + 1] != ptr[2 * t + 1]:
+                    return f"panel {i} {table} table_size differs from panel 0's", None, None
+                if ptr[k] - ptr[k - 6] != stride:
+                    return f"panel {i} {table} is not {stride} bytes after panel {i - 1}'s (entries must be uniform)", None, None
     if fp + 6 + dvo + pnp == stride:
         fp += 6  # the 6 bytes real VBTs leave out of the fp_timing size (the terminator is in them)
     if fp + dvo + pnp != stride:
         return f"fp_timing {fp} + dvo_timing {dvo} + panel_pnp_id {pnp} is not the entry size {stride}", None, None
-    p0 = ptr[0]
-    if (p0["fp_timing"]["offset"] + fp != p0["dvo_timing"]["offset"] or p0["dvo_timing"]["offset"] + dvo != p0["panel_pnp_id"]["offset"]
-            or p0["panel_pnp_id"]["offset"] + pnp != stride):
+    if ptr[0] + fp != ptr[2] or ptr[2] + dvo != ptr[4] or ptr[4] + pnp != stride:
         return "panel 0's tables are not contiguous from the start of block 42", None, None
-    for i in range(PANELS):
-        for t, tsize in zip(TABLES, (fp, dvo, pnp)):
-            if ptr[i][t]["offset"] + tsize > size:
-                return f"panel {i} {t} ends past block 42 ({size} bytes)", None, None
-    if p["panel_name"]["offset"] + PANELS * name_size > size:
+    # uniform entries: panel 15's tables end last (16 entries of stride bytes fit, so this holds)
+    if ptr[NAME_AT - 6] + fp > size or ptr[NAME_AT - 4] + dvo > size or ptr[NAME_AT - 2] + pnp > size:
+        for i in range(PANELS):
+            for t, tsize in enumerate((fp, dvo, pnp)):
+                if ptr[6 * i + 2 * t] + tsize > size:
+                    return f"panel {i} {TABLES[t]} ends past block 42 ({size} bytes)", None, None
+    if ptr[NAME_AT] + PANELS * name_size > size:
         return "the panel names end past block 42", None, None
-    for i in range(PANELS):
-        at = ptr[i]["fp_timing"]["offset"] + fp - 2
-        if data[at : at + 2] != b"\xff\xff":
-            return f"panel {i} fp_timing has no 0xFFFF terminator at its end", None, None
+    at = ptr[0] + fp - 2  # panel 0's terminator; the others follow every stride bytes (all inside the block)
+    if data[at : at + PANELS * stride : stride] != _ALL_FF or data[at + 1 : at + 1 + PANELS * stride : stride] != _ALL_FF:
+        for i in range(PANELS):
+            at = ptr[6 * i] + fp - 2
+            if data[at : at + 2] != b"\xff\xff":
+                return f"panel {i} fp_timing has no 0xFFFF terminator at its end", None, None
     return None, fp, stride
+
+
+class _Pointers:
+    """What :func:`lfp_data_ptrs` returns, before it is spelled out as dicts: ``stored`` holds the
+    pointers as block 41 has them (None when generated or absent), ``data`` the same relative to
+    block 42's data (None without block 42 or pointers), both flat lists (see ``NAME_AT``)."""
+
+    __slots__ = ("source", "valid", "reason", "num_entries", "block42_offset", "stored", "data", "fp_timing_size", "entry_size")
+
+    def __init__(self) -> None:
+        self.source: str | None = None
+        self.valid = False
+        self.reason: str | None = None
+        self.num_entries: int | None = None
+        self.block42_offset: int | None = None
+        self.stored: list[int] | None = None
+        self.data: list[int] | None = None
+        self.fp_timing_size: int | None = None
+        self.entry_size: int | None = None
+
+
+def _pointers(context: dict[int, bytes], bdb_version: int, block42_offset: int | None = None) -> _Pointers:
+    """The work of :func:`lfp_data_ptrs`, with the pointers as flat lists."""
+    data = context.get(42)
+    raw41 = context.get(41)
+    res = _Pointers()
+    if raw41 is None:
+        if bdb_version < 155:
+            res.reason = f"no block 41; i915 and igt generate the pointers only from BDB 155 on (this is {bdb_version})"
+            return res
+        if data is None:
+            res.reason = "no block 41 and no block 42"
+            return res
+        gen = _generate_ptrs(len(data))
+        if gen is None:
+            res.reason = f"no block 41, and block 42 ({len(data)} bytes) is too small for 16 entries of 66 bytes: i915 generates no pointers"
+            return res
+        res.source = "generated"
+        res.num_entries = 3
+        ptr = res.data = gen
+    else:
+        # the block as its zero-filled schema (LFP_DATA_PTRS_BLOCK) reads it
+        if len(raw41) >= LFP_DATA_PTRS_SIZE:
+            values = _LFP_DATA_PTRS.unpack_from(raw41)
+        else:
+            values = _LFP_DATA_PTRS.unpack(bytes(raw41).ljust(LFP_DATA_PTRS_SIZE, b"\0"))
+        res.source = "block 41"
+        res.num_entries = values[0]
+        stored = res.stored = list(values[1:])
+        if data is None:
+            res.reason = "no block 42 (LFP data) for the pointers to point into"
+            return res
+        base = block42_offset
+        if base is None:
+            base = stored[0]
+        res.block42_offset = base
+        ptr = res.data = stored[:]
+        offsets = stored[0:NAME_AT:2]
+        ptr[0:NAME_AT:2] = [o - base for o in offsets]
+        if min(offsets) < base:
+            k = next(k for k, o in enumerate(offsets) if o < base)
+            res.reason = f"panel {k // 3} {TABLES[k % 3]} points to BDB offset {offsets[k]}, before block 42's data (at {base})"
+        name_offset = stored[NAME_AT]
+        if stored[NAME_AT + 1]:
+            if name_offset < base and res.reason is None:
+                res.reason = f"panel_name points to BDB offset {name_offset}, before block 42's data (at {base})"
+            ptr[NAME_AT] = name_offset - base
+        # else i915 leaves it unconverted
+        if res.reason is not None:
+            return res
+    reason, fp_size, stride = _validate_ptrs(res.num_entries, ptr, data)
+    res.reason, res.valid = reason, reason is None
+    res.fp_timing_size, res.entry_size = fp_size, stride
+    return res
+
+
+def _pointer_dicts(res: _Pointers) -> list[dict[str, Any]]:
+    """The 16 pointer entries and the panel_name pointer (last) as ``{"offset", "table_size",
+    "data_offset"}`` dicts: ``offset`` as stored in block 41, ``data_offset`` when relative to
+    block 42 is known."""
+    stored, data = res.stored, res.data
+    if stored is None:
+        return [{"table_size": size, "data_offset": at} for at, size in zip(data[0::2], data[1::2])]
+    if data is None:
+        return [{"offset": off, "table_size": size} for off, size in zip(stored[0::2], stored[1::2])]
+    return [{"offset": off, "table_size": size, "data_offset": at} for off, size, at in zip(stored[0::2], stored[1::2], data[0::2])]
 
 
 def lfp_data_ptrs(context: dict[int, bytes], bdb_version: int, block42_offset: int | None = None) -> dict[str, Any]:
@@ -409,70 +604,24 @@ def lfp_data_ptrs(context: dict[int, bytes], bdb_version: int, block42_offset: i
     stands in: the one position i915's checks accept; pointers shifted as a whole are then caught
     only by the bounds and terminator checks.
     """
-    data = context.get(42)
-    raw41 = context.get(41)
-    res: dict[str, Any] = {"source": None, "valid": False, "reason": None, "num_entries": None, "block42_offset": None,
-                           "ptr": None, "panel_name": None, "fp_timing_size": None, "entry_size": None}
-    if raw41 is None:
-        if bdb_version < 155:
-            res["reason"] = f"no block 41; i915 and igt generate the pointers only from BDB 155 on (this is {bdb_version})"
-            return res
-        if data is None:
-            res["reason"] = "no block 41 and no block 42"
-            return res
-        gen = _generate_ptrs(len(data))
-        if gen is None:
-            res["reason"] = f"no block 41, and block 42 ({len(data)} bytes) is too small for 16 entries of 66 bytes: i915 generates no pointers"
-            return res
-        res["source"] = "generated"
-        res["num_entries"] = gen["num_entries"]
-        for entry in gen["ptr"]:
-            for t in TABLES:
-                entry[t]["data_offset"] = entry[t].pop("offset")
-        name = gen["panel_name"]
-        name["data_offset"] = name.pop("offset")
-        res["ptr"], res["panel_name"] = gen["ptr"], name
-    else:
-        p = decode_plain(LFP_DATA_PTRS_BLOCK, bytes(raw41), "BDB block 41 (lfp_data_ptrs)", block_size=len(raw41))
-        res["source"] = "block 41"
-        res["num_entries"] = p["num_entries"]
-        res["ptr"], res["panel_name"] = p["ptr"], p["panel_name"]
-        if data is None:
-            res["reason"] = "no block 42 (LFP data) for the pointers to point into"
-            return res
-        base = block42_offset
-        if base is None:
-            base = p["ptr"][0]["fp_timing"]["offset"]
-        res["block42_offset"] = base
-        for i, entry in enumerate(res["ptr"]):
-            for t in TABLES:
-                if entry[t]["offset"] < base and res["reason"] is None:
-                    res["reason"] = f"panel {i} {t} points to BDB offset {entry[t]['offset']}, before block 42's data (at {base})"
-                entry[t]["data_offset"] = entry[t]["offset"] - base
-        name = res["panel_name"]
-        if name["table_size"]:
-            if name["offset"] < base and res["reason"] is None:
-                res["reason"] = f"panel_name points to BDB offset {name['offset']}, before block 42's data (at {base})"
-            name["data_offset"] = name["offset"] - base
-        else:
-            name["data_offset"] = name["offset"]  # i915 leaves it unconverted when the size is 0
-        if res["reason"] is not None:
-            return res
-    view = {"num_entries": res["num_entries"], "panel_name": {"offset": res["panel_name"]["data_offset"], "table_size": res["panel_name"]["table_size"]},
-            "ptr": [{t: {"offset": e[t]["data_offset"], "table_size": e[t]["table_size"]} for t in TABLES} for e in res["ptr"]]}
-    reason, fp_size, stride = _validate_ptrs(view, data)
-    res["reason"], res["valid"] = reason, reason is None
-    res["fp_timing_size"], res["entry_size"] = fp_size, stride
-    return res
+    res = _pointers(context, bdb_version, block42_offset)
+    out: dict[str, Any] = {"source": res.source, "valid": res.valid, "reason": res.reason, "num_entries": res.num_entries,
+                           "block42_offset": res.block42_offset, "ptr": None, "panel_name": None,
+                           "fp_timing_size": res.fp_timing_size, "entry_size": res.entry_size}
+    if res.source is not None:
+        tables = _pointer_dicts(res)
+        out["ptr"] = [dict(zip(TABLES, tables[k : k + 3])) for k in range(0, 3 * PANELS, 3)]
+        out["panel_name"] = tables[-1]
+    return out
 
 
-def _ptrs_findings(res: dict[str, Any]) -> list[str]:
-    if res["valid"]:
+def _ptrs_findings(res: _Pointers) -> list[str]:
+    if res.valid:
         return []
-    if res["source"] is None:
-        return [f"no LFP data table pointers: {res['reason']}"]
-    return [f"i915 rejects the {'generated ' if res['source'] == 'generated' else ''}LFP data table pointers "
-            f"(\"VBT has malformed LFP data table pointers\"): {res['reason']}; it then uses no panel data from block 42"]
+    if res.source is None:
+        return [f"no LFP data table pointers: {res.reason}"]
+    return [f"i915 rejects the {'generated ' if res.source == 'generated' else ''}LFP data table pointers "
+            f"(\"VBT has malformed LFP data table pointers\"): {res.reason}; it then uses no panel data from block 42"]
 
 
 def _post_lfp_data_ptrs(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
@@ -480,24 +629,26 @@ def _post_lfp_data_ptrs(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     ctx = dict(context)
     ctx[41] = raw
     sel = panel_selection(ctx, bdb_version)
-    res = lfp_data_ptrs(ctx, bdb_version)
+    res = _pointers(ctx, bdb_version)  # from block 41: the values of ``plain``
     if len(raw) < LFP_DATA_PTRS_SIZE:
         findings.append(f"the block is {len(raw)} bytes: panel_name (bytes 145-147) absent, read as zero (no panel names)" if len(raw) >= 145
                         else f"the block is {len(raw)} bytes, shorter than the {LFP_DATA_PTRS_SIZE}-byte struct: the rest reads as zeros")
     _unparsed(plain, LFP_DATA_PTRS_SIZE, findings)
     out: dict[str, Any] = {"num_entries": plain["num_entries"]}
-    ptrs = res["ptr"] or plain["ptr"]
-    out["ptr"] = []
-    for i, entry in enumerate(ptrs):
-        out["ptr"].append(_mark({t: dict(entry[t]) for t in TABLES}, i, sel))
-    out["panel_name"] = dict(res["panel_name"] or plain["panel_name"])
-    out["valid"] = res["valid"]
-    if res["valid"]:
-        out["fp_timing_size"] = res["fp_timing_size"]
-        out["entry_size"] = res["entry_size"]
-        if res["fp_timing_size"] != ptrs[0]["fp_timing"]["table_size"]:
-            findings.append(f"fp_timing table_size says {ptrs[0]['fp_timing']['table_size']} but entries are {res['entry_size']} bytes apart: "
-                            f"fp_timing is {res['fp_timing_size']} bytes (the 6 hidden bytes real VBTs have; i915 counts them)")
+    tables = _pointer_dicts(res)
+    ptrs = _panel_dicts(sel, [])
+    for entry, fp_timing, dvo_timing, panel_pnp_id in zip(ptrs, tables[0::3], tables[1::3], tables[2::3]):
+        entry["fp_timing"], entry["dvo_timing"], entry["panel_pnp_id"] = fp_timing, dvo_timing, panel_pnp_id
+    out["ptr"] = ptrs
+    out["panel_name"] = tables[-1]
+    out["valid"] = res.valid
+    if res.valid:
+        out["fp_timing_size"] = res.fp_timing_size
+        out["entry_size"] = res.entry_size
+        stored_size = res.stored[1]
+        if res.fp_timing_size != stored_size:
+            findings.append(f"fp_timing table_size says {stored_size} but entries are {res.entry_size} bytes apart: "
+                            f"fp_timing is {res.fp_timing_size} bytes (the 6 hidden bytes real VBTs have; i915 counts them)")
     if plain.get("unparsed"):
         out["unparsed"] = plain["unparsed"]
     findings.extend(_ptrs_findings(res))
@@ -574,31 +725,57 @@ def pnp_mfg_id(mfg_name: int) -> str:
     return "".join(chr(ord("@") + ((be >> s) & 0x1F)) for s in (10, 5, 0))
 
 
-def pnp_plain(data: bytes) -> dict[str, Any]:
-    p = decode_plain(PnpId, bytes(data[:PNP_ID_SIZE]), "PnP ID")
-    p["mfg_id"] = pnp_mfg_id(p["mfg_name"])
-    p["year"] = 1990 + p["mfg_year"]
-    return p
+_PNP_ID = struct.Struct("<HHLBB").unpack_from  # struct bdb_edid_pnp_id (PnpId)
+_U16 = struct.Struct("<H").unpack_from
 
 
-def fp_timing_plain(table: bytes, size: int) -> dict[str, Any]:
-    """An fp_timing table of ``size`` bytes (the terminator in its last 2): the members that fit
-    before the terminator, the terminator, and any bytes between them as ``unparsed``."""
-    body = bytes(table[: max(size - 2, 0)])
-    out = decode_plain(FpTiming, body[:FP_TIMING_FIELDS_END].ljust(FP_TIMING_SIZE, b"\0"), "fp_timing")
-    for name in _fp_timing_cut(len(body)):
-        del out[name]
-    out["terminator"] = int.from_bytes(table[size - 2 : size], "little") if size >= 2 else None
-    if len(body) > FP_TIMING_FIELDS_END:
-        out["unparsed"] = body[FP_TIMING_FIELDS_END:].hex()
-    return out
+def _pnp_at(data: bytes, off: int) -> dict[str, Any]:
+    mfg_name, product_code, serial, mfg_week, mfg_year = _PNP_ID(data, off)
+    return {"mfg_name": mfg_name, "product_code": product_code, "serial": serial, "mfg_week": mfg_week, "mfg_year": mfg_year,
+            "mfg_id": pnp_mfg_id(mfg_name), "year": 1990 + mfg_year}
+
+
+def pnp_plain(data: bytes, off: int = 0) -> dict[str, Any]:
+    """The PnP ID at ``off`` in ``data``: its members, ``mfg_id`` (three letters) and ``year``."""
+    if off < 0 or off + PNP_ID_SIZE > len(data):
+        raise DecodeError("PnP ID", f"needs {PNP_ID_SIZE} bytes at offset {off}, the data has {len(data)}")
+    return _pnp_at(data, off)
 
 
 @lru_cache(maxsize=64)
-def _fp_timing_cut(n: int) -> tuple[str, ...]:
-    """The fp_timing members a table body of ``n`` bytes does not hold, and the terminator (which
-    is read from the table's last two bytes instead)."""
-    return tuple(name for name, (off, size) in FP_TIMING_OFFSETS.items() if name == "terminator" or off + size > n)
+def _fp_timing_reader(size: int) -> Any:
+    """A reader ``(data, off) -> dict`` of fp_timing tables of ``size`` bytes (see
+    :func:`fp_timing_plain`): one unpack of the members its body (all but the last 2 bytes)
+    holds -- a prefix of :data:`FpTiming`'s, whose members follow each other from byte 0 -- and of
+    the terminator."""
+    body = max(size - 2, 0)
+    held = [(name, width) for name, (off, width) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + width <= body]
+    names = tuple(name for name, _ in held)
+    layout = "<" + "".join("H" if width == 2 else "L" for _, width in held)
+    if size >= 2:
+        names += ("terminator",)
+        layout += f"{body - sum(width for _, width in held)}xH"
+    unpack = struct.Struct(layout).unpack_from
+    end = FP_TIMING_FIELDS_END
+
+    def read(data: bytes, off: int) -> dict[str, Any]:
+        out = dict(zip(names, unpack(data, off)))
+        if size < 2:
+            out["terminator"] = None
+        elif body > end:
+            out["unparsed"] = data[off + end : off + body].hex()
+        return out
+
+    return read
+
+
+def fp_timing_plain(data: bytes, size: int, off: int = 0) -> dict[str, Any]:
+    """The fp_timing table of ``size`` bytes at ``off`` in ``data`` (the terminator in its last 2):
+    the members that fit before the terminator, the terminator, and any bytes between them as
+    ``unparsed``."""
+    if off < 0 or off + size > len(data):
+        raise DecodeError("fp_timing", f"a {size}-byte table at offset {off} does not fit in {len(data)} bytes")
+    return _fp_timing_reader(size)(data, off)
 
 
 def _panels_held(have: int, at: int, size: int) -> int:
@@ -606,50 +783,62 @@ def _panels_held(have: int, at: int, size: int) -> int:
     return max(0, min(PANELS, (have - at) // size))
 
 
-def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str]) -> list[dict[str, Any]]:
-    """Per-panel members of the LFP data tail at ``at`` in block 42's data."""
-    chunk = bytes(data[at : at + LFP_DATA_TAIL_SIZE])
-    tail = decode_plain(LfpDataTail, chunk.ljust(LFP_DATA_TAIL_SIZE, b"\0"), "LFP data tail")
+_LFP_DATA_TAIL = struct.Struct(f"<{PANELS * f'{PANEL_NAME_SIZE}s'}H{PANELS}B{PANELS}B{4 * PANELS}BHH")  # LfpDataTail
+assert _LFP_DATA_TAIL.size == LFP_DATA_TAIL_SIZE
+BLACK_BORDER_MEMBERS = tuple(BLACK_BORDER_GATES)
+assert BLACK_BORDER_MEMBERS == tuple(sc.name for sc in LfpBlackBorder.subcons)  # the order _tail_plain builds them in
+# where the members start in the unpacked tail
+_TAIL_SCALING = PANELS
+_TAIL_DRRS = _TAIL_SCALING + 1
+_TAIL_OVERLAP = _TAIL_DRRS + PANELS
+_TAIL_BORDER = _TAIL_OVERLAP + PANELS
+_TAIL_DUAL = _TAIL_BORDER + 4 * PANELS
+
+
+def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str], panels: list[dict[str, Any]]) -> None:
+    """Add the per-panel members of the LFP data tail at ``at`` in block 42's data to the 16
+    ``panels``, gated by version."""
+    chunk = data[at : at + LFP_DATA_TAIL_SIZE]
     have = len(chunk)
-    absent = []
-    for name, (off, size) in LFP_DATA_TAIL_OFFSETS.items():
-        if off + size > have and _in_range(bdb_version, LFP_DATA_TAIL_GATES.get(name)):
-            if name == "black_border" and bdb_version < 238:
-                if off + 4 * (PANELS - 1) + 2 > have:
-                    absent.append(name)
-                continue
-            absent.append(name)
-    _absent(absent, len(data), findings)
+    t = _LFP_DATA_TAIL.unpack(chunk.ljust(LFP_DATA_TAIL_SIZE, b"\0"))
     offsets = LFP_DATA_TAIL_OFFSETS
-    names, drrs, overlap, borders = tail["panel_name"], tail["seamless_drrs_min_refresh_rate"], tail["pixel_overlap_count"], tail["black_border"]
+    absent = []
+    if have < LFP_DATA_TAIL_SIZE:
+        for name, (off, size) in offsets.items():
+            if off + size > have and _in_range(bdb_version, LFP_DATA_TAIL_GATES.get(name)):
+                if name == "black_border" and bdb_version < 238:
+                    if off + 4 * (PANELS - 1) + 2 > have:
+                        absent.append(name)
+                    continue
+                absent.append(name)
+        _absent(absent, len(data), findings)
+    invalid = invalid_names(LFP_DATA_TAIL_GATES, bdb_version)
+    columns: list[Column] = []
+    odd: list[OddColumn] = []
     n_names = _panels_held(have, offsets["panel_name"][0], PANEL_NAME_SIZE)
-    n_drrs = _panels_held(have, offsets["seamless_drrs_min_refresh_rate"][0], 1)
-    n_overlap = _panels_held(have, offsets["pixel_overlap_count"][0], 1)
-    masks = [(name, tail[name]) for name in ("dual_lfp_port_sync_enable", "gpu_dithering_for_banding_artifacts")
-             if name not in absent and offsets[name][0] + 2 <= have]
-    scaling = None if "scaling_enable" in absent else tail["scaling_enable"]
+    columns.append(("panel_name", [name.rstrip(b"\0").decode("latin-1") for name in t[:n_names]]))
+    if "scaling_enable" not in absent:
+        values = _flags(t[_TAIL_SCALING])
+        _gated("scaling_enable", values, values, invalid, columns, odd)
+    for name, first in (("seamless_drrs_min_refresh_rate", _TAIL_DRRS), ("pixel_overlap_count", _TAIL_OVERLAP)):
+        values = t[first : first + _panels_held(have, offsets[name][0], 1)]
+        _gated(name, values, values, invalid, columns, odd)
     border_at = offsets["black_border"][0]
-    out = []
-    for i in range(PANELS):
-        entry: dict[str, Any] = {}
-        if i < n_names:
-            entry["panel_name"] = names[i]
-        if scaling is not None:
-            entry["scaling_enable"] = bool(scaling >> i & 1)
-        if i < n_drrs:
-            entry["seamless_drrs_min_refresh_rate"] = drrs[i]
-        if i < n_overlap:
-            entry["pixel_overlap_count"] = overlap[i]
-        off = border_at + 4 * i
-        border = borders[i]  # a fresh dict of the four members
-        if off + 4 > have:
-            border = {k: v for j, (k, v) in enumerate(border.items()) if off + j < have}
-        if border:
-            entry["black_border"] = _gate(border, BLACK_BORDER_GATES, bdb_version)
-        for name, mask in masks:
-            entry[name] = bool(mask >> i & 1)
-        out.append(_gate(entry, LFP_DATA_TAIL_GATES, bdb_version))
-    return out
+    if have >= border_at + 4 * PANELS:
+        borders = [{"top": t[k], "bottom": t[k + 1], "left": t[k + 2], "right": t[k + 3]} for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * PANELS, 4)]
+    else:  # the panels with at least one border byte in the tail, and their members that are there
+        held = max(0, min(PANELS, (have - border_at + 3) // 4))
+        borders = [dict(zip(BLACK_BORDER_MEMBERS, t[k : k + min(4, have - border_at - (k - _TAIL_BORDER))]))
+                   for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * held, 4)]
+    if invalid_names(BLACK_BORDER_GATES, bdb_version):
+        for border in borders:
+            _gate(border, BLACK_BORDER_GATES, bdb_version)
+    _gated("black_border", borders, [_nonzero(b) for b in borders] if "black_border" in invalid else borders, invalid, columns, odd)
+    for name, j in (("dual_lfp_port_sync_enable", _TAIL_DUAL), ("gpu_dithering_for_banding_artifacts", _TAIL_DUAL + 1)):
+        if name not in absent and offsets[name][0] + 2 <= have:
+            values = _flags(t[j])
+            _gated(name, values, values, invalid, columns, odd)
+    _fill(panels, columns, odd)
 
 
 def _post_lfp_data(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
@@ -658,43 +847,48 @@ def _post_lfp_data(plain: dict[str, Any], raw: bytes, bdb_version: int, context:
     ctx = dict(context)
     ctx[42] = raw
     sel = panel_selection(ctx, bdb_version)
-    res = lfp_data_ptrs(ctx, bdb_version)
+    res = _pointers(ctx, bdb_version)
+    ptr = res.data  # with block 42 there: None exactly when there are no pointers
     out: dict[str, Any] = {}
-    summary = {"source": res["source"], "valid": res["valid"]}
-    if res["valid"]:
-        summary.update(fp_timing_size=res["fp_timing_size"], entry_size=res["entry_size"],
-                       panel_name_offset=res["panel_name"]["data_offset"] if res["panel_name"]["table_size"] else None)
+    summary = {"source": res.source, "valid": res.valid}
+    if res.valid:
+        summary.update(fp_timing_size=res.fp_timing_size, entry_size=res.entry_size,
+                       panel_name_offset=ptr[NAME_AT] if ptr[NAME_AT + 1] else None)
     else:
-        summary["reason"] = res["reason"]
+        summary["reason"] = res.reason
     out["lfp_data_ptrs"] = summary
     findings.extend(_ptrs_findings(res))
     panels: list[dict[str, Any]] = []
-    if res["ptr"] is not None:
-        fp_size = res["fp_timing_size"] or res["ptr"][0]["fp_timing"]["table_size"]
-        tail = None
-        name = res["panel_name"]
-        if name["table_size"] and 0 <= name["data_offset"] < len(raw):
-            tail = _tail_plain(raw, name["data_offset"], bdb_version, findings)
+    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
+    if ptr is not None:
+        size = len(raw)
+        fp_size = res.fp_timing_size or ptr[1]
+        read_fp_timing = _fp_timing_reader(fp_size)
+        # a table is read when it lies in the block: 0 <= offset <= these
+        fp_last, dtd_last, pnp_last = size - fp_size, size - DTD_SIZE, size - PNP_ID_SIZE
+        panels = _panel_dicts(sel, [])
         skipped = []
-        for i, ptr in enumerate(res["ptr"]):
-            entry: dict[str, Any] = {}
-            fo, do, po = (ptr[t]["data_offset"] for t in TABLES)
-            if 0 <= fo and fo + fp_size <= len(raw):
-                entry["fp_timing"] = fp_timing_plain(raw[fo : fo + fp_size], fp_size)
-            if 0 <= do and do + DTD_SIZE <= len(raw):
-                entry["dvo_timing"] = dtd_plain(decode_plain(EdidDtd, raw[do : do + DTD_SIZE], f"panel {i} dvo_timing"))
-            if 0 <= po and po + PNP_ID_SIZE <= len(raw):
-                entry["pnp_id"] = pnp_plain(raw[po : po + PNP_ID_SIZE])
-            if len(entry) < 3:
+        for i, entry, fo, do, po in zip(range(PANELS), panels, ptr[0:NAME_AT:6], ptr[2:NAME_AT:6], ptr[4:NAME_AT:6]):
+            held = 0
+            if 0 <= fo <= fp_last:
+                entry["fp_timing"] = read_fp_timing(raw, fo)
+                held = 1
+            if 0 <= do <= dtd_last:
+                entry["dvo_timing"] = dtd_at(raw, do)
+                held += 1
+            if 0 <= po <= pnp_last:
+                entry["pnp_id"] = _pnp_at(raw, po)
+                held += 1
+            if held < 3:
                 skipped.append(str(i))
-            if tail is not None:
-                entry.update(tail[i])
-            panels.append(_mark(entry, i, sel))
+        name_at = ptr[NAME_AT]
+        if ptr[NAME_AT + 1] and 0 <= name_at < size:
+            _tail_plain(raw, name_at, bdb_version, findings, panels)
         if skipped:
             findings.append(f"panel(s) {', '.join(skipped)}: pointers lead outside block 42 ({len(raw)} bytes): tables not read")
-        if not res["valid"]:
+        if not res.valid:
             findings.append("the panels below are read where the pointers point, for diagnosis only")
-    for lfp, label in ((sel["lfp1"], ""), (sel.get("lfp2"), " (LFP2)")):
+    for lfp, label in ((lfp1, ""), (lfp2, " (LFP2)")):
         if lfp is None or lfp >= len(panels):
             continue
         p = panels[lfp]
@@ -757,13 +951,20 @@ LFP_BACKLIGHT_GATES: Gates = {
     "brightness_precision_bits": (236, None),
     "hdr_dpcd_refresh_timeout": (239, None),
 }
+LFP_BACKLIGHT_ARRAYS = ("level", "backlight_control", "brightness_level", "brightness_min_level", "brightness_precision_bits",
+                        "hdr_dpcd_refresh_timeout")  # the per-panel arrays after the 16 data entries
+LFP_BACKLIGHT_ARRAY_LAYOUT = tuple((name, LFP_BACKLIGHT_OFFSETS[name][0], LFP_BACKLIGHT_OFFSETS[name][1] // PANELS) for name in LFP_BACKLIGHT_ARRAYS)
+assert list(LFP_BACKLIGHT_ARRAYS) == sorted(LFP_BACKLIGHT_ARRAYS, key=lambda name: LFP_BACKLIGHT_OFFSETS[name][0])  # in block order
+_ACTIVE_LOW_PWM, _PWM_FREQ_HZ, _MIN_BRIGHTNESS = itemgetter("active_low_pwm"), itemgetter("pwm_freq_hz"), itemgetter("min_brightness")
 BACKLIGHT_TYPES = {0: "none", 1: "i2c", 2: "pwm", 3: "reserved"}
 I2C_SPEEDS = {0: "100 kHz", 1: "50 kHz", 2: "400 kHz", 3: "1 MHz"}
+BACKLIGHT_TYPE_FORMS = _coded_forms(BACKLIGHT_TYPES, 2)
 # enum intel_backlight_type for 0-5; 6 and 7 as igt names them
 BACKLIGHT_CONTROL_TYPES = {
     0: "pmic", 1: "lpss", 2: "display_ddi", 3: "dsi_dcs", 4: "panel_driver_interface", 5: "vesa_edp_aux_interface",
     6: "display_engine_pwm_edp_1_5_scr_aux", 7: "display_engine_pwm_custom_edp_aux",
 }
+BACKLIGHT_CONTROL_FORMS = _coded_forms(BACKLIGHT_CONTROL_TYPES, 4)
 
 
 def _backlight_i915(p: dict[str, Any], i: int, bdb_version: int) -> dict[str, Any]:
@@ -797,6 +998,13 @@ def _backlight_i915(p: dict[str, Any], i: int, bdb_version: int) -> dict[str, An
     return out
 
 
+@lru_cache(maxsize=64)
+def _backlight_members(bdb_version: int) -> tuple[tuple[str, int], ...]:
+    """(member, offset of its end) of the block 43 members the BDB version defines, entry_size aside."""
+    return tuple((name, off + size) for name, (off, size) in LFP_BACKLIGHT_OFFSETS.items()
+                 if name != "entry_size" and _in_range(bdb_version, LFP_BACKLIGHT_GATES.get(name)))
+
+
 def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
     findings: list[str] = []
     sel = panel_selection(context, bdb_version)
@@ -807,37 +1015,42 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
         _selection_fields(out, sel, findings)
         out["findings"] = findings
         return out
-    absent = [name for name, (off, size) in LFP_BACKLIGHT_OFFSETS.items()
-              if off + size > n and name != "entry_size" and _in_range(bdb_version, LFP_BACKLIGHT_GATES.get(name))]
+    absent = [name for name, end in _backlight_members(bdb_version) if end > n]
     _absent(absent, n, findings)
-    per_panel = []  # (member, offset, bytes per panel) of the arrays after the 16 data entries
-    for name in ("level", "backlight_control", "brightness_level", "brightness_min_level", "brightness_precision_bits", "hdr_dpcd_refresh_timeout"):
-        off, size = LFP_BACKLIGHT_OFFSETS[name]
-        per_panel.append((name, off, size // PANELS, plain[name]))
-    panels = []
-    for i in range(PANELS):
-        e = plain["data"][i]
-        entry: dict[str, Any] = {}
-        if 1 + LFP_BACKLIGHT_ENTRY_SIZE * (i + 1) <= n:
-            entry = {
-                "type": _coded(e["type"], BACKLIGHT_TYPES), "active_low_pwm": e["active_low_pwm"],
-                "pwm_freq_hz": e["pwm_freq_hz"], "min_brightness": e["min_brightness"],
-            }
-            if e["type"] == 1:  # the I2C members are obsolete otherwise (igt shows them only then too)
-                entry.update(i2c_pin=e["i2c_pin"], i2c_speed=_coded(e["i2c_speed"], I2C_SPEEDS),
-                             i2c_address=e["i2c_address"], i2c_command=e["i2c_command"])
-        for name, off, elem, values in per_panel:
-            if off + elem * (i + 1) > n:
-                continue
-            v = values[i]
-            if name == "backlight_control":
-                v = {"type": _coded(v["type"], BACKLIGHT_CONTROL_TYPES), "controller": v["controller"]}
-            elif name in ("brightness_level", "brightness_min_level"):
-                if v["reserved"]:
-                    entry[f"{name}_reserved"] = v["reserved"]
-                v = v["level"]
-            entry[name] = v
-        panels.append(_mark(_gate(entry, LFP_BACKLIGHT_GATES, bdb_version), i, sel))
+    invalid = invalid_names(LFP_BACKLIGHT_GATES, bdb_version)
+    columns: list[Column] = []
+    odd: list[OddColumn] = []
+    # the 16 data entries, as far as the block holds them
+    data = plain["data"][: _panels_held(n, 1, LFP_BACKLIGHT_ENTRY_SIZE)]
+    types = [e["type"] for e in data]
+    columns.append(("type", _coded_column(types, BACKLIGHT_TYPE_FORMS)))
+    columns.append(("active_low_pwm", list(map(_ACTIVE_LOW_PWM, data))))
+    columns.append(("pwm_freq_hz", list(map(_PWM_FREQ_HZ, data))))
+    values = list(map(_MIN_BRIGHTNESS, data))
+    _gated("min_brightness", values, values, invalid, columns, odd)
+    if 1 in types:  # the I2C members are obsolete otherwise (igt shows them only then too)
+        i2c = {i: e for i, e in enumerate(data) if e["type"] == 1}
+        columns.append(("i2c_pin", {i: e["i2c_pin"] for i, e in i2c.items()}))
+        columns.append(("i2c_speed", {i: _coded(e["i2c_speed"], I2C_SPEEDS) for i, e in i2c.items()}))
+        columns.append(("i2c_address", {i: e["i2c_address"] for i, e in i2c.items()}))
+        columns.append(("i2c_command", {i: e["i2c_command"] for i, e in i2c.items()}))
+    # the per-panel arrays after them
+    for name, off, elem in LFP_BACKLIGHT_ARRAY_LAYOUT:
+        items = plain[name][: _panels_held(n, off, elem)]
+        if not items:
+            break  # the arrays after it start later still
+        if name == "backlight_control":
+            values = [{"type": BACKLIGHT_CONTROL_FORMS[c["type"]].copy(), "controller": c["controller"]} for c in items]
+            truth = [c["type"] or c["controller"] for c in items]
+        elif name in ("brightness_level", "brightness_min_level"):
+            reserved = {i: v["reserved"] for i, v in enumerate(items) if v["reserved"]}
+            if reserved:
+                columns.append((f"{name}_reserved", reserved))
+            values = truth = [v["level"] for v in items]
+        else:
+            values = truth = items
+        _gated(name, values, truth, invalid, columns, odd)
+    panels = _panel_dicts(sel, columns, odd)
     _unparsed(plain, LFP_BACKLIGHT_SIZE, findings)
     if plain.get("unparsed"):
         out["unparsed"] = plain["unparsed"]
@@ -922,11 +1135,13 @@ LFP_POWER_GATES: Gates = {
     "panel_technology": (257, None), "xpst_support": (257, None), "tcon_based_backlight_optimization": (257, None),
     "xpst_aggressiveness": (257, None), "tcon_aggressiveness": (257, None), "tcon_backlight_xpst_coexistence": (257, None),
 }
+LFP_POWER_HEAD_GATES: Gates = {name: LFP_POWER_GATES[name] for name in ("features", "lace_aggressiveness_profile")}  # the block-level members
 FEATURES_GATES: Gates = {"dpst_support": (0, 159), "lace_support": (210, None), "lace_enabled_status": (210, None)}
 # (bit mask members, per-panel arrays and their members) in block order
 LFP_POWER_MASKS = ("dpst", "psr", "drrs", "lace_support", "adt", "dmrrs", "adb", "lace_enabled_status", "hobl",
                    "vrr_feature_enabled", "elp", "opst", "apd", "pixoptix", "xpst_support",
                    "tcon_based_backlight_optimization", "tcon_backlight_xpst_coexistence")
+LFP_POWER_MASK_ENDS = tuple((name, sum(LFP_POWER_OFFSETS[name])) for name in LFP_POWER_MASKS)
 LFP_POWER_ARRAYS = {
     "aggressiveness": ("dpst_aggressiveness", "lace_aggressiveness"),
     "aggressiveness2": ("elp_aggressiveness", "opst_aggressiveness"),
@@ -934,6 +1149,9 @@ LFP_POWER_ARRAYS = {
     "panel_identification": ("panel_technology",),
     "aggressiveness4": ("xpst_aggressiveness", "tcon_aggressiveness"),
 }
+# the hook stops at the first mask or array past the end of a short block: they are in block order
+assert [end for _, end in LFP_POWER_MASK_ENDS] == sorted(end for _, end in LFP_POWER_MASK_ENDS)
+assert list(LFP_POWER_ARRAYS) == sorted(LFP_POWER_ARRAYS, key=lambda name: LFP_POWER_OFFSETS[name][0])
 
 
 def _power_i915(power: dict[str, Any], panel: int, bdb_version: int) -> dict[str, Any]:
@@ -948,44 +1166,50 @@ def _power_i915(power: dict[str, Any], panel: int, bdb_version: int) -> dict[str
     return out
 
 
+@lru_cache(maxsize=64)
+def _power_members(bdb_version: int) -> tuple[tuple[str, int], ...]:
+    """(member, offset of its end) of the block 44 members the BDB version defines (an array
+    counts when one of its members is), reserved1 aside."""
+    return tuple((name, off + size) for name, (off, size) in LFP_POWER_OFFSETS.items()
+                 if name != "reserved1" and any(_in_range(bdb_version, LFP_POWER_GATES.get(m)) for m in LFP_POWER_ARRAYS.get(name, (name,))))
+
+
 def _post_lfp_power(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
     findings: list[str] = []
     sel = panel_selection(context, bdb_version)
     n = len(raw)
-    gates = LFP_POWER_GATES
-    absent = []
-    for name, (off, size) in LFP_POWER_OFFSETS.items():
-        if off + size <= n or name in ("reserved1",):
-            continue
-        members = LFP_POWER_ARRAYS.get(name, (name,))
-        if any(_in_range(bdb_version, gates.get(m)) for m in members):
-            absent.append(name)
+    absent = [name for name, end in _power_members(bdb_version) if end > n]
     out: dict[str, Any] = {}
-    features = dict(plain["features"])
+    features = plain["features"]
     _drop_zero(features, "reserved2")
     out["features"] = _gate(features, FEATURES_GATES, bdb_version)
-    out["als"] = [a for j, a in enumerate(plain["als"]) if 1 + 4 * (j + 1) <= n]
+    out["als"] = plain["als"][: _panels_held(n, 1, 4)]
     if LFP_POWER_OFFSETS["lace_aggressiveness_profile"][0] < n:
         out["lace_aggressiveness_profile"] = plain["lace_aggressiveness_profile"]
         if plain["reserved1"]:
             out["reserved1"] = plain["reserved1"]
-    _gate(out, LFP_POWER_GATES, bdb_version)
+    _gate(out, LFP_POWER_HEAD_GATES, bdb_version)
     _absent(absent, n, findings)
-    masks = [(name, plain[name]) for name in LFP_POWER_MASKS if sum(LFP_POWER_OFFSETS[name]) <= n]
-    arrays = [(name, plain[name], members, LFP_POWER_OFFSETS[name][0]) for name, members in LFP_POWER_ARRAYS.items()]
-    panels = []
-    for i in range(PANELS):
-        entry: dict[str, Any] = {}
-        for name, word in masks:
-            entry[name] = bool(word >> i & 1)
-        for name, values, members, at in arrays:
-            if at + i < n:
-                item = values[i]
-                for m in members:
-                    entry[m] = item[m]
-                if name == "panel_identification" and item["reserved"]:
-                    entry["panel_identification_reserved"] = item["reserved"]
-        panels.append(_mark(_gate(entry, gates, bdb_version), i, sel))
+    invalid = invalid_names(LFP_POWER_GATES, bdb_version)
+    columns: list[Column] = []
+    odd: list[OddColumn] = []
+    for name, end in LFP_POWER_MASK_ENDS:
+        if end > n:
+            break  # the masks after it end later still
+        values = _flags(plain[name])
+        _gated(name, values, values, invalid, columns, odd)
+    for name, members in LFP_POWER_ARRAYS.items():
+        items = plain[name][: _panels_held(n, LFP_POWER_OFFSETS[name][0], 1)]
+        if not items:
+            break  # the arrays after it start later still
+        for m in members:
+            values = [item[m] for item in items]
+            _gated(m, values, values, invalid, columns, odd)
+        if name == "panel_identification":
+            reserved = {i: item["reserved"] for i, item in enumerate(items) if item["reserved"]}
+            if reserved:
+                columns.append(("panel_identification_reserved", reserved))
+    panels = _panel_dicts(sel, columns, odd)
     _unparsed(plain, LFP_POWER_SIZE, findings)
     if plain.get("unparsed"):
         out["unparsed"] = plain["unparsed"]
@@ -1049,7 +1273,7 @@ def _post_sdvo_lvds_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, con
         findings.append(f"{whole - SDVO_PANELS} DTD(s) beyond the {SDVO_PANELS} i915 knows (igt 1.27.1 prints them)")
     dtds = []
     for i in range(whole):
-        d = dtd_plain(decode_plain(EdidDtd, raw[i * DTD_SIZE : (i + 1) * DTD_SIZE], f"DTD {i}"))
+        d = dtd_at(raw, i * DTD_SIZE)
         entry = {"index": i, "selected": selected == i, **d}
         if selected == i:
             findings.extend(dtd_findings(d, f"DTD {i}"))
