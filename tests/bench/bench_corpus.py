@@ -8,10 +8,12 @@ Reported:
                      start-up the target is measured against
   tool start-up      median wall time of a fresh interpreter importing the decoders (subprocess):
                      what every igdscope process pays before it decodes anything, for comparison
-  import             importing what the decoders need, in this process (once, cold)
-  first pass         the first decode of all files in this process (lazy imports, caches cold; the
-                     plain-data parsers come from the shipped module igdscope/_plain_generated.py,
-                     or with --generate are generated from the schemas as each is first met)
+  import             importing the decoders (the modules of the tool start-up line: the schemas of
+                     the VBT blocks, OpRegion and ROM), in this process (once, cold)
+  first pass         the first decode of all files in this process (caches cold; the plain-data
+                     parsers come from the shipped module igdscope/_plain_generated.py, loaded at
+                     the first decode, or with --generate are generated from the schemas as each is
+                     first met)
   warm pass          median of --runs further passes over the same bytes (files read once, before)
 
 Every pass decodes every block the way ``igdscope show`` does: schema parse to plain data (through
@@ -127,6 +129,7 @@ def main() -> int:
     tool_start = startup_time(args.runs, DECODER_IMPORTS)
 
     t0 = time.perf_counter()
+    import igdscope.schemas.vbt  # noqa: F401 -- with every block module (DECODER_IMPORTS)
     from igdscope import decode, formats, plainparse
     from igdscope.schemas import opregion
 
