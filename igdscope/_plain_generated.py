@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = '91a629728a27629e82f3da80fc948636'
+FINGERPRINT = '75769fa49e31dff79fe9710144aa690d'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from

@@ -1052,8 +1052,18 @@ def invalid_names(gates: dict[str, tuple[int, int | None] | None], version: int)
 def _gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], version: int) -> dict[str, Any]:
     """Move fields the version does not define out of ``fields``: zero ones are dropped, others go
     to ``not_valid_for_bdb`` (so nothing is lost and the block still builds back)."""
+    return _move_out(fields, invalid_names(gates, version) if gates else ())
+
+
+def _gate_all(entries: list[dict[str, Any]], gates: dict[str, tuple[int, int | None]], version: int) -> list[dict[str, Any]]:
+    """:func:`_gate` on each of ``entries`` (the same table and version for all)."""
+    names = invalid_names(gates, version) if gates else ()
+    return [_move_out(fields, names) for fields in entries] if names else list(entries)
+
+
+def _move_out(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
     odd = {}
-    for name in invalid_names(gates, version) if gates else ():
+    for name in names:
         if name in fields:
             value = fields.pop(name)
             if value:
@@ -1061,23 +1071,6 @@ def _gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], vers
     if odd:
         fields["not_valid_for_bdb"] = odd
     return fields
-
-
-def _gate_all(entries: list[dict[str, Any]], gates: dict[str, tuple[int, int | None]], version: int) -> list[dict[str, Any]]:
-    """:func:`_gate` on each of ``entries`` (the same table and version for all)."""
-    names = invalid_names(gates, version) if gates else ()
-    if not names:
-        return list(entries)
-    for fields in entries:
-        odd = {}
-        for name in names:
-            if name in fields:
-                value = fields.pop(name)
-                if value:
-                    odd[name] = value
-        if odd:
-            fields["not_valid_for_bdb"] = odd
-    return list(entries)
 
 
 def _ungate(fields: dict[str, Any]) -> dict[str, Any]:
