@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = '75769fa49e31dff79fe9710144aa690d'
+FINGERPRINT = '10ce12b0199424f18145711fcadc1f02'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from
@@ -1705,36 +1705,6 @@ def _s58():  # EdidDtd, key ()
     return parse
 
 
-def _s59():  # PnpId, key ()
-    _S2 = _Struct('<HHLBB').unpack_from
-    def parse(buf, P):
-        pos = 0
-        t1 = _S2(buf, pos)
-        pos += 10
-        return {'mfg_name': t1[0], 'product_code': t1[1], 'serial': t1[2], 'mfg_week': t1[3], 'mfg_year': t1[4]}
-    return parse
-
-
-def _s60():  # FpTiming, key ()
-    _S2 = _Struct('<HHLLLLLLLLLLH').unpack_from
-    def parse(buf, P):
-        pos = 0
-        t1 = _S2(buf, pos)
-        pos += 46
-        return {'x_res': t1[0], 'y_res': t1[1], 'lvds_reg': t1[2], 'lvds_reg_val': t1[3], 'pp_on_reg': t1[4], 'pp_on_reg_val': t1[5], 'pp_off_reg': t1[6], 'pp_off_reg_val': t1[7], 'pp_cycle_reg': t1[8], 'pp_cycle_reg_val': t1[9], 'pfit_reg': t1[10], 'pfit_reg_val': t1[11], 'terminator': t1[12]}
-    return parse
-
-
-def _s61():  # LfpDataTail, key ()
-    _S2 = _Struct('<13s13s13s13s13s13s13s13s13s13s13s13s13s13s13s13sHBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBHH').unpack_from
-    def parse(buf, P):
-        pos = 0
-        t1 = _S2(buf, pos)
-        pos += 310
-        return {'panel_name': [t1[0].rstrip(b'\x00').decode('latin-1'), t1[1].rstrip(b'\x00').decode('latin-1'), t1[2].rstrip(b'\x00').decode('latin-1'), t1[3].rstrip(b'\x00').decode('latin-1'), t1[4].rstrip(b'\x00').decode('latin-1'), t1[5].rstrip(b'\x00').decode('latin-1'), t1[6].rstrip(b'\x00').decode('latin-1'), t1[7].rstrip(b'\x00').decode('latin-1'), t1[8].rstrip(b'\x00').decode('latin-1'), t1[9].rstrip(b'\x00').decode('latin-1'), t1[10].rstrip(b'\x00').decode('latin-1'), t1[11].rstrip(b'\x00').decode('latin-1'), t1[12].rstrip(b'\x00').decode('latin-1'), t1[13].rstrip(b'\x00').decode('latin-1'), t1[14].rstrip(b'\x00').decode('latin-1'), t1[15].rstrip(b'\x00').decode('latin-1')], 'scaling_enable': t1[16], 'seamless_drrs_min_refresh_rate': list(t1[17:33]), 'pixel_overlap_count': list(t1[33:49]), 'black_border': [{'top': t1[49], 'bottom': t1[50], 'left': t1[51], 'right': t1[52]}, {'top': t1[53], 'bottom': t1[54], 'left': t1[55], 'right': t1[56]}, {'top': t1[57], 'bottom': t1[58], 'left': t1[59], 'right': t1[60]}, {'top': t1[61], 'bottom': t1[62], 'left': t1[63], 'right': t1[64]}, {'top': t1[65], 'bottom': t1[66], 'left': t1[67], 'right': t1[68]}, {'top': t1[69], 'bottom': t1[70], 'left': t1[71], 'right': t1[72]}, {'top': t1[73], 'bottom': t1[74], 'left': t1[75], 'right': t1[76]}, {'top': t1[77], 'bottom': t1[78], 'left': t1[79], 'right': t1[80]}, {'top': t1[81], 'bottom': t1[82], 'left': t1[83], 'right': t1[84]}, {'top': t1[85], 'bottom': t1[86], 'left': t1[87], 'right': t1[88]}, {'top': t1[89], 'bottom': t1[90], 'left': t1[91], 'right': t1[92]}, {'top': t1[93], 'bottom': t1[94], 'left': t1[95], 'right': t1[96]}, {'top': t1[97], 'bottom': t1[98], 'left': t1[99], 'right': t1[100]}, {'top': t1[101], 'bottom': t1[102], 'left': t1[103], 'right': t1[104]}, {'top': t1[105], 'bottom': t1[106], 'left': t1[107], 'right': t1[108]}, {'top': t1[109], 'bottom': t1[110], 'left': t1[111], 'right': t1[112]}], 'dual_lfp_port_sync_enable': t1[113], 'gpu_dithering_for_banding_artifacts': t1[114]}
-    return parse
-
-
 PARSERS = {
     'block 1': (None, {(): _s1}),
     'block 2': (_d6, {(False, False, False, False): _s2, (True, False, False, False): _s3, (True, True, True, False): _s4, (True, True, True, True): _s5}),
@@ -1782,7 +1752,4 @@ PARSERS = {
     'VbtHeader': (None, {(): _s56}),
     'BdbHeader': (None, {(): _s57}),
     'EdidDtd': (None, {(): _s58}),
-    'PnpId': (None, {(): _s59}),
-    'FpTiming': (None, {(): _s60}),
-    'LfpDataTail': (None, {(): _s61}),
 }

@@ -1365,7 +1365,7 @@ def plain_schemas() -> dict[str, cs.Construct]:
     block schemas and the helper schemas the block hooks use. Their parsers are generated ahead
     of time into the shipped module (``python -m igdscope.plainparse``); a schema missing here
     still works, its parser is generated at runtime."""
-    from igdscope.schemas.vbtblocks import dtd, lfp
+    from igdscope.schemas.vbtblocks import dtd
 
     named = {f"block {i}": spec.schema for i, spec in sorted(BLOCKS.items())}
     named.update({
@@ -1373,9 +1373,6 @@ def plain_schemas() -> dict[str, cs.Construct]:
         "BdbHeader": BdbHeader,
         "GeneralDefinitions": GeneralDefinitions,
         "EdidDtd": dtd.EdidDtd,
-        "PnpId": lfp.PnpId,
-        "FpTiming": lfp.FpTiming,
-        "LfpDataTail": lfp.LfpDataTail,
     })
     out: dict[str, cs.Construct] = {}
     for name, schema in named.items():  # a schema named twice (block 2's is GeneralDefinitions) keeps its first name

@@ -735,19 +735,12 @@ def _pnp_at(data: bytes, off: int) -> dict[str, Any]:
             "mfg_id": pnp_mfg_id(mfg_name), "year": 1990 + mfg_year}
 
 
-def pnp_plain(data: bytes, off: int = 0) -> dict[str, Any]:
-    """The PnP ID at ``off`` in ``data``: its members, ``mfg_id`` (three letters) and ``year``."""
-    if off < 0 or off + PNP_ID_SIZE > len(data):
-        raise DecodeError("PnP ID", f"needs {PNP_ID_SIZE} bytes at offset {off}, the data has {len(data)}")
-    return _pnp_at(data, off)
-
-
 @lru_cache(maxsize=64)
 def _fp_timing_reader(size: int) -> Any:
-    """A reader ``(data, off) -> dict`` of fp_timing tables of ``size`` bytes (see
-    :func:`fp_timing_plain`): one unpack of the members its body (all but the last 2 bytes)
-    holds -- a prefix of :data:`FpTiming`'s, whose members follow each other from byte 0 -- and of
-    the terminator."""
+    """A reader ``(data, off) -> dict`` of fp_timing tables of ``size`` bytes (the terminator in
+    their last 2): one unpack of the members the body (all but the last 2 bytes) holds -- a prefix
+    of :data:`FpTiming`'s, whose members follow each other from byte 0 -- and of the terminator;
+    bytes between the members and the terminator come out as ``unparsed``."""
     body = max(size - 2, 0)
     held = [(name, width) for name, (off, width) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + width <= body]
     names = tuple(name for name, _ in held)
@@ -767,15 +760,6 @@ def _fp_timing_reader(size: int) -> Any:
         return out
 
     return read
-
-
-def fp_timing_plain(data: bytes, size: int, off: int = 0) -> dict[str, Any]:
-    """The fp_timing table of ``size`` bytes at ``off`` in ``data`` (the terminator in its last 2):
-    the members that fit before the terminator, the terminator, and any bytes between them as
-    ``unparsed``."""
-    if off < 0 or off + size > len(data):
-        raise DecodeError("fp_timing", f"a {size}-byte table at offset {off} does not fit in {len(data)} bytes")
-    return _fp_timing_reader(size)(data, off)
 
 
 def _panels_held(have: int, at: int, size: int) -> int:
