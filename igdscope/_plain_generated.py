@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = '10ce12b0199424f18145711fcadc1f02'
+FINGERPRINT = 'f151ea63089f9f6a7cca3b1d2abbffd2'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from

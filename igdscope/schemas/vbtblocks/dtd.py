@@ -112,8 +112,6 @@ DTD_SPLIT: dict[str, tuple[str, str, int, int]] = {
     "himage": ("himage_lo", "himage_hi", 8, 4),
     "vimage": ("vimage_lo", "vimage_hi", 8, 4),
 }
-DTD_PLAIN_FIELDS = ("clock", *DTD_SPLIT, "h_border", "v_border", "non_interlaced", "hsync_positive",
-                    "vsync_positive", "digital", "rsvd1")
 EDID_SYNC_TYPES = {0: "analog_composite", 1: "bipolar_analog_composite", 2: "digital_composite", 3: "digital_separate"}
 
 
@@ -151,20 +149,9 @@ def dtd_plain(parsed: Any) -> dict[str, Any]:
     fields (kernel names without _lo/_hi), the flag bits as i915 declares them, the byte read as
     EDID sync flags, and ``mode``."""
     p = parsed if parsed.__class__ is dict else to_plain(parsed)
-    out = {k: p[k] for k in DTD_PLAIN_FIELDS}
     flags = (p["non_interlaced"] << 7) | (p["hsync_positive"] << 6) | (p["vsync_positive"] << 5) | (p["digital"] << 3) | p["rsvd1"]
-    sync_type = (flags >> 3) & 3
-    edid = {"interlaced": bool(flags & 0x80), "sync_type": {"value": sync_type, "name": EDID_SYNC_TYPES[sync_type]}}
-    if sync_type == 3:
-        edid["hsync_positive"] = bool(flags & 0x02)
-        edid["vsync_positive"] = bool(flags & 0x04)
-    out["flags_byte"] = flags
-    out["edid_sync"] = edid
-    hd, vd = p["hactive"], p["vactive"]
-    hs, vs = hd + p["hsync_off"], vd + p["vsync_off"]
-    out["mode"] = drm_mode(hd, hs, hs + p["hsync_pulse_width"], hd + p["hblank"], vd, vs, vs + p["vsync_pulse_width"],
-                           vd + p["vblank"], p["clock"] * 10, p["himage"], p["vimage"], p["hsync_positive"], p["vsync_positive"])
-    return out
+    return _dtd_view(p["clock"], p["hactive"], p["hblank"], p["vactive"], p["vblank"], p["hsync_off"], p["hsync_pulse_width"],
+                     p["vsync_off"], p["vsync_pulse_width"], p["himage"], p["vimage"], p["h_border"], p["v_border"], flags)
 
 
 _DTD_BYTES = struct.Struct("<H16B").unpack_from  # clock, then bytes 2-17 of the DTD
@@ -175,16 +162,16 @@ def dtd_at(buf: bytes, off: int = 0) -> dict[str, Any]:
     the same dict as :func:`dtd_plain` of its :data:`EdidDtd` parse, read in one unpack."""
     (clock, hactive_lo, hblank_lo, b4, vactive_lo, vblank_lo, b7, hsync_off_lo, hsync_pulse_width_lo, b10, b11,
      himage_lo, vimage_lo, b14, h_border, v_border, flags) = _DTD_BYTES(buf, off)
-    hactive = (b4 >> 4) * 256 + hactive_lo
-    hblank = (b4 & 15) * 256 + hblank_lo
-    vactive = (b7 >> 4) * 256 + vactive_lo
-    vblank = (b7 & 15) * 256 + vblank_lo
-    hsync_off = (b11 >> 6) * 256 + hsync_off_lo
-    hsync_pulse_width = (b11 >> 4 & 3) * 256 + hsync_pulse_width_lo
-    vsync_off = (b11 >> 2 & 3) * 16 + (b10 >> 4)
-    vsync_pulse_width = (b11 & 3) * 16 + (b10 & 15)
-    himage = (b14 >> 4) * 256 + himage_lo
-    vimage = (b14 & 15) * 256 + vimage_lo
+    return _dtd_view(clock, (b4 >> 4) * 256 + hactive_lo, (b4 & 15) * 256 + hblank_lo, (b7 >> 4) * 256 + vactive_lo,
+                     (b7 & 15) * 256 + vblank_lo, (b11 >> 6) * 256 + hsync_off_lo, (b11 >> 4 & 3) * 256 + hsync_pulse_width_lo,
+                     (b11 >> 2 & 3) * 16 + (b10 >> 4), (b11 & 3) * 16 + (b10 & 15), (b14 >> 4) * 256 + himage_lo,
+                     (b14 & 15) * 256 + vimage_lo, h_border, v_border, flags)
+
+
+def _dtd_view(clock: int, hactive: int, hblank: int, vactive: int, vblank: int, hsync_off: int, hsync_pulse_width: int,
+              vsync_off: int, vsync_pulse_width: int, himage: int, vimage: int, h_border: int, v_border: int,
+              flags: int) -> dict[str, Any]:
+    """The plain view from the combined values and byte 17 (``flags``)."""
     bit7 = flags >= 0x80  # i915's non_interlaced, EDID's interlaced
     hsync_positive = flags & 0x40 != 0
     vsync_positive = flags & 0x20 != 0

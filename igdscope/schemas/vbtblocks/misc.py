@@ -332,13 +332,10 @@ class Post:
         self.check = check
 
     def __call__(self, fields: dict, raw: bytes, version: int, context: dict) -> dict:
-        findings = short_finding(raw, self.min_size) if len(raw) < self.min_size else []
-        if version < self.since:
-            findings += since_finding(version, self.since, self.block_id)
+        findings = short_finding(raw, self.min_size) + since_finding(version, self.since, self.block_id)
         if self.check is not None:
             findings += self.check(fields, raw, version, context)
-        if fields.get("unparsed"):
-            findings += unparsed_finding(fields)
+        findings += unparsed_finding(fields)
         fields["findings"] = findings
         return fields
 
