@@ -130,10 +130,20 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
         raise BadInput("no $VBT signature found")
     res = vbt.walk_blocks(data, off)
     version = res.get("bdb_version") or 0
-    context = {b["id"]: bytes(b["raw"]) for b in res.get("blocks", []) if isinstance(b.get("raw"), (bytes, bytearray))}
+    # i915 (find_raw_section) and intel_vbt_decode (find_section) read the first block of each id
+    # and never look at a later one; the walk's findings say so. Later copies stay raw: decoding
+    # them would tell nothing the driver uses, and a hostile VBT of 21,000 empty block headers
+    # would otherwise expand each into a full zero-filled decode (gigabytes from 64 KiB).
+    first: dict[int, dict[str, Any]] = {}
+    for b in res.get("blocks", []):
+        first.setdefault(b["id"], b)
+    context = {i: bytes(b["raw"]) for i, b in first.items() if isinstance(b.get("raw"), (bytes, bytearray))}
     for b in res.get("blocks", []):
         raw = b.pop("raw", b"")
         raw = bytes(raw) if isinstance(raw, (bytes, bytearray)) else b""
+        if first[b["id"]] is not b:
+            b["raw"] = raw.hex()
+            continue
         try:
             fields = vbt.decode_block(b["id"], raw, version, context)
         except BadInput as exc:

@@ -333,3 +333,22 @@ def test_lying_sizes_do_not_allocate_what_they_claim(case):
     # claims are 64 KiB to 16 EiB; inputs are a few KiB: the peak may differ from the honest input's
     # by what a different decode path costs, never by the claim
     assert peak < base * 2 + (1 << 20), f"{name}: peak {peak} bytes, honest input {base}"
+
+
+def test_many_copies_of_a_block_do_not_multiply_the_decode():
+    """64 KiB of empty block-27 headers (21,800 of them): each would read as a zero-filled 16-panel
+    eDP block. Only the first is decoded, as i915 and igt read only the first; the output stays
+    in proportion to the input, with one finding for all the copies."""
+    import json
+
+    n = (0xFFFF - 48 - 22) // 3
+    vbt = V.build_vbt(230, [(27, b"")] * n)
+    dec = formats.vbt_decode(vbt)
+    n -= 1  # the last header ends at bdb_size: i915's walk (index + 3 < bdb_size) leaves it out
+    assert len(dec["blocks"]) == n
+    assert sum("fields" in b for b in dec["blocks"]) == 1
+    assert all(b["raw"] == "" for b in dec["blocks"][1:])
+    copies = [f for f in dec["findings"] if f.startswith("block 27 appears")]
+    assert copies == [f"block 27 appears {n} times: i915 and igt read only the first, at 0x46; the copies at "
+                      + ", ".join(f"{0x46 + 3 * i:#x}" for i in range(1, 9)) + f" and {n - 9} more are not decoded (shown raw)"]
+    assert len(json.dumps(dec)) < 40 * len(vbt)

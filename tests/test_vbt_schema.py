@@ -275,7 +275,22 @@ def test_mipi_sequence_v3_size():
 def test_duplicates_reported():
     w = V.walk_blocks(V.build_vbt(200, [(254, b"a"), (1, bytes(7)), (254, b"b")]))
     assert [b["id"] for b in w["blocks"]] == [254, 1, 254]
-    assert "block 254 appears 2 times; i915 and igt use the first" in w["findings"]
+    assert "block 254 appears 2 times: i915 and igt read only the first, at 0x46; the copy at 0x54 is not decoded (shown raw)" in w["findings"]
+
+
+def test_duplicate_blocks_decode_the_first_only():
+    """i915's find_raw_section and igt's find_section take the first block of an id: so do the
+    hooks' context (block 27 takes its panel from the first block 40) and the decode (the later
+    copies stay raw)."""
+    from igdscope import formats
+
+    dec = formats.vbt_decode(V.build_vbt(230, [(40, bytes([3]) + bytes(15)), (27, b""), (40, bytes([7]) + bytes(15))]))
+    b40 = [b for b in dec["blocks"] if b["id"] == 40]
+    assert b40[0]["fields"]["panel_type"] == 3 and "fields" not in b40[1]
+    assert b40[1]["raw"] == (bytes([7]) + bytes(15)).hex()
+    edp = next(b for b in dec["blocks"] if b["id"] == 27)["fields"]
+    assert edp["selected_panel"]["lfp1"] == 3
+    assert [f for f in dec["findings"] if f.startswith("block 40 appears 2 times")]
 
 
 def test_find_vbt():

@@ -1238,7 +1238,7 @@ def walk_blocks(data: bytes, vbt_offset: int = 0) -> dict[str, Any]:
     bound = min(bdb_size, available)
     if bdb_size > available:
         findings.append(f"bdb_size {bdb_size} runs past the end of the data ({available} bytes from the BDB start): walk cut there")
-    seen: dict[int, int] = {}
+    seen: dict[int, list[int]] = {}  # block id -> offsets of its blocks
     i = bdb_header_size
     while i + 3 < bound:
         block_id = bdb_bytes[i]
@@ -1268,13 +1268,16 @@ def walk_blocks(data: bytes, vbt_offset: int = 0) -> dict[str, Any]:
             end = max(end, min(start + size + 5, vbt_size - bdb_at, available))
         entry["raw"] = bdb_bytes[start:end]
         out["blocks"].append(entry)
-        seen[block_id] = seen.get(block_id, 0) + 1
+        seen.setdefault(block_id, []).append(bdb_at + i)
         i = start + size
     if i < bound and any(bdb_bytes[i:bound]):
         findings.append(f"{bound - i} non-zero byte(s) at the end of the BDB too short for a block header")
-    for block_id, count in seen.items():
-        if count > 1:
-            findings.append(f"block {block_id} appears {count} times; i915 and igt use the first")
+    for block_id, offsets in seen.items():
+        if len(offsets) > 1:
+            later = ", ".join(f"{o:#x}" for o in offsets[1:9]) + (f" and {len(offsets) - 9} more" if len(offsets) > 9 else "")
+            copies = "the copy at {} is" if len(offsets) == 2 else "the copies at {} are"
+            findings.append(f"block {block_id} appears {len(offsets)} times: i915 and igt read only the first, at {offsets[0]:#x}; "
+                            + copies.format(later) + " not decoded (shown raw)")
     return out
 
 
