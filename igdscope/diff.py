@@ -612,14 +612,12 @@ def _vbt_tree(data: bytes) -> dict[str, Any] | None:
 
 
 def _block_keys(blocks: list[dict]) -> dict[str, dict]:
+    """Blocks by key: ``block42`` for the first block of an id, ``block42#2`` ... for later copies."""
     out: dict[str, dict] = {}
+    copies: dict[int, int] = {}
     for b in blocks:
-        key = f"block{b['id']}"
-        n = 2
-        while key in out:
-            key = f"block{b['id']}#{n}"
-            n += 1
-        out[key] = b
+        n = copies[b["id"]] = copies.get(b["id"], 0) + 1
+        out[f"block{b['id']}" if n == 1 else f"block{b['id']}#{n}"] = b
     return out
 
 
@@ -689,9 +687,10 @@ def _diff_vbt(out: _Out, prefix: str, vx: bytes, vy: bytes, *, host_guest: bool,
             runs = _byte_runs(ra, rb, gap=4)
             if len(ra) != len(rb):
                 runs.append((min(len(ra), len(rb)), max(len(ra), len(rb))))
+            why = "a later copy of the block, which i915 and igt do not read" if "#" in k else "no field decoder for this block"
             for s, e in runs[:MAX_BYTE_RUNS]:
                 out.add(f"{prefix}.{k}.bytes[{s:#x}:{e:#x}]", _hex_slice(ra, s, e) or None, _hex_slice(rb, s, e) or None, diff_label,
-                        f"block {a['id']} ({name}), data bytes {s:#x}-{e - 1:#x} (no field decoder for this block)", BREAKS_VBT if host_guest else None)
+                        f"block {a['id']} ({name}), data bytes {s:#x}-{e - 1:#x} ({why})", BREAKS_VBT if host_guest else None)
 
 
 def _vbt_meanings(fields: dict[str, Any], out: dict[str, Any]) -> None:

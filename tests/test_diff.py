@@ -481,6 +481,20 @@ def test_files_vbt_undecoded_block_falls_back_to_bytes():
     assert d["path"] == "vbt.block254.bytes[0x8:0x9]" and (d["a"], d["b"]) == ("08", "ff") and "block 254" in d["why"]
 
 
+def test_files_vbt_later_copies_of_a_block_compare_as_bytes():
+    # i915 reads only the first block of an id; later copies are raw, keyed block27#2, #3, ...
+    # 21,000 copies (a hostile 64 KiB file) are keyed in one pass over the blocks
+    v = vbtmod.DEMO_BDB_VERSION
+    n = 21000
+    a = vbtmod.build_vbt(v, [(27, b"")] * n + [(27, b"\x01"), (1, bytes(7))])
+    b = vbtmod.build_vbt(v, [(27, b"")] * n + [(27, b"\x02"), (1, bytes(7))])
+    res = diff.diff_files(a, b, "vbt")
+    d = by_path(res, f"vbt.block27#{n + 1}.bytes[0x0:0x1]")
+    assert (d["a"], d["b"], d["label"]) == ("01", "02", "info")
+    assert "a later copy of the block, which i915 and igt do not read" in d["why"]
+    assert [x["path"] for x in res["differences"] if "block27" in x["path"]] == [d["path"]]
+
+
 def test_files_opregion():
     o = demo.opregion()
     b = bytearray(o)
