@@ -31,7 +31,8 @@ VERSION = 1
 MAX_FILE_BYTES = 96 * 1024 * 1024  # the JSON text
 MAX_BLOB_BYTES = 16 * 1024 * 1024  # one decoded blob (a GGTT is at most 8 MiB, a ROM BAR 16 MiB)
 MAX_TOTAL_BYTES = 64 * 1024 * 1024  # all decoded blobs together
-MAX_ITEMS = 4096  # devices, errors, blobs, list entries in facts
+MAX_ITEMS = 4096  # errors, blobs, list entries in facts
+MAX_DEVICES = 64  # a capture holds the IGD, the host bridge, the LPC bridge and a few more
 COMPRESS_OVER = 4096  # blobs larger than this are stored zlib-compressed
 
 ROLES = ("igd", "display", "host_bridge", "lpc")
@@ -225,6 +226,11 @@ def _need(cond: bool, name: str, msg: str) -> None:
         raise BadInput(f"{name}: {msg}")
 
 
+def _need_list(v: Any, limit: int, name: str, what: str) -> None:
+    _need(isinstance(v, list), name, f"{what} is not a list")
+    _need(len(v) <= limit, name, f"{what} has {len(v)} entries; a capture holds at most {limit}")
+
+
 def _opt_int(v: Any, name: str, what: str, lo: int = 0, hi: int = (1 << 64) - 1) -> int | None:
     if v is None:
         return None
@@ -387,13 +393,13 @@ def _decode_device(d: Any, name: str, dropped: list[str]) -> Device:
     role = d.get("role")
     _need(role in ROLES, name, f"device role {_r(role)} is not one of {', '.join(ROLES)}")
     res = d.get("resources") or []
-    _need(isinstance(res, list) and len(res) <= 16, name, "device resources is not a short list")
+    _need_list(res, 16, name, "device resources")
     resources = []
     for r in res:
         _need(isinstance(r, dict), name, "a resource is not an object")
         resources.append({k: _opt_int(r.get(k), name, f"resource {k}") or 0 for k in ("bar", "start", "end", "flags", "size")})
     members = d.get("iommu_group_members") or []
-    _need(isinstance(members, list) and len(members) <= MAX_ITEMS, name, "iommu_group_members is not a list")
+    _need_list(members, MAX_ITEMS, name, "iommu_group_members")
     sriov = d.get("sriov")
     _need(sriov is None or isinstance(sriov, dict), name, "sriov is not an object")
     boot_vga = d.get("boot_vga")
@@ -430,7 +436,8 @@ def from_dict(doc: Any, name: str = "capture") -> Capture:
         raise BadInput(f"{name}: capture format version {ver} is newer than this igdscope understands ({VERSION}); upgrade igdscope")
     _need(ver >= 1, name, f"capture format version {ver} is not valid")
     blobs_doc = doc.get("blobs") or {}
-    _need(isinstance(blobs_doc, dict) and len(blobs_doc) <= MAX_ITEMS, name, "blobs is not an object")
+    _need(isinstance(blobs_doc, dict), name, "blobs is not an object")
+    _need(len(blobs_doc) <= MAX_ITEMS, name, f"blobs has {len(blobs_doc)} entries; a capture holds at most {MAX_ITEMS}")
     declared = 0
     for key, b in blobs_doc.items():  # check every declared size before decompressing anything
         if isinstance(b, dict) and isinstance(b.get("size"), int):
@@ -438,13 +445,13 @@ def from_dict(doc: Any, name: str = "capture") -> Capture:
     _need(declared <= MAX_TOTAL_BYTES, name, f"blobs declare {declared} bytes in total (limit {MAX_TOTAL_BYTES >> 20} MiB)")
     blobs = {str(k): _decode_blob(str(k), b, name) for k, b in blobs_doc.items()}
     devs = doc.get("devices") or []
-    _need(isinstance(devs, list) and len(devs) <= 64, name, "devices is not a list")
+    _need_list(devs, MAX_DEVICES, name, "devices")
     dropped: list[str] = []  # facts of the wrong shape, loaded as unread
     devices = [_decode_device(d, name, dropped) for d in devs]
     for d in devices:
         _need(d.config_blob is None or d.config_blob in blobs, name, f"device {d.bdf} names a config blob that is not there")
     errs = doc.get("errors") or []
-    _need(isinstance(errs, list) and len(errs) <= MAX_ITEMS, name, "errors is not a list")
+    _need_list(errs, MAX_ITEMS, name, "errors")
     errors = []
     for e in errs:
         _need(isinstance(e, dict), name, "an error entry is not an object")
