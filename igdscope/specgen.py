@@ -203,8 +203,10 @@ def vbt_markdown() -> str:
     intro = """
 The Video BIOS Table: a 48-byte VBT header, the BDB header at `bdb_offset`, then blocks of
 `id (u8), size (u16), payload` bounded by `bdb_size` (block 53 from version 3 on carries its
-size as a u32 after its version byte). Block names and the BDB versions that gate fields follow
-the kernel's `intel_vbt_defs.h`; the block list is below.
+size as a u32 after its version byte). When an id appears more than once, i915
+(`find_raw_section`) and igt (`find_section`) read only the first block: igdscope decodes that
+one and shows later copies raw, with a finding. Block names and the BDB versions that gate
+fields follow the kernel's `intel_vbt_defs.h`; the block list is below.
 
 Sources: Linux `drivers/gpu/drm/i915/display/intel_vbt_defs.h` and `intel_bios.c`,
 igt-gpu-tools `tools/intel_vbt_decode.c`.
