@@ -1457,43 +1457,46 @@ def diff(a: Capture, b: Capture, *, qemu_version: str | None = None) -> dict[str
     return _same_role(a, b)
 
 
-def diff_files(data_a: bytes, data_b: bytes, kind: str) -> dict[str, Any]:
-    """Compare two raw files of one ``kind`` (vbt, opregion, rom, config, lspci, capture)."""
+def diff_files(data_a: bytes, data_b: bytes, kind: str, names: tuple[str, str] = ("a", "b")) -> dict[str, Any]:
+    """Compare two raw files of one ``kind`` (vbt, opregion, rom, config, lspci, capture); ``names``
+    (the paths) are what errors about either file call it."""
+    na, nb = names
     out = _Out()
     a_desc = {"kind": kind, "bytes": len(data_a)}
     b_desc = {"kind": kind, "bytes": len(data_b)}
     if kind == "capture":
         from igdscope import capture as capmod
 
-        return diff(capmod.loads(data_a, "a"), capmod.loads(data_b, "b"))
+        return diff(capmod.loads(data_a, na), capmod.loads(data_b, nb))
     if kind == "vbt":
         from igdscope.schemas import vbt as vbtmod
 
         oa, ob = vbtmod.find_vbt(data_a), vbtmod.find_vbt(data_b)
         if oa is None or ob is None:
-            raise BadInput(f"{'a' if oa is None else 'b'}: no '$VBT' signature found")
+            side, data = (na, data_a) if oa is None else (nb, data_b)
+            raise BadInput(f"{side}: {vbtmod.no_vbt_reason(data, 'the file')}")
         if data_a != data_b:
             _diff_vbt(out, "vbt", bytes(data_a[oa:]), bytes(data_b[ob:]), host_guest=False)
             if oa != ob:
                 out.add("vbt.file_offset", oa, ob, "info", "where the '$VBT' starts in the file")
     elif kind == "opregion":
-        for name, d in (("a", data_a), ("b", data_b)):
+        for name, d in ((na, data_a), (nb, data_b)):
             if len(d) < 0x100:
                 raise BadInput(f"{name}: {len(d)} bytes is too short for an OpRegion header (256 bytes)")
         if bytes(data_a[:16]) != b"IntelGraphicsMem":
-            raise BadInput("a: does not start with 'IntelGraphicsMem'")
+            raise BadInput(f"{na}: does not start with 'IntelGraphicsMem'")
         if data_a != data_b:
             _diff_opregion(out, "opregion", data_a, data_b, host_guest=False)
             if len(data_a) != len(data_b):
                 out.add("opregion.size", len(data_a), len(data_b), "info", "dump length (debugfs i915_opregion is 8 KiB; the vfio region adds the extended VBT)")
     elif kind == "rom":
-        for name, d in (("a", data_a), ("b", data_b)):
+        for name, d in ((na, data_a), (nb, data_b)):
             if d[:2] != b"\x55\xaa":
                 raise BadInput(f"{name}: not an option ROM (no 0x55AA signature)")
         if data_a != data_b:
             _diff_rom(out, "rom", data_a, data_b, label="info", why="differs between the two ROMs")
     elif kind == "config":
-        ca, cb = _file_cfg(data_a, "a"), _file_cfg(data_b, "b")
+        ca, cb = _file_cfg(data_a, na), _file_cfg(data_b, nb)
         _diff_cfg_files(out, "config", ca, cb)
         a_desc["device"] = f"{ca.leaves.get('identity.vendor', 0):04x}:{ca.leaves.get('identity.device', 0):04x}"
         b_desc["device"] = f"{cb.leaves.get('identity.vendor', 0):04x}:{cb.leaves.get('identity.device', 0):04x}"
@@ -1503,7 +1506,7 @@ def diff_files(data_a: bytes, data_b: bytes, kind: str) -> dict[str, Any]:
         da = {d.bdf: d for d in lspci.parse(data_a.decode("utf-8", "replace"))}
         db = {d.bdf: d for d in lspci.parse(data_b.decode("utf-8", "replace"))}
         if not da or not db:
-            raise BadInput(f"{'a' if not da else 'b'}: no lspci hex rows (use lspci -xxx or -xxxx)")
+            raise BadInput(f"{na if not da else nb}: no lspci hex rows (use lspci -xxx or -xxxx)")
         pa, pb = _lspci_platform(da), _lspci_platform(db)
         for bdf in dict.fromkeys([*da, *db]):
             x, y = da.get(bdf), db.get(bdf)
@@ -1511,7 +1514,7 @@ def diff_files(data_a: bytes, data_b: bytes, kind: str) -> dict[str, Any]:
                 out.missing(bdf, None if x is None else x.description, None if y is None else y.description,
                             "unexpected" if y is None else "info", f"{bdf} is in {'a' if y is None else 'b'} only")
                 continue
-            _diff_cfg_files(out, bdf, _file_cfg(x.data, f"a {bdf}", bdf, pa), _file_cfg(y.data, f"b {bdf}", bdf, pb))
+            _diff_cfg_files(out, bdf, _file_cfg(x.data, f"{na} {bdf}", bdf, pa), _file_cfg(y.data, f"{nb} {bdf}", bdf, pb))
     else:
         raise BadInput(f"cannot diff files of kind {kind!r}")
     return _result(kind, out, a_desc, b_desc)
@@ -1582,7 +1585,7 @@ def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None) 
     else:
         if qemu_version is not None and _version(qemu_version) is None:
             raise BadInput(f"QEMU version {qemu_version!r} is not X.Y")
-        res = diff_files(data_a, data_b, kinds[0])
+        res = diff_files(data_a, data_b, kinds[0], (path_a, path_b))
     res["a"]["file"] = path_a
     res["b"]["file"] = path_b
     return res

@@ -70,20 +70,23 @@ def decode_file(data: bytes, kind: str, platform: Platform | None = None, name: 
     from igdscope import decoders
 
     if kind == "config":
-        return {"kind": "config", "device": decoders.decode_config(data, None, platform)}
+        try:
+            return {"kind": "config", "device": decoders.decode_config(data, None, platform)}
+        except BadInput as exc:
+            raise BadInput(f"{name}: {exc}") from None
     if kind == "lspci":
         text = data.decode("utf-8", "replace")
         devs = lspci.parse(text)
         if not devs:
             raise BadInput(f"{name}: no lspci hex rows (use lspci -xxx or -xxxx)")
         return {"kind": "lspci", **decode_lspci(devs, platform)}
-    if kind == "vbt":
-        return {"kind": "vbt", **vbt_decode(data)}
-    if kind == "opregion":
-        return {"kind": "opregion", **opregion_decode(data)}
-    if kind == "rom":
-        return {"kind": "rom", **rom_summary(data)}
-    raise BadInput(f"{name}: cannot show kind {kind!r}")
+    decode = {"vbt": vbt_decode, "opregion": opregion_decode, "rom": rom_summary}.get(kind)
+    if decode is None:
+        raise BadInput(f"{name}: cannot show kind {kind!r}")
+    try:
+        return {"kind": kind, **decode(data)}
+    except BadInput as exc:
+        raise BadInput(f"{name}: {exc}") from None
 
 
 def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> dict[str, Any]:
@@ -127,7 +130,7 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
 
     off = vbt.find_vbt(data)
     if off is None:
-        raise BadInput("no $VBT signature found")
+        raise BadInput(vbt.no_vbt_reason(data, "the file"))
     res = vbt.walk_blocks(data, off)
     version = res.get("bdb_version") or 0
     # i915 (find_raw_section) and intel_vbt_decode (find_section) read the first block of each id
@@ -330,7 +333,7 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
     def from_scan(buf: bytes, label: str) -> tuple[bytes, str]:
         off = vbtmod.find_vbt(buf)
         if off is None:
-            raise BadInput(f"{name}: no '$VBT' signature in the {label} ({len(buf)} bytes)")
+            raise BadInput(f"{name}: {vbtmod.no_vbt_reason(buf, f'the {label}')}")
         return cut(buf, off, f"{label} at {off:#x}")
 
     if kind == "vbt":

@@ -178,7 +178,7 @@ def render_blob_section(dec: dict) -> str:
             out.append(f"  {v['where']}: error: {v['error']}")
         else:
             ck = "ok" if v.get("checksum_ok") else "mismatch"
-            out.append(f"  {v['where']}: BDB version {v.get('bdb_version')}, {v.get('vbt_size')} bytes, checksum {ck}, blocks {', '.join(str(b) for b in v.get('blocks', []))}")
+            out.append(f"  {v['where']}: {_bdb_version(v.get('bdb_version'))}, {v.get('vbt_size')} bytes, checksum {ck}, blocks {', '.join(str(b) for b in v.get('blocks', [])) or 'none'}")
     rom = dec.get("rom")
     out.append("Option ROM")
     if not rom:
@@ -233,7 +233,8 @@ def render_rom(rom: dict, indent: int = 0) -> str:
         out.append(f"{pad}  GOP: {'present' if gop.get('present') else 'absent'}" + (f" ({gop['how']})" if gop.get("how") else ""))
     v = rom.get("vbt")
     if v:
-        out.append(f"{pad}  VBT at {hx(v['offset'])} in image {v.get('image')} ({v.get('image_kind')}): {v.get('vbt_size')} bytes, BDB version {v.get('bdb_version')}"
+        inside = f"in image {v['image']} ({v.get('image_kind')})" if v.get("image") is not None else "outside every image"
+        out.append(f"{pad}  VBT at {hx(v['offset'])} {inside}: {v.get('vbt_size')} bytes, {_bdb_version(v.get('bdb_version'))}"
                    + ("" if v.get("complete", True) else ", cut short by the end of the ROM"))
     elif rom.get("vbt_offset") is not None:
         out.append(f"{pad}  VBT at {hx(rom['vbt_offset'])}")
@@ -293,18 +294,23 @@ def _panel_view(fields: dict, all_panels: bool) -> dict:
     return out
 
 
+def _bdb_version(version: int | None) -> str:
+    return f"BDB version {version}" if version is not None else "no BDB header"
+
+
 def render_vbt(dec: dict, all_panels: bool = False) -> str:
     vh = dec.get("vbt_header") or {}
     bh = dec.get("bdb_header") or {}
     ck = dec.get("checksum") or {}
     out = [
         f"VBT: signature {vh.get('signature')!s}, version {vh.get('version')}, {vh.get('vbt_size')} bytes, checksum {'ok' if ck.get('ok') else 'mismatch'}",
-        f"BDB version {bh.get('version')}, header {bh.get('header_size')} bytes, BDB size {bh.get('bdb_size')}",
+        f"BDB version {bh.get('version')}, header {bh.get('header_size')} bytes, BDB size {bh.get('bdb_size')}"
+        if bh else "BDB header: not decoded (the findings below say why)",
         "",
     ]
     out.append("BDB blocks present:")
     ids = [str(i) for i in sorted({b["id"] for b in dec.get("blocks", [])})]
-    out.append("  " + " ".join(ids))
+    out.append("  " + (" ".join(ids) or "none"))
     for f in dec.get("findings", []):
         out.append(f"! {f}")
     for b in sorted(dec.get("blocks", []), key=lambda b: (b["id"], b.get("offset") or 0)):

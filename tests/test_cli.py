@@ -297,3 +297,59 @@ def test_text_output_escapes_control_characters_from_firmware(tmp_path, capsys):
     assert main(["show", str(tmp_path / "no\x1b]0;title\x07such.vbt")]) != 0
     err = capsys.readouterr().err
     assert "no\\x1b]0;title\\x07such.vbt" in err and not controls(err)
+
+
+def test_a_cut_vbt_header_is_named_and_errors_name_the_file(tmp_path, capsys):
+    """A '$VBT' with fewer than its 48 header bytes behind it is a cut file, not a file without a
+    VBT; and an error from decoding a file of a forced --kind names the file like every other."""
+    vbt = demo.vbt()
+    cut = tmp_path / "cut.vbt"
+    cut.write_bytes(vbt[:30])
+    assert main(["show", str(cut)]) == 3
+    err = capsys.readouterr().err
+    assert err.strip() == f"igdscope: {cut}: the '$VBT' at 0x0 of the file is cut inside its 48-byte header (30 bytes present)"
+    assert main(["extract", "vbt", str(cut), "-o", str(tmp_path / "out")]) == 3
+    assert "cut inside its 48-byte header (30 bytes present)" in capsys.readouterr().err
+    other = tmp_path / "other.bin"
+    other.write_bytes(b"QGFX" + bytes(8))
+    for kind, needle in (("vbt", "no '$VBT' signature in the file (12 bytes)"),
+                         ("opregion", "OpRegion header: truncated (12 bytes"),
+                         ("config", "config space of 12 bytes is too short")):
+        assert main(["show", str(other), "--kind", kind]) == 3
+        err = capsys.readouterr().err
+        assert err.startswith(f"igdscope: {other}: ") and needle in err and len(err.splitlines()) == 1, err
+
+
+def test_vbt_without_a_bdb_header_says_so_in_text(tmp_path, capsys):
+    """A VBT cut before its BDB header still shows what it has, with no 'None' standing in for the
+    fields it lacks."""
+    vbt = demo.vbt()
+    bdb_at = int.from_bytes(vbt[0x1C:0x20], "little")
+    p = tmp_path / "head.vbt"
+    p.write_bytes(vbt[: bdb_at + 4])
+    assert main(["show", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "None" not in out
+    lines = out.splitlines()
+    assert lines[1] == "BDB header: not decoded (the findings below say why)"
+    assert lines[lines.index("BDB blocks present:") + 1] == "  none"
+    assert any(line.startswith("! BDB header at ") for line in lines)
+
+
+def test_rom_vbt_line_without_bdb_header_or_holding_image(tmp_path, capsys):
+    """The ROM summary's VBT line says 'no BDB header' and 'outside every image' instead of
+    printing None."""
+    rom = bytearray(demo.option_rom())
+    at = rom.find(b"$VBT")
+    bdb = at + int.from_bytes(rom[at + 0x1C : at + 0x20], "little")
+    nobdb = tmp_path / "nobdb.rom"
+    nobdb.write_bytes(bytes(rom[:bdb]) + b"X" * 16 + bytes(rom[bdb + 16 :]))
+    rom[at] = ord("X")  # no VBT inside the image ...
+    tail = tmp_path / "tail.rom"
+    tail.write_bytes(bytes(rom) + demo.vbt())  # ... but one after it
+    assert main(["show", str(nobdb)]) == 0
+    out = capsys.readouterr().out
+    assert f"  VBT at {at:#x} in image 0 (legacy): " in out and out.count("no BDB header") == 1 and "None" not in out
+    assert main(["show", str(tail)]) == 0
+    out = capsys.readouterr().out
+    assert f"  VBT at {len(rom):#x} outside every image: {len(demo.vbt())} bytes, BDB version " in out and "None" not in out

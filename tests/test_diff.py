@@ -652,3 +652,17 @@ def test_run_bad_input(files, case, match):
 def test_run_refuses_two_stdins():
     with pytest.raises(BadInput, match="standard input"):
         diff.run("-", "-", as_json=False, qemu_version=None)
+
+
+def test_run_bad_file_is_named_by_its_path(files):
+    """Errors about either raw file name it by the path given, not as 'a' or 'b'."""
+    good = files("good.vbt", demo.vbt())
+    cut = files("cut.vbt", demo.vbt()[:40])
+    with pytest.raises(BadInput) as exc:
+        diff.run(good, cut, as_json=False, qemu_version=None)
+    assert str(exc.value) == f"{cut}: the '$VBT' at 0x0 of the file is cut inside its 48-byte header (40 bytes present)"
+    op = files("op.bin", b"IntelGraphicsMem" + bytes(300))
+    short = files("short.bin", b"IntelGraphicsMem" + bytes(100))
+    with pytest.raises(BadInput) as exc:
+        diff.run(op, short, as_json=False, qemu_version=None)
+    assert str(exc.value) == f"{short}: 116 bytes is too short for an OpRegion header (256 bytes)"

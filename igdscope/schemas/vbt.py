@@ -22,7 +22,8 @@ with ``IfThenElse``; fields that a version merely does not define yet are listed
 
 Public functions take bytes and return plain data:
 
-- :func:`find_vbt` -- offset of the first ``$VBT`` a header fits behind;
+- :func:`find_vbt` -- offset of the first ``$VBT`` a header fits behind (:func:`no_vbt_reason` says why
+  there is none);
 - :func:`walk_blocks` -- headers, checksum, the blocks i915/igt would see, ``findings``;
 - :func:`decode_block` / :func:`build_block` -- one block's fields, and back;
 - :func:`build_vbt` -- a complete VBT (headers, sizes, checksum) from raw block payloads.
@@ -1163,6 +1164,16 @@ def find_vbt(data: bytes, start: int = 0, limit: int = MAX_SCAN) -> int | None:
             return start + pos
         pos = hay.find(VBT_SIGNATURE, pos + 1)
     return None
+
+
+def no_vbt_reason(data: bytes, where: str = "the data", start: int = 0, limit: int = MAX_SCAN) -> str:
+    """Why :func:`find_vbt` found nothing in ``data`` (called ``where``): no signature at all, or a
+    ``$VBT`` too near the end to hold its header -- a cut file must not read as one without a VBT."""
+    pos = bytes(memoryview(data)[start : start + limit]).find(VBT_SIGNATURE)
+    if pos == -1:
+        return f"no '$VBT' signature in {where} ({len(data)} bytes)"
+    return (f"the '$VBT' at {start + pos:#x} of {where} is cut inside its {VBT_HEADER_SIZE}-byte header "
+            f"({len(data) - start - pos} bytes present)")
 
 
 def _checksum(vbt: bytes, stored: int, vbt_size: int) -> dict[str, Any]:
