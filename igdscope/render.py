@@ -326,9 +326,15 @@ def render_vbt(dec: dict, all_panels: bool = False) -> str:
 
 
 def _leaf(v: Any) -> str:
+    """One decoded value as text; None (no meaning, nothing to compute, no such port) is '-'."""
     if isinstance(v, dict) and set(v) == {"value", "name"}:
-        val = v["value"]
-        return f"{v['name']} ({hx(val) if isinstance(val, int) else val})" if v["name"] is not None else (hx(val) if isinstance(val, int) else str(val))
+        val, name = v["value"], v["name"]
+        code = hx(val) if isinstance(val, int) else ("" if val is None else str(val))
+        if name is None:
+            return code or "-"
+        return f"{name} ({code})" if code else str(name)
+    if v is None:
+        return "-"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):
@@ -350,7 +356,7 @@ def _tree(node: Any, depth: int) -> list[str]:
                     out.append(f"{pad}{k}[{i}]:")
                     out.extend(_tree(x, depth + 1))
             elif isinstance(v, list):
-                out.append(f"{pad}{k}: {', '.join(_leaf(x) for x in v)}")
+                out.append(f"{pad}{k}: {', '.join(_leaf(x) for x in v) or 'none'}")
             else:
                 out.append(f"{pad}{k}: {_leaf(v)}")
     else:

@@ -353,3 +353,25 @@ def test_rom_vbt_line_without_bdb_header_or_holding_image(tmp_path, capsys):
     assert main(["show", str(tail)]) == 0
     out = capsys.readouterr().out
     assert f"  VBT at {len(rom):#x} outside every image: {len(demo.vbt())} bytes, BDB version " in out and "None" not in out
+
+
+def test_text_view_never_prints_python_none(capsys):
+    """Values that are None in the JSON (a DTD with no clock has no refresh rate, a port with no
+    name on one platform, a field a BDB version lacks) read as '-' in text, and empty lists as
+    'none' -- on every corpus file, with every panel."""
+    from igdscope import render
+
+    assert render._tree({"vrefresh": None, "psr2": {"value": None, "name": "not in this BDB version"},
+                         "ddc_pin": {"value": 3, "name": None}, "findings": []}, 0) == [
+        "vrefresh: -", "psr2: not in this BDB version", "ddc_pin: 0x3", "findings: none"]
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    nones = 0
+    for p in sorted(p for p in CORPUS.iterdir() if p.suffix in (".vbt", ".rom", ".opregion")):
+        for extra in ([], ["--all-panels"]):
+            assert main(["show", str(p), *extra]) == 0, p.name
+            out = capsys.readouterr().out
+            assert "None" not in out, (p.name, [line for line in out.splitlines() if "None" in line][:3])
+        assert main(["show", str(p), "--json"]) == 0, p.name
+        nones += capsys.readouterr().out.count(": null")
+    assert nones > 100  # the JSON keeps them as null

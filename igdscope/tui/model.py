@@ -31,8 +31,10 @@ def value_text(v: Any, limit: int = 72) -> str:
     characters in text escaped (see :func:`printable`)."""
     if isinstance(v, dict) and "value" in v and "name" in v:
         val = v["value"]
-        code = f"{val:#x}" if isinstance(val, int) and not isinstance(val, bool) else printable(str(val))
-        return f"{printable(str(v['name']))} ({code})" if v.get("name") is not None else code
+        code = f"{val:#x}" if isinstance(val, int) and not isinstance(val, bool) else ("" if val is None else printable(str(val)))
+        if v.get("name") is None:
+            return code or "-"
+        return f"{printable(str(v['name']))} ({code})" if code else printable(str(v["name"]))
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int):

@@ -23,6 +23,9 @@ def test_flatten_splits_short_lists_and_keeps_coded_values():
     flat = flatten(tree)
     assert flat["a.didl[1]"] == 2 and flat["a.c"] == {"value": 3, "name": "HDMI"} and flat["big"] == list(range(40))
     assert value_text({"value": 3, "name": "HDMI"}) == "HDMI (0x3)" and value_text(True) == "yes" and value_text(255) == "255 (0xff)"
+    # a meaning with no code (a field this BDB version lacks), a code with no meaning, nothing at all
+    assert value_text({"value": None, "name": "not in this BDB version"}) == "not in this BDB version"
+    assert value_text({"value": 6, "name": None}) == "0x6" and value_text({"value": None, "name": None}) == "-" and value_text(None) == "-"
 
 
 def test_register_rows_cover_header_capabilities_and_device_registers():
