@@ -278,17 +278,18 @@ def qemu_rules(c: Context) -> None:
     if vi.on_root_bus is False:
         c.add("vm.root_bus", "IGD on the root bus", "fail", f"behind {vi.guest_bus}", "put it on the root bus (pci.0 / pcie.0), not behind a root port", LEGACY)
     fam = vm.machine_family
+    machine = vm.machine or (f"not stated ({fam} inferred)" if fam else None)
     if fam == "q35":
         at = vm.devices_at_1f0 or []
-        c.add("vm.1f0", "Guest 00:1f.0 free (or vfio-pci-igd-lpc-bridge)", "fail", f"machine {vm.machine}: {', '.join(at) or 'ICH9 LPC'} at 00:1f.0", "QEMU: 'cannot support legacy mode due to existing devices at address 1f.0' - use an i440fx (pc) machine", LEGACY)
+        c.add("vm.1f0", "Guest 00:1f.0 free (or vfio-pci-igd-lpc-bridge)", "fail", f"machine {machine}: {', '.join(at) or 'ICH9 LPC'} at 00:1f.0", "QEMU: 'cannot support legacy mode due to existing devices at address 1f.0' - use an i440fx (pc) machine", LEGACY)
         if c.qemu is not None and c.qemu >= (10, 0):
-            c.add("vm.machine", "i440fx machine for legacy mode", "fail", f"machine {vm.machine}", "QEMU 10.0+ does legacy mode only on i440fx (pc)", LEGACY)
+            c.add("vm.machine", "i440fx machine for legacy mode", "fail", f"machine {machine}", "QEMU 10.0+ does legacy mode only on i440fx (pc)", LEGACY)
     elif fam == "i440fx":
         at = [d for d in (vm.devices_at_1f0 or []) if "igd-lpc-bridge" not in d]
         c.add("vm.1f0", "Guest 00:1f.0 free (or vfio-pci-igd-lpc-bridge)", "fail" if at else "pass", f"00:1f.0: {', '.join(at)}" if at else "00:1f.0 free on i440fx", "move the device away from 00:1f.0" if at else "", LEGACY)
-        c.add("vm.machine", "i440fx machine for legacy mode", "pass", f"machine {vm.machine}", modes=LEGACY)
+        c.add("vm.machine", "i440fx machine for legacy mode", "pass", f"machine {machine}", modes=LEGACY)
     else:
-        c.add("vm.machine", "i440fx machine for legacy mode", "unknown", f"machine {vm.machine or 'not given'}", modes=LEGACY)
+        c.add("vm.machine", "i440fx machine for legacy mode", "unknown", f"machine {machine or 'not given'}", modes=LEGACY)
     if vi.hotplugged:
         c.add("vm.hotplug", "IGD not hot-plugged", "fail", "the IGD is hot-plugged", "cold-plug it (define it at VM start)", OPREGION_MODES)
     lm = vi.x_igd_legacy_mode
@@ -343,7 +344,7 @@ def run_checks(cap: Capture, vm: Any = None, qemu_version: str | None = None, de
         "platform": dec.get("platform"),
         "qemu_version": qv,
         "kernel": cap.host.get("kernel_release"),
-        "vm": None if vm is None else {"source": vm.source, "machine": vm.machine, "firmware": vm.firmware},
+        "vm": None if vm is None else {"source": vm.source, "machine": vm.machine, "machine_family": vm.machine_family, "firmware": vm.firmware},
         "requested_mode": asked,
         "verdicts": verdicts,
         "rules": [r.plain() for r in c.rules],
@@ -379,7 +380,7 @@ def render(result: dict) -> str:
     out.append(f"IGD {ident.get('vendor', 0):04x}:{ident.get('device', 0):04x} {plat.get('platform', '')} ({plat.get('name', 'unknown platform')}); kernel {result.get('kernel') or '?'}; QEMU {result.get('qemu_version') or '?'}")
     if result.get("vm"):
         vm = result["vm"]
-        out.append(f"VM: {vm['source']} config, machine {vm['machine'] or '?'}, firmware {vm['firmware'] or '?'}; asks for {result['requested_mode'] or '?'}")
+        out.append(f"VM: {vm['source']} config, machine {vm['machine'] or (vm.get('machine_family') or '?') + (' (inferred)' if vm.get('machine_family') else '')}, firmware {vm['firmware'] or '?'}; asks for {result['requested_mode'] or '?'}")
     out.append("")
     for mode in MODES:
         v = result["verdicts"][mode]

@@ -142,6 +142,21 @@ def test_rom_device_rule_reads_pcir_device_list_and_the_generic_id():
     assert r["status"] == "warn" and "not 8086:0412" in r["evidence"]
 
 
+def test_inferred_machine_is_named_as_inferred():
+    """A config that does not state the machine type (QEMU then takes 'pc', i440fx; a Proxmox or
+    libvirt config may imply q35) says so in the evidence and the headline, not 'machine None'."""
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -device vfio-pci,host=00:02.0,addr=02.0")
+    assert vm.machine is None and vm.machine_family == "i440fx"
+    r = check.run_checks(host(), vm, "9.0")
+    assert rules(r)["vm.machine"]["evidence"] == "machine not stated (i440fx inferred)"
+    assert r["vm"]["machine"] is None and r["vm"]["machine_family"] == "i440fx"
+    text = check.render(r)
+    assert "None" not in text and "machine i440fx (inferred)" in text.splitlines()[1]
+    vm.machine_family = "q35"
+    r = check.run_checks(host(), vm, "10.1")
+    assert rules(r)["vm.1f0"]["evidence"] == "machine not stated (q35 inferred): ICH9 LPC at 00:1f.0"
+    assert rules(r)["vm.machine"]["evidence"] == "machine not stated (q35 inferred)"
+
 def test_vm_side_rules():
     cap = host()
     q35 = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -machine q35 -device vfio-pci,host=00:02.0,addr=02.0")
