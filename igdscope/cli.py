@@ -217,10 +217,6 @@ def _run(args) -> int:
         return EXIT_OK
 
 
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
-
-
 def _json_bytes(obj: object) -> str:
     # byte strings are hex everywhere in igdscope's JSON; one left as bytes must not crash the output
     if isinstance(obj, (bytes, bytearray, memoryview)):
@@ -263,7 +259,9 @@ def cmd_dump(args) -> int:
         except OSError as exc:
             print(f"igdscope: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        print(f"wrote {args.output}: {cap.machine} capture, {_n(len(cap.devices), 'device')}, {_n(len(cap.blobs), 'blob')}, {_n(len(cap.errors), 'error')}")
+        from igdscope.render import plural
+
+        print(f"wrote {args.output}: {cap.machine} capture, {plural(len(cap.devices), 'device')}, {plural(len(cap.blobs), 'blob')}, {plural(len(cap.errors), 'error')}")
         return EXIT_OK
     if args.json:
         sys.stdout.write(cap.to_json(decoded))

@@ -202,6 +202,16 @@ def _id_list(ids: list[int], per_line: int = 12, pad: str = "") -> list[str]:
     return [pad + " ".join(words[k : k + per_line]) for k in range(0, len(words), per_line)]
 
 
+def _coded(v: dict, what: str) -> str:
+    """An enum value's name, or 'unknown <what> 0x..' when it has none."""
+    return v["name"] if v.get("name") is not None else f"unknown {what} {hx(v.get('value'))}"
+
+
+def plural(count: int, noun: str) -> str:
+    """'1 block', '6 blocks'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def render_rom(rom: dict, indent: int = 0) -> str:
     """The image chain of an option ROM: each image's header and PCIR, its checksum and device
     list; whether a GOP (EFI) image is there; the VBT inside; and, when known, whether it belongs
@@ -214,7 +224,8 @@ def render_rom(rom: dict, indent: int = 0) -> str:
         extra = ""
         if kind == "efi":
             e = img["efi"]
-            extra = f" {e['efi_machine_type']['name']} {e['efi_subsystem']['name']} compression {e['compression_type']['name']}"
+            extra = " ".join(["", _coded(e["efi_machine_type"], "machine"), _coded(e["efi_subsystem"], "subsystem"),
+                              "compression", _coded(e["compression_type"], "type")])
         ck = img.get("checksum") or {}
         if ck:
             extra += f", checksum {ck.get('state', 'ok' if img.get('checksum_ok') else 'bad')}"
@@ -224,13 +235,21 @@ def render_rom(rom: dict, indent: int = 0) -> str:
             code = p.get("code_type") or {}
             out.append(f"{pad}    PCIR {img.get('pcir_layout', '?')} at {img['offset'] + img.get('pcir_offset', 0):#x}: {ids}, class {p.get('class_code', 0):06x}, "
                        f"code type {code.get('value', '?')} ({code.get('name', '?')}), revision {p.get('revision')}, code revision {p.get('code_revision')}")
+        dec = img.get("decompressed")
+        if dec:
+            sizes = f"{dec['comp_size']} bytes for {dec['orig_size']}" if dec.get("orig_size") is not None else "no compression header"
+            state = (f"does not decompress: {dec['error']}" if dec.get("error") else
+                     f"the first {dec['size']} bytes decompressed ({dec['stopped']})" if dec.get("stopped") else
+                     f"decompressed ({plural(dec['blocks'], 'block')})")
+            out.append(f"{pad}    compressed (UEFI algorithm): {sizes}; {state}")
         dl = img.get("device_list")
         if dl:
             out.append(f"{pad}    device list ({len(dl)}):")
             out += _id_list(dl, pad=pad + "      ")
     gop = rom.get("gop")
     if gop is not None:
-        out.append(f"{pad}  GOP: {'present' if gop.get('present') else 'absent'}" + (f" ({gop['how']})" if gop.get("how") else ""))
+        state = {True: "present", False: "absent", None: "unknown"}[gop.get("present")]
+        out.append(f"{pad}  GOP: {state}" + (f" ({gop['how']})" if gop.get("how") else ""))
     v = rom.get("vbt")
     if v:
         inside = f"in image {v['image']} ({v.get('image_kind')})" if v.get("image") is not None else "outside every image"

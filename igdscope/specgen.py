@@ -225,8 +225,15 @@ and pointing (offset 0x18) to its PCI data structure ("PCIR"); the image length 
 512-byte units and bit 7 of `indicator` marks the last image. Code type 0 is a legacy x86
 image (its bytes sum to 0), 3 an EFI image.
 
+An EFI image with `compression_type` 1 holds, from `efi_image_header_offset` to
+`initialization_size` * 512, data in the UEFI compression format (an 8-byte header: compressed
+and original size, u32 each; then Huffman-coded blocks). igdscope decompresses it as EDK2's PCI
+bus driver does before loading it (`igdscope/eficompress.py`: at most 2 MiB of output and 2048
+blocks), reads the PE header and searches the GOP protocol GUID in what it gives.
+
 Sources: PCI Firmware 3.0 as in EDK2 `MdePkg/Include/IndustryStandard/Pci22.h`, `Pci30.h`,
-`PeImage.h` (machine and subsystem values); QEMU `docs/igd-assign.txt` for the IGD ROM roles.
+`PeImage.h` (machine and subsystem values); the UEFI specification's compression algorithm as in
+EDK2 `MdePkg/Library/BaseUefiDecompressLib`; QEMU `docs/igd-assign.txt` for the IGD ROM roles.
 """
     return _struct_doc("PCI option ROM", intro, [("Legacy x86 image header", r.LegacyRomHeader), ("EFI image header", r.EfiRomHeader), ("PCIR data structure (PCI 2.2)", r.Pcir), ("PCIR data structure (PCI Firmware 3.0)", r.Pcir30)])
 

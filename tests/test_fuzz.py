@@ -27,12 +27,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from igdscope import formats, render
+from igdscope import eficompress, formats, render
 from igdscope.errors import BadInput
 from igdscope.schemas import opregion as op
 from igdscope.schemas import rom as R
 from igdscope.schemas import vbt as V
 from igdscope.sources import demo
+from tests import efi_encode
 
 pytestmark = pytest.mark.fuzz
 
@@ -92,6 +93,9 @@ def rom_fields(data: bytes) -> list[tuple[int, int]]:
     for img in R.walk_images(data)["images"][:8]:
         o = img["offset"]
         out += [(o + 2, 1), (o + 2, 2), (o + 0x0C, 2), (o + 0x16, 2), (o + 0x18, 2)]
+        if img.get("decompressed"):  # the compression header: CompSize, OrigSize
+            at = o + img["efi"]["efi_image_header_offset"]
+            out += [(at, 4), (at + 4, 4)]
         p = o + img.get("pcir_offset", 0)
         out += [(p + 8, 2), (p + 0x0A, 2), (p + 0x0C, 1), (p + 0x10, 2), (p + 0x14, 1), (p + 0x15, 1)]
     at = V.find_vbt(data)
@@ -146,6 +150,23 @@ def opregion_seeds() -> list[Seed]:
     return [Seed(n, d, opregion_fields(d)) for n, d in raw]
 
 
+def _gop_driver() -> bytes:
+    """A PE image with code-like bytes and the GOP protocol GUID: what a compressed GOP holds."""
+    body = bytes((i * 7 + (i >> 5)) & 0xFF if i % 3 else 0x48 for i in range(5000))
+    return R.build_pe_image("x64", "boot_service_driver", body + R.GOP_PROTOCOL_GUID + body[:700])
+
+
+@cache
+def efi_stream_seeds() -> list[Seed]:
+    """UEFI-compressed streams: literals only, matches in several blocks, single-symbol runs."""
+    raw = [
+        ("literals", efi_encode.encode(efi_encode.literals(bytes(range(256)) * 8, block=700))),
+        ("gop-lz", efi_encode.encode(efi_encode.lz(_gop_driver(), block=1500))),
+        ("run", efi_encode.encode([[0x5A] * 3000, [1, 2, (256, 2), (40, 1)]])),
+    ]
+    return [Seed(n, d, [(0, 4), (4, 4), (8, 2), (10, 1)]) for n, d in raw]
+
+
 @cache
 def rom_seeds() -> list[Seed]:
     raw = _corpus(".rom")
@@ -155,6 +176,7 @@ def rom_seeds() -> list[Seed]:
         ("demo", demo.option_rom()),
         ("legacy+efi", R.build_rom(legacy, R.build_efi_image(0x8086, 0x0406, gop, device_ids=[0x3E92]))),
         ("efi-compressed-pci22", R.build_efi_image(0x8086, 0x5916, b"\x12\x34" * 300, compressed=True, pcir_revision=0)),
+        ("efi-compressed-gop", R.build_efi_image(0x8086, 0x0406, efi_encode.encode(efi_encode.lz(_gop_driver(), block=1500)), compressed=True)),
         ("many-images", R.build_legacy_image(0x8086, 0x5916, b"", last=False) * 200),
     ]
     return [Seed(n, d, rom_fields(d)) for n, d in raw]
@@ -237,6 +259,12 @@ def decode_rom(data: bytes) -> None:
         pass
 
 
+def decode_efi_stream(data: bytes) -> None:
+    res = eficompress.decompress(data)
+    assert len(res["data"]) <= eficompress.MAX_OUTPUT and res["blocks"] <= eficompress.MAX_BLOCKS
+    assert res["complete"] == (res["error"] is None and res["stopped"] is None and len(res["data"]) == res["orig_size"])
+
+
 # -- the fuzz tests -------------------------------------------------------------------------------------
 
 
@@ -264,8 +292,16 @@ def test_fuzz_rom(data):
     timed(decode_rom, mutate(data.draw, seed))
 
 
+@FUZZ
+@given(st.data())
+def test_fuzz_efi_decompress(data):
+    seeds = efi_stream_seeds()
+    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
+    timed(decode_efi_stream, mutate(data.draw, seed))
+
+
 def test_seeds_have_lying_fields():
-    for seeds in (vbt_seeds(), opregion_seeds(), rom_seeds()):
+    for seeds in (vbt_seeds(), opregion_seeds(), rom_seeds(), efi_stream_seeds()):
         assert seeds and all(s.fields for s in seeds)
     names = {s.name for s in vbt_seeds()}
     assert {"demo", "many-blocks", "mipi-v3"} <= names
@@ -312,6 +348,8 @@ def _lying_cases() -> list[tuple[str, object, bytes, bytes]]:
     honest_op = op.build_opregion({"version": "2.1.0", "mbox4": demo.vbt(), "mailboxes": {"asle": {}}, "extended_vbt": _ext_vbt()})
     rom = demo.option_rom()
     efi = R.build_efi_image(0x8086, 0x5916, R.build_pe_image() + bytes(1000))
+    packed = R.build_efi_image(0x8086, 0x0406, efi_encode.encode(efi_encode.lz(_gop_driver())), compressed=True)
+    packed_at = R.walk_images(packed)["images"][0]["efi"]["efi_image_header_offset"]
     cases = [("vbt " + str(i), decode_vbt, demo.vbt(), lie) for i, lie in enumerate(_lies_vbt(demo.vbt()))]
     cases += [
         ("vbt mipi u32 size", decode_vbt, mipi, _set(mipi, (mipi_at + 4, 4, 0xFFFFFFFF))),
@@ -321,6 +359,8 @@ def _lying_cases() -> list[tuple[str, object, bytes, bytes]]:
         ("rom image length", decode_rom, rom, _set(rom, (0x40 + 0x10, 2, 0xFFFF), (2, 1, 0xFF))),
         ("rom device list", decode_rom, rom, _set(rom, (0x40 + 0x08, 2, 0xFFFF))),
         ("rom efi sizes", decode_rom, efi, _set(efi, (2, 2, 0xFFFF), (0x16, 2, 0xFFFF), (0x1C + 0x10, 2, 0xFFFF))),
+        ("rom efi OrigSize", decode_rom, packed, _set(packed, (packed_at + 4, 4, 0xFFFFFFFF))),
+        ("rom efi CompSize", decode_rom, packed, _set(packed, (packed_at, 4, 0xFFFFFFFF))),
     ]
     return cases
 

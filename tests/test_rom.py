@@ -191,17 +191,6 @@ def test_built_legacy_plus_efi_rom():
     assert render.render_rom(info).splitlines()[-1] == "  for 8086:0412? no: image 0 (legacy) has PCIR 8086:0406: made for another Intel device, not 8086:0412"
 
 
-def test_built_compressed_and_pci22_efi_images():
-    efi = R.build_efi_image(0x8086, 0x5916, b"compressed bytes, no MZ" * 10, compressed=True, machine="ia32", pcir_revision=0)
-    info = R.walk_images(efi)
-    img = info["images"][0]
-    assert img["pcir_layout"] == "2.2" and img["pcir"]["revision"] == 0 and img["pcir"]["length"] == R.PCIR_SIZE
-    assert img["efi"]["compression_type"]["name"] == "efi_compressed" and img["pe"] is None and img["gop"] is None
-    assert info["gop"]["present"] is None and "compressed" in info["gop"]["how"]
-    assert info["findings"] == []
-    assert R.match_device(info, 0x5916)["match"] == "pcir" and not R.match_device(info, 0x5916)["legacy_exact"]
-
-
 def test_build_sides_round_trip_and_compile():
     data = multi_image_rom()
     for img in R.walk_images(data)["images"]:

@@ -12,7 +12,10 @@ Facts (project fact sheet ``pci-registers.md`` §6, checked at the sources):
 - EDK2 ``PeImage.h``: PE machine and subsystem values, DOS ``MZ`` header with ``e_lfanew`` at 0x3C,
   ``PE\\0\\0``, COFF header, optional-header ``Subsystem`` at +68 in both PE32 and PE32+.
 - EDK2 PCI bus driver: an EFI image is used only when ``InitializationSize * 512`` fits the image
-  and ``EfiImageHeaderOffset`` is below it; compression types above 1 are skipped.
+  and ``EfiImageHeaderOffset`` is below it; compression types above 1 are skipped; type 1 is
+  decompressed (``EFI_DECOMPRESS_PROTOCOL``, the UEFI algorithm: :mod:`igdscope.eficompress`)
+  from ``EfiImageHeaderOffset`` to ``InitializationSize * 512``, and an image that does not
+  decompress is skipped.
 - Linux ``drivers/pci/rom.c`` (``pci_get_rom_size``): walk while 55 AA and 'PCIR' are found,
   advance by ImageLength * 512, stop after the image whose Indicator has bit 7.
 - SeaBIOS ``src/optionroms.c``: a legacy image runs only when its bytes (size byte * 512) sum to 0
@@ -34,6 +37,7 @@ from typing import Any
 
 import construct as cs
 
+from igdscope import eficompress
 from igdscope.decode import build, to_plain
 from igdscope.schemas.common import byte_sum
 
@@ -207,23 +211,41 @@ def _efi_image(rom: bytes, img: dict[str, Any], off: int, length: int, findings:
     if compressed > 1:
         findings.append(f"{where}: unknown compression type {compressed} (EDK2 skips the image)")
         usable = False
-    img["usable_by_uefi"] = usable
     gop: bool | None = None
+    body_end = min(off + max(init, 0), image_end) if init else image_end
     if compressed == 0:
-        pe = _pe_info(rom, start, min(off + max(init, 0), image_end) if init else image_end)
+        body, body_start, where_pe = rom, start, f"the EFI image header offset {hdr.efi_image_header_offset:#x}"
+        gop = GOP_PROTOCOL_GUID in rom[off:image_end]
+    elif compressed == 1:
+        # EDK2's PCI bus driver decompresses InitializationSize * 512 - EfiImageHeaderOffset bytes
+        # from the image header offset (EFI_DECOMPRESS_PROTOCOL, the UEFI algorithm)
+        dec = eficompress.decompress(rom[start:body_end] if start < body_end else b"")
+        body, body_start, where_pe = dec["data"], 0, "the start of the decompressed image"
+        img["decompressed"] = {k: dec[k] for k in ("comp_size", "orig_size", "complete", "blocks", "error", "stopped")}
+        img["decompressed"]["size"] = len(body)
+        if dec["error"]:
+            findings.append(f"{where}: the compressed EFI image does not decompress: {dec['error']} (EDK2 skips the image)")
+            usable = False
+        elif dec["stopped"]:
+            findings.append(f"{where}: only the first {len(body)} of the {dec['orig_size']} decompressed bytes were examined ({dec['stopped']})")
+        found = GOP_PROTOCOL_GUID in body
+        gop = True if found else (False if dec["complete"] else None)
+    img["usable_by_uefi"] = usable
+    if compressed in (0, 1):
+        pe = _pe_info(body, body_start, body_end if compressed == 0 else len(body))
         img["pe"] = pe
         if pe is None:
-            findings.append(f"{where}: no PE/COFF 'MZ' header at the EFI image header offset {hdr.efi_image_header_offset:#x}")
+            if compressed == 0 or not img["decompressed"]["error"]:
+                findings.append(f"{where}: no PE/COFF 'MZ' header at {where_pe}")
         elif not pe["pe"]:
-            findings.append(f"{where}: 'MZ' header at +{hdr.efi_image_header_offset:#x} but no 'PE\\0\\0' at e_lfanew {pe['e_lfanew']:#x}")
+            findings.append(f"{where}: 'MZ' header at {where_pe} but no 'PE\\0\\0' at e_lfanew {pe['e_lfanew']:#x}")
         else:
             if pe["machine"]["value"] != int(hdr.efi_machine_type):
                 findings.append(f"{where}: ROM header says machine {int(hdr.efi_machine_type):#06x}, the PE header {pe['machine']['value']:#06x}")
             if pe["subsystem"]["value"] != int(hdr.efi_subsystem):
                 findings.append(f"{where}: ROM header says subsystem {int(hdr.efi_subsystem)}, the PE header {pe['subsystem']['value']}")
-        gop = GOP_PROTOCOL_GUID in rom[off:image_end]
     else:
-        img["pe"] = None  # compressed: the PE image is not visible without decompressing it
+        img["pe"] = None  # an unknown compression: the PE image is not visible
     img["gop"] = gop
 
 
@@ -236,8 +258,11 @@ def walk_images(rom: bytes) -> dict[str, Any]:
     ``length`` (ImageLength * 512), ``last``, ``kind`` (``legacy``, ``efi`` or the code type),
     for legacy images ``legacy`` (``size_512``, ``init_entry``), ``checksum`` (``span``, ``sum``,
     ``state`` ok / bad / truncated / empty) and ``checksum_ok``; for EFI images ``efi`` (the header),
-    ``pe`` (machine, format, subsystem of an uncompressed image), ``gop`` (the GOP protocol GUID is
-    in the image: True / False, None when compressed) and ``usable_by_uefi``.
+    ``pe`` (machine, format, subsystem of the PE image, after decompressing a compressed one), for
+    compressed images ``decompressed`` (``comp_size``, ``orig_size``, ``size`` decompressed,
+    ``complete``, ``blocks``, ``error``, ``stopped``: see :mod:`igdscope.eficompress`), ``gop``
+    (the GOP protocol GUID is in the image: True / False, None when it could not be searched) and
+    ``usable_by_uefi``.
     ``rom_size`` is where the kernel's walk ends (``pci_get_rom_size``); ``gop`` at the top is
     ``{"present": True | False | None, "how": text}``; ``vbt`` is where ``$VBT`` is (the first one,
     byte-granular like igt) and which image holds it.
@@ -364,9 +389,16 @@ def _gop_summary(images: list[dict[str, Any]]) -> dict[str, Any]:
     if found:
         return {"present": True, "image": found[0]["index"], "how": f"image {found[0]['index']} (EFI) contains the GOP protocol GUID"}
     drivers = [i for i in efi if _enum_name(i["efi"].get("efi_subsystem")) == "boot_service_driver"]
-    unknown = [i for i in drivers if i.get("gop") is None]
+    broken = [i for i in drivers if (i.get("decompressed") or {}).get("error")]
+    if broken:
+        i = broken[0]
+        return {"present": False, "image": i["index"], "how": f"image {i['index']} is a compressed EFI boot-service driver that does not decompress: EDK2 skips it, so UEFI guests get no GOP from it"}
+    unknown = [i for i in drivers if i.get("gop") is None and not (i.get("decompressed") or {}).get("error")]
     if unknown:
-        return {"present": None, "image": unknown[0]["index"], "how": f"image {unknown[0]['index']} is a compressed EFI boot-service driver: likely the GOP, not confirmed (igdscope does not decompress)"}
+        i = unknown[0]
+        dec = i.get("decompressed") or {}
+        why = dec.get("stopped") or f"compression type {i['efi'].get('compression_type', {}).get('value')} is unknown"
+        return {"present": None, "image": i["index"], "how": f"image {i['index']} is a compressed EFI boot-service driver not searched to its end: {why}"}
     return {"present": False, "how": "the EFI image(s) do not contain the GOP protocol GUID"}
 
 
