@@ -244,7 +244,7 @@ def decompress(data: bytes, limit: int | None = None) -> dict[str, Any]:
                     p_code = _read_pt(br, MAXNP, PBIT, -1, "position set")
                 except Corrupt as exc:
                     raise Corrupt(f"{where}: {exc}") from None
-                ctab, cbits = c_code.table, c_code.bits
+                ctab, cbits, ptab = c_code.table, c_code.bits, p_code.table
                 only = ctab[0] >> 5 if c_code.single_symbol else None
                 if only is not None and only < 256:  # one literal, coded with no bits: a run
                     n = min(left, want - len(out))
@@ -265,16 +265,32 @@ def decompress(data: bytes, limit: int | None = None) -> dict[str, Any]:
             if sym < 256:
                 out.append(sym)
                 continue
-            if br.bit_offset() > end_bits:  # a match from bits past the data: bound what zeros can make
+            if 8 * br.pos - br.n > end_bits:  # a match from bits past the data: bound what zeros can make
                 res["stopped"] = past_end
                 break
-            length = sym - 253
-            p = p_code.read(br)
-            dist = (p if p < 2 else (1 << (p - 1)) + br.get(p - 1)) + 1
+            # the position, inline like the symbol: 8-bit table, then its extra bits
+            if br.n < 8:
+                br.fill(8)
+            e = ptab[br.acc >> (br.n - 8)]
+            if e >= 0:
+                br.n -= e & 31
+                br.acc &= (1 << br.n) - 1
+                p = e >> 5
+            else:
+                p = p_code.read(br)
+            if p > 1:
+                k = p - 1
+                if br.n < k:
+                    br.fill(k)
+                br.n -= k
+                dist = (1 << k) + (br.acc >> br.n) + 1
+                br.acc &= (1 << br.n) - 1
+            else:
+                dist = p + 1
             start = len(out) - dist
             if start < 0:
                 raise Corrupt(f"at output byte {len(out)}: a match {dist} bytes back reaches before the start")
-            length = min(length, want - len(out))
+            length = min(sym - 253, want - len(out))
             if dist >= length:
                 out += out[start : start + length]
             else:  # overlapping: the copy repeats the last dist bytes
