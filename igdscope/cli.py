@@ -300,7 +300,7 @@ def cmd_show(args) -> int:
     data = _read_input(args.file)
     kind = args.kind or formats.sniff(data)
     if kind is None:
-        raise BadInput(f"{name}: unknown kind ({len(data)} bytes, starts {data[:8].hex()}); give --kind")
+        raise formats.unknown_kind(name, data, "; give --kind")
     plat = None
     if args.platform:
         plat = platforms.by_name(args.platform)
@@ -370,7 +370,7 @@ def cmd_extract(args) -> int:
     data = _read_input(args.file)
     kind = args.kind or formats.sniff(data)
     if kind is None:
-        raise BadInput(f"{name}: unknown kind ({len(data)} bytes, starts {data[:8].hex()}); give --kind")
+        raise formats.unknown_kind(name, data, "; give --kind")
     raw, where = formats.extract_vbt(data, kind, name)
     vbt_size = int.from_bytes(raw[0x18:0x1A], "little")
     bdb_at = int.from_bytes(raw[0x1C:0x20], "little")

@@ -1574,7 +1574,7 @@ def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None) 
     for path, data in ((path_a, data_a), (path_b, data_b)):
         kind = formats.sniff(data)
         if kind is None:
-            raise BadInput(f"{path}: unknown kind ({len(data)} bytes, starts {data[:8].hex()}): give two captures or two VBT/OpRegion/ROM/config/lspci files")
+            raise formats.unknown_kind(path, data, ": give two captures or two VBT/OpRegion/ROM/config/lspci files")
         kinds.append(kind)
     if kinds[0] != kinds[1]:
         raise BadInput(f"{path_a} is a {kinds[0]} and {path_b} a {kinds[1]}: diff compares two captures or two files of one kind")

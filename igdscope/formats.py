@@ -65,6 +65,21 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+def unknown_kind(name: str, data: bytes, advice: str) -> BadInput:
+    """The error for input :func:`sniff` does not know: what it starts with, and what it is when it
+    is one of the files people pick up by mistake (a GOP .efi, a BIOS image), else ``advice``."""
+    head = f"{name}: unknown kind ({len(data)} bytes, starts {data[:8].hex()})"
+    if data[:2] == b"MZ":
+        return BadInput(f"{head}: a PE/COFF executable (an EFI driver such as a GOP .efi), not an option ROM; "
+                        "EDK2's EfiRom wraps one into a ROM: EfiRom -f 0x8086 -i <device id> -e driver.efi")
+    if data[0x10:0x14] == b"\x5a\xa5\xf0\x0f":
+        return BadInput(f"{head}: an Intel SPI flash image (flash descriptor at 0x10); a VBT stored in it "
+                        "uncompressed is found with --kind vbt")
+    if data[0x28:0x2C] == b"_FVH":
+        return BadInput(f"{head}: a UEFI firmware volume; a VBT stored in it uncompressed is found with --kind vbt")
+    return BadInput(f"{head}{advice}")
+
+
 def decode_file(data: bytes, kind: str, platform: Platform | None = None, name: str = "input") -> dict[str, Any]:
     """Decode one raw file of ``kind`` into plain data (a capture is handled by the caller)."""
     from igdscope import decoders
@@ -128,9 +143,9 @@ def opregion_decode(data: bytes) -> dict[str, Any]:
 def vbt_decode(data: bytes) -> dict[str, Any]:
     from igdscope.schemas import vbt
 
-    off = vbt.find_vbt(data)
+    off = vbt.find_vbt(data, limit=len(data))  # the whole input, however large (a BIOS image)
     if off is None:
-        raise BadInput(vbt.no_vbt_reason(data, "the file"))
+        raise BadInput(vbt.no_vbt_reason(data, "the file", limit=len(data)))
     res = vbt.walk_blocks(data, off)
     version = res.get("bdb_version") or 0
     # i915 (find_raw_section) and intel_vbt_decode (find_section) read the first block of each id
@@ -331,9 +346,9 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
         return cut(buf[: opmod.OPREGION_SIZE], opmod.VBT_OFFSET, f"{label} mailbox 4")
 
     def from_scan(buf: bytes, label: str) -> tuple[bytes, str]:
-        off = vbtmod.find_vbt(buf)
+        off = vbtmod.find_vbt(buf, limit=len(buf))
         if off is None:
-            raise BadInput(f"{name}: {vbtmod.no_vbt_reason(buf, f'the {label}')}")
+            raise BadInput(f"{name}: {vbtmod.no_vbt_reason(buf, f'the {label}', limit=len(buf))}")
         return cut(buf, off, f"{label} at {off:#x}")
 
     if kind == "vbt":

@@ -375,3 +375,41 @@ def test_text_view_never_prints_python_none(capsys):
         assert main(["show", str(p), "--json"]) == 0, p.name
         nones += capsys.readouterr().out.count(": null")
     assert nones > 100  # the JSON keeps them as null
+
+
+@pytest.mark.parametrize("content, needle", [
+    (b"MZ" + bytes(200), "a PE/COFF executable (an EFI driver such as a GOP .efi), not an option ROM; EDK2's EfiRom wraps one"),
+    (bytes(16) + b"\x5a\xa5\xf0\x0f" + bytes(300), "an Intel SPI flash image (flash descriptor at 0x10); a VBT stored in it uncompressed is found with --kind vbt"),
+    (bytes(40) + b"_FVH" + bytes(300), "a UEFI firmware volume; a VBT stored in it uncompressed is found with --kind vbt"),
+    (b"QGFX" + bytes(8), "unknown kind (12 bytes, starts 5147465800000000); give --kind"),
+], ids=["efi-driver", "spi-image", "firmware-volume", "other"])
+def test_files_taken_by_mistake_are_named(tmp_path, capsys, content, needle):
+    """A GOP .efi or a BIOS image is not what show/extract/diff decode; the error says what it is."""
+    p = tmp_path / "input.bin"
+    p.write_bytes(content)
+    for args in (["show", str(p)], ["extract", "vbt", str(p), "-o", str(tmp_path / "out")], ["diff", str(p), str(p)]):
+        assert main(args) == 3
+        err = capsys.readouterr().err
+        assert err.startswith(f"igdscope: {p}: unknown kind ({len(content)} bytes") and len(err.splitlines()) == 1, err
+        if args[0] != "diff" or "give --kind" not in needle:
+            assert needle in err, err
+
+
+def test_vbt_found_anywhere_in_a_large_image(tmp_path, capsys):
+    """--kind vbt searches the whole file, so a VBT 20 MiB into a 32 MiB SPI flash image is found
+    (igt searches the whole file too); the text says where it is."""
+    image = bytearray(32 << 20)
+    image[0x10:0x14] = b"\x5a\xa5\xf0\x0f"
+    vbt = demo.vbt()
+    image[20 << 20 : (20 << 20) + len(vbt)] = vbt
+    p = tmp_path / "spi.bin"
+    p.write_bytes(bytes(image))
+    assert main(["show", str(p), "--kind", "vbt"]) == 0
+    assert capsys.readouterr().out.startswith("VBT at 0x1400000 of the file: signature $VBT")
+    out = tmp_path / "vbt.bin"
+    assert main(["extract", "vbt", str(p), "--kind", "vbt", "-o", str(out)]) == 0
+    assert out.read_bytes() == vbt and "from VBT file at 0x1400000" in capsys.readouterr().out
+    from igdscope.schemas import vbt as V
+
+    # where a search is bounded (a ROM BAR is at most 16 MiB), the message says how far it looked
+    assert V.no_vbt_reason(bytes(100), "the ROM", limit=50) == "no '$VBT' signature in the first 50 bytes of the ROM (100 bytes)"

@@ -1171,6 +1171,8 @@ def no_vbt_reason(data: bytes, where: str = "the data", start: int = 0, limit: i
     ``$VBT`` too near the end to hold its header -- a cut file must not read as one without a VBT."""
     pos = bytes(memoryview(data)[start : start + limit]).find(VBT_SIGNATURE)
     if pos == -1:
+        if len(data) - start > limit:
+            return f"no '$VBT' signature in the first {limit} bytes of {where} ({len(data)} bytes)"
         return f"no '$VBT' signature in {where} ({len(data)} bytes)"
     return (f"the '$VBT' at {start + pos:#x} of {where} is cut inside its {VBT_HEADER_SIZE}-byte header "
             f"({len(data) - start - pos} bytes present)")
