@@ -138,25 +138,31 @@ class _Code:
         raise Corrupt("a code that is in no table")  # cannot happen for a complete code
 
 
-def _read_pt(br: _Bits, nn: int, nbit: int, special: int, what: str) -> _Code:
+def _count(br: _Bits, nbit: int, nn: int, table_bits: int, what: str) -> tuple[int, _Code | None]:
+    """A set's count of code lengths; a count of 0 is followed by the set's only symbol, which is
+    then the whole code."""
     number = br.get(nbit)
-    if number == 0:
-        sym = br.get(nbit)
-        if sym >= nn:
-            raise Corrupt(f"{what}: the only symbol is {sym}, beyond the {nn} of the set")
-        return _Code.single(sym, 8)
+    if number:
+        return number, None
+    sym = br.get(nbit)
+    if sym >= nn:
+        raise Corrupt(f"{what}: the only symbol is {sym}, beyond the {nn} of the set")
+    return 0, _Code.single(sym, table_bits)
+
+
+def _read_pt(br: _Bits, nn: int, nbit: int, special: int, what: str) -> _Code:
+    number, only = _count(br, nbit, nn, 8, what)
+    if only is not None:
+        return only
     lengths = [0] * NPT
     i = 0
     while i < number and i < NPT:
-        c = br.peek(3)
-        if c == 7:
-            br.skip(3)
+        c = br.get(3)
+        if c == 7:  # 7 and more: 111, a 1 for each length above 7, then a 0
             while br.get(1):
                 c += 1
                 if c > 16:
                     raise Corrupt(f"{what}: a code length over 16")
-        else:
-            br.skip(3)
         lengths[i] = c
         i += 1
         if i == special:
@@ -168,12 +174,9 @@ def _read_pt(br: _Bits, nn: int, nbit: int, special: int, what: str) -> _Code:
 
 
 def _read_c(br: _Bits, t: _Code) -> _Code:
-    number = br.get(CBIT)
-    if number == 0:
-        sym = br.get(CBIT)
-        if sym >= NC:
-            raise Corrupt(f"char&len set: the only symbol is {sym}, beyond the {NC} of the set")
-        return _Code.single(sym, 12)
+    number, only = _count(br, CBIT, NC, 12, "char&len set")
+    if only is not None:
+        return only
     lengths = [0] * NC
     i = 0
     while i < number and i < NC:

@@ -268,36 +268,34 @@ def decode_efi_stream(data: bytes) -> None:
 # -- the fuzz tests -------------------------------------------------------------------------------------
 
 
+def fuzz_one(data, seeds: list[Seed], fn) -> None:
+    """One example: a seed drawn from ``seeds``, mutated, through ``fn`` within the time bound."""
+    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
+    timed(fn, mutate(data.draw, seed))
+
+
 @FUZZ
 @given(st.data())
 def test_fuzz_vbt(data):
-    seeds = vbt_seeds()
-    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
-    timed(decode_vbt, mutate(data.draw, seed))
+    fuzz_one(data, vbt_seeds(), decode_vbt)
 
 
 @FUZZ
 @given(st.data())
 def test_fuzz_opregion(data):
-    seeds = opregion_seeds()
-    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
-    timed(decode_opregion, mutate(data.draw, seed))
+    fuzz_one(data, opregion_seeds(), decode_opregion)
 
 
 @FUZZ
 @given(st.data())
 def test_fuzz_rom(data):
-    seeds = rom_seeds()
-    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
-    timed(decode_rom, mutate(data.draw, seed))
+    fuzz_one(data, rom_seeds(), decode_rom)
 
 
 @FUZZ
 @given(st.data())
 def test_fuzz_efi_decompress(data):
-    seeds = efi_stream_seeds()
-    seed = seeds[data.draw(st.integers(0, len(seeds) - 1), label="seed")]
-    timed(decode_efi_stream, mutate(data.draw, seed))
+    fuzz_one(data, efi_stream_seeds(), decode_efi_stream)
 
 
 def test_seeds_have_lying_fields():
