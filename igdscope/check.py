@@ -211,8 +211,17 @@ def rom_rules(c: Context) -> None:
     else:
         ok = all(i.get("checksum_ok") for i in legacy)
         c.add("rom.legacy_image", "Legacy x86 VBIOS image", "pass" if ok else "warn", f"{len(legacy)} legacy image(s), checksum {'ok' if ok else 'bad'}", "" if ok else "a bad checksum often means a truncated or patched dump", LEGACY)
-    if c.vm is not None and c.vm.firmware == "ovmf" and legacy and not efi:
-        c.add("rom.ovmf", "UEFI guest firmware and the ROM", "warn", "OVMF guest with a legacy-only ROM", "OVMF runs no legacy VBIOS without a CSM: use SeaBIOS, or a ROM with an Intel GOP (EfiRom with IgdAssignmentDxe + the GOP driver)", LEGACY)
+    if c.vm is not None and c.vm.firmware == "ovmf":
+        gop = rom.get("gop") or {}
+        fix = "OVMF runs no legacy VBIOS without a CSM: use SeaBIOS, or a ROM with an Intel GOP (EfiRom with IgdAssignmentDxe + the GOP driver)"
+        if gop.get("present"):
+            c.add("rom.ovmf", "UEFI guest firmware and the ROM", "pass", f"OVMF guest; GOP: {gop.get('how')}", modes=LEGACY)
+        elif gop.get("present") is None and efi:
+            c.add("rom.ovmf", "UEFI guest firmware and the ROM", "unknown", f"OVMF guest; GOP: {gop.get('how')}", modes=LEGACY)
+        elif legacy and not efi:
+            c.add("rom.ovmf", "UEFI guest firmware and the ROM", "warn", "OVMF guest with a legacy-only ROM", fix, LEGACY)
+        else:
+            c.add("rom.ovmf", "UEFI guest firmware and the ROM", "warn", f"OVMF guest; no GOP in the ROM: {gop.get('how')}", fix, LEGACY)
     if igd is not None and rom["images"]:
         from igdscope.schemas.rom import match_device
 

@@ -9,6 +9,7 @@ import pytest
 
 from igdscope import check, vmconfig
 from igdscope.capture import Blob
+from igdscope.schemas import rom as R
 from igdscope.sources import demo
 
 
@@ -156,6 +157,32 @@ def test_inferred_machine_is_named_as_inferred():
     r = check.run_checks(host(), vm, "10.1")
     assert rules(r)["vm.1f0"]["evidence"] == "machine not stated (q35 inferred): ICH9 LPC at 00:1f.0"
     assert rules(r)["vm.machine"]["evidence"] == "machine not stated (q35 inferred)"
+
+
+def test_ovmf_guest_and_the_gop_in_the_rom():
+    """An OVMF guest needs a GOP from the IGD's ROM: a legacy-only ROM and an EFI image without
+    the GOP (OVMF's IgdAssignmentDxe alone) warn; a GOP, also a compressed one, passes."""
+    from tests import efi_encode as enc
+
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -bios /usr/share/OVMF/OVMF_CODE.fd -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
+    assert vm.firmware == "ovmf"
+    legacy = R.build_legacy_image(0x8086, 0x3E92, b"VBIOS" + demo.vbt(), last=False)
+    gop_pe = R.build_pe_image(payload=R.GOP_PROTOCOL_GUID + bytes(300))
+    roms = {
+        "legacy only": (R.build_legacy_image(0x8086, 0x3E92, b"VBIOS" + demo.vbt()), "warn", "OVMF guest with a legacy-only ROM"),
+        "EFI without GOP": (legacy + R.build_efi_image(0x8086, 0x3E92, R.build_pe_image(payload=bytes(300))), "warn",
+                            "OVMF guest; no GOP in the ROM: the EFI image(s) do not contain the GOP protocol GUID"),
+        "GOP": (legacy + R.build_efi_image(0x8086, 0x3E92, gop_pe), "pass", "OVMF guest; GOP: image 1 (EFI) contains the GOP protocol GUID"),
+        "compressed GOP": (legacy + R.build_efi_image(0x8086, 0x3E92, enc.encode(enc.lz(gop_pe)), compressed=True), "pass",
+                           "OVMF guest; GOP: image 1 (EFI) contains the GOP protocol GUID"),
+    }
+    for name, (rom, status, evidence) in roms.items():
+        cap = host()
+        cap.blobs["rom"] = Blob(rom, "demo", "")
+        r = rules(check.run_checks(cap, vm, "9.0"))["rom.ovmf"]
+        assert (r["status"], r["evidence"]) == (status, evidence), name
+    seabios = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
+    assert "rom.ovmf" not in rules(check.run_checks(host(), seabios, "9.0"))
 
 def test_vm_side_rules():
     cap = host()
