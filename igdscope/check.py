@@ -389,7 +389,8 @@ def render(result: dict) -> str:
     out.append(f"IGD {ident.get('vendor', 0):04x}:{ident.get('device', 0):04x} {plat.get('platform', '')} ({plat.get('name', 'unknown platform')}); kernel {result.get('kernel') or '?'}; QEMU {result.get('qemu_version') or '?'}")
     if result.get("vm"):
         vm = result["vm"]
-        out.append(f"VM: {vm['source']} config, machine {vm['machine'] or (vm.get('machine_family') or '?') + (' (inferred)' if vm.get('machine_family') else '')}, firmware {vm['firmware'] or '?'}; asks for {result['requested_mode'] or '?'}")
+        machine = vm["machine"] or (f"{vm['machine_family']} (inferred)" if vm.get("machine_family") else "?")
+        out.append(f"VM: {vm['source']} config, machine {machine}, firmware {vm['firmware'] or '?'}; asks for {result['requested_mode'] or '?'}")
     out.append("")
     for mode in MODES:
         v = result["verdicts"][mode]

@@ -203,7 +203,7 @@ def test_rom_with_a_compressed_image_cut_by_the_bounds(monkeypatch):
     info = R.walk_images(R.build_efi_image(0x8086, 0x0406, enc.encode(enc.literals(pe)), compressed=True))
     img = info["images"][0]
     assert img["decompressed"]["stopped"] == "igdscope decompresses at most 4096 bytes" and img["gop"] is None
-    assert info["gop"]["present"] is None and info["gop"]["how"].endswith("not searched to its end: igdscope decompresses at most 4096 bytes")
+    assert info["gop"]["present"] is None and info["gop"]["how"].endswith("igdscope could not search in full: igdscope decompresses at most 4096 bytes")
     assert img["pe"]["machine"]["name"] == "x64"  # the headers are in the first bytes
     assert f"only the first 4096 of the {len(pe)} decompressed bytes were examined" in info["findings"][0]
     assert "GOP: unknown (" in render.render_rom(info)

@@ -393,12 +393,12 @@ def _gop_summary(images: list[dict[str, Any]]) -> dict[str, Any]:
     if broken:
         i = broken[0]
         return {"present": False, "image": i["index"], "how": f"image {i['index']} is a compressed EFI boot-service driver that does not decompress: EDK2 skips it, so UEFI guests get no GOP from it"}
-    unknown = [i for i in drivers if i.get("gop") is None and not (i.get("decompressed") or {}).get("error")]
+    unknown = [i for i in drivers if i.get("gop") is None]
     if unknown:
         i = unknown[0]
         dec = i.get("decompressed") or {}
         why = dec.get("stopped") or f"compression type {i['efi'].get('compression_type', {}).get('value')} is unknown"
-        return {"present": None, "image": i["index"], "how": f"image {i['index']} is a compressed EFI boot-service driver not searched to its end: {why}"}
+        return {"present": None, "image": i["index"], "how": f"image {i['index']} is a compressed EFI boot-service driver igdscope could not search in full: {why}"}
     return {"present": False, "how": "the EFI image(s) do not contain the GOP protocol GUID"}
 
 
