@@ -47,11 +47,13 @@ Decode a capture or a raw file. The kind is sniffed from the content:
   vbt       '$VBT' video BIOS table        rom       0x55AA PCI option ROM
   config    binary config space (64/256/4096 bytes, e.g. /sys/bus/pci/devices/*/config)
   lspci     'lspci -xxx' / '-xxxx' hex dump text, as pasted into bug reports
-FILE '-' reads standard input.
+FILE '-' reads standard input. An OpRegion or option ROM is followed by the VBT it carries,
+decoded block by block (JSON: "vbt_decoded").
 
 examples:
   igdscope show host.json
   igdscope show /sys/kernel/debug/dri/0/i915_vbt
+  igdscope show /sys/kernel/debug/dri/0/i915_opregion
   lspci -s 00:02.0 -xxx | igdscope show -
   igdscope show cfg.bin --kind config --platform CFL
 """
@@ -331,9 +333,9 @@ def cmd_show(args) -> int:
     elif kind == "vbt":
         sys.stdout.write(render.render_vbt(dec, args.all_panels))
     elif kind == "opregion":
-        sys.stdout.write(render.render_opregion(dec))
+        sys.stdout.write(render.render_opregion(dec, args.all_panels))
     elif kind == "rom":
-        sys.stdout.write(render.render_rom(dec) + "\n")
+        sys.stdout.write(render.render_rom(dec) + "\n" + render.render_vbt_inside(dec.get("vbt_decoded"), args.all_panels))
     return EXIT_OK
 
 

@@ -99,9 +99,24 @@ def decode_file(data: bytes, kind: str, platform: Platform | None = None, name: 
     if decode is None:
         raise BadInput(f"{name}: cannot show kind {kind!r}")
     try:
-        return {"kind": kind, **decode(data)}
+        dec = {"kind": kind, **decode(data)}
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
+    if kind in ("opregion", "rom"):
+        dec["vbt_decoded"] = vbt_inside(data, kind, name)
+    return dec
+
+
+def vbt_inside(data: bytes, kind: str, name: str = "input") -> dict[str, Any]:
+    """The VBT an OpRegion or option ROM carries, decoded like a VBT file, with ``where`` it was
+    (the VBT :func:`extract_vbt` would write out); ``{"where": None, "error": why}`` when there is
+    none to decode -- for an OpRegion 2.0 whose extended VBT is at a physical address, the error
+    says where it is and how to read it."""
+    try:
+        raw, where = extract_vbt(data, kind, name)
+        return {"where": where, **vbt_decode(raw)}
+    except BadInput as exc:
+        return {"where": None, "error": str(exc).removeprefix(f"{name}: ")}
 
 
 def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> dict[str, Any]:

@@ -280,18 +280,88 @@ def render_lspci(res: dict) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_opregion(dec: dict) -> str:
-    out = [f"OpRegion version {dec.get('version')}"]
-    hdr = dec.get("header", {})
-    rows = [[k, v if not isinstance(v, dict) else ", ".join(f"{a}={b}" for a, b in v.items())] for k, v in hdr.items()]
-    out.append(table(rows, ["field", "value"]))
-    for name in ("mailbox1", "mailbox2", "mailbox3", "mailbox5"):
-        if name in dec and isinstance(dec[name], dict):
-            out.append(name)
-            out.append(table(([k, _short(v)] for k, v in dec[name].items()), indent=2))
+OPREGION_SECTIONS = (  # intel_opregion_decode's section titles, in its order (3.x backlight added)
+    ("header", "OpRegion Header"),
+    ("acpi", "OpRegion Mailbox 1: Public ACPI Methods"),
+    ("swsci", "OpRegion Mailbox 2: Software SCI Interface (SWSCI)"),
+    ("backlight_3x", "OpRegion Mailbox 2: Backlight (3.x)"),
+    ("asle", "OpRegion Mailbox 3: BIOS to Driver Notification (ASLE)"),
+    ("vbt", "OpRegion Mailbox 4: Video BIOS Table (VBT)"),
+    ("asle_ext", "OpRegion Mailbox 5: BIOS to Driver Notification Extension"),
+)
+
+
+def _nonzero_rows(raw: bytes, width: int = 16) -> list[str]:
+    return [f"+{o:#05x}: " + " ".join(f"{b:02x}" for b in raw[o : o + width]) for o in range(0, len(raw), width) if any(raw[o : o + width])]
+
+
+def _compact(v: Any) -> str:
+    return ("yes" if v else "no") if isinstance(v, bool) else str(v)
+
+
+def _opregion_rows(name: str, fields: dict, meaning: dict, raw_names: frozenset, prefix: str = "") -> list[list[str]]:
+    """Rows of (field, value, meaning) for one OpRegion section: numbers in decimal and hex, flag
+    sets as the flags that are set, raw bytes as 'all zero' or their non-zero 16-byte rows, lists
+    one row per non-zero entry."""
+    rows: list[list[str]] = []
+    for k, v in fields.items():
+        path = prefix + k
+        note = meaning.get(k, "") if not prefix else ""
+        if path in raw_names:
+            raw = bytes.fromhex(v)
+            nz = _nonzero_rows(raw)
+            rows.append([path, f"all zero ({len(raw)} bytes)" if not nz else f"{len(raw)} bytes", note])
+            rows += [["", line, ""] for line in nz]
+        elif isinstance(v, dict) and any(isinstance(x, str) for x in v.values()):  # a sub-struct with raw parts (PLUT)
+            rows += _opregion_rows(name, v, meaning, raw_names, path + ".")
+        elif isinstance(v, dict):
+            if all(isinstance(x, bool) for f, x in v.items() if f != "reserved_bits"):  # a flag set
+                value = ", ".join(f for f, on in v.items() if on is True) or "none"
+                if v.get("reserved_bits"):
+                    value += f" + bits {v['reserved_bits']:#x}"
+            else:
+                value = ", ".join(f"{f}={_compact(x)}" for f, x in v.items())
+            rows.append([path, value, note])
+        elif isinstance(v, list):
+            live = [(i, x) for i, x in enumerate(v) if (any(x.values()) if isinstance(x, dict) else x)]
+            rows.append([path, "all zero" if not live else f"{len(live)} of {len(v)} non-zero", note])
+            for i, x in live:
+                value = ", ".join(f"{f}={_compact(y)}" for f, y in x.items()) if isinstance(x, dict) else hx(x, 8)
+                rows.append([f"  [{i}]", value, meaning.get(f"{k}[{i}]", "")])
+        else:
+            rows.append([path, _leaf(v) if not isinstance(v, str) else repr(v), note])
+    return rows
+
+
+def render_opregion(dec: dict, all_panels: bool = False) -> str:
+    """An OpRegion file as intel_opregion_decode lays it out -- the header, then each advertised
+    mailbox -- with every field's value and what it means, each display ID decoded, and then the
+    VBT it carries (mailbox 4 or the extended VBT) decoded as ``show`` does a VBT file."""
+    from igdscope.schemas.opregion import RAW_FIELDS
+
+    mbs = dec.get("mailboxes") or {}
+    meanings = dec.get("meanings") or {}
+    present = dec.get("mailboxes_present") or []
+    out = [f"OpRegion version {dec.get('version')}, {dec.get('size')} bytes; mailboxes: {', '.join(present) or 'none'}",
+           f"VBT: {dec.get('vbt_source')}"]
     for f in dec.get("findings", []):
         out.append(f"! {f}")
-    return "\n".join(out) + "\n"
+    for key, title in OPREGION_SECTIONS:
+        fields = dec.get("header") if key == "header" else mbs.get(key)
+        if not isinstance(fields, dict):
+            continue
+        out += ["", f"{title}:"]
+        out.append(table(_opregion_rows(key, fields, meanings.get(key) or {}, RAW_FIELDS.get(key, frozenset())), indent=2))
+    return "\n".join(out) + "\n" + render_vbt_inside(dec.get("vbt_decoded"), all_panels)
+
+
+def render_vbt_inside(vd: dict | None, all_panels: bool = False) -> str:
+    """The VBT decoded out of an OpRegion or option ROM (``formats.vbt_inside``), after a rule."""
+    if vd is None:
+        return ""
+    if "error" in vd:
+        return f"\nVBT: not decoded: {vd['error']}\n"
+    return f"\n{'=' * 8} VBT ({vd.get('where')}) {'=' * 8}\n" + render_vbt(vd, all_panels)
 
 
 def _panel_view(fields: dict, all_panels: bool) -> dict:

@@ -8,6 +8,7 @@ Run ``python -m igdscope.specgen`` after changing a register table.
 from __future__ import annotations
 
 import sys
+from typing import Any
 from pathlib import Path
 
 import construct as cs
@@ -194,7 +195,24 @@ coreboot `src/drivers/intel/gma/opregion.h`, EDK2 `IgdOpRegion.h` / `IgdOpRegion
         ("Header (0x000)", o.OpRegionHeader, 0x000), ("Mailbox 1: ACPI (0x100)", o.Mailbox1Acpi, 0x100),
         ("Mailbox 2: SWSCI (0x200, OpRegion up to 2.x)", o.Mailbox2Swsci, 0x200), ("Mailbox 2: backlight (0x200, OpRegion 3.x)", o.Mailbox2Backlight, 0x200),
         ("Mailbox 3: ASLE (0x300)", o.Mailbox3Asle, 0x300), ("Mailbox 5: ASLE extension (0x1C00)", o.Mailbox5AsleExt, 0x1C00),
-    ])
+    ]) + _display_id_doc(o)
+
+
+def _display_id_doc(o: Any) -> str:
+    """The display-ID bit fields (a u32 BitStruct, most significant field first)."""
+    lines = ["", "## Display IDs (DIDL, CPDL, CADL, NADL, DID2, CPD2 entries), u32\n",
+             "The ACPI `_DOD` format, with the fields i915 sets for each connector (`intel_acpi.c`).\n",
+             "| bits | field | meaning |", "|---|---|---|"]
+    hi = 31
+    for sc in o.DisplayId.subcon.subcon.subcons:
+        inner = sc
+        while isinstance(inner, cs.Renamed):
+            inner = inner.subcon
+        width = getattr(inner, "length", None) or 1
+        lo = hi - width + 1
+        lines.append(f"| {hi}:{lo} | {sc.name} | {sc.docs or ''} |" if width > 1 else f"| {hi} | {sc.name} | {sc.docs or ''} |")
+        hi = lo - 1
+    return "\n".join(lines) + "\n"
 
 
 def vbt_markdown() -> str:

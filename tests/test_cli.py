@@ -243,7 +243,8 @@ def test_show_json_of_every_corpus_file(capsys):
     for p in files:
         assert main(["show", str(p), "--json"]) == 0, p.name
         doc = json.loads(capsys.readouterr().out)
-        vbt = doc if doc["kind"] == "vbt" else doc.get("vbt") or {}
+        vbt = doc if doc["kind"] == "vbt" else doc["vbt_decoded"]
+        assert "error" not in vbt, p.name  # every corpus ROM and OpRegion carries a VBT
         for b in vbt.get("ignored_blocks", []):
             assert isinstance(b["raw"], str) and len(b["raw"]) == 2 * b["size"], p.name
             ignored += 1
@@ -413,3 +414,133 @@ def test_vbt_found_anywhere_in_a_large_image(tmp_path, capsys):
 
     # where a search is bounded (a ROM BAR is at most 16 MiB), the message says how far it looked
     assert V.no_vbt_reason(bytes(100), "the ROM", limit=50) == "no '$VBT' signature in the first 50 bytes of the ROM (100 bytes)"
+
+
+# -- show of an OpRegion or option ROM: every field with its meaning, then the VBT inside -----------
+
+IGT_NAMES = {"sign": "signature", "sver": "bios_ver", "vver": "vbios_ver", "gver": "driver_ver", "mbox": "mboxes",
+             "dmod": "driver_model", "ccdv": "cddv", "plut header": "plut.header", "plut identifier": "plut.identifier",
+             "plut": "plut.table", "product string": "product_string"}
+
+
+def _text_sections(text: str) -> dict[str, list[str]]:
+    """{section title: [the first word of each row]} of show's OpRegion text."""
+    sections: dict[str, list[str]] = {}
+    rows: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("OpRegion ") and line.endswith(":"):
+            rows = sections.setdefault(line[:-1], [])
+        elif line.startswith("="):
+            rows = None
+        elif rows is not None and line.startswith("  ") and line.strip():
+            rows.append(line.split()[0])
+    return sections
+
+
+def test_show_opregion_prints_every_field_igt_prints_with_meanings(capsys):
+    from tests.test_opregion_schema import igt_sections
+
+    path = CORPUS / "gen9.5-kbl_rikka0w0_opregion.opregion"
+    if not path.is_file():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    assert main(["show", str(path)]) == 0
+    text = capsys.readouterr().out
+    ours = _text_sections(text)
+    igt = igt_sections((CORPUS / (path.name + ".igt.txt")).read_text())
+    assert set(igt) <= set(ours)
+    for title, fields in igt.items():
+        for name in fields:
+            base = name.split("[", 1)[0]
+            base = IGT_NAMES.get(base, base)
+            assert base in ours[title], (title, name)
+    # values with what they mean, display IDs decoded, and the BCLM table
+    assert "  vbios_ver     '1046'" in text
+    assert "    [2]  0x00000302           external digital (DP, HDMI, DVI), index 2, bit 31 clear (not the ACPI ID scheme)" in text
+    assert "100% -> duty cycle 255/255 (100%)" in text
+    assert "level 255 of 255 (100%), not valid" in text
+    # then the VBT of mailbox 4, decoded as show decodes a VBT file
+    vbt_part = text.split("======== VBT (OpRegion mailbox 4) ========\n", 1)[1]
+    from igdscope import formats, render
+    from igdscope.schemas import opregion
+
+    alone = render.render_vbt(formats.vbt_decode(opregion.vbt_bytes(path.read_bytes())[0]))
+    assert vbt_part == alone and "BDB version 206" in vbt_part
+
+
+def test_show_opregion_json_has_meanings_and_the_vbt(capsys):
+    path = CORPUS / "gen9.5-kbl_rikka0w0_opregion.opregion"
+    if not path.is_file():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    assert main(["show", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mailboxes"]["acpi"]["didl"][:3] == [0x300, 0x301, 0x302]  # the integers stay
+    assert [d["display_type"]["name"] for d in doc["display_ids"]["didl"]] == ["external digital (DP, HDMI, DVI)"] * 3
+    assert doc["meanings"]["acpi"]["drdy"] == "driver ready"
+    assert doc["vbt_decoded"]["where"] == "OpRegion mailbox 4" and doc["vbt_decoded"]["bdb_version"] == 206
+    assert {b["id"] for b in doc["vbt_decoded"]["blocks"]} >= {1, 2, 40, 41, 42}
+
+
+def test_show_opregion_follows_or_locates_the_extended_vbt(tmp_path, capsys):
+    from igdscope.schemas import opregion as op
+    from igdscope.schemas import vbt as V
+
+    vbt = V.build_vbt(221, [(1, V.build_block(1, {"panel_fitting": 3}, 221))])
+    rel = tmp_path / "v21.bin"
+    rel.write_bytes(op.build_opregion({"version": "2.1.0", "mailboxes": {"acpi": {"didl": [0x80000410]}}, "extended_vbt": vbt}))
+    assert main(["show", str(rel)]) == 0
+    text = capsys.readouterr().out
+    assert "VBT: RVDA at +0x2000" in text
+    assert "extended VBT at OpRegion + 0x2000 (2.1 and later: relative)" in text
+    assert "internal digital (LVDS, eDP, DSI), index 0, port 1" in text
+    assert "======== VBT (OpRegion extended VBT (RVDA +0x2000)) ========" in text and "BDB block 1 (" in text
+
+    absolute = tmp_path / "v20.bin"
+    absolute.write_bytes(op.build_opregion({"version": "2.0.0", "mailboxes": {"asle": {"rvda": 0x7A000000, "rvds": 0x2400}}}))
+    assert main(["show", str(absolute)]) == 0
+    text = capsys.readouterr().out
+    assert "extended VBT at physical address 0x7a000000 (2.0: absolute)" in text
+    assert text.rstrip().endswith(
+        "VBT: not decoded: the VBT is an extended VBT at physical address 0x7a000000 (9216 bytes; OpRegion 2.0 absolute RVDA), "
+        "outside this OpRegion: read it from /dev/mem (igdscope dump --allow-devmem)")
+    assert main(["show", str(absolute), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["vbt_decoded"] == {
+        "where": None, "error": "the VBT is an extended VBT at physical address 0x7a000000 (9216 bytes; OpRegion 2.0 absolute RVDA), "
+                                "outside this OpRegion: read it from /dev/mem (igdscope dump --allow-devmem)"}
+
+
+def test_show_cut_opregion_prints_what_is_there(tmp_path, capsys):
+    path = CORPUS / "gen9.5-kbl_rikka0w0_opregion.opregion"
+    if not path.is_file():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    cut = tmp_path / "cut.bin"
+    cut.write_bytes(path.read_bytes()[:0x380])  # header, mailboxes 1 and 2, half of mailbox 3
+    assert main(["show", str(cut)]) == 0
+    text = capsys.readouterr().out
+    sections = _text_sections(text)
+    assert list(sections) == ["OpRegion Header", "OpRegion Mailbox 1: Public ACPI Methods", "OpRegion Mailbox 2: Software SCI Interface (SWSCI)"]
+    assert "! truncated: 896 of 8192 bytes; only parts wholly present are decoded" in text
+    assert "VBT: not decoded: no VBT in the OpRegion: mailbox 4 does not start with '$VBT'" in text
+
+
+def test_show_rom_decodes_the_vbt_inside(tmp_path, capsys):
+    path = CORPUS / "gen7-ivb_seijinshu_x230t-vbios.rom"
+    if not path.is_file():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    assert main(["show", str(path)]) == 0
+    text = capsys.readouterr().out
+    head, vbt_part = text.split("\n======== VBT (option ROM at 0xab0) ========\n", 1)
+    assert "VBT at 0xab0 in image 0 (legacy): 4280 bytes, BDB version 165" in head
+    out = tmp_path / "x.vbt"
+    assert main(["extract", "vbt", str(path), "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["show", str(out)]) == 0
+    assert capsys.readouterr().out == vbt_part
+    # a ROM without a VBT says so after the image chain
+    rom = bytearray(demo.host_capture().blobs["rom"].data)
+    at = rom.find(b"$VBT")
+    rom[at : at + 4] = b"$XBT"
+    bare = tmp_path / "bare.rom"
+    bare.write_bytes(bytes(rom))
+    assert main(["show", str(bare)]) == 0
+    text = capsys.readouterr().out
+    assert "  VBT: not found\n" in text and text.rstrip().splitlines()[-1].startswith("VBT: not decoded: ")

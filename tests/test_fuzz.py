@@ -5,7 +5,8 @@ child_dev_size; OpRegion size, version, MBOX, RVDA/RVDS; ROM size byte, PCIR off
 length/revision, image length, indicator, device-list offset, EFI sizes and offsets).
 
 For each decoder -- VBT (``formats.vbt_decode``), OpRegion (``opregion.parse_opregion`` and its
-helpers) and ROM (``formats.rom_summary`` and ``rom.match_device``) -- no exception other than
+helpers, and what ``show`` makes of it: the VBT inside and the text view) and ROM
+(``formats.rom_summary``, ``rom.match_device``, the VBT inside, the text view) -- no exception other than
 ``igdscope.errors.BadInput`` (``DecodeError`` is one) may escape, no example may take long, and
 lying sizes must not make the decoders allocate in proportion to the claim (tracemalloc).
 
@@ -237,8 +238,9 @@ def decode_vbt(data: bytes) -> None:
 
 
 def decode_opregion(data: bytes) -> None:
-    res = op.parse_opregion(data)
-    assert isinstance(res["findings"], list)
+    res = formats.decode_file(data, "opregion", None, "fuzz")  # what `igdscope show` decodes: mailboxes, then the VBT
+    assert isinstance(res["findings"], list) and ("error" in res["vbt_decoded"]) != ("blocks" in res["vbt_decoded"])
+    render.render_opregion(res, all_panels=True)
     op.extended_vbt_location(data)
     op.vbt_bytes(data)
     for fn in (lambda: op.vfio_view(data), lambda: formats.extract_vbt(data, "opregion", "fuzz")):
@@ -253,10 +255,7 @@ def decode_rom(data: bytes) -> None:
     assert len(res["images"]) <= R.MAX_IMAGES
     R.match_device(res, 0x5916)
     render.render_rom(res)  # what `igdscope show rom.bin` prints must cope with every shape
-    try:
-        formats.extract_vbt(data, "rom", "fuzz")
-    except BadInput:
-        pass
+    render.render_vbt_inside(formats.vbt_inside(data, "rom", "fuzz"), all_panels=True)
 
 
 def decode_efi_stream(data: bytes) -> None:

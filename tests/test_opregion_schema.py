@@ -444,3 +444,136 @@ def test_corpus_opregion_vbt_matches_intel_vbt_decode():
     for block in walked["blocks"]:
         first.setdefault(block["id"], block["size"])
     assert first == igt_blocks
+
+
+# -- meanings: display IDs, mailbox values in words, the panel EDID --------------------------------
+
+
+def test_display_id_bit_fields():
+    ident = 1 << 31 | 2 << 18 | 1 << 17 | 1 << 16 | 0x5 << 12 | 4 << 8 | 3 << 4 | 7
+    d = op.display_id(ident)
+    assert d == {"id": ident, "display_type": {"value": 4, "name": "internal digital (LVDS, eDP, DSI)"},
+                 "acpi_scheme": True, "reserved": 0, "pipe_id": 2, "depends_on_vga": True, "bios_can_detect": True,
+                 "vendor_specific": 5, "port_attachment": 3, "display_index": 7}
+    assert op.display_id_text(d) == "internal digital (LVDS, eDP, DSI), index 7, port 3, pipe 2, BIOS can detect, depends on VGA, vendor bits 0x5"
+    legacy = op.display_id(0x300)  # what the corpus firmware wrote: bit 31 clear
+    assert legacy["display_type"]["value"] == 3 and legacy["display_index"] == 0 and not legacy["acpi_scheme"]
+    assert op.display_id_text(legacy).endswith("bit 31 clear (not the ACPI ID scheme)")
+    assert op.display_id_text(op.display_id(0x80000F00)).startswith("type 15, index 0")  # a type no table names
+    assert "reserved bits 0x200000" in op.display_id_text(op.display_id(0x80200100))
+
+
+def test_display_ids_keep_slots_and_skip_zeros():
+    data = opregion("2.0.0", mailboxes={"acpi": {"didl": [0x80000100, 0, 0x80000410], "did2": [0x80000301], "cadl": [0x80000410]}})
+    dec = op.parse_opregion(data)
+    ids = dec["display_ids"]
+    assert [(d["slot"], d["id"]) for d in ids["didl"]] == [(0, 0x80000100), (2, 0x80000410)]
+    assert [d["display_type"]["value"] for d in ids["didl"]] == [1, 4]
+    assert [(d["slot"], d["port_attachment"]) for d in ids["did2"]] == [(0, 0)]
+    assert ids["cpdl"] == [] and ids["nadl"] == [] and ids["cpd2"] == []
+    m = dec["meanings"]["acpi"]
+    assert m["didl"] == "2 display IDs" and m["cadl"] == "1 display ID" and m["cpdl"] == "empty"
+    assert m["didl[0]"].startswith("VGA, index 0") and m["didl[2]"].startswith("internal digital (LVDS, eDP, DSI), index 0, port 1")
+    assert "didl[1]" not in m
+    # without mailbox 1 there is nothing to decode
+    assert "display_ids" not in op.parse_opregion(opregion("2.0.0", mailboxes={"asle": {"ardy": 1}}))
+
+
+def test_meanings_follow_the_values():
+    asle = {"ardy": 0, "aslc": {"set_backlight": True, "pfit_failed": True}, "tche": {"blc_en": True, "pfit_en": True},
+            "alsi": 0xFFFF, "bclp": {"valid": True, "level": 128}, "cblv": {"valid": False, "level": 40},
+            "pfit": {"center": True, "valid": True}, "pfmb": {"pwm_valid": True, "pwm_frequency": 200, "min_brightness": 10},
+            "iuer": {"power_btn": True, "docking": True},
+            "bclm": [{"valid": True, "percent": 50, "duty_cycle": 0x80}, {"valid": False, "percent": 60, "duty_cycle": 1}]}
+    data = op.build_opregion({
+        "version": "2.0.0",
+        "header": {"pcon": {"headless_sku": True}},
+        "mailboxes": {"acpi": {"drdy": 0, "cevt": 0b101, "chpd": 0, "clid": 0},
+                      "swsci": {"scic": {"main_function": 4, "sub_function": 5, "indicator": True}, "dslp": 2000},
+                      "asle": asle},
+    })
+    m = op.parse_opregion(data)["meanings"]
+    assert m["header"]["over"] == "version 2.0.0: RVDA is a physical address"
+    assert m["header"]["pcon"] == "bit 13: headless SKU (i915 reads bit 13 only from 2.3)"
+    assert m["header"]["mboxes"] == "mailboxes 1 ACPI, 2 SWSCI, 3 ASLE"
+    assert m["acpi"]["drdy"].startswith("driver not ready") and m["acpi"]["cevt"] == "display switch, dock event"
+    assert m["acpi"]["chpd"].startswith("clear") and m["acpi"]["clid"] == "lid closed (bit 0)"
+    assert m["swsci"]["scic"] == "GBDA (get BIOS data), panel details; request pending (the BIOS has not answered)"
+    assert m["swsci"]["dslp"] == "2000 ms (i915 caps it at 1500 ms)"
+    a = m["asle"]
+    assert a["ardy"].startswith("driver not ready")
+    assert a["aslc"] == "requests: backlight; failed: pfit"
+    assert a["tche"] == "enabled: backlight, panel fitting"
+    assert a["alsi"] == "above range"
+    assert a["bclp"] == "level 128 of 255 (50%)"
+    assert a["cblv"] == "40%, not valid"
+    assert a["pfit"] == "centre"
+    assert a["pfmb"] == "PWM frequency 200, minimum brightness 10 (not valid)"
+    assert a["iuer"] == "buttons: power; slate (bit 6); docked (bit 7)"
+    assert a["bclm"] == "1 valid entry" and a["bclm[0]"] == "50% -> duty cycle 128/255 (50%)"
+    assert a["bclm[1]"] == "not valid (bit 15 clear)" and "bclm[2]" not in a
+    assert a["rvda"] == "no extended VBT"
+
+    done = op.build_opregion({"version": "2.3.0", "header": {"pcon": {"headless_sku": True}},
+                              "mailboxes": {"swsci": {"scic": {"main_function": 6, "sub_function": 8, "exit_status": 4}}}})
+    m = op.parse_opregion(done)["meanings"]
+    assert m["header"]["pcon"] == "bit 13: headless SKU"
+    assert m["swsci"]["scic"] == "SBCB (system BIOS callbacks), display power state; exit status 4: error"
+    assert m["swsci"]["dslp"] == "0: i915 waits 50 ms"
+
+
+def test_meanings_say_where_the_extended_vbt_is():
+    vbt = small_vbt()
+    rel = op.parse_opregion(opregion("2.1.0", extended_vbt=vbt))["meanings"]
+    assert rel["header"]["over"] == "version 2.1.0: RVDA is an offset from the OpRegion base"
+    assert rel["asle"]["rvda"] == "extended VBT at OpRegion + 0x2000 (2.1 and later: relative)"
+    assert rel["asle"]["rvds"] == f"extended VBT size: {len(vbt)} bytes"
+    absolute = op.parse_opregion(opregion("2.0.0", mailboxes={"asle": {"rvda": 0x7A000000, "rvds": 0x2400}}))["meanings"]
+    assert absolute["asle"]["rvda"] == "extended VBT at physical address 0x7a000000 (2.0: absolute)"
+    ignored = op.parse_opregion(opregion("1.0.0", mailboxes={"asle": {"rvda": 0x2000, "rvds": 0x100}}))["meanings"]
+    assert ignored["asle"]["rvda"].startswith("ignored by i915")
+
+
+def _edid(name: bytes = b"Panel") -> bytes:
+    e = bytearray(128)
+    e[0:8] = op.EDID_HEADER
+    e[8:10] = (2 << 10 | 15 << 5 | 5).to_bytes(2, "big")  # "BOE"
+    e[10:12] = (0x0747).to_bytes(2, "little")
+    e[18], e[19] = 1, 4
+    dtd = bytearray(18)
+    dtd[0:2] = (13850).to_bytes(2, "little")  # 138.50 MHz
+    dtd[2], dtd[4] = 0x80, 0x70  # hactive 0x780 = 1920
+    dtd[5], dtd[7] = 0x38, 0x40  # vactive 0x438 = 1080
+    e[54:72] = dtd
+    e[72:90] = bytes([0, 0, 0, 0xFC, 0]) + (name + b"\n").ljust(13, b" ")
+    e[127] = -sum(e) % 256
+    return bytes(e)
+
+
+def test_panel_edid_in_mailbox_5():
+    edid = _edid()
+    dec = op.parse_opregion(opregion("2.0.0", mailboxes={"asle_ext": {"phed": 1, "bddc": edid}}))
+    assert dec["edid"] == {"header_ok": True, "bytes": 128, "manufacturer": "BOE", "product": 0x0747, "version": "1.4",
+                           "checksum_ok": True, "extensions": 0, "name": "Panel",
+                           "preferred_mode": {"hactive": 1920, "vactive": 1080, "pixel_clock_khz": 138500}}
+    m = dec["meanings"]["asle_ext"]
+    assert m["phed"] == "1 EDID block valid"
+    assert m["bddc"] == "EDID 1.4, BOE product 0x0747, 'Panel', preferred 1920x1080 at 138.5 MHz, checksum ok"
+    bad = bytearray(edid)
+    bad[20] ^= 1
+    m = op.parse_opregion(opregion("2.0.0", mailboxes={"asle_ext": {"phed": 3, "bddc": bytes(bad)}}))["meanings"]["asle_ext"]
+    assert m["bddc"].endswith("checksum mismatch") and m["phed"] == "3 EDID blocks valid (BDDC holds only 2)"
+    m = op.parse_opregion(opregion("2.0.0", mailboxes={"asle_ext": {"phed": 1, "bddc": b"\x01" * 256}}))["meanings"]["asle_ext"]
+    assert m["bddc"] == "no EDID header"
+
+
+def test_corpus_opregion_meanings():
+    dec = op.parse_opregion(corpus_file(OPREGION_FILE).read_bytes())
+    m = dec["meanings"]
+    assert [d["id"] for d in dec["display_ids"]["didl"]] == [0x300, 0x301, 0x302]
+    assert all(d["display_type"]["value"] == 3 and not d["acpi_scheme"] for d in dec["display_ids"]["cadl"])
+    assert m["header"]["pcon"].endswith("bits 0x181 are not interpreted by i915")
+    assert m["asle"]["bclm"] == "11 valid entries" and m["asle"]["bclm[10]"] == "100% -> duty cycle 255/255 (100%)"
+    assert m["asle"]["bclp"] == "level 255 of 255 (100%), not valid" and m["asle"]["cblv"] == "100%"
+    assert m["swsci"]["scic"] == "exit status 1: success"
+    assert m["asle_ext"] == {"phed": "0 EDID blocks valid", "bddc": "all zero"}

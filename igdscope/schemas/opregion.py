@@ -230,6 +230,32 @@ Mailbox3Asle = cs.Struct(
     "rsvd" / Raw(58) * "3.0 (EDK2): VRSR u8 at 0x3C6, DLHP 8 bytes at 0x3C7, then reserved",
 )
 
+# Display device IDs in DIDL/CPDL/CADL/NADL/DID2/CPD2: the ACPI _DOD format (ACPI spec appendix
+# B.3.2), with the bit fields i915 defines in intel_acpi.c and fills in for each connector.
+DisplayId = cs.ByteSwapped(cs.BitStruct(
+    "acpi_scheme" / cs.Flag * "the ID uses the ACPI bit-field scheme (i915 always sets it)",
+    "reserved" / cs.BitsInteger(10),
+    "pipe_id" / cs.BitsInteger(3) * "pipe",
+    "depends_on_vga" / cs.Flag * "an output whose power follows the VGA device (i915: ACPI_DEPENDS_ON_VGA)",
+    "bios_can_detect" / cs.Flag * "the BIOS can detect the display",
+    "vendor_specific" / cs.BitsInteger(4),
+    "display_type" / cs.BitsInteger(4) * "0 other, 1 VGA, 2 TV, 3 external digital, 4 internal digital",
+    "port_attachment" / cs.BitsInteger(4) * "port the display is attached to",
+    "display_index" / cs.BitsInteger(4) * "index among the displays of this type",
+))
+
+# i915's acpi_display_type(): which connectors get which type.
+DISPLAY_TYPES = {
+    0: "other",
+    1: "VGA",
+    2: "TV",
+    3: "external digital (DP, HDMI, DVI)",
+    4: "internal digital (LVDS, eDP, DSI)",
+}
+
+# The mailbox 1 lists of display IDs, in the order i915 fills them (DIDL then DID2).
+DISPLAY_LISTS = ("didl", "did2", "cpdl", "cpd2", "cadl", "nadl")
+
 # -- mailbox 5: ASLE extension (0x1C00-0x1FFF) ----------------------------------------------------
 
 Mailbox5AsleExt = cs.Struct(
@@ -257,6 +283,26 @@ MAILBOXES: dict[str, tuple[int, int, cs.Construct | None, str]] = {
     "asle": (ASLE_OFFSET, 0x100, Mailbox3Asle, "mailbox 3 (ASLE)"),
     "vbt": (VBT_OFFSET, VBT_MAILBOX_SIZE, None, "mailbox 4 (VBT)"),
     "asle_ext": (ASLE_EXT_OFFSET, 0x400, Mailbox5AsleExt, "mailbox 5 (ASLE extension)"),
+}
+
+
+def _raw_names(schema: cs.Construct, prefix: str = "") -> set[str]:
+    names: set[str] = set()
+    for sc in getattr(schema, "subcons", []):
+        inner = sc
+        while isinstance(inner, cs.Renamed):  # name / subcon * "doc" nests two
+            inner = inner.subcon
+        if isinstance(inner, Raw):
+            names.add(prefix + sc.name)
+        elif isinstance(inner, cs.Struct):
+            names |= _raw_names(inner, f"{prefix}{sc.name}.")
+    return names
+
+
+# Which decoded fields are raw bytes (hex strings in plain data, like the text fields are strings).
+RAW_FIELDS: dict[str, frozenset[str]] = {
+    "header": frozenset(_raw_names(OpRegionHeader)),
+    **{name: frozenset(_raw_names(sch)) for name, (_, _, sch, _) in MAILBOXES.items() if sch is not None},
 }
 
 # Bytes of a mailbox that must be present to decode it when the data ends inside it: mailbox 5 ends
@@ -420,6 +466,230 @@ def _all_zero(data: bytes) -> bool:
     return not any(data)
 
 
+def display_id(value: int) -> dict[str, Any]:
+    """One ACPI display ID decoded with :data:`DisplayId`; the type carries its name."""
+    fields = to_plain(decode(DisplayId, value.to_bytes(4, "little"), "display ID"))
+    kind = fields.pop("display_type")
+    return {"id": value, "display_type": {"value": kind, "name": DISPLAY_TYPES.get(kind)}, **fields}
+
+
+def display_ids(acpi: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The non-zero entries of mailbox 1's display-ID lists, decoded, each with its ``slot``."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name in DISPLAY_LISTS:
+        out[name] = [{"slot": i, **display_id(v)} for i, v in enumerate(acpi.get(name) or []) if v]
+    return out
+
+
+def display_id_text(d: dict[str, Any]) -> str:
+    """A decoded display ID in a few words: type, index, port, pipe, and the flags that are set."""
+    words = [d["display_type"]["name"] or f"type {d['display_type']['value']}", f"index {d['display_index']}"]
+    if d["port_attachment"]:
+        words.append(f"port {d['port_attachment']}")
+    if d["pipe_id"]:
+        words.append(f"pipe {d['pipe_id']}")
+    if d["bios_can_detect"]:
+        words.append("BIOS can detect")
+    if d["depends_on_vga"]:
+        words.append("depends on VGA")
+    if d["vendor_specific"]:
+        words.append(f"vendor bits {d['vendor_specific']:#x}")
+    if d["reserved"]:
+        words.append(f"reserved bits {d['reserved'] << 21:#x}")
+    if not d["acpi_scheme"]:
+        words.append("bit 31 clear (not the ACPI ID scheme)")
+    return ", ".join(words)
+
+
+EDID_HEADER = b"\x00\xff\xff\xff\xff\xff\xff\x00"
+
+
+def edid_summary(edid: bytes) -> dict[str, Any]:
+    """What a person checks first in the panel EDID of mailbox 5 (VESA EDID 1.x base block):
+    header, checksum, manufacturer, product, version, extension count, first detailed timing and
+    the monitor name."""
+    base = bytes(edid[:128])
+    out: dict[str, Any] = {"header_ok": base[:8] == EDID_HEADER, "bytes": len(base)}
+    if len(base) < 128 or not out["header_ok"]:
+        return out
+    m = int.from_bytes(base[8:10], "big")
+    letters = [(m >> 10) & 31, (m >> 5) & 31, m & 31]
+    out["manufacturer"] = "".join(chr(64 + c) if 1 <= c <= 26 else "?" for c in letters)
+    out["product"] = int.from_bytes(base[10:12], "little")
+    out["version"] = f"{base[18]}.{base[19]}"
+    out["checksum_ok"] = sum(base) % 256 == 0
+    out["extensions"] = base[126]
+    out["preferred_mode"] = None
+    out["name"] = None
+    for off in range(54, 126, 18):
+        d = base[off : off + 18]
+        clock = int.from_bytes(d[0:2], "little")
+        if clock:
+            if out["preferred_mode"] is None:
+                hactive = d[2] | (d[4] & 0xF0) << 4
+                vactive = d[5] | (d[7] & 0xF0) << 4
+                out["preferred_mode"] = {"hactive": hactive, "vactive": vactive, "pixel_clock_khz": clock * 10}
+        elif d[3] == 0xFC:
+            out["name"] = d[5:18].split(b"\n", 1)[0].decode("latin-1").rstrip()
+    return out
+
+
+_MBOX_NAMES = {
+    "acpi": "1 ACPI", "swsci": "2 SWSCI", "asle": "3 ASLE", "vbt": "4 VBT", "asle_ext": "5 ASLE extension",
+    "backlight_3x": "2 as the 3.x backlight mailbox",
+}
+_CEVT = {0: "display switch", 1: "lid", 2: "dock"}  # i915 ACPI_EV_*; it checks only bit 0
+_SWSCI_FUNCTIONS = {  # i915 SWSCI_GBDA_* / SWSCI_SBCB_*: (main function, sub-function) -> name
+    4: ("GBDA (get BIOS data)", {0: "supported calls", 1: "requested callbacks", 4: "boot display preference",
+                                 5: "panel details", 6: "TV standard", 7: "internal graphics", 10: "spread spectrum"}),
+    6: ("SBCB (system BIOS callbacks)", {0: "supported callbacks", 1: "init completion", 3: "pre hi-res set mode",
+                                         4: "post hi-res set mode", 5: "display switch", 6: "set TV format",
+                                         7: "adapter power state", 8: "display power state", 9: "set boot display",
+                                         10: "set panel details", 11: "set internal graphics",
+                                         16: "post hi-res to DOS full screen", 17: "suspend/resume",
+                                         18: "set spread spectrum", 19: "post VBE/PM", 21: "enable/disable audio"}),
+}
+
+
+def _set_flags(flags: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    on = [(names or {}).get(k, k.replace("_", " ")) for k, v in flags.items() if v is True]
+    extra = flags.get("reserved_bits") or 0
+    if extra:
+        on.append(f"undefined bits {extra:#x}")
+    return ", ".join(on) or "none"
+
+
+def _pct(level: int) -> str:
+    return f"{level * 100 / 255:.0f}%"
+
+
+def meanings(dec: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """What the header's and each decoded mailbox's values mean, as short text per field, from the
+    output of :func:`parse_opregion` (``header``, ``mailboxes``, ``display_ids``, ``edid``). Only
+    fields with something to say are present; the sources are the kernel's macros and uses
+    (``intel_opregion.c``, ``intel_acpi.c``) and the facts in ../shared/reference/opregion.md."""
+    hdr = dec.get("header") or {}
+    over = hdr.get("over") or {}
+    major, minor = over.get("major", 0), over.get("minor", 0)
+    out: dict[str, dict[str, str]] = {}
+    h: dict[str, str] = out.setdefault("header", {})
+    h["signature"] = "valid" if hdr.get("signature") == OPREGION_SIGNATURE.decode() else "not 'IntelGraphicsMem': i915 and vfio-pci reject it"
+    h["size"] = f"{hdr.get('size')} KiB" + ("" if hdr.get("size") == 8 else " (expected 8; i915 maps 8 KiB, vfio-pci sizes its region from this)")
+    rvda = ("RVDA is a physical address" if (major, minor) == (2, 0) else "RVDA is an offset from the OpRegion base") if major >= 2 else "no RVDA (before 2.0)"
+    h["over"] = f"version {major}.{minor}.{over.get('revision', 0)}: {rvda}"
+    mb = hdr.get("mboxes") or {}
+    h["mboxes"] = "mailboxes " + _set_flags(mb, _MBOX_NAMES)
+    h["driver_model"] = "not interpreted by i915 or igt"
+    pcon = hdr.get("pcon") or {}
+    head = "headless SKU" if pcon.get("headless_sku") else "not a headless SKU"
+    honoured = "" if major > 2 or (major == 2 and minor >= 3) else " (i915 reads bit 13 only from 2.3)"
+    other = f"; bits {pcon.get('reserved_bits'):#x} are not interpreted by i915" if pcon.get("reserved_bits") else ""
+    h["pcon"] = f"bit 13: {head}{honoured}{other}"
+    h["dver"] = repr(dec["dver_text"]) if dec.get("dver_text") else "empty"
+
+    mbs = dec.get("mailboxes") or {}
+    acpi = mbs.get("acpi")
+    if acpi is not None:
+        a = out.setdefault("acpi", {})
+        a["drdy"] = "driver ready" if acpi["drdy"] & 1 else "driver not ready (i915 writes 1 when it resumes, 0 when it suspends)"
+        ev = [name for bit, name in _CEVT.items() if acpi["cevt"] >> bit & 1]
+        a["cevt"] = ", ".join(ev) + " event" if ev else "no event"
+        ids = dec.get("display_ids") or {}
+        for name in DISPLAY_LISTS:
+            n = len(ids.get(name) or [])
+            a[name] = f"{n} display ID{'s' if n != 1 else ''}" if n else "empty"
+            for d in ids.get(name) or []:
+                a[f"{name}[{d['slot']}]"] = display_id_text(d)
+        a["chpd"] = ("set: the driver handles hot-plug itself, without ACPI notifications (i915 writes 1)" if acpi["chpd"] & 1
+                     else "clear: hot-plug is notified through ACPI (i915 writes 1 when it loads)")
+        a["clid"] = "lid open (bit 0; older i915 took it as the panel's connection state)" if acpi["clid"] & 1 else "lid closed (bit 0)"
+    sw = mbs.get("swsci")
+    if sw is not None:
+        s = out.setdefault("swsci", {})
+        scic = sw["scic"]
+        main, subs = _SWSCI_FUNCTIONS.get(scic["main_function"], (f"main function {scic['main_function']}", {}))
+        sub = subs.get(scic["sub_function"], f"sub-function {scic['sub_function']}")
+        state = ("request pending (the BIOS has not answered)" if scic["indicator"]
+                 else "exit status 1: success" if scic["exit_status"] == 1 else f"exit status {scic['exit_status']}: error")
+        s["scic"] = f"{main}, {sub}; {state}" if scic["main_function"] else state
+        s["dslp"] = f"{sw['dslp']} ms" if sw["dslp"] else "0: i915 waits 50 ms"
+        if sw["dslp"] > 1500:
+            s["dslp"] += " (i915 caps it at 1500 ms)"
+    bl = mbs.get("backlight_3x")
+    if bl is not None:
+        b = out.setdefault("backlight_3x", {})
+        for key in ("bcl1", "bcl2", "cbl1", "cbl2"):
+            v = bl[key]
+            b[key] = f"level {v & 0xFF}" + (", valid" if v >> 31 & 1 else ", not valid") + (", uncalibrated brightness (3.2 UBS)" if v >> 30 & 1 else "")
+        for key in ("bcm1", "bcm2"):
+            n = sum(1 for v in bl[key] if v)
+            b[key] = f"{n} non-zero entries" if n else "empty"
+    asle = mbs.get("asle")
+    if asle is not None:
+        m = out.setdefault("asle", {})
+        m["ardy"] = "driver ready" if asle["ardy"] & 1 else "driver not ready (i915 writes 0 at setup, 1 when it resumes)"
+        aslc = asle["aslc"]
+        req = [k.removeprefix("set_").replace("_", " ") for k, v in aslc.items() if v is True and not k.endswith("_failed")]
+        failed = [k.removesuffix("_failed").replace("_", " ") for k, v in aslc.items() if v is True and k.endswith("_failed")]
+        parts = ([f"requests: {', '.join(req)}"] if req else []) + ([f"failed: {', '.join(failed)}"] if failed else [])
+        if aslc.get("reserved_bits"):
+            parts.append(f"undefined bits {aslc['reserved_bits']:#x}")
+        m["aslc"] = "; ".join(parts) or "no request"
+        m["tche"] = "enabled: " + _set_flags(asle["tche"], {"als_en": "ALS", "blc_en": "backlight", "pfit_en": "panel fitting", "pfmb_en": "PWM frequency / minimum brightness"})
+        m["alsi"] = "below range" if asle["alsi"] == 0 else "above range" if asle["alsi"] == 0xFFFF else f"{asle['alsi']} lux"
+        bclp = asle["bclp"]
+        m["bclp"] = (f"level {bclp['level']} of 255 ({_pct(bclp['level'])})" if bclp["level"] <= 255 else f"level {bclp['level']}: above 255, i915 answers 'failed'") + ("" if bclp["valid"] else ", not valid")
+        pfit = asle["pfit"]
+        m["pfit"] = (_set_flags({k: v for k, v in pfit.items() if k != "valid"}, {"center": "centre", "stretch_gfx": "stretch graphics"})
+                     + ("" if pfit["valid"] else ", not valid"))
+        cblv = asle["cblv"]
+        m["cblv"] = f"{cblv['level']}%" + ("" if cblv["valid"] else ", not valid")
+        valid = [e for e in asle["bclm"] if e["valid"]]
+        m["bclm"] = f"{len(valid)} valid entr{'y' if len(valid) == 1 else 'ies'}" if valid else "no valid entry"
+        for i, e in enumerate(asle["bclm"]):
+            if e["valid"]:
+                m[f"bclm[{i}]"] = f"{e['percent']}% -> duty cycle {e['duty_cycle']}/255 ({_pct(e['duty_cycle'])})"
+            elif e["percent"] or e["duty_cycle"]:
+                m[f"bclm[{i}]"] = "not valid (bit 15 clear)"
+        pf = asle["pfmb"]
+        m["pfmb"] = (f"PWM frequency {pf['pwm_frequency']}" + ("" if pf["pwm_valid"] else " (not valid)")
+                     + f", minimum brightness {pf['min_brightness']}" + ("" if pf["brightness_valid"] else " (not valid)"))
+        iuer = asle["iuer"]
+        buttons = _set_flags({k: v for k, v in iuer.items() if k.endswith("_btn")}, {"power_btn": "power", "windows_btn": "Windows",
+                             "volume_up_btn": "volume up", "volume_down_btn": "volume down", "rotation_lock_btn": "rotation lock"})
+        m["iuer"] = (f"buttons: {buttons}; {'clamshell' if iuer['convertible'] else 'slate'} (bit 6); {'docked' if iuer['docking'] else 'undocked'} (bit 7)"
+                     + (f"; undefined bits {iuer['reserved_bits']:#x}" if iuer.get("reserved_bits") else ""))
+        loc = dec.get("extended_vbt")
+        if asle["rvda"] or asle["rvds"]:
+            if loc is None:
+                m["rvda"] = "ignored by i915 (needs version 2.0 or later, mailbox 3 advertised and both RVDA and RVDS set)"
+            elif loc["kind"] == "absolute":
+                m["rvda"] = f"extended VBT at physical address {loc['address']:#x} (2.0: absolute)"
+            else:
+                m["rvda"] = f"extended VBT at OpRegion + {loc['offset']:#x} (2.1 and later: relative)"
+            m["rvds"] = f"extended VBT size: {asle['rvds']} bytes"
+        else:
+            m["rvda"] = "no extended VBT"
+    ext = mbs.get("asle_ext")
+    if ext is not None:
+        e = out.setdefault("asle_ext", {})
+        blocks = ext["phed"] & 3
+        e["phed"] = f"{blocks} EDID block{'s' if blocks != 1 else ''} valid" + (" (BDDC holds only 2)" if blocks == 3 else "")
+        ed = dec.get("edid")
+        if ed and ed.get("header_ok"):
+            mode = ed.get("preferred_mode")
+            bits = [f"EDID {ed['version']}", f"{ed['manufacturer']} product {ed['product']:#06x}"]
+            if ed.get("name"):
+                bits.append(repr(ed["name"]))
+            if mode:
+                bits.append(f"preferred {mode['hactive']}x{mode['vactive']} at {mode['pixel_clock_khz'] / 1000:g} MHz")
+            bits.append("checksum ok" if ed["checksum_ok"] else "checksum mismatch")
+            e["bddc"] = ", ".join(bits)
+        else:
+            e["bddc"] = "all zero" if not any(bytes.fromhex(ext["bddc"])) else "no EDID header"
+    return out
+
+
 def parse_opregion(data: bytes) -> dict[str, Any]:
     """Decode an OpRegion dump into plain data.
 
@@ -529,7 +799,7 @@ def parse_opregion(data: bytes) -> dict[str, Any]:
             findings.append("mailbox 5 BDDC does not start with the EDID header 00 FF FF FF FF FF FF 00")
 
     _, where = vbt_bytes(data)
-    return {
+    out = {
         "size": len(data),
         "header": plain_header,
         "version": version_text(over),
@@ -541,6 +811,12 @@ def parse_opregion(data: bytes) -> dict[str, Any]:
         "truncated": truncated,
         "findings": findings,
     }
+    if "acpi" in mailboxes:
+        out["display_ids"] = display_ids(mailboxes["acpi"])
+    if ext is not None:
+        out["edid"] = edid_summary(bytes.fromhex(ext["bddc"]))
+    out["meanings"] = meanings(out)
+    return out
 
 
 # -- building ---------------------------------------------------------------------------------

@@ -215,3 +215,22 @@ async def test_udev_events_ask_for_a_full_read(tmp_path, clock):
         app.post_message(app.UdevEvent("unbind", "0000:00:02.0"))
         await settle(pilot)
         assert calls  # the event led to a full read
+
+
+async def test_opregion_tree_says_what_values_mean_and_follows_changes(clock):
+    src = ChangingSource()
+    app = make_app(src, clock=clock, interval=3600, start="opregion")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert screen.nodes["mailbox acpi.drdy"].label.plain == "drdy: 1 — driver ready"
+        assert screen.nodes["mailbox acpi.didl[0]"].label.plain.endswith("— VGA, index 0")
+        assert screen.branches["mailbox acpi.didl"][0].label.plain == "didl [8] — 3 display IDs"
+        bclp = screen.branches["mailbox asle.bclp"][0]
+        assert bclp.label.plain == "bclp — level 0 of 255 (0%), not valid"
+        src.poke(BCLP, 0x80000080)  # the guest driver asks for backlight level 128
+        await tick(pilot)
+        assert bclp.label.plain == "bclp — level 128 of 255 (50%)"
+        screen.query_one("#op-tree", Tree).move_cursor(screen.nodes["mailbox acpi.drdy"])
+        await pilot.pause()
+        assert [line.strip() for line in text_of(screen.query_one("#op-detail")).splitlines() if line.strip()] == ["mailbox acpi.drdy", "1", "driver ready"]

@@ -36,6 +36,8 @@ class OpRegionScreen(DataScreen):
         self.marked: dict[str, Change] = {}
         self.fresh: set[str] = set()
         self._blob: Any = None
+        self._meanings: dict[str, dict[str, str]] = {}
+        self.branches: dict[str, tuple[TreeNode, str, str | None]] = {}  # path -> node, text, meaning shown
 
     def compose_body(self) -> ComposeResult:
         yield Notice(id="op-notice")
@@ -56,10 +58,36 @@ class OpRegionScreen(DataScreen):
         return (*super().show_key(snap), len(snap.opregion_changes), fresh, snap.tick if fresh else None)
 
     # -- building --------------------------------------------------------------------------
+    def _meaning(self, path: str) -> str | None:
+        """What the field at ``path`` means (``parse_opregion``'s ``meanings``), if anything."""
+        if path.startswith("header."):
+            section, field = "header", path[len("header.") :]
+        elif path.startswith("mailbox "):
+            section, _, field = path[len("mailbox ") :].partition(".")
+        else:
+            return None
+        return (self._meanings.get(section) or {}).get(field)
+
+    def _branch(self, parent: TreeNode, text: str, path: str) -> TreeNode:
+        meaning = self._meaning(path)
+        node = parent.add(self._branch_label(text, meaning), data=path, expand=False)
+        self.branches[path] = (node, text, meaning)
+        return node
+
+    @staticmethod
+    def _branch_label(text: str, meaning: str | None) -> Text:
+        t = Text(text)  # Text: a str label would be read as markup
+        if meaning:
+            t.append(f" — {meaning}", style="dim")
+        return t
+
     def _label(self, key: str, path: str, value: Any, snap: Snapshot | None) -> Text:
         t = Text()
         t.append(key, style=self.get_component_rich_style("opregion--key", partial=True))
         t.append(": " + value_text(value))
+        meaning = self._meaning(path)
+        if meaning:
+            t.append(f" — {meaning}", style="dim")
         c = snap.opregion_changes.get(path) if snap is not None else None
         if c is not None:
             fresh = snap is not None and c.tick == snap.tick
@@ -70,11 +98,11 @@ class OpRegionScreen(DataScreen):
 
     def _add(self, parent: TreeNode, key: str, node: Any, path: str, snap: Snapshot | None) -> None:
         if isinstance(node, dict) and not is_leaf(node):
-            branch = parent.add(Text(key), data=path, expand=False)  # Text: a str label would be read as markup
+            branch = self._branch(parent, key, path)
             for k, v in node.items():
                 self._add(branch, str(k), v, f"{path}.{k}" if path else str(k), snap)
         elif isinstance(node, list) and not is_leaf(node):
-            branch = parent.add(Text(f"{key} [{len(node)}]"), data=path, expand=False)
+            branch = self._branch(parent, f"{key} [{len(node)}]", path)
             for i, v in enumerate(node):
                 self._add(branch, f"[{i}]", v, f"{path}[{i}]", snap)
         else:
@@ -99,9 +127,10 @@ class OpRegionScreen(DataScreen):
                 lines.append("What to do: as root, with i915 bound it comes from debugfs; with vfio-pci bound pass --vfio to dump; or --allow-devmem to read it at ASLS.")
             notice.say("\n".join(lines))
             tree.clear()
-            self.nodes, self.values, self._blob = {}, {}, None
+            self.nodes, self.values, self.branches, self._blob = {}, {}, {}, None
             return
         fields = view.opregion_fields
+        self._meanings = op.get("meanings") or {}
         problems = [f"! {f}" for f in op.get("findings", [])]
         notice.say("\n".join(problems))
         blob = view.capture.blobs.get("opregion")
@@ -116,7 +145,7 @@ class OpRegionScreen(DataScreen):
         tree = self.query_one("#op-tree", Tree)
         expanded = {n.data for n in self._walk(tree.root) if n.is_expanded and n.data is not None} if self.nodes else None
         tree.clear()
-        self.nodes, self.values, self.keys = {}, {}, {}
+        self.nodes, self.values, self.keys, self.branches = {}, {}, {}, {}
         blob = view.capture.blobs["opregion"]
         tree.root.set_label(f"OpRegion {op.get('version')} · {len(blob.data)} bytes from {blob.source} · mailboxes {', '.join(op.get('mailboxes_present') or [])}")
         tree.root.data = ""
@@ -148,6 +177,11 @@ class OpRegionScreen(DataScreen):
                 self.values[path] = value
                 if c is not None and c != self.marked.get(path):
                     newly[path] = c
+        for path, (node, text, shown) in list(self.branches.items()):  # a list's count or a flag set's words
+            meaning = self._meaning(path)
+            if meaning != shown:
+                node.set_label(self._branch_label(text, meaning))
+                self.branches[path] = (node, text, meaning)
         self.fresh = now_fresh
         self.marked = dict(snap.opregion_changes)
         self._expand_to(newly)
@@ -190,6 +224,9 @@ class OpRegionScreen(DataScreen):
         detail = Text(path or "OpRegion", style="bold")
         if path in self.values:
             detail.append(f"\n{value_text(self.values[path], 400)}")
+            meaning = self._meaning(path)
+            if meaning:
+                detail.append(f"\n{meaning}")
             c = snap.opregion_changes.get(path)
             if c is not None:
                 detail.append(f"\nchanged {when_text(c)}: {value_text(c.old, 60)} → {value_text(c.new, 60)}")
