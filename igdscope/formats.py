@@ -174,8 +174,9 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
     for b in res.get("blocks", []):
         raw = b.pop("raw", b"")
         raw = bytes(raw) if isinstance(raw, (bytes, bytearray)) else b""
-        if first[b["id"]] is not b:
+        if first[b["id"]] is not b:  # a later copy: the walk's findings name it
             b["raw"] = raw.hex()
+            b["findings"] = []
             continue
         try:
             fields = vbt.decode_block(b["id"], raw, version, context)
@@ -183,9 +184,13 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
             b["error"] = str(exc)
             fields = None
         if fields is not None:
+            # the block's findings beside its fields: {id, name, offset, size, fields | raw, findings}
+            found = fields.pop("findings", None) if isinstance(fields, dict) else None
             b["fields"] = fields
+            b["findings"] = found or []
         else:
             b["raw"] = raw.hex()
+            b["findings"] = []
     for b in res.get("ignored_blocks", []):  # past bdb_size: i915 and igt never read them; shown raw
         raw = b.get("raw")
         if isinstance(raw, (bytes, bytearray)):

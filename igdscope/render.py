@@ -411,6 +411,7 @@ def render_vbt(dec: dict, all_panels: bool = False) -> str:
             out.extend(_tree(_panel_view(b["fields"], all_panels), 1))
         elif b.get("raw") is not None:
             out.extend(_hexdump(bytes.fromhex(b["raw"]), 1))
+        out.extend(f"  ! {f}" for f in b.get("findings") or [])
     return "\n".join(out) + "\n"
 
 

@@ -239,7 +239,7 @@ def test_show_json_of_every_corpus_file(capsys):
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus ({CORPUS}) is absent")
     files = sorted(p for p in CORPUS.iterdir() if p.suffix in (".vbt", ".rom", ".opregion"))
-    ignored = 0
+    ignored = with_findings = 0
     for p in files:
         assert main(["show", str(p), "--json"]) == 0, p.name
         doc = json.loads(capsys.readouterr().out)
@@ -248,7 +248,11 @@ def test_show_json_of_every_corpus_file(capsys):
         for b in vbt.get("ignored_blocks", []):
             assert isinstance(b["raw"], str) and len(b["raw"]) == 2 * b["size"], p.name
             ignored += 1
-    assert len(files) == 40 and ignored >= 9
+        for b in vbt["blocks"]:  # {id, name, offset, size, fields | raw, findings}
+            assert list(b)[:4] == ["id", "name", "offset", "size"] and ("fields" in b) != ("raw" in b), p.name
+            assert isinstance(b["findings"], list) and "findings" not in (b.get("fields") or {}), p.name
+            with_findings += bool(b["findings"])
+    assert len(files) == 40 and ignored >= 9 and with_findings >= 20
 
 
 def test_capture_with_host_facts_of_the_wrong_shape_still_decodes(tmp_path, capsys, host_json, guest_json):
@@ -544,3 +548,13 @@ def test_show_rom_decodes_the_vbt_inside(tmp_path, capsys):
     assert main(["show", str(bare)]) == 0
     text = capsys.readouterr().out
     assert "  VBT: not found\n" in text and text.rstrip().splitlines()[-1].startswith("VBT: not decoded: ")
+
+
+def test_show_prints_a_blocks_findings_under_it(capsys):
+    path = CORPUS / "gen3-945gc_coreboot_intel-d945gclf.vbt"
+    if not path.is_file():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    assert main(["show", str(path)]) == 0
+    text = capsys.readouterr().out
+    block11 = text.split("\nBDB block 11 (", 1)[1].split("\n\n", 1)[0]
+    assert block11.splitlines()[-1] == "  ! i915 does not read block 11; its child devices come from block 2"

@@ -583,7 +583,8 @@ def decode_all(vbt: bytes) -> dict:
     out = {}
     for b in res["blocks"]:
         assert "error" not in b, b
-        out[b["id"]] = b["fields"]
+        assert list(b) == ["id", "name", "offset", "size", "fields", "findings"]  # the JSON shape of a block
+        out[b["id"]] = {**b["fields"], "findings": b["findings"]}
     return out
 
 

@@ -149,6 +149,8 @@ class VbtScreen(DataScreen):
             else:
                 node = tree.root.add(Text(label), data=key)
                 node.add_leaf(Text(f"error: {printable(b['error'])}") if "error" in b else Text(f"raw: {value_text(b.get('raw', ''), 120)}"), data=key)
+            for f in b.get("findings") or []:
+                node.add_leaf(Text(f"! {printable(f)}"), data=key)
             self.block_nodes[key] = node
             if b["id"] == GENERAL_DEFINITIONS and general is None:
                 general = (b, key)
