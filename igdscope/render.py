@@ -299,7 +299,7 @@ def _compact(v: Any) -> str:
     return ("yes" if v else "no") if isinstance(v, bool) else str(v)
 
 
-def _opregion_rows(name: str, fields: dict, meaning: dict, raw_names: frozenset, prefix: str = "") -> list[list[str]]:
+def _opregion_rows(fields: dict, meaning: dict, raw_names: frozenset, prefix: str = "") -> list[list[str]]:
     """Rows of (field, value, meaning) for one OpRegion section: numbers in decimal and hex, flag
     sets as the flags that are set, raw bytes as 'all zero' or their non-zero 16-byte rows, lists
     one row per non-zero entry."""
@@ -313,7 +313,7 @@ def _opregion_rows(name: str, fields: dict, meaning: dict, raw_names: frozenset,
             rows.append([path, f"all zero ({len(raw)} bytes)" if not nz else f"{len(raw)} bytes", note])
             rows += [["", line, ""] for line in nz]
         elif isinstance(v, dict) and any(isinstance(x, str) for x in v.values()):  # a sub-struct with raw parts (PLUT)
-            rows += _opregion_rows(name, v, meaning, raw_names, path + ".")
+            rows += _opregion_rows(v, meaning, raw_names, path + ".")
         elif isinstance(v, dict):
             if all(isinstance(x, bool) for f, x in v.items() if f != "reserved_bits"):  # a flag set
                 value = ", ".join(f for f, on in v.items() if on is True) or "none"
@@ -351,7 +351,7 @@ def render_opregion(dec: dict, all_panels: bool = False) -> str:
         if not isinstance(fields, dict):
             continue
         out += ["", f"{title}:"]
-        out.append(table(_opregion_rows(key, fields, meanings.get(key) or {}, RAW_FIELDS.get(key, frozenset())), indent=2))
+        out.append(table(_opregion_rows(fields, meanings.get(key) or {}, RAW_FIELDS.get(key, frozenset())), indent=2))
     return "\n".join(out) + "\n" + render_vbt_inside(dec.get("vbt_decoded"), all_panels)
 
 
@@ -457,8 +457,3 @@ def _tree(node: Any, depth: int) -> list[str]:
 def _hexdump(data: bytes, depth: int) -> list[str]:
     pad = "  " * depth
     return [f"{pad}{o:04x}: " + " ".join(f"{b:02x}" for b in data[o : o + 16]) for o in range(0, len(data), 16)]
-
-
-def _short(v: Any) -> str:
-    s = str(v)
-    return s if len(s) <= 100 else s[:97] + "..."

@@ -422,6 +422,19 @@ def test_vbt_found_anywhere_in_a_large_image(tmp_path, capsys):
 
 # -- show of an OpRegion or option ROM: every field with its meaning, then the VBT inside -----------
 
+def corpus_file(name: str) -> Path:
+    path = CORPUS / name
+    if not path.is_file():
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    return path
+
+
+def shown(capsys, *args: str) -> str:
+    """What ``igdscope show ARGS`` prints, run in this process; it must succeed."""
+    assert main(["show", *args]) == 0
+    return capsys.readouterr().out
+
+
 IGT_NAMES = {"sign": "signature", "sver": "bios_ver", "vver": "vbios_ver", "gver": "driver_ver", "mbox": "mboxes",
              "dmod": "driver_model", "ccdv": "cddv", "plut header": "plut.header", "plut identifier": "plut.identifier",
              "plut": "plut.table", "product string": "product_string"}
@@ -444,11 +457,8 @@ def _text_sections(text: str) -> dict[str, list[str]]:
 def test_show_opregion_prints_every_field_igt_prints_with_meanings(capsys):
     from tests.test_opregion_schema import igt_sections
 
-    path = CORPUS / "gen9.5-kbl_rikka0w0_opregion.opregion"
-    if not path.is_file():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    assert main(["show", str(path)]) == 0
-    text = capsys.readouterr().out
+    path = corpus_file("gen9.5-kbl_rikka0w0_opregion.opregion")
+    text = shown(capsys, str(path))
     ours = _text_sections(text)
     igt = igt_sections((CORPUS / (path.name + ".igt.txt")).read_text())
     assert set(igt) <= set(ours)
@@ -472,9 +482,7 @@ def test_show_opregion_prints_every_field_igt_prints_with_meanings(capsys):
 
 
 def test_show_opregion_json_has_meanings_and_the_vbt(capsys):
-    path = CORPUS / "gen9.5-kbl_rikka0w0_opregion.opregion"
-    if not path.is_file():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    path = corpus_file("gen9.5-kbl_rikka0w0_opregion.opregion")
     assert main(["show", str(path), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["mailboxes"]["acpi"]["didl"][:3] == [0x300, 0x301, 0x302]  # the integers stay
@@ -491,8 +499,7 @@ def test_show_opregion_follows_or_locates_the_extended_vbt(tmp_path, capsys):
     vbt = V.build_vbt(221, [(1, V.build_block(1, {"panel_fitting": 3}, 221))])
     rel = tmp_path / "v21.bin"
     rel.write_bytes(op.build_opregion({"version": "2.1.0", "mailboxes": {"acpi": {"didl": [0x80000410]}}, "extended_vbt": vbt}))
-    assert main(["show", str(rel)]) == 0
-    text = capsys.readouterr().out
+    text = shown(capsys, str(rel))
     assert "VBT: RVDA at +0x2000" in text
     assert "extended VBT at OpRegion + 0x2000 (2.1 and later: relative)" in text
     assert "internal digital (LVDS, eDP, DSI), index 0, port 1" in text
@@ -500,8 +507,7 @@ def test_show_opregion_follows_or_locates_the_extended_vbt(tmp_path, capsys):
 
     absolute = tmp_path / "v20.bin"
     absolute.write_bytes(op.build_opregion({"version": "2.0.0", "mailboxes": {"asle": {"rvda": 0x7A000000, "rvds": 0x2400}}}))
-    assert main(["show", str(absolute)]) == 0
-    text = capsys.readouterr().out
+    text = shown(capsys, str(absolute))
     assert "extended VBT at physical address 0x7a000000 (2.0: absolute)" in text
     assert text.rstrip().endswith(
         "VBT: not decoded: the VBT is an extended VBT at physical address 0x7a000000 (9216 bytes; OpRegion 2.0 absolute RVDA), "
@@ -513,13 +519,10 @@ def test_show_opregion_follows_or_locates_the_extended_vbt(tmp_path, capsys):
 
 
 def test_show_cut_opregion_prints_what_is_there(tmp_path, capsys):
-    path = CORPUS / "gen9.5-kbl_rikka0w0_opregion.opregion"
-    if not path.is_file():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    path = corpus_file("gen9.5-kbl_rikka0w0_opregion.opregion")
     cut = tmp_path / "cut.bin"
     cut.write_bytes(path.read_bytes()[:0x380])  # header, mailboxes 1 and 2, half of mailbox 3
-    assert main(["show", str(cut)]) == 0
-    text = capsys.readouterr().out
+    text = shown(capsys, str(cut))
     sections = _text_sections(text)
     assert list(sections) == ["OpRegion Header", "OpRegion Mailbox 1: Public ACPI Methods", "OpRegion Mailbox 2: Software SCI Interface (SWSCI)"]
     assert "! truncated: 896 of 8192 bytes; only parts wholly present are decoded" in text
@@ -527,11 +530,8 @@ def test_show_cut_opregion_prints_what_is_there(tmp_path, capsys):
 
 
 def test_show_rom_decodes_the_vbt_inside(tmp_path, capsys):
-    path = CORPUS / "gen7-ivb_seijinshu_x230t-vbios.rom"
-    if not path.is_file():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    assert main(["show", str(path)]) == 0
-    text = capsys.readouterr().out
+    path = corpus_file("gen7-ivb_seijinshu_x230t-vbios.rom")
+    text = shown(capsys, str(path))
     head, vbt_part = text.split("\n======== VBT (option ROM at 0xab0) ========\n", 1)
     assert "VBT at 0xab0 in image 0 (legacy): 4280 bytes, BDB version 165" in head
     out = tmp_path / "x.vbt"
@@ -545,16 +545,12 @@ def test_show_rom_decodes_the_vbt_inside(tmp_path, capsys):
     rom[at : at + 4] = b"$XBT"
     bare = tmp_path / "bare.rom"
     bare.write_bytes(bytes(rom))
-    assert main(["show", str(bare)]) == 0
-    text = capsys.readouterr().out
+    text = shown(capsys, str(bare))
     assert "  VBT: not found\n" in text and text.rstrip().splitlines()[-1].startswith("VBT: not decoded: ")
 
 
 def test_show_prints_a_blocks_findings_under_it(capsys):
-    path = CORPUS / "gen3-945gc_coreboot_intel-d945gclf.vbt"
-    if not path.is_file():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    assert main(["show", str(path)]) == 0
-    text = capsys.readouterr().out
+    path = corpus_file("gen3-945gc_coreboot_intel-d945gclf.vbt")
+    text = shown(capsys, str(path))
     block11 = text.split("\nBDB block 11 (", 1)[1].split("\n\n", 1)[0]
     assert block11.splitlines()[-1] == "  ! i915 does not read block 11; its child devices come from block 2"
