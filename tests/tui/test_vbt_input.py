@@ -78,3 +78,16 @@ async def test_block_error_text_is_shown_literally_not_read_as_markup(monkeypatc
         assert [str(c.label) for c in node.children] == ["error: BDB block 2: expected b'[/bold]' but parsed b'[red]x'"]
         line = next(l for l in shown(tree).splitlines() if "error: " in l)
         assert "error: BDB block 2: expected b'[/bold]'" in line, line
+
+
+async def test_a_blocks_findings_are_listed_under_the_block():
+    short12 = bytes(15)  # block 12 (driver features) cut short: its findings say which bytes read as zero
+    findings = vbtschema.decode_block(12, short12, vbtschema.DEMO_BDB_VERSION)["findings"]
+    assert findings
+    vbt = vbtschema.build_vbt(vbtschema.DEMO_BDB_VERSION, [*demo_blocks(), (12, short12)])
+    app = make_app(StaticSource(host_with_vbt(vbt), "test capture"), start="vbt")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = app.screen
+        node = next(n for n in screen.block_nodes.values() if str(n.label).startswith("block 12 "))
+        assert [str(c.label) for c in node.children if str(c.label).startswith("! ")] == [f"! {f}" for f in findings]
