@@ -48,10 +48,12 @@ Decode a capture or a raw file. The kind is sniffed from the content:
   config    binary config space (64/256/4096 bytes, e.g. /sys/bus/pci/devices/*/config)
   lspci     'lspci -xxx' / '-xxxx' hex dump text, as pasted into bug reports
 FILE '-' reads standard input. An OpRegion or option ROM is followed by the VBT it carries,
-decoded block by block (JSON: "vbt_decoded").
+decoded block by block (JSON: "vbt_decoded"). A capture is shown as a summary; --blob NAME shows
+one of its blobs (opregion, rom, vbt/debugfs, opregion/rvda, config/BDF) as that kind of file.
 
 examples:
   igdscope show host.json
+  igdscope show host.json --blob opregion      the captured OpRegion, mailbox by mailbox
   igdscope show /sys/kernel/debug/dri/0/i915_vbt
   igdscope show /sys/kernel/debug/dri/0/i915_opregion
   lspci -s 00:02.0 -xxx | igdscope show -
@@ -59,20 +61,25 @@ examples:
 """
 
 EXTRACT_HELP = """\
-Write the raw VBT out of a file, cut to the VBT's own vbt_size, e.g. for i915.vbt_firmware=
-(copy it under /lib/firmware) or for intel_vbt_decode. Where it comes from, by kind (sniffed):
+Write raw firmware bytes out of a file.
+
+extract vbt: the VBT, cut to its own vbt_size, e.g. for i915.vbt_firmware= (copy it under
+/lib/firmware) or for intel_vbt_decode. Where it comes from, by kind (sniffed):
   vbt       the first '$VBT' in the file (padding after vbt_size is dropped)
   rom       the first '$VBT' in the option ROM (as intel_vbt_decode finds it)
   opregion  what i915 uses: the extended VBT at a relative RVDA (OpRegion 2.1+) when it is in the
             file, else mailbox 4; an absolute RVDA (2.0) must be read from /dev/mem
   capture   the debugfs i915_vbt copy, else the OpRegion's, else the option ROM's
-Without -o the VBT goes to standard output, which must not be a terminal. What was extracted,
+extract opregion / extract rom: the OpRegion or option ROM a capture holds, byte for byte as dump
+read it (e.g. for intel_opregion_decode, or a romfile= to try).
+Without -o the bytes go to standard output, which must not be a terminal. What was extracted,
 and from where, is said on standard error (standard output with -o).
 
 examples:
   igdscope extract vbt vbios.rom -o vbt.bin
   igdscope extract vbt /sys/kernel/debug/dri/0/i915_opregion > vbt.bin
   igdscope extract vbt host.json | intel_vbt_decode --file=/dev/stdin
+  igdscope extract opregion host.json -o opregion.bin && intel_opregion_decode --file=opregion.bin
 """
 
 
@@ -132,9 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--platform", metavar="CODE", help="platform code (CFL, ADL-S, ...) when no IGD in the input identifies it")
     s.add_argument("--all-panels", action="store_true", help="VBT: print every panel of per-panel blocks, not only the selected one")
     s.add_argument("--device", metavar="[VVVV:]DDDD", help="ROM: say whether it belongs to this PCI device (hex IDs; vendor 8086 when omitted), e.g. --device 3e92")
+    s.add_argument("--blob", metavar="NAME", help="capture: decode this blob as a file of its kind (opregion, rom, vbt/debugfs, opregion/rvda, config/BDF)")
 
-    x = sub.add_parser("extract", help="write the raw VBT out of a VBT, option ROM, OpRegion or capture", description=EXTRACT_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    x.add_argument("what", choices=("vbt",), help="what to extract (the VBT)")
+    x = sub.add_parser("extract", help="write the raw VBT out of a VBT, option ROM, OpRegion or capture (or a capture's OpRegion or ROM)", description=EXTRACT_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    x.add_argument("what", choices=("vbt", "opregion", "rom"), help="what to extract: the VBT, or a capture's OpRegion or option ROM")
     x.add_argument("file", metavar="FILE", help="the file to extract from ('-' for standard input)")
     x.add_argument("-o", "--output", metavar="OUT", help="write to OUT instead of standard output")
     x.add_argument("--kind", choices=("capture", "vbt", "opregion", "rom"), help="do not sniff: read FILE as this kind")
@@ -308,7 +316,13 @@ def cmd_show(args) -> int:
         plat = platforms.by_name(args.platform)
         if plat is None:
             raise BadInput(f"unknown platform {args.platform!r} (codes are in specs/platforms.tsv)")
-    if kind == "capture":
+    if args.blob is not None and kind != "capture":
+        raise BadInput(f"--blob is for captures; {name} is a {kind}")
+    if kind == "capture" and args.blob is not None:
+        cap = capture.loads(data, name=name)
+        dec = formats.decode_blob(cap, args.blob, plat, name)
+        kind = dec["kind"]
+    elif kind == "capture":
         cap = capture.loads(data, name=name)
         dec = decoders.decode_capture(cap, args.platform)
         if args.json:
@@ -316,7 +330,8 @@ def cmd_show(args) -> int:
         else:
             sys.stdout.write(render.render_capture(dec, cap))
         return EXIT_OK
-    dec = formats.decode_file(data, kind, plat, name)
+    else:
+        dec = formats.decode_file(data, kind, plat, name)
     if args.device:
         if kind != "rom":
             raise BadInput(f"--device is for option ROMs; {name} is a {kind}")
@@ -326,6 +341,8 @@ def cmd_show(args) -> int:
     if args.json:
         _emit_json(dec)
         return EXIT_OK
+    if "blob" in dec:
+        sys.stdout.write(render.render_blob_origin(dec["blob"], name) + "\n")
     if kind == "config":
         sys.stdout.write(render.render_config(dec["device"]) + "\n")
     elif kind == "lspci":
@@ -365,21 +382,23 @@ def cmd_extract(args) -> int:
     from igdscope.errors import EXIT_USAGE, BadInput
 
     to_stdout = args.output in (None, "-")
+    label = {"vbt": "VBT", "opregion": "OpRegion", "rom": "option ROM"}[args.what]
     if to_stdout and sys.stdout.isatty():
-        print("igdscope: refusing to write a binary VBT to a terminal: give -o OUT or redirect standard output", file=sys.stderr)
+        print(f"igdscope: refusing to write a binary {label} to a terminal: give -o OUT or redirect standard output", file=sys.stderr)
         return EXIT_USAGE
     name = "stdin" if args.file == "-" else args.file
     data = _read_input(args.file)
     kind = args.kind or formats.sniff(data)
     if kind is None:
         raise formats.unknown_kind(name, data, "; give --kind")
-    raw, where = formats.extract_vbt(data, kind, name)
-    vbt_size = int.from_bytes(raw[0x18:0x1A], "little")
-    bdb_at = int.from_bytes(raw[0x1C:0x20], "little")
-    bdb = int.from_bytes(raw[bdb_at + 16 : bdb_at + 18], "little") if bdb_at + 18 <= len(raw) else None
-    about = f"{len(raw)}-byte VBT" + (f" (BDB version {bdb})" if bdb is not None else "") + f" from {where}"
-    if len(raw) < vbt_size:
-        print(f"igdscope: warning: the VBT is truncated: vbt_size says {vbt_size} bytes, only {len(raw)} are present in {name}", file=sys.stderr)
+    if args.what == "vbt":
+        raw, where = formats.extract_vbt(data, kind, name)
+        about, warning = _vbt_about(raw, where, name)
+    else:
+        raw, where = formats.extract_blob(data, kind, args.what, name)
+        about, warning = f"{len(raw)}-byte {label} from {where}", None
+    if warning:
+        print(f"igdscope: warning: {warning}", file=sys.stderr)
     if to_stdout:
         sys.stdout.buffer.write(raw)
         sys.stdout.buffer.flush()
@@ -391,6 +410,16 @@ def cmd_extract(args) -> int:
         raise BadInput(f"cannot write {args.output}: {exc.strerror or exc}") from None
     print(f"wrote {args.output}: {about}")
     return EXIT_OK
+
+
+def _vbt_about(raw: bytes, where: str, name: str) -> tuple[str, str | None]:
+    """What ``extract vbt`` says about the VBT it writes, and a warning when it is cut short."""
+    vbt_size = int.from_bytes(raw[0x18:0x1A], "little")
+    bdb_at = int.from_bytes(raw[0x1C:0x20], "little")
+    bdb = int.from_bytes(raw[bdb_at + 16 : bdb_at + 18], "little") if bdb_at + 18 <= len(raw) else None
+    about = f"{len(raw)}-byte VBT" + (f" (BDB version {bdb})" if bdb is not None else "") + f" from {where}"
+    warning = f"the VBT is truncated: vbt_size says {vbt_size} bytes, only {len(raw)} are present in {name}" if len(raw) < vbt_size else None
+    return about, warning
 
 
 def cmd_diff(args) -> int:

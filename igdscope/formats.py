@@ -403,3 +403,83 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
             continue
         return raw, f"capture: {where} ({'the VBT i915 selected' if key == 'vbt/debugfs' else '; '.join(skipped)})"
     raise BadInput(f"{name}: no VBT in the capture: {'; '.join(skipped)}")
+
+
+# -- one blob of a capture ---------------------------------------------------------------------
+
+# The blobs `igdscope dump` writes, by name, and the kind of file their bytes are.
+BLOB_KINDS = {"opregion": "opregion", "rom": "rom", "vbt/debugfs": "vbt", "opregion/rvda": "vbt", "gtt": "gtt"}
+BLOB_PREFIX_KINDS = {"config/": "config", "vfio/": "config"}
+# the vfio config regions QEMU reads in legacy mode, and the device role they belong to
+VFIO_CONFIG_ROLES = {"vfio/host_cfg": "host_bridge", "vfio/lpc_cfg": "lpc"}
+
+
+def blob_kind(key: str, data: bytes) -> str | None:
+    """The kind of file a capture blob holds: from its name where dump gives the name, else sniffed."""
+    if key in BLOB_KINDS:
+        return BLOB_KINDS[key]
+    for prefix, kind in BLOB_PREFIX_KINDS.items():
+        if key.startswith(prefix):
+            return kind
+    kind = sniff(data)
+    return kind if kind != "capture" else None
+
+
+def capture_blob(cap: Capture, key: str, name: str = "capture") -> bytes:
+    """The bytes of blob ``key``; a missing one is a :class:`BadInput` listing the blobs there are."""
+    blob = cap.blobs.get(key)
+    if blob is None:
+        have = ", ".join(sorted(cap.blobs)) or "none"
+        raise BadInput(f"{name}: no blob {key!r} in the capture (its blobs: {have})")
+    return blob.data
+
+
+def decode_blob(cap: Capture, key: str, platform: Platform | None = None, name: str = "capture") -> dict[str, Any]:
+    """Decode blob ``key`` of a capture as ``igdscope show`` decodes a file of its kind: an OpRegion
+    with its mailboxes and the VBT it carries, a VBT block by block, an option ROM's image chain and
+    VBT, a config space with its device's role and the capture's platform (``platform`` overrides).
+    ``blob`` says which blob it was and where dump read it. The GGTT is for ``igdscope gtt``."""
+    from igdscope import decoders
+
+    data = capture_blob(cap, key, name)
+    blob = cap.blobs[key]
+    label = f"{name} blob {key}"
+    kind = blob_kind(key, data)
+    if kind == "gtt":
+        raise BadInput(f"{label}: the GGTT is shown by 'igdscope gtt show {name}' (entries) or 'igdscope gtt show {name} --summary'")
+    if kind is None:
+        raise unknown_kind(label, data, "")
+    plat = platform or decoders.capture_platform(cap)
+    if kind == "config":
+        dev = next((d for d in cap.devices if d.config_blob == key), None)
+        role = dev.role if dev else VFIO_CONFIG_ROLES.get(key)
+        try:
+            decoded = decoders.decode_config(data, role, plat if role != "display" else None, dev.config_size if dev else None,
+                                             dev.bdf if dev else None)
+        except BadInput as exc:
+            raise BadInput(f"{label}: {exc}") from None
+        dec = {"kind": "config", "device": decoded}
+    else:
+        dec = decode_file(data, kind, plat, label)
+    dec["blob"] = {"name": key, "source": blob.source, "path": blob.path, "note": blob.note, "bytes": len(data), "sha256": blob.sha256}
+    return dec
+
+
+def extract_blob(data: bytes, kind: str, what: str, name: str = "input") -> tuple[bytes, str]:
+    """The raw OpRegion (``what="opregion"``) or option ROM (``"rom"``) a capture holds, as dump
+    read it, and a phrase saying from where; other kinds of input are a :class:`BadInput`."""
+    label = {"opregion": "OpRegion", "rom": "option ROM"}[what]
+    if kind == what:
+        raise BadInput(f"{name} is an {label} file already: nothing to extract (extract {what} reads a capture)")
+    if kind != "capture":
+        raise BadInput(f"{name}: cannot extract an {label} from a {kind} file (give a capture: igdscope dump -o FILE)")
+    cap = capmod.loads(data, name=name)
+    blob = cap.blobs.get(what)
+    if blob is None:
+        tried = (cap.sources.get("opregion") or {}).get("tried", []) if what == "opregion" else []
+        why = "; ".join(f"{t['source']}: {t['result']}" for t in tried)
+        raise BadInput(f"{name}: the capture has no {label}" + (f" ({why})" if why else ""))
+    where = f"capture blob {what} (read from {blob.source}" + (f" {blob.path}" if blob.path else "") + (f"; {blob.note}" if blob.note else "") + ")"
+    if what == "opregion" and "opregion/rvda" in cap.blobs:
+        where += "; its extended VBT at the physical RVDA is blob opregion/rvda (extract vbt writes it)"
+    return blob.data, where

@@ -194,7 +194,15 @@ def render_blob_section(dec: dict) -> str:
             out.append(f"  {g['entries']} entries of {g['pte_size']} bytes, {g['present']} present; most common value {hx(g['most_common_value'])} x {g['most_common_count']} (the scratch page, if present)")
     out.append("Blobs")
     out.append(table(([k, b["source"], b["bytes"], b["sha256"][:16], b["path"]] for k, b in dec.get("blobs", {}).items()), ["name", "source", "bytes", "sha256", "read from"]))
+    if any(k != "gtt" for k in dec.get("blobs", {})):
+        out.append("  one blob in full: igdscope show CAPTURE --blob NAME; its raw bytes: igdscope extract opregion|rom|vbt CAPTURE")
     return "\n".join(out)
+
+
+def render_blob_origin(blob: dict, capture_name: str) -> str:
+    """The line above a capture blob shown on its own: which blob of which capture, read from where."""
+    note = f" ({blob['note']})" if blob.get("note") else ""
+    return f"{capture_name} blob {blob['name']}: {blob['bytes']} bytes read from {blob['source']} {blob['path']}{note}".rstrip() + "\n"
 
 
 def _id_list(ids: list[int], per_line: int = 12, pad: str = "") -> list[str]:

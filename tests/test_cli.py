@@ -554,3 +554,80 @@ def test_show_prints_a_blocks_findings_under_it(capsys):
     text = shown(capsys, str(path))
     block11 = text.split("\nBDB block 11 (", 1)[1].split("\n\n", 1)[0]
     assert block11.splitlines()[-1] == "  ! i915 does not read block 11; its child devices come from block 2"
+
+
+# -- show CAPTURE --blob NAME: one blob in full, as show decodes a file of its kind -------------------
+
+
+def _without_blob(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k != "blob"}
+
+
+def test_show_blob_decodes_each_blob_as_its_file_would_be(tmp_path, capsys):
+    cap = demo.guest_capture()
+    path = tmp_path / "guest.json"
+    path.write_text(cap.to_json())
+    for key in ("opregion", "rom", "vbt/debugfs"):
+        raw = tmp_path / "raw.bin"
+        raw.write_bytes(cap.blobs[key].data)
+        as_file = json.loads(shown(capsys, str(raw), "--json"))
+        as_blob = json.loads(shown(capsys, str(path), "--blob", key, "--json"))
+        assert as_blob["kind"] == {"opregion": "opregion", "rom": "rom", "vbt/debugfs": "vbt"}[key]
+        assert _without_blob(as_blob) == as_file, key
+        blob = cap.blobs[key]
+        assert as_blob["blob"] == {"name": key, "source": "demo", "path": blob.path, "note": blob.note, "bytes": len(blob.data), "sha256": blob.sha256}
+    text = shown(capsys, str(path), "--blob", "opregion")
+    first, blank, rest = text.split("\n", 2)
+    assert first == f"{path} blob opregion: 8192 bytes read from demo {cap.blobs['opregion'].path} ({cap.blobs['opregion'].note})"
+    assert blank == "" and rest.startswith("OpRegion version 2.0.0, 8192 bytes") and "OpRegion Mailbox 3: BIOS to Driver Notification (ASLE):" in rest
+    assert "\n======== VBT (OpRegion mailbox 4) ========\n" in rest
+
+
+def test_show_blob_config_takes_the_devices_role_and_the_captures_platform(tmp_path, capsys):
+    cap = demo.host_capture()
+    cap.blobs["vfio/host_cfg"] = capmod.Blob(cap.blobs["config/0000:00:00.0"].data, "vfio", "/dev/vfio/2 0000:00:02.0 host bridge config region")
+    path = tmp_path / "host.json"
+    path.write_text(cap.to_json())
+    raw = tmp_path / "hb.bin"
+    raw.write_bytes(cap.blobs["config/0000:00:00.0"].data)
+    alone = json.loads(shown(capsys, str(raw), "--json"))["device"]
+    assert alone["registers"] == [] and any("platform unknown" in f for f in alone["findings"])
+    for key in ("config/0000:00:00.0", "vfio/host_cfg"):
+        dev = json.loads(shown(capsys, str(path), "--blob", key, "--json"))["device"]
+        assert dev["role"] == "host_bridge" and dev["platform"]["platform"] == "CFL"
+        regs = {r["name"]: r for r in dev["registers"]}
+        assert regs["TOLUD"]["raw"] == demo.TOLUD | 1 and regs["BGSM"]["raw"] == demo.BGSM | 1
+        assert (dev["summary"]["tolud"], dev["summary"]["bgsm"]) == (demo.TOLUD, demo.BGSM)
+    assert json.loads(shown(capsys, str(path), "--blob", "config/0000:00:00.0", "--json"))["device"]["bdf"] == "0000:00:00.0"
+    text = shown(capsys, str(path), "--blob", "config/0000:00:02.0")
+    assert text.splitlines()[2] == "IGD 0000:00:02.0" and "GMS [15:8]" in text
+    # --platform overrides the capture's
+    dev = json.loads(shown(capsys, str(path), "--blob", "config/0000:00:02.0", "--platform", "ADL-S", "--json"))["device"]
+    assert dev["platform"]["platform"] == "ADL-S"
+
+
+def test_show_blob_errors_are_one_line(tmp_path, capsys):
+    cap = demo.host_capture()
+    cap.blobs["notes"] = capmod.Blob(b"\x01\x02 not firmware" * 4, "file", "/tmp/notes")
+    path = tmp_path / "host.json"
+    path.write_text(cap.to_json())
+    raw = tmp_path / "op.bin"
+    raw.write_bytes(cap.blobs["opregion"].data)
+    cases = (
+        (["--blob", "nope"], f"{path}: no blob 'nope' in the capture (its blobs: config/0000:00:00.0, config/0000:00:02.0, "
+                             "config/0000:00:1f.0, gtt, notes, opregion, rom)"),
+        (["--blob", "gtt"], f"{path} blob gtt: the GGTT is shown by 'igdscope gtt show {path}' (entries) or 'igdscope gtt show {path} --summary'"),
+        (["--blob", "notes"], f"{path} blob notes: unknown kind (60 bytes, starts 0102206e6f742066)"),
+    )
+    for args, message in cases:
+        assert main(["show", str(path), *args]) == 3
+        assert capsys.readouterr().err == f"igdscope: {message}\n"
+    assert main(["show", str(raw), "--blob", "opregion"]) == 3
+    assert capsys.readouterr().err == f"igdscope: --blob is for captures; {raw} is a opregion\n"
+
+
+def test_show_capture_says_how_to_see_one_blob(host_json):
+    r = run("show", str(host_json))
+    assert r.returncode == 0
+    assert r.stdout.decode().rstrip().endswith(
+        "  one blob in full: igdscope show CAPTURE --blob NAME; its raw bytes: igdscope extract opregion|rom|vbt CAPTURE")

@@ -278,3 +278,55 @@ def test_intel_vbt_decode_accepts_extracted_relative_rvda_vbt(tmp_path):
     raw, _ = formats.extract_vbt(data, "opregion", "op.bin")
     assert raw == ext
     vbt_decode_accepts(tmp_path, raw, 240)
+
+
+# -- extract opregion / extract rom: a capture's blob, byte for byte ------------------------------
+
+
+def test_capture_opregion_and_rom_come_out_byte_for_byte(tmp_path):
+    host = demo.host_capture()
+    path = tmp_path / "host.json"
+    path.write_text(host.to_json())
+    for what, blob in (("opregion", host.blobs["opregion"]), ("rom", host.blobs["rom"])):
+        out = tmp_path / f"{what}.bin"
+        r = cli("extract", what, str(path), "-o", str(out))
+        assert r.returncode == 0, r.stderr
+        assert out.read_bytes() == blob.data
+        label = "OpRegion" if what == "opregion" else "option ROM"
+        assert r.stdout.decode() == f"wrote {out}: {len(blob.data)}-byte {label} from capture blob {what} (read from demo {blob.path}" + (f"; {blob.note})\n" if blob.note else ")\n")
+    r = cli("extract", "opregion", str(path))
+    assert r.returncode == 0 and r.stdout == host.blobs["opregion"].data
+    assert r.stderr.decode().startswith("igdscope: wrote 8192-byte OpRegion from capture blob opregion") and r.stderr.decode().endswith(" to standard output\n")
+
+
+def test_extracted_opregion_decodes_like_the_blob_and_names_the_devmem_vbt():
+    ext = _ext_vbt()
+    host_op = op.build_opregion({"version": "2.0.0", "mailboxes": {"asle": {"rvda": 0x7A5F_1000, "rvds": len(ext)}}})
+    raw, where = formats.extract_blob(_capture_json(replace={"opregion": host_op, "opregion/rvda": ext}), "capture", "opregion", "c.json")
+    assert raw == host_op and op.parse_opregion(raw)["header"]["over"]["major"] == 2
+    assert where == ("capture blob opregion (read from demo /test/opregion); its extended VBT at the physical RVDA is blob "
+                     "opregion/rvda (extract vbt writes it)")
+
+
+def test_extract_opregion_or_rom_needs_a_capture_that_has_it(tmp_path):
+    with pytest.raises(BadInput, match=r"^c.json: the capture has no OpRegion"):
+        formats.extract_blob(_capture_json(drop=("opregion",)), "capture", "opregion", "c.json")
+    cap = demo.host_capture()
+    cap.blobs.pop("opregion")
+    cap.sources["opregion"] = {"used": None, "tried": [{"source": "debugfs", "result": "not tried: i915 does not own 0000:00:02.0"},
+                                                       {"source": "vfio", "result": "not tried: vfio-pci does not own 0000:00:02.0"}]}
+    with pytest.raises(BadInput, match=r"no OpRegion \(debugfs: not tried: i915 does not own 0000:00:02.0; vfio: not tried"):
+        formats.extract_blob(cap.to_json().encode(), "capture", "opregion", "c.json")
+    with pytest.raises(BadInput, match=r"^c.json: the capture has no option ROM$"):
+        formats.extract_blob(_capture_json(drop=("rom",)), "capture", "rom", "c.json")
+    with pytest.raises(BadInput, match="rom.bin is an option ROM file already: nothing to extract"):
+        formats.extract_blob(demo.option_rom(), "rom", "rom", "rom.bin")
+    with pytest.raises(BadInput, match="cannot extract an OpRegion from a vbt file"):
+        formats.extract_blob(demo.vbt(), "vbt", "opregion", "x.vbt")
+    rom = tmp_path / "rom.bin"
+    rom.write_bytes(demo.option_rom())
+    r = cli("extract", "opregion", str(rom), "-o", str(tmp_path / "o.bin"))
+    assert r.returncode == 3 and not (tmp_path / "o.bin").exists()
+    assert r.stderr.decode().splitlines() == [f"igdscope: {rom}: cannot extract an OpRegion from a rom file (give a capture: igdscope dump -o FILE)"]
+    r = cli("extract", "rom", str(rom), tty=True)
+    assert r.returncode == 2 and "refusing to write a binary option ROM to a terminal" in r.stderr.decode()
