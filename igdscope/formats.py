@@ -74,9 +74,9 @@ def unknown_kind(name: str, data: bytes, advice: str) -> BadInput:
                         "EDK2's EfiRom wraps one into a ROM: EfiRom -f 0x8086 -i <device id> -e driver.efi")
     if data[0x10:0x14] == b"\x5a\xa5\xf0\x0f":
         return BadInput(f"{head}: an Intel SPI flash image (flash descriptor at 0x10); a VBT stored in it "
-                        "uncompressed is found with --kind vbt")
+                        "(plain or in an LZMA-compressed section) is found with --kind vbt")
     if data[0x28:0x2C] == b"_FVH":
-        return BadInput(f"{head}: a UEFI firmware volume; a VBT stored in it uncompressed is found with --kind vbt")
+        return BadInput(f"{head}: a UEFI firmware volume; a VBT stored in it (plain or in an LZMA-compressed section) is found with --kind vbt")
     return BadInput(f"{head}{advice}")
 
 
@@ -159,9 +159,12 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
     from igdscope.schemas import vbt
 
     off = vbt.find_vbt(data, limit=len(data))  # the whole input, however large (a BIOS image)
+    container = None
     if off is None:
-        raise BadInput(vbt.no_vbt_reason(data, "the file", limit=len(data)))
+        data, off, container = _vbt_in_compressed_section(data, "the file")
     res = vbt.walk_blocks(data, off)
+    if container is not None:
+        res["container"] = container
     version = res.get("bdb_version") or 0
     # i915 (find_raw_section) and intel_vbt_decode (find_section) read the first block of each id
     # and never look at a later one; the walk's findings say so. Later copies stay raw: decoding
@@ -196,6 +199,25 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
         if isinstance(raw, (bytes, bytearray)):
             b["raw"] = bytes(raw).hex()
     return res
+
+
+def _vbt_in_compressed_section(data: bytes, where: str) -> tuple[bytes, int, str]:
+    """For input with no plain ``$VBT``: the VBT in an LZMA-compressed section of a UEFI image (the
+    decompressed bytes, the VBT's offset in them, and the path to it), else :class:`BadInput` with
+    why there is none."""
+    from igdscope.schemas import vbt
+
+    reason = vbt.no_vbt_reason(data, where, limit=len(data))
+    try:
+        from igdscope import fwsections
+    except ImportError:  # a Python built without liblzma
+        raise BadInput(f"{reason}; LZMA sections not searched: this Python has no lzma module") from None
+    if fwsections.LZMA_GUID not in data:
+        raise BadInput(reason)
+    found, notes = fwsections.find_vbt(data)
+    if found is None:
+        raise BadInput(f"{reason}; {'; '.join(notes)}")
+    return found.data, found.offset, found.where
 
 
 def opregion_summary(cap: Capture) -> dict[str, Any] | None:
@@ -372,6 +394,12 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
         return cut(buf, off, f"{label} at {off:#x}")
 
     if kind == "vbt":
+        if vbtmod.find_vbt(data, limit=len(data)) is None:
+            try:
+                out, off, container = _vbt_in_compressed_section(data, "the file")
+            except BadInput as exc:
+                raise BadInput(f"{name}: {exc}") from None
+            return cut(out, off, f"the file's {container}")
         raw, where = from_scan(data, "file")
         return raw, "VBT file" if where == "file at 0x0" else f"VBT {where}"
     if kind == "rom":

@@ -399,8 +399,12 @@ def render_vbt(dec: dict, all_panels: bool = False) -> str:
     vh = dec.get("vbt_header") or {}
     bh = dec.get("bdb_header") or {}
     ck = dec.get("checksum") or {}
+    if dec.get("container"):
+        at = f" in the file's {dec['container']}"
+    else:
+        at = f" at {hx(dec['vbt_offset'])} of the file" if dec.get("vbt_offset") else ""
     out = [
-        f"VBT{' at ' + hx(dec['vbt_offset']) + ' of the file' if dec.get('vbt_offset') else ''}: signature {vh.get('signature')!s}, version {vh.get('version')}, {vh.get('vbt_size')} bytes, checksum {'ok' if ck.get('ok') else 'mismatch'}",
+        f"VBT{at}: signature {vh.get('signature')!s}, version {vh.get('version')}, {vh.get('vbt_size')} bytes, checksum {'ok' if ck.get('ok') else 'mismatch'}",
         f"BDB version {bh.get('version')}, header {bh.get('header_size')} bytes, BDB size {bh.get('bdb_size')}"
         if bh else "BDB header: not decoded (the findings below say why)",
         "",

@@ -28,13 +28,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from igdscope import eficompress, formats, render
+from igdscope import eficompress, formats, fwsections, render
 from igdscope.errors import BadInput
 from igdscope.schemas import opregion as op
 from igdscope.schemas import rom as R
 from igdscope.schemas import vbt as V
 from igdscope.sources import demo
 from tests import efi_encode
+from tests.fw_build import FLASH_DESCRIPTOR, lzma_section, volume
 
 pytestmark = pytest.mark.fuzz
 
@@ -183,6 +184,29 @@ def rom_seeds() -> list[Seed]:
     return [Seed(n, d, rom_fields(d)) for n, d in raw]
 
 
+def firmware_fields(data: bytes) -> list[tuple[int, int]]:
+    """Each LZMA section's size, type and DataOffset, and its stream's dictionary and uncompressed sizes."""
+    out = []
+    for sec in fwsections.lzma_sections(data):
+        guid_at = data.index(fwsections.LZMA_GUID, sec.offset)
+        out += [(sec.offset, 3), (sec.offset + 3, 1), (guid_at + 16, 2), (sec.data_start + 1, 4), (sec.data_start + 5, 8)]
+        if guid_at - sec.offset == 8:
+            out.append((sec.offset + 4, 4))
+    return [(o, n) for o, n in out if o + n <= len(data)]
+
+
+@cache
+def firmware_seeds() -> list[Seed]:
+    """UEFI images with the VBT in LZMA sections: flat, nested in a volume, behind the 8-byte header."""
+    vbt = demo.vbt()
+    raw = [
+        ("flat", FLASH_DESCRIPTOR + bytes(200) + lzma_section(bytes(300) + vbt)),
+        ("nested", volume(lzma_section(bytes(100)), lzma_section(volume(bytes(50), lzma_section(vbt, extended=True)), gap=8))),
+        ("no-vbt", volume(lzma_section(b"code" * 200), lzma_section(bytes(4000)))),
+    ]
+    return [Seed(n, d, firmware_fields(d)) for n, d in raw]
+
+
 # -- mutations ------------------------------------------------------------------------------------------
 
 
@@ -293,12 +317,18 @@ def test_fuzz_rom(data):
 
 @FUZZ
 @given(st.data())
+def test_fuzz_firmware_image(data):
+    fuzz_one(data, firmware_seeds(), decode_vbt)  # show --kind vbt / extract vbt --kind vbt of a BIOS image
+
+
+@FUZZ
+@given(st.data())
 def test_fuzz_efi_decompress(data):
     fuzz_one(data, efi_stream_seeds(), decode_efi_stream)
 
 
 def test_seeds_have_lying_fields():
-    for seeds in (vbt_seeds(), opregion_seeds(), rom_seeds(), efi_stream_seeds()):
+    for seeds in (vbt_seeds(), opregion_seeds(), rom_seeds(), efi_stream_seeds(), firmware_seeds()):
         assert seeds and all(s.fields for s in seeds)
     names = {s.name for s in vbt_seeds()}
     assert {"demo", "many-blocks", "mipi-v3"} <= names
