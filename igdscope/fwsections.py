@@ -16,8 +16,8 @@ A section found this way is decompressed and searched for ``$VBT``; a decompress
 searched again for sections of its own (nesting as deep as :data:`MAX_DEPTH`). Everything is
 bounded: the output of one section, of all sections, the decoder's memory (an LZMA header can ask
 for a 4 GiB dictionary) and the number of sections tried. LZMA with the x86 branch filter
-(D42AE6BD-...) and Tiano/EFI compression are not handled; they hold code, not the VBT, in the
-images this was written for, and the reasons say so when nothing was found.
+(D42AE6BD-...) and Tiano/EFI compression are not handled: in EDK2-based images they hold code
+(PEI, SMM), while the DXE volume with the VBT file is plain LZMA.
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ MAX_TOTAL_OUTPUT = 128 << 20  # all sections of one search together
 MAX_SECTIONS = 256  # sections decompressed in one search
 MAX_DEPTH = 3  # volumes inside sections inside volumes ...
 MEMLIMIT = 256 << 20  # liblzma's memory for one decoder (dictionary included)
+CHUNK = 16 << 10  # input fed to the decoder at a time
+STEP = 256 << 10  # output asked of it at a time (what an error in a step loses)
 
 
 class Section(NamedTuple):
@@ -86,15 +88,24 @@ def decompress(stream: bytes, limit: int) -> tuple[bytes, str | None]:
     """At most ``limit`` bytes of an LZMA-alone stream, and why decoding stopped early (None when it
     reached the end): a corrupt stream still gives what came out before the damage."""
     dec = lzma.LZMADecompressor(format=lzma.FORMAT_ALONE, memlimit=MEMLIMIT)
-    try:
-        out = dec.decompress(stream, max_length=limit)
+    out = bytearray()
+    fed = 0
+    try:  # fed in pieces, so that what decoded before a damaged spot is kept
+        while len(out) < limit and not dec.eof:
+            if dec.needs_input:
+                if fed >= len(stream):
+                    break
+                piece, fed = stream[fed : fed + CHUNK], fed + CHUNK
+            else:
+                piece = b""
+            out += dec.decompress(piece, max_length=min(STEP, limit - len(out)))
     except lzma.LZMAError as exc:
-        return b"", f"not LZMA ({exc})"
+        return bytes(out), (f"damaged after {_size(len(out))} of output ({exc})" if out else f"not LZMA ({exc})")
     if dec.eof:
-        return out, None
+        return bytes(out), None
     if len(out) >= limit:
-        return out, f"output cut at {_size(limit)}"
-    return out, "the stream ends early"
+        return bytes(out), f"output cut at {_size(limit)}"
+    return bytes(out), "the stream ends early"
 
 
 def find_vbt(data: bytes) -> tuple[Found | None, list[str]]:

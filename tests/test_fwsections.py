@@ -5,6 +5,7 @@ both forms, nesting, partial and hostile streams, and the bounds."""
 from __future__ import annotations
 
 import lzma
+import random
 import time
 
 import pytest
@@ -89,6 +90,12 @@ def test_a_damaged_stream_gives_what_came_before_the_damage():
     found, notes = fwsections.find_vbt(cut)
     assert found is not None and found.data[: len(VBT)] == VBT
     assert notes == ["LZMA section at 0x0 (%s decompressed): the stream ends early" % f"{len(found.data)} bytes"]
+    payload = VBT + random.Random(5).randbytes(512 << 10)  # 512 KiB that do not compress after the VBT
+    stream = bytearray(lzma.compress(payload, format=lzma.FORMAT_ALONE))
+    stream[len(stream) // 2 : len(stream) // 2 + 64] = b"\xa5" * 64  # damage in the middle
+    found, notes = fwsections.find_vbt(lzma_section(b"", stream=bytes(stream)))
+    assert found is not None and found.data[: len(VBT)] == VBT and len(found.data) < len(payload)
+    assert notes[0].startswith(f"LZMA section at 0x0 ({len(found.data)} bytes decompressed): damaged after {len(found.data)} bytes of output (")
     garbage = lzma_section(b"", stream=b"\x5d" + bytes(12) + b"\xff" * 40)
     found, notes = fwsections.find_vbt(garbage)
     assert found is None and notes[0].startswith("LZMA section at 0x0 (0 bytes decompressed): ")
