@@ -394,14 +394,15 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
         return cut(buf, off, f"{label} at {off:#x}")
 
     if kind == "vbt":
-        if vbtmod.find_vbt(data, limit=len(data)) is None:
+        off = vbtmod.find_vbt(data, limit=len(data))
+        if off is None:
             try:
-                out, off, container = _vbt_in_compressed_section(data, "the file")
+                out, at, container = _vbt_in_compressed_section(data, "the file")
             except BadInput as exc:
                 raise BadInput(f"{name}: {exc}") from None
-            return cut(out, off, f"the file's {container}")
-        raw, where = from_scan(data, "file")
-        return raw, "VBT file" if where == "file at 0x0" else f"VBT {where}"
+            return cut(out, at, f"the file's {container}")
+        raw, where = cut(data, off, f"file at {off:#x}")
+        return raw, "VBT file" if off == 0 else f"VBT {where}"
     if kind == "rom":
         return from_scan(data, "option ROM")
     if kind == "opregion":
@@ -453,13 +454,13 @@ def blob_kind(key: str, data: bytes) -> str | None:
     return kind if kind != "capture" else None
 
 
-def capture_blob(cap: Capture, key: str, name: str = "capture") -> bytes:
-    """The bytes of blob ``key``; a missing one is a :class:`BadInput` listing the blobs there are."""
+def capture_blob(cap: Capture, key: str, name: str = "capture") -> capmod.Blob:
+    """Blob ``key`` of a capture; a missing one is a :class:`BadInput` listing the blobs there are."""
     blob = cap.blobs.get(key)
     if blob is None:
         have = ", ".join(sorted(cap.blobs)) or "none"
         raise BadInput(f"{name}: no blob {key!r} in the capture (its blobs: {have})")
-    return blob.data
+    return blob
 
 
 def decode_blob(cap: Capture, key: str, platform: Platform | None = None, name: str = "capture") -> dict[str, Any]:
@@ -469,8 +470,8 @@ def decode_blob(cap: Capture, key: str, platform: Platform | None = None, name: 
     ``blob`` says which blob it was and where dump read it. The GGTT is for ``igdscope gtt``."""
     from igdscope import decoders
 
-    data = capture_blob(cap, key, name)
-    blob = cap.blobs[key]
+    blob = capture_blob(cap, key, name)
+    data = blob.data
     label = f"{name} blob {key}"
     kind = blob_kind(key, data)
     if kind == "gtt":
