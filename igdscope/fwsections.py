@@ -16,8 +16,7 @@ A section found this way is decompressed and searched for ``$VBT``; a decompress
 searched again for sections of its own (nesting as deep as :data:`MAX_DEPTH`). Everything is
 bounded: the output of one section, of all sections, the decoder's memory (an LZMA header can ask
 for a 4 GiB dictionary) and the number of sections tried. LZMA with the x86 branch filter
-(D42AE6BD-...) and Tiano/EFI compression are not handled: in EDK2-based images they hold code
-(PEI, SMM), while the DXE volume with the VBT file is plain LZMA.
+(D42AE6BD-...) and Tiano/EFI-compressed sections are not handled: a VBT inside one is not found.
 """
 
 from __future__ import annotations
