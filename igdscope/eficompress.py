@@ -1,4 +1,5 @@
-"""The UEFI decompression algorithm, for EFI images in PCI option ROMs with CompressionType 1.
+"""The UEFI decompression algorithm, for EFI images in PCI option ROMs with CompressionType 1, and
+its Tiano variant, for compressed sections of firmware images (:mod:`igdscope.fwsections`).
 
 An option ROM's EFI image may be stored compressed (EDK2 ``EfiRom -ec``); the firmware's PCI bus
 driver then runs it through ``EFI_DECOMPRESS_PROTOCOL`` before loading it. Without decompressing,
@@ -17,8 +18,9 @@ The format (UEFI specification, "Compression Algorithm Specification"; EDK2
   bits, each length in 3 bits or as ``111`` followed by 1s and a 0; after the third a 2-bit run of
   zeros); the code lengths of the 510-symbol char&len set (count in 9 bits, each coded with the
   extra set: 0 = one zero, 1 = 3 + 4 bits zeros, 2 = 20 + 9 bits zeros, n = length n - 2); the
-  code lengths of the position set (count in 4 bits for this version -- the Tiano variant uses
-  5 --, coded like the extra set without the zero run). A count of 0 means one symbol, given in
+  code lengths of the position set (count in 4 bits for this version, 1, and in 5 bits for the
+  Tiano variant, version 2 -- EDK2's ``UefiTianoDecompress`` sets ``mPBit`` from the version and
+  changes nothing else --, coded like the extra set without the zero run). A count of 0 means one symbol, given in
   the count's width, coded with no bits at all;
 - codes are canonical Huffman codes (shorter first, then by symbol); EDK2 rejects a set of
   lengths that does not fill the code space exactly (``MakeTable``'s check);
@@ -44,9 +46,8 @@ MAXNP = 31  # position set, as EDK2 sizes it
 NPT = 31  # room for the extra / position code lengths
 CBIT = 9
 TBIT = 5
-PBIT = 4  # UEFI (EFI 1.1) variant; Tiano uses 5
-# the shortest block header: count (16 bits), then each set as one symbol (count 0 and the symbol)
-MIN_BLOCK_HEADER_BITS = 16 + 2 * TBIT + 2 * CBIT + 2 * PBIT
+PBIT = 4  # UEFI (EFI 1.1) variant, version 1
+PBIT_BY_VERSION = {1: PBIT, 2: 5}  # 2: Tiano (EDK2's TianoCompress, the Tiano GUID-defined section)
 
 
 class Corrupt(Exception):
@@ -197,8 +198,9 @@ def header(data: bytes) -> tuple[int, int] | None:
     return int.from_bytes(data[0:4], "little"), int.from_bytes(data[4:8], "little")
 
 
-def decompress(data: bytes, limit: int | None = None) -> dict[str, Any]:
-    """Decompress UEFI-compressed ``data`` (header and bit stream).
+def decompress(data: bytes, limit: int | None = None, version: int = 1, max_blocks: int | None = None) -> dict[str, Any]:
+    """Decompress UEFI-compressed ``data`` (header and bit stream); ``version`` 2 reads the Tiano
+    variant. At most ``max_blocks`` blocks are read (default ``MAX_BLOCKS``).
 
     Returns ``{"comp_size", "orig_size", "data" (bytes), "complete" (all ``orig_size`` bytes were
     produced), "blocks", "error" (None, or why EDK2 would refuse or fail the data and where),
@@ -206,6 +208,10 @@ def decompress(data: bytes, limit: int | None = None) -> dict[str, Any]:
     most ``limit`` bytes (default ``MAX_OUTPUT``); on an error, the bytes decoded before it.
     """
     limit = MAX_OUTPUT if limit is None else limit
+    pbit = PBIT_BY_VERSION[version]
+    max_blocks = MAX_BLOCKS if max_blocks is None else max_blocks
+    # the shortest block header: count (16 bits), then each set as one symbol (count 0 and the symbol)
+    min_block_header_bits = 16 + 2 * TBIT + 2 * CBIT + 2 * pbit
     data = bytes(data)
     hdr = header(data)
     out = bytearray()
@@ -232,11 +238,11 @@ def decompress(data: bytes, limit: int | None = None) -> dict[str, Any]:
     try:
         while len(out) < want:
             if left == 0:
-                if br.bit_offset() + MIN_BLOCK_HEADER_BITS > end_bits:
+                if br.bit_offset() + min_block_header_bits > end_bits:
                     res["stopped"] = past_end
                     break
-                if blocks >= MAX_BLOCKS:
-                    res["stopped"] = f"igdscope reads at most {MAX_BLOCKS} blocks"
+                if blocks >= max_blocks:
+                    res["stopped"] = f"igdscope reads at most {max_blocks} blocks"
                     break
                 blocks += 1
                 left = br.get(16) or 0x10000  # a count of 0 reads as 65536 symbols, as EDK2's UINT16
@@ -244,7 +250,7 @@ def decompress(data: bytes, limit: int | None = None) -> dict[str, Any]:
                 try:
                     t_code = _read_pt(br, NT, TBIT, 3, "extra set")
                     c_code = _read_c(br, t_code)
-                    p_code = _read_pt(br, MAXNP, PBIT, -1, "position set")
+                    p_code = _read_pt(br, MAXNP, pbit, -1, "position set")
                 except Corrupt as exc:
                     raise Corrupt(f"{where}: {exc}") from None
                 ctab, cbits, ptab = c_code.table, c_code.bits, p_code.table

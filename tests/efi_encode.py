@@ -3,6 +3,8 @@ decompressor must read (tokens chosen by the test, Huffman code lengths from the
 tests can reach every path -- single-symbol sets, zero runs in the code lengths, long codes,
 overlapping matches, several blocks -- without a third-party compressor.
 
+``pbit`` 5 writes the Tiano variant (the position set's count in 5 bits instead of 4).
+
 Tokens: an int is a literal byte; ``(length, distance)`` copies ``length`` (3..256) bytes from
 ``distance`` (1..2^14) bytes back.
 """
@@ -121,7 +123,7 @@ def _p_symbol(distance: int) -> tuple[int, int, int]:
     return p, pos - (1 << (p - 1)), p - 1
 
 
-def write_block(w: BitWriter, tokens: list, count: int | None = None) -> None:
+def write_block(w: BitWriter, tokens: list, count: int | None = None, pbit: int = PBIT) -> None:
     c_syms = [t if isinstance(t, int) else 253 + t[0] for t in tokens]
     p_syms = [_p_symbol(t[1]) for t in tokens if not isinstance(t, int)]
     w.put(len(tokens) if count is None else count, 16)
@@ -149,11 +151,11 @@ def write_block(w: BitWriter, tokens: list, count: int | None = None) -> None:
     pfreq = Counter(p for p, _, _ in p_syms)
     if len(pfreq) <= 1:
         only = next(iter(pfreq), 0)
-        write_pt(w, only, PBIT, -1)
+        write_pt(w, only, pbit, -1)
         pcodes = {only: ""}
     else:
         plen = huffman_lengths(pfreq)
-        write_pt(w, plen, PBIT, -1)
+        write_pt(w, plen, pbit, -1)
         pcodes = canonical(plen)
     ps = iter(p_syms)
     for t, c in zip(tokens, c_syms):
@@ -178,11 +180,11 @@ def expand(blocks: list[list]) -> bytes:
     return bytes(out)
 
 
-def encode(blocks: list[list], orig_size: int | None = None, comp_size: int | None = None) -> bytes:
+def encode(blocks: list[list], orig_size: int | None = None, comp_size: int | None = None, pbit: int = PBIT) -> bytes:
     """Header and bit stream for ``blocks`` of tokens; the sizes can be made to lie."""
     w = BitWriter()
     for block in blocks:
-        write_block(w, block)
+        write_block(w, block, pbit=pbit)
     body = w.data()
     orig = len(expand(blocks)) if orig_size is None else orig_size
     comp = len(body) if comp_size is None else comp_size
