@@ -50,6 +50,8 @@ Decode a capture or a raw file. The kind is sniffed from the content:
 FILE '-' reads standard input. An OpRegion or option ROM is followed by the VBT it carries,
 decoded block by block (JSON: "vbt_decoded"). A capture is shown as a summary; --blob NAME shows
 one of its blobs (opregion, rom, vbt/debugfs, opregion/rvda, config/BDF) as that kind of file.
+A BIOS update or SPI flash dump is not sniffed: --kind vbt finds its VBT, plain or inside the
+compressed sections (LZMA, LZMA+x86, Tiano, UEFI compression) its volumes are kept in.
 
 examples:
   igdscope show host.json
@@ -58,6 +60,7 @@ examples:
   igdscope show /sys/kernel/debug/dri/0/i915_opregion
   lspci -s 00:02.0 -xxx | igdscope show -
   igdscope show cfg.bin --kind config --platform CFL
+  igdscope show bios.bin --kind vbt            the VBT inside a BIOS image, and the section it is in
 """
 
 EXTRACT_HELP = """\
@@ -65,7 +68,8 @@ Write raw firmware bytes out of a file.
 
 extract vbt: the VBT, cut to its own vbt_size, e.g. for i915.vbt_firmware= (copy it under
 /lib/firmware) or for intel_vbt_decode. Where it comes from, by kind (sniffed):
-  vbt       the first '$VBT' in the file (padding after vbt_size is dropped)
+  vbt       the first '$VBT' in the file (padding after vbt_size is dropped); in a BIOS image
+            (--kind vbt) the first in its compressed sections when there is no plain one
   rom       the first '$VBT' in the option ROM (as intel_vbt_decode finds it)
   opregion  what i915 uses: the extended VBT at a relative RVDA (OpRegion 2.1+) when it is in the
             file, else mailbox 4; an absolute RVDA (2.0) must be read from /dev/mem
@@ -77,6 +81,7 @@ and from where, is said on standard error (standard output with -o).
 
 examples:
   igdscope extract vbt vbios.rom -o vbt.bin
+  igdscope extract vbt bios.bin --kind vbt -o vbt.bin
   igdscope extract vbt /sys/kernel/debug/dri/0/i915_opregion > vbt.bin
   igdscope extract vbt host.json | intel_vbt_decode --file=/dev/stdin
   igdscope extract opregion host.json -o opregion.bin && intel_opregion_decode --file=opregion.bin
@@ -109,6 +114,7 @@ examples:
   igdscope diff host.json guest.json
   igdscope diff host.json guest.json --qemu-version 9.2 --json
   igdscope diff old.vbt new.vbt
+  igdscope diff bios-1.02.bin bios-1.05.bin --kind vbt   did the BIOS update change the VBT?
 """
 
 
@@ -157,6 +163,8 @@ def _parser() -> argparse.ArgumentParser:
     df.add_argument("a", metavar="A", help="a capture or a VBT / OpRegion / ROM / config space file")
     df.add_argument("b", metavar="B", help="the other one ('-' for standard input)")
     df.add_argument("--qemu-version", metavar="X.Y", help="the QEMU that made the guest (default: the host capture's)")
+    df.add_argument("--kind", choices=("capture", "vbt", "opregion", "rom", "config", "lspci"),
+                    help="do not sniff: read both files as this kind (--kind vbt: the VBTs of two BIOS images, plain or in compressed sections)")
     df.add_argument("--json", action="store_true")
 
     from igdscope import cli_gtt
@@ -425,7 +433,7 @@ def _vbt_about(raw: bytes, where: str, name: str) -> tuple[str, str | None]:
 def cmd_diff(args) -> int:
     from igdscope import diff
 
-    return diff.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version)
+    return diff.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version, kind=args.kind)
 
 
 def vm_from_args(args):

@@ -1471,14 +1471,24 @@ def diff_files(data_a: bytes, data_b: bytes, kind: str, names: tuple[str, str] =
     if kind == "vbt":
         from igdscope.schemas import vbt as vbtmod
 
-        oa, ob = vbtmod.find_vbt(data_a), vbtmod.find_vbt(data_b)
-        if oa is None or ob is None:
-            side, data = (na, data_a) if oa is None else (nb, data_b)
-            raise BadInput(f"{side}: {vbtmod.no_vbt_reason(data, 'the file')}")
+        def locate(name: str, data: bytes) -> tuple[bytes, int, str | None]:
+            """The bytes from the VBT on, its offset, and the compressed section it is in (a BIOS image)."""
+            off = vbtmod.find_vbt(data, limit=len(data))
+            if off is not None:
+                return bytes(data[off:]), off, None
+            try:
+                inner, at, container = formats.vbt_in_sections(data, "the file")
+            except BadInput as exc:
+                raise BadInput(f"{name}: {exc}") from None
+            return inner[at:], at, container
+
+        (va, oa, ca), (vb, ob, cb) = locate(na, data_a), locate(nb, data_b)
         if data_a != data_b:
-            _diff_vbt(out, "vbt", bytes(data_a[oa:]), bytes(data_b[ob:]), host_guest=False)
+            _diff_vbt(out, "vbt", va, vb, host_guest=False)
+            if ca != cb:
+                out.add("vbt.container", ca, cb, "info", "the compressed section of the image the VBT was found in")
             if oa != ob:
-                out.add("vbt.file_offset", oa, ob, "info", "where the '$VBT' starts in the file")
+                out.add("vbt.file_offset", oa, ob, "info", "where the '$VBT' starts in the file (in the section's output when in one)")
     elif kind == "opregion":
         for name, d in ((na, data_a), (nb, data_b)):
             if len(d) < 0x100:
@@ -1566,16 +1576,17 @@ def _read(path: str) -> bytes:
     return read_input(path)
 
 
-def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None) -> dict[str, Any]:
+def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None, kind: str | None = None) -> dict[str, Any]:
+    """Compare two files of one kind, sniffed or given as ``kind`` (both files are read as it)."""
     if path_a == "-" and path_b == "-":
         raise BadInput("only one of A and B can be standard input")
     data_a, data_b = _read(path_a), _read(path_b)
     kinds = []
     for path, data in ((path_a, data_a), (path_b, data_b)):
-        kind = formats.sniff(data)
-        if kind is None:
-            raise formats.unknown_kind(path, data, ": give two captures or two VBT/OpRegion/ROM/config/lspci files")
-        kinds.append(kind)
+        found = kind or formats.sniff(data)
+        if found is None:
+            raise formats.unknown_kind(path, data, ": give two captures or two VBT/OpRegion/ROM/config/lspci files, or --kind")
+        kinds.append(found)
     if kinds[0] != kinds[1]:
         raise BadInput(f"{path_a} is a {kinds[0]} and {path_b} a {kinds[1]}: diff compares two captures or two files of one kind")
     if kinds[0] == "capture":
@@ -1652,10 +1663,10 @@ def exit_code(res: dict[str, Any]) -> int:
     return EXIT_FINDINGS if res["summary"]["unexpected"] else EXIT_OK
 
 
-def run(path_a: str, path_b: str, *, as_json: bool = False, qemu_version: str | None = None) -> int:
+def run(path_a: str, path_b: str, *, as_json: bool = False, qemu_version: str | None = None, kind: str | None = None) -> int:
     """``igdscope diff A B``: print the comparison (text, or JSON with ``as_json``); 0 when nothing
     unexpected differs, 1 otherwise. Unreadable or mismatched input raises :class:`BadInput`."""
-    res = compare_paths(path_a, path_b, qemu_version=qemu_version)
+    res = compare_paths(path_a, path_b, qemu_version=qemu_version, kind=kind)
     if as_json:
         sys.stdout.write(json.dumps(res, indent=1) + "\n")
     else:

@@ -74,9 +74,9 @@ def unknown_kind(name: str, data: bytes, advice: str) -> BadInput:
                         "EDK2's EfiRom wraps one into a ROM: EfiRom -f 0x8086 -i <device id> -e driver.efi")
     if data[0x10:0x14] == b"\x5a\xa5\xf0\x0f":
         return BadInput(f"{head}: an Intel SPI flash image (flash descriptor at 0x10); a VBT stored in it "
-                        "(plain or in an LZMA-compressed section) is found with --kind vbt")
+                        "(plain or in a compressed section) is found with --kind vbt")
     if data[0x28:0x2C] == b"_FVH":
-        return BadInput(f"{head}: a UEFI firmware volume; a VBT stored in it (plain or in an LZMA-compressed section) is found with --kind vbt")
+        return BadInput(f"{head}: a UEFI firmware volume; a VBT stored in it (plain or in a compressed section) is found with --kind vbt")
     return BadInput(f"{head}{advice}")
 
 
@@ -161,7 +161,7 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
     off = vbt.find_vbt(data, limit=len(data))  # the whole input, however large (a BIOS image)
     container = None
     if off is None:
-        data, off, container = _vbt_in_compressed_section(data, "the file")
+        data, off, container = vbt_in_sections(data, "the file")
     res = vbt.walk_blocks(data, off)
     if container is not None:
         res["container"] = container
@@ -201,8 +201,8 @@ def vbt_decode(data: bytes) -> dict[str, Any]:
     return res
 
 
-def _vbt_in_compressed_section(data: bytes, where: str) -> tuple[bytes, int, str]:
-    """For input with no plain ``$VBT``: the VBT in an LZMA-compressed section of a UEFI image (the
+def vbt_in_sections(data: bytes, where: str) -> tuple[bytes, int, str]:
+    """For input with no plain ``$VBT``: the VBT in a compressed section of a UEFI image (the
     decompressed bytes, the VBT's offset in them, and the path to it), else :class:`BadInput` with
     why there is none."""
     from igdscope.schemas import vbt
@@ -211,12 +211,10 @@ def _vbt_in_compressed_section(data: bytes, where: str) -> tuple[bytes, int, str
     try:
         from igdscope import fwsections
     except ImportError:  # a Python built without liblzma
-        raise BadInput(f"{reason}; LZMA sections not searched: this Python has no lzma module") from None
-    if fwsections.LZMA_GUID not in data:
-        raise BadInput(reason)
+        raise BadInput(f"{reason}; compressed sections not searched: this Python has no lzma module") from None
     found, notes = fwsections.find_vbt(data)
     if found is None:
-        raise BadInput(f"{reason}; {'; '.join(notes)}")
+        raise BadInput(reason if notes == [fwsections.NO_SECTION] else f"{reason}; {'; '.join(notes)}")
     return found.data, found.offset, found.where
 
 
@@ -397,7 +395,7 @@ def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str
         off = vbtmod.find_vbt(data, limit=len(data))
         if off is None:
             try:
-                out, at, container = _vbt_in_compressed_section(data, "the file")
+                out, at, container = vbt_in_sections(data, "the file")
             except BadInput as exc:
                 raise BadInput(f"{name}: {exc}") from None
             return cut(out, at, f"the file's {container}")

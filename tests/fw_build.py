@@ -1,28 +1,130 @@
-"""Builds pieces of UEFI firmware images for tests: LZMA GUID-defined sections (PI spec layout,
-EDK2's LZMA GUID, the "LZMA alone" stream EDK2's LzmaCompress writes) and volumes around them."""
+"""Builds pieces of UEFI firmware images for tests: compressed sections in the PI spec layout
+(GUID-defined LZMA, LZMA+x86 and Tiano sections, compression sections), the section streams they
+hold, and volumes around them; and an x86 branch converter (BCJ) written from the LZMA SDK's
+description, independent of liblzma's, to encode LZMA+x86 payloads and check igdscope's decoding."""
 
 from __future__ import annotations
 
 import lzma
 import struct
 
-from igdscope.fwsections import LZMA_GUID
+from igdscope.fwsections import LZMA_GUID, LZMAF86_GUID, TIANO_GUID
+from tests import efi_encode
 
 FLASH_DESCRIPTOR = bytes(16) + b"\x5a\xa5\xf0\x0f"
+EFI_SECTION_RAW = 0x19
 
 
-def lzma_section(payload: bytes, extended: bool = False, gap: int = 0, stream: bytes | None = None) -> bytes:
-    """An EFI_GUID_DEFINED_SECTION holding ``payload`` LZMA-compressed (or ``stream`` as is);
-    ``extended`` uses the 8-byte header (size 0xFFFFFF, then the 32-bit size); ``gap`` bytes lie
-    between the fixed fields and the data (DataOffset says where the data starts)."""
-    data = lzma.compress(payload, format=lzma.FORMAT_ALONE) if stream is None else stream
+def _head(size: int, section_type: int, extended: bool) -> bytes:
+    if extended:
+        return b"\xff\xff\xff" + bytes((section_type,)) + struct.pack("<I", size)
+    assert size < 0xFFFFFF
+    return size.to_bytes(3, "little") + bytes((section_type,))
+
+
+def guid_section(guid: bytes, data: bytes, extended: bool = False, gap: int = 0) -> bytes:
+    """An EFI_GUID_DEFINED_SECTION of ``guid`` holding ``data``; ``extended`` uses the 8-byte header
+    (size 0xFFFFFF, then the 32-bit size); ``gap`` bytes lie between the fixed fields and the data
+    (DataOffset says where the data starts)."""
     header = 8 if extended else 4
     data_offset = header + 20 + gap
     size = data_offset + len(data)
-    head = b"\xff\xff\xff\x02" + struct.pack("<I", size) if extended else size.to_bytes(3, "little") + b"\x02"
-    return head + LZMA_GUID + struct.pack("<HH", data_offset, 1) + bytes(gap) + data
+    return _head(size, 0x02, extended) + guid + struct.pack("<HH", data_offset, 1) + bytes(gap) + data
+
+
+def lzma_section(payload: bytes, extended: bool = False, gap: int = 0, stream: bytes | None = None) -> bytes:
+    """An LZMA GUID-defined section holding ``payload`` compressed as EDK2's LzmaCompress writes it
+    (the "LZMA alone" format), or ``stream`` as is."""
+    data = lzma.compress(payload, format=lzma.FORMAT_ALONE) if stream is None else stream
+    return guid_section(LZMA_GUID, data, extended, gap)
+
+
+def lzmaf86_section(payload: bytes) -> bytes:
+    """An LZMA+x86 GUID-defined section: ``payload`` through the x86 converter (encoding), then LZMA."""
+    return guid_section(LZMAF86_GUID, lzma.compress(x86_convert(payload, encoding=True), format=lzma.FORMAT_ALONE))
+
+
+def uefi_stream(payload: bytes, pbit: int = 4) -> bytes:
+    """``payload`` in the UEFI compression format (``pbit`` 5: the Tiano variant), from the test encoder."""
+    return efi_encode.encode(efi_encode.lz(payload), pbit=pbit)
+
+
+def tiano_section(payload: bytes, pbit: int = 5) -> bytes:
+    """A Tiano GUID-defined section holding ``payload`` (``pbit`` 4 stores the EFI 1.1 variant)."""
+    return guid_section(TIANO_GUID, uefi_stream(payload, pbit))
+
+
+def compression_section(payload: bytes, compression_type: int = 1, pbit: int = 4, extended: bool = False,
+                        stream: bytes | None = None, length: int | None = None) -> bytes:
+    """An EFI_COMPRESSION_SECTION: UncompressedLength (``length``, default the payload's), then
+    CompressionType 1 (UEFI format, ``pbit`` 5 the Tiano variant), 2 (LZMA) or 0x86 (LZMA+x86), then
+    the compressed ``payload`` (or ``stream`` as is)."""
+    if stream is None:
+        if compression_type == 1:
+            stream = uefi_stream(payload, pbit)
+        else:
+            plain = x86_convert(payload, encoding=True) if compression_type == 0x86 else payload
+            stream = lzma.compress(plain, format=lzma.FORMAT_ALONE)
+    header = 8 if extended else 4
+    size = header + 5 + len(stream)
+    fields = struct.pack("<IB", len(payload) if length is None else length, compression_type)
+    return _head(size, 0x01, extended) + fields + stream
+
+
+def raw_section(data: bytes) -> bytes:
+    """An EFI_SECTION_RAW: what a section stream holding ``data`` starts with."""
+    return _head(4 + len(data), EFI_SECTION_RAW, False) + data
 
 
 def volume(*contents: bytes) -> bytes:
     """Bytes that look like a firmware volume around ``contents`` (the _FVH signature at 0x28)."""
     return bytes(0x28) + b"_FVH" + bytes(0x14) + b"".join(contents)
+
+
+def _ms_byte(b: int) -> bool:
+    """0x00 or 0xFF: the top byte of a near call/jump target the converter changes."""
+    return (b + 1) & 0xFE == 0
+
+
+def x86_convert(data: bytes, encoding: bool, ip: int = 0) -> bytes:
+    """The LZMA SDK's x86 branch converter (``x86_Convert``), start address ``ip``: the 32-bit
+    operand of an E8/E9 (CALL/JMP rel32) whose top byte is 0x00 or 0xFF becomes absolute
+    (encoding) or relative again (decoding). A small state (``mask``) of the E8/E9 bytes seen in
+    the last three positions makes it skip opcodes that are likely operands of an earlier one."""
+    buf = bytearray(data)
+    if len(buf) < 5:
+        return bytes(buf)
+    limit = len(buf) - 4
+    ip += 5
+    pos = mask = 0
+    while True:
+        p = pos
+        while p < limit and buf[p] & 0xFE != 0xE8:
+            p += 1
+        gap, pos = p - pos, p
+        if p >= limit:
+            return bytes(buf)
+        if gap > 2:
+            mask = 0
+        else:
+            mask >>= gap
+            if mask and (mask > 4 or mask == 3 or _ms_byte(buf[p + (mask >> 1) + 1])):
+                mask = (mask >> 1) | 4
+                pos += 1
+                continue
+        if not _ms_byte(buf[p + 4]):
+            mask = (mask >> 1) | 4
+            pos += 1
+            continue
+        v = int.from_bytes(buf[p + 1 : p + 5], "little")
+        cur = (ip + pos) & 0xFFFFFFFF
+        pos += 5
+        v = (v + cur if encoding else v - cur) & 0xFFFFFFFF
+        if mask:
+            sh = (mask & 6) << 2
+            if _ms_byte((v >> sh) & 0xFF):
+                v ^= (0x100 << sh) - 1
+                v = (v + cur if encoding else v - cur) & 0xFFFFFFFF
+            mask = 0
+        buf[p + 1 : p + 4] = (v & 0xFFFFFF).to_bytes(3, "little")
+        buf[p + 4] = 0xFF if v >> 24 & 1 else 0x00

@@ -384,8 +384,8 @@ def test_text_view_never_prints_python_none(capsys):
 
 @pytest.mark.parametrize("content, needle", [
     (b"MZ" + bytes(200), "a PE/COFF executable (an EFI driver such as a GOP .efi), not an option ROM; EDK2's EfiRom wraps one"),
-    (bytes(16) + b"\x5a\xa5\xf0\x0f" + bytes(300), "an Intel SPI flash image (flash descriptor at 0x10); a VBT stored in it (plain or in an LZMA-compressed section) is found with --kind vbt"),
-    (bytes(40) + b"_FVH" + bytes(300), "a UEFI firmware volume; a VBT stored in it (plain or in an LZMA-compressed section) is found with --kind vbt"),
+    (bytes(16) + b"\x5a\xa5\xf0\x0f" + bytes(300), "an Intel SPI flash image (flash descriptor at 0x10); a VBT stored in it (plain or in a compressed section) is found with --kind vbt"),
+    (bytes(40) + b"_FVH" + bytes(300), "a UEFI firmware volume; a VBT stored in it (plain or in a compressed section) is found with --kind vbt"),
     (b"QGFX" + bytes(8), "unknown kind (12 bytes, starts 5147465800000000); give --kind"),
 ], ids=["efi-driver", "spi-image", "firmware-volume", "other"])
 def test_files_taken_by_mistake_are_named(tmp_path, capsys, content, needle):

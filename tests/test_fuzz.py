@@ -35,7 +35,7 @@ from igdscope.schemas import rom as R
 from igdscope.schemas import vbt as V
 from igdscope.sources import demo
 from tests import efi_encode
-from tests.fw_build import FLASH_DESCRIPTOR, lzma_section, volume
+from tests.fw_build import FLASH_DESCRIPTOR, compression_section, lzma_section, lzmaf86_section, raw_section, tiano_section, volume
 
 pytestmark = pytest.mark.fuzz
 
@@ -160,11 +160,13 @@ def _gop_driver() -> bytes:
 
 @cache
 def efi_stream_seeds() -> list[Seed]:
-    """UEFI-compressed streams: literals only, matches in several blocks, single-symbol runs."""
+    """UEFI-compressed streams: literals only, matches in several blocks, single-symbol runs, and
+    the Tiano variant (each is decoded as both)."""
     raw = [
         ("literals", efi_encode.encode(efi_encode.literals(bytes(range(256)) * 8, block=700))),
         ("gop-lz", efi_encode.encode(efi_encode.lz(_gop_driver(), block=1500))),
         ("run", efi_encode.encode([[0x5A] * 3000, [1, 2, (256, 2), (40, 1)]])),
+        ("tiano-lz", efi_encode.encode(efi_encode.lz(_gop_driver(), block=1500), pbit=5)),
     ]
     return [Seed(n, d, [(0, 4), (4, 4), (8, 2), (10, 1)]) for n, d in raw]
 
@@ -185,24 +187,38 @@ def rom_seeds() -> list[Seed]:
 
 
 def firmware_fields(data: bytes) -> list[tuple[int, int]]:
-    """Each LZMA section's size, type and DataOffset, and its stream's dictionary and uncompressed sizes."""
+    """Each compressed section's size and type, its DataOffset or UncompressedLength and
+    CompressionType, and its stream's sizes (LZMA: dictionary and uncompressed size; UEFI/Tiano:
+    CompSize and OrigSize)."""
     out = []
-    for sec in fwsections.lzma_sections(data):
-        guid_at = data.index(fwsections.LZMA_GUID, sec.offset)
-        out += [(sec.offset, 3), (sec.offset + 3, 1), (guid_at + 16, 2), (sec.data_start + 1, 4), (sec.data_start + 5, 8)]
-        if guid_at - sec.offset == 8:
-            out.append((sec.offset + 4, 4))
+    for sec in fwsections.sections(data):
+        header = 8 if data[sec.offset : sec.offset + 3] == b"\xff\xff\xff" else 4
+        out += [(sec.offset, 3), (sec.offset + 3, 1)] + ([(sec.offset + 4, 4)] if header == 8 else [])
+        if data[sec.offset + 3] == fwsections.SECTION_GUID_DEFINED:
+            out.append((sec.offset + header + 16, 2))
+        else:
+            out += [(sec.offset + header, 4), (sec.offset + header + 4, 1)]
+        if sec.method in (fwsections.LZMA, fwsections.LZMA_X86):
+            out += [(sec.data_start + 1, 4), (sec.data_start + 5, 8)]
+        else:
+            out += [(sec.data_start, 4), (sec.data_start + 4, 4)]
     return [(o, n) for o, n in out if o + n <= len(data)]
 
 
 @cache
 def firmware_seeds() -> list[Seed]:
-    """UEFI images with the VBT in LZMA sections: flat, nested in a volume, behind the 8-byte header."""
+    """UEFI images with the VBT in compressed sections: LZMA flat, nested in a volume, behind the
+    8-byte header; LZMA+x86; Tiano; compression sections of the UEFI format (EFI 1.1 and Tiano) and
+    of LZMA."""
     vbt = demo.vbt()
     raw = [
         ("flat", FLASH_DESCRIPTOR + bytes(200) + lzma_section(bytes(300) + vbt)),
         ("nested", volume(lzma_section(bytes(100)), lzma_section(volume(bytes(50), lzma_section(vbt, extended=True)), gap=8))),
         ("no-vbt", volume(lzma_section(b"code" * 200), lzma_section(bytes(4000)))),
+        ("lzma-x86", volume(lzmaf86_section(b"\xe8\x10\x00\x00\x00" * 40 + vbt))),
+        ("tiano", volume(tiano_section(raw_section(vbt)))),
+        ("compression", volume(compression_section(raw_section(bytes(64) + vbt)), compression_section(raw_section(vbt), pbit=5))),
+        ("compression-lzma", volume(compression_section(raw_section(vbt), compression_type=2, extended=True))),
     ]
     return [Seed(n, d, firmware_fields(d)) for n, d in raw]
 
@@ -283,9 +299,10 @@ def decode_rom(data: bytes) -> None:
 
 
 def decode_efi_stream(data: bytes) -> None:
-    res = eficompress.decompress(data)
-    assert len(res["data"]) <= eficompress.MAX_OUTPUT and res["blocks"] <= eficompress.MAX_BLOCKS
-    assert res["complete"] == (res["error"] is None and res["stopped"] is None and len(res["data"]) == res["orig_size"])
+    for version in (1, 2):  # EFI 1.1, Tiano
+        res = eficompress.decompress(data, version=version)
+        assert len(res["data"]) <= eficompress.MAX_OUTPUT and res["blocks"] <= eficompress.MAX_BLOCKS
+        assert res["complete"] == (res["error"] is None and res["stopped"] is None and len(res["data"]) == res["orig_size"])
 
 
 # -- the fuzz tests -------------------------------------------------------------------------------------

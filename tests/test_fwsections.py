@@ -1,6 +1,7 @@
-"""The VBT inside LZMA-compressed sections of UEFI images (``igdscope.fwsections``), and what
-``show --kind vbt`` and ``extract vbt --kind vbt`` make of such an image: the section headers in
-both forms, nesting, partial and hostile streams, and the bounds."""
+"""The VBT inside compressed sections of UEFI images (``igdscope.fwsections``), and what ``show
+--kind vbt`` and ``extract vbt --kind vbt`` make of such an image: LZMA, LZMA+x86 and Tiano
+GUID-defined sections and compression sections, the section headers in both forms, nesting,
+partial and hostile streams, and the bounds."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from igdscope import formats, fwsections
 from igdscope.cli import main
 from igdscope.errors import BadInput
 from igdscope.sources import demo
-from tests.fw_build import FLASH_DESCRIPTOR, lzma_section, volume
+from tests.fw_build import (FLASH_DESCRIPTOR, compression_section, guid_section, lzma_section, lzmaf86_section, raw_section,
+                            tiano_section, uefi_stream, volume, x86_convert)
 
 VBT = demo.vbt()
 
@@ -33,8 +35,9 @@ def test_sections_are_found_in_both_header_forms():
     a = lzma_section(b"x" * 100)
     b = lzma_section(b"y" * 100, extended=True, gap=4)
     image = bytes(7) + a + bytes(3) + b
-    secs = fwsections.lzma_sections(image)
-    assert secs == [fwsections.Section(7, 7 + 24, 7 + len(a)), fwsections.Section(10 + len(a), 10 + len(a) + 32, len(image))]
+    secs = fwsections.sections(image)
+    assert secs == [fwsections.Section(7, 7 + 24, 7 + len(a), "lzma", "LZMA section"),
+                    fwsections.Section(10 + len(a), 10 + len(a) + 32, len(image), "lzma", "LZMA section")]
     for sec, payload in zip(secs, (b"x" * 100, b"y" * 100)):
         assert fwsections.decompress(image[sec.data_start : sec.end], 1 << 20) == (payload, None)
 
@@ -54,7 +57,7 @@ def test_show_and_extract_a_vbt_in_a_flash_image(tmp_path, capsys):
     path = tmp_path / "bios.bin"
     path.write_bytes(image)
     assert main(["show", str(path)]) == 3  # not sniffed as a VBT: the flash image is named
-    assert "LZMA-compressed section) is found with --kind vbt" in capsys.readouterr().err
+    assert "(plain or in a compressed section) is found with --kind vbt" in capsys.readouterr().err
     assert main(["show", str(path), "--kind", "vbt", "--json"]) == 0
     import json
 
@@ -78,9 +81,9 @@ def test_a_plain_vbt_is_preferred_and_no_section_means_the_old_reason():
 
 def test_sections_without_a_vbt_are_counted_in_the_reason():
     image = volume(lzma_section(bytes(100)), lzma_section(b"code" * 50))
-    with pytest.raises(BadInput, match=r"^no '\$VBT' signature in the file \(\d+ bytes\); 2 LZMA section\(s\) decompressed, none holds a VBT$"):
+    with pytest.raises(BadInput, match=r"^no '\$VBT' signature in the file \(\d+ bytes\); 2 compressed section\(s\) decompressed, none holds a VBT$"):
         formats.vbt_decode(image)
-    with pytest.raises(BadInput, match=r"^x.bin: no '\$VBT'.*2 LZMA section\(s\) decompressed, none holds a VBT$"):
+    with pytest.raises(BadInput, match=r"^x.bin: no '\$VBT'.*2 compressed section\(s\) decompressed, none holds a VBT$"):
         formats.extract_vbt(image, "vbt", "x.bin")
 
 
@@ -99,7 +102,7 @@ def test_a_damaged_stream_gives_what_came_before_the_damage():
     garbage = lzma_section(b"", stream=b"\x5d" + bytes(12) + b"\xff" * 40)
     found, notes = fwsections.find_vbt(garbage)
     assert found is None and notes[0].startswith("LZMA section at 0x0 (0 bytes decompressed): ")
-    assert notes[-1] == "1 LZMA section(s) decompressed, none holds a VBT"
+    assert notes[-1] == "1 compressed section(s) decompressed, none holds a VBT"
 
 
 def test_a_huge_dictionary_is_refused_not_allocated():
@@ -117,15 +120,15 @@ def test_output_and_section_count_are_bounded(monkeypatch):
     assert found is None and notes[0] == "LZMA section at 0x0 (1 MiB decompressed): output cut at 1 MiB"
     monkeypatch.setattr(fwsections, "MAX_SECTIONS", 3)
     many = b"".join(lzma_section(bytes(10)) for _ in range(5)) + lzma_section(VBT)
-    assert len(fwsections.lzma_sections(many)) == 3
+    assert len(fwsections.sections(many)) == 3
     found, notes = fwsections.find_vbt(many)
-    assert found is None and notes[-1] == "3 LZMA section(s) decompressed, none holds a VBT"
+    assert found is None and notes[-1] == "3 compressed section(s) decompressed, none holds a VBT"
     monkeypatch.setattr(fwsections, "MAX_SECTIONS", 256)
     monkeypatch.setattr(fwsections, "MAX_TOTAL_OUTPUT", 25)
     found, notes = fwsections.find_vbt(b"".join(lzma_section(bytes(10)) for _ in range(4)))
     sec3 = 2 * len(lzma_section(bytes(10)))
     assert found is None and notes == [f"LZMA section at {sec3:#x} (5 bytes decompressed): output cut at 5 bytes",
-                                       "stopped after 3 sections and 25 bytes of output", "3 LZMA section(s) decompressed, none holds a VBT"]
+                                       "stopped after 3 sections and 25 bytes of output", "3 compressed section(s) decompressed, none holds a VBT"]
 
 
 def test_nesting_is_bounded(monkeypatch):
@@ -147,11 +150,181 @@ def test_nesting_is_bounded(monkeypatch):
     ("the GUID cut at the end", b"\x30\x00\x00\x02" + fwsections.LZMA_GUID[:10]),
 ])
 def test_lying_headers_are_not_sections(desc, blob):
-    assert fwsections.lzma_sections(blob) == [], desc
+    assert fwsections.sections(blob) == [], desc
 
 
 def test_a_size_past_the_data_is_cut_to_the_data():
     sec = lzma_section(VBT)
     lying = (0xFFFFF0).to_bytes(3, "little") + sec[3:]
-    assert fwsections.lzma_sections(lying) == [fwsections.Section(0, 24, len(lying))]
+    assert fwsections.sections(lying) == [fwsections.Section(0, 24, len(lying), "lzma", "LZMA section")]
     assert fwsections.find_vbt(lying)[0].data == VBT
+
+
+# -- the other kinds of compressed section ------------------------------------------------------------
+
+
+def code_like(n: int, seed: int = 1) -> bytes:
+    """Bytes like x86 code: CALL/JMP rel32 (E8/E9) with near targets among others, so the x86
+    converter has much to change."""
+    rng = random.Random(seed)
+    out = bytearray()
+    while len(out) < n:
+        r = rng.random()
+        if r < 0.15:
+            out += bytes((rng.choice((0xE8, 0xE9)),)) + rng.randrange(-(1 << 20), 1 << 20).to_bytes(4, "little", signed=True)
+        elif r < 0.2:
+            out.append(rng.choice((0xE8, 0xE9)))
+        else:
+            out.append(rng.choice((0x00, 0xFF, 0x48, 0x8B, 0xC3, rng.randrange(256))))
+    return bytes(out[:n])
+
+
+def test_x86_converter_is_the_lzma_sdk_one():
+    """igdscope undoes the x86 converter with liblzma's filter; an independent converter written
+    from the LZMA SDK's description encodes, and both decodings agree with it on code-like bytes
+    (and liblzma's encoder writes what it writes)."""
+    for seed in range(20):
+        plain = code_like(random.Random(seed).randrange(0, 6000), seed)
+        encoded = x86_convert(plain, encoding=True)
+        assert (encoded != plain) == (len(plain) > 100)
+        assert fwsections.x86_decode(encoded) == plain == x86_convert(encoded, encoding=False)
+        raw = lzma.compress(plain, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_X86}, {"id": lzma.FILTER_LZMA2}])
+        assert lzma.decompress(raw, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}]) == encoded
+    assert fwsections.x86_decode(b"") == b"" and fwsections.x86_decode(b"\xe8\x00\x00") == b"\xe8\x00\x00"
+    big = code_like(200_000, 99)  # several LZMA2 chunks of 64 KiB
+    assert fwsections.x86_decode(x86_convert(big, encoding=True)) == big
+
+
+def test_lzma_x86_section():
+    payload = code_like(20_000) + VBT + code_like(3000, 2)
+    image = FLASH_DESCRIPTOR + bytes(64) + lzmaf86_section(payload)
+    assert [(s.method, s.name) for s in fwsections.sections(image)] == [("lzma-x86", "LZMA+x86 section")]
+    found, notes = fwsections.find_vbt(image)
+    assert notes == [] and found.data == payload and found.offset == 20_000
+    assert found.where == f"LZMA+x86 section at 0x54 ({len(payload)} bytes decompressed), at 0x4e20 of its output"
+
+
+def test_tiano_section_and_the_other_format_under_its_guid():
+    stream = raw_section(code_like(5000)) + raw_section(VBT)
+    found, notes = fwsections.find_vbt(volume(tiano_section(stream)))
+    assert notes == [] and found.data == stream and found.where.startswith(f"Tiano section at 0x40 ({len(stream)} bytes decompressed), at ")
+    # an EFI 1.1 stream under the Tiano GUID (UEFITool tries both): read, and the path says which
+    found, notes = fwsections.find_vbt(volume(tiano_section(stream, pbit=4)))
+    assert notes == [] and found.data == stream and f"({len(stream)} bytes decompressed, EFI 1.1 format)" in found.where
+
+
+def test_compression_sections_of_every_type_and_both_header_forms():
+    stream = raw_section(bytes(300)) + raw_section(VBT)
+    cases = [
+        (compression_section(stream), "compression section", ""),
+        (compression_section(stream, extended=True), "compression section", ""),
+        (compression_section(stream, pbit=5), "compression section", ", Tiano format"),
+        (compression_section(stream, compression_type=2), "compression section (LZMA)", ""),
+        (compression_section(stream, compression_type=0x86, extended=True), "compression section (LZMA+x86)", ""),
+    ]
+    for section, name, variant in cases:
+        image = volume(bytes(7), section)
+        assert [s.name for s in fwsections.sections(image)] == [name]
+        found, notes = fwsections.find_vbt(image)
+        assert notes == [] and found.data == stream, name
+        assert found.where == f"{name} at 0x47 ({len(stream)} bytes decompressed{variant}), at {len(stream) - len(VBT):#x} of its output"
+
+
+def test_show_finds_a_vbt_in_a_tiano_compressed_volume_inside_lzma(tmp_path, capsys):
+    inner = volume(raw_section(code_like(2000)), raw_section(VBT))
+    image = FLASH_DESCRIPTOR + bytes(4000) + lzma_section(volume(compression_section(inner, pbit=5)))
+    path = tmp_path / "bios.bin"
+    path.write_bytes(image)
+    assert main(["extract", "vbt", str(path), "--kind", "vbt", "-o", str(tmp_path / "vbt.bin")]) == 0
+    assert (tmp_path / "vbt.bin").read_bytes() == VBT
+    where = capsys.readouterr().out.split(" from the file's ")[1]
+    assert where.startswith("LZMA section at 0xfb4 (") and " > compression section at 0x40 of that (" in where and ", Tiano format)" in where
+
+
+@pytest.mark.parametrize("desc,blob", [
+    ("OrigSize differs from UncompressedLength", compression_section(b"x" * 100, length=99)),
+    ("CompSize past the section", compression_section(b"", stream=(500).to_bytes(4, "little") + (100).to_bytes(4, "little") + bytes(40), length=100)),
+    ("unknown CompressionType", compression_section(b"x" * 100, compression_type=3, stream=uefi_stream(b"x" * 100))),
+    ("not compressed", compression_section(b"x" * 100, compression_type=0, stream=b"x" * 100)),
+    ("LZMA properties out of range", compression_section(b"x" * 100, compression_type=2, stream=b"\xe1" + bytes(4) + (100).to_bytes(8, "little") + bytes(20))),
+    ("LZMA size differs", compression_section(b"x" * 100, compression_type=2, stream=b"\x5d" + bytes(4) + (101).to_bytes(8, "little") + bytes(20))),
+    ("zero length", compression_section(b"", stream=bytes(30), length=0)),
+    ("a Tiano GUID with a DataOffset past the size", guid_section(fwsections.TIANO_GUID, bytes(40))[:20] + b"\x60\x00\x01\x00" + bytes(40)),
+])
+def test_lying_compression_headers_are_not_sections(desc, blob):
+    assert fwsections.sections(bytes(9) + blob + bytes(9)) == [], desc
+
+
+def test_a_stream_neither_format_reads_is_reported():
+    bad = compression_section(b"", stream=(30).to_bytes(4, "little") + (200).to_bytes(4, "little") + b"\xff" * 30, length=200)
+    found, notes = fwsections.find_vbt(bad)
+    assert found is None and len(notes) == 2
+    assert notes[0] == "compression section at 0x0 (0 bytes decompressed): block 1 (bit 0 of the stream): extra set: a code length over 16"
+    assert notes[1] == "1 compressed section(s) decompressed, none holds a VBT"
+
+
+def test_dense_section_look_alikes_cost_little():
+    """A file full of bytes that look like compression-section headers (every byte 0x01): the scan
+    looks at no more than MAX_CANDIDATES places and finds nothing."""
+    t0 = time.perf_counter()
+    assert fwsections.sections(b"\x01" * (4 << 20)) == []
+    found, notes = fwsections.find_vbt(b"\x01" * (1 << 20))
+    assert found is None and notes == [fwsections.NO_SECTION]
+    assert time.perf_counter() - t0 < 20  # a bound on a hang, not a benchmark
+
+
+def test_the_uefi_decoder_has_its_own_budget(monkeypatch):
+    stream = raw_section(bytes(2000)) + raw_section(VBT)
+    image = volume(tiano_section(raw_section(bytes(3000))), tiano_section(stream))
+    monkeypatch.setattr(fwsections, "MAX_UEFI_OUTPUT", 3004)
+    found, notes = fwsections.find_vbt(image)
+    assert found is None
+    assert notes[0].startswith("Tiano section at ") and notes[0].endswith(": not decompressed, the UEFI/Tiano decoder's 3004 bytes are used up")
+    assert notes[1] == "1 compressed section(s) decompressed, none holds a VBT"
+    monkeypatch.setattr(fwsections, "MAX_UEFI_OUTPUT", 48 << 20)
+    assert fwsections.find_vbt(image)[0].data == stream
+
+
+def test_sections_made_by_edk2s_compressors():
+    """Sections whose data EDK2's own compressors wrote (the uefi_firmware package: EfiCompress,
+    TianoCompress and LzmaCompress, EDK2's C code), as firmware builds write them."""
+    try:
+        from uefi_firmware import efi_compressor as ef
+    except ImportError:
+        pytest.skip("the uefi_firmware package (EDK2's compressors) is not installed: pip install '.[test]'")
+    stream = raw_section(code_like(40_000)) + raw_section(VBT) + raw_section(bytes(5000))
+    efi, tiano, lz = (fn(stream, len(stream)) for fn in (ef.EfiCompress, ef.TianoCompress, ef.LzmaCompress))
+    cases = [
+        (compression_section(stream, stream=efi), "compression section", ""),
+        (compression_section(stream, stream=tiano), "compression section", ", Tiano format"),
+        (guid_section(fwsections.TIANO_GUID, tiano), "Tiano section", ""),
+        (guid_section(fwsections.LZMA_GUID, lz), "LZMA section", ""),
+        (compression_section(stream, compression_type=2, stream=lz), "compression section (LZMA)", ""),
+    ]
+    for section, name, variant in cases:
+        found, notes = fwsections.find_vbt(FLASH_DESCRIPTOR + section)
+        assert notes == [] and found.data == stream, name
+        assert found.where == f"{name} at 0x14 ({len(stream)} bytes decompressed{variant}), at {40_004 + 4:#x} of its output"
+
+
+def test_diff_compares_the_vbts_of_two_bios_images(tmp_path, capsys):
+    import json
+
+    from tests.test_diff import _vbt_with_port
+
+    a, b = tmp_path / "bios-1.02.bin", tmp_path / "bios-1.05.bin"
+    a.write_bytes(FLASH_DESCRIPTOR + lzma_section(volume(raw_section(_vbt_with_port("hdmib")))))
+    b.write_bytes(FLASH_DESCRIPTOR + bytes(16) + compression_section(raw_section(_vbt_with_port("hdmic")), pbit=5))
+    assert main(["diff", str(a), str(b)]) == 3  # not sniffed: the error names the image and --kind vbt
+    assert capsys.readouterr().err.endswith("a VBT stored in it (plain or in a compressed section) is found with --kind vbt\n")
+    assert main(["diff", str(a), str(b), "--kind", "vbt", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    by_path = {d["path"]: d for d in res["differences"]}
+    assert by_path["vbt.container"]["a"].startswith("LZMA section at 0x14 (")
+    assert by_path["vbt.container"]["b"].startswith("compression section at 0x24 (") and "Tiano format" in by_path["vbt.container"]["b"]
+    assert by_path["vbt.block2.child[0].dvo_port"]["context"] == {"a": "HDMI-B", "b": "HDMI-C"}
+    assert main(["diff", str(a), str(a), "--kind", "vbt"]) == 0
+    empty = tmp_path / "none.bin"
+    empty.write_bytes(FLASH_DESCRIPTOR + lzma_section(bytes(100)))
+    assert main(["diff", str(a), str(empty), "--kind", "vbt"]) == 3
+    assert capsys.readouterr().err.startswith(f"igdscope: {empty}: no '$VBT' signature in the file (")
