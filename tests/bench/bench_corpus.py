@@ -6,6 +6,8 @@ pass``) measured in the same run, as a ratio. Target: decoding faster than start
 Reported:
   python -c pass     median wall time of a fresh interpreter doing nothing (subprocess): the
                      start-up the target is measured against
+  bare interpreter   the same with ``-I -S`` (no site module, no .pth files, no editable-install
+                     finder): what the interpreter itself costs, whatever environment it runs in
   tool start-up      median wall time of a fresh interpreter importing the decoders (subprocess):
                      what every igdscope process pays before it decodes anything, for comparison
   import             importing the decoders (the modules of the tool start-up line: the schemas of
@@ -46,8 +48,8 @@ SUFFIXES = (".vbt", ".rom", ".opregion")
 DECODER_IMPORTS = "import igdscope.formats, igdscope.schemas.opregion, igdscope.schemas.vbt"
 
 
-def startup_time(runs: int, code: str = "pass") -> float:
-    cmd = [sys.executable, "-c", code]
+def startup_time(runs: int, code: str = "pass", flags: tuple[str, ...] = ()) -> float:
+    cmd = [sys.executable, *flags, "-c", code]
     subprocess.run(cmd, check=True)  # warm the page cache
     times = []
     for _ in range(runs):
@@ -126,6 +128,7 @@ def main() -> int:
     files = [(p.name, p.read_bytes()) for p in paths]
 
     start = startup_time(args.runs)
+    bare = startup_time(args.runs, flags=("-I", "-S"))
     tool_start = startup_time(args.runs, DECODER_IMPORTS)
 
     t0 = time.perf_counter()
@@ -161,12 +164,13 @@ def main() -> int:
     print(f"parsers: {'interpreted only' if not decode.PLAIN_PARSERS else f'{generated} schemas with a generated parser, {origin}'}")
     print(f"output of one pass: {objects} Python objects (dicts, lists, values)")
     print(f"{'case':<16} {'seconds':>9} {'x start-up':>11} {'per file ms':>12}")
-    for name, t in (("python -c pass", start), ("tool start-up", tool_start), ("import", t_import), ("first pass", t_first), ("warm pass", t_warm),
-                    ("output floor", t_floor)):
+    for name, t in (("python -c pass", start), ("bare interpreter", bare), ("tool start-up", tool_start), ("import", t_import), ("first pass", t_first),
+                    ("warm pass", t_warm), ("output floor", t_floor)):
         print(f"{name:<16} {t:9.3f} {t / start:11.2f} {t / len(files) * 1000:12.2f}")
     ratio = t_warm / start
     print(f"target: decoding all files faster than start-up (warm ratio < 1): {'met' if ratio < 1 else 'NOT met'} (warm {ratio:.2f}, first {t_first / start:.2f})")
     print(f"beside the tool's own start-up (a fresh process importing the decoders): warm {t_warm / tool_start:.2f}, first {t_first / tool_start:.2f}")
+    print(f"building one pass's output alone (the output floor, no decoding) takes {t_floor / bare:.2f}x the bare interpreter's start-up")
 
     if args.profile:
         import cProfile
