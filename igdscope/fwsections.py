@@ -104,11 +104,6 @@ def sections(data: bytes) -> list[Section]:
     return found[:MAX_SECTIONS]
 
 
-def lzma_sections(data: bytes) -> list[Section]:
-    """The sections of :func:`sections` that hold LZMA (with or without the x86 converter)."""
-    return [s for s in sections(data) if s.method in (LZMA, LZMA_X86)]
-
-
 def _header(data: bytes, start: int, section_type: int) -> tuple[int, int] | None:
     """(header size, section size) of a common section header of ``section_type`` at ``start``."""
     if start < 0 or start + 4 > len(data) or data[start + 3] != section_type:
