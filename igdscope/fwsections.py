@@ -25,7 +25,9 @@ the vendor variants as UEFITool reads them):
   UncompressedLength (u32) and CompressionType (u8). Type 1 (EFI_STANDARD_COMPRESSION) is the
   UEFI format, which EDK2's DXE core decompresses as version 1 (EFI 1.1); vendors also store the
   Tiano variant under it, so UEFITool tries both, and so does this module. Types 2 (LZMA) and
-  0x86 (LZMA with the x86 converter) are vendor values UEFITool knows. Type 0 holds its sections
+  0x86 (LZMA with the x86 converter) are vendor values UEFITool knows; so is Intel's legacy form
+  of type 2, with 4 bytes before the LZMA header (UEFITool's LZMA_INTEL_LEGACY, taken when no
+  LZMA header starts the data; what the 4 bytes hold is not checked). Type 0 holds its sections
   uncompressed, where a plain search already sees them. The LZMA and Tiano sections are found by
   their GUID; compression sections, which have none, by their header: the type bytes, and the
   uncompressed length repeated in the stream's own header.
@@ -58,6 +60,7 @@ GUID_KINDS = {LZMA_GUID: (LZMA, "LZMA section"), LZMA_HP_GUID: (LZMA, "LZMA sect
               LZMAF86_GUID: (LZMA_X86, "LZMA+x86 section"), TIANO_GUID: (TIANO, "Tiano section")}
 COMPRESSION_KINDS = {1: (UEFI, "compression section"), 2: (LZMA, "compression section (LZMA)"),
                      0x86: (LZMA_X86, "compression section (LZMA+x86)")}
+LEGACY_LZMA = "compression section (Intel legacy LZMA)"  # type 2 with 4 bytes before the LZMA header
 
 MAX_SECTION_OUTPUT = 32 << 20  # one decompressed section (a DXE volume is 2-16 MiB)
 MAX_TOTAL_OUTPUT = 128 << 20  # all sections of one search together
@@ -138,7 +141,7 @@ def _compression_sections(data: bytes) -> list[Section]:
     """Compression sections, found by their header: section type 0x01 and a known CompressionType
     after UncompressedLength, then for the UEFI format the stream's OrigSize equal to
     UncompressedLength and its CompSize inside the section, for LZMA valid properties and the same
-    size in the LZMA header (or "unknown"). The type bytes and the repeated length are matched with
+    size in the LZMA header (or "unknown"; Intel's legacy form: the header 4 bytes on). The type bytes and the repeated length are matched with
     numpy, a window at a time; at most :data:`MAX_CANDIDATES` places that match are looked at more
     closely."""
     import numpy as np
@@ -154,7 +157,9 @@ def _compression_sections(data: bytes) -> list[Section]:
         kind = a[lo + 4 : hi + 4]
         same_length = ((a[lo : hi] == a[lo + 9 : hi + 9]) & (a[lo + 1 : hi + 1] == a[lo + 10 : hi + 10])
                        & (a[lo + 2 : hi + 2] == a[lo + 11 : hi + 11]) & (a[lo + 3 : hi + 3] == a[lo + 12 : hi + 12]))
-        fields = ((kind == 1) & same_length) | (((kind == 2) | (kind == 0x86)) & (a[lo + 5 : hi + 5] < 9 * 5 * 5))
+        props = a[lo + 5 : hi + 5] < 9 * 5 * 5  # valid LZMA properties where the data starts
+        legacy = (kind == 2) & (a[lo + 9 : hi + 9] < 9 * 5 * 5)  # ... or 4 bytes on
+        fields = ((kind == 1) & same_length) | (((kind == 2) | (kind == 0x86)) & props) | legacy
         short = a[lo - 1 : hi - 1] == SECTION_COMPRESSION
         lo8 = max(lo, 8)  # the 8-byte form starts at f - 8
         long_ = np.zeros(hi - lo, dtype=bool)
@@ -167,7 +172,7 @@ def _compression_sections(data: bytes) -> list[Section]:
                 if looked > MAX_CANDIDATES:
                     return out
                 sec = _compression_section_at(data, start)
-                if sec is not None and sec.data_start == f + 5:
+                if sec is not None and sec.data_start in (f + 5, f + 9):
                     out.append(sec)
                     if len(out) >= MAX_SECTIONS:
                         return out
@@ -182,7 +187,7 @@ def _compression_section_at(data: bytes, start: int) -> Section | None:
     header, size = head
     at = start + header  # UncompressedLength, CompressionType, then the data
     data_start = at + 5
-    if size < header + 5 or data_start + 13 > len(data):
+    if size < header + 5 or data_start + 8 > len(data):
         return None
     length = int.from_bytes(data[at : at + 4], "little")
     method, name = COMPRESSION_KINDS.get(data[at + 4], (None, ""))
@@ -193,12 +198,24 @@ def _compression_section_at(data: bytes, start: int) -> Section | None:
         orig = int.from_bytes(data[data_start + 4 : data_start + 8], "little")
         if orig != length or data_start + 8 + comp > start + size:
             return None
-    else:
-        props = data[data_start]
-        stated = int.from_bytes(data[data_start + 5 : data_start + 13], "little")
-        if props >= 9 * 5 * 5 or stated not in (length, (1 << 64) - 1):
+    elif not _lzma_header_fits(data, data_start, length, unknown=True):
+        # Intel's legacy LZMA sections (type 2 only) put 4 bytes before the LZMA header; UEFITool
+        # reads them so when the header is not one at the data's start. Taken only with the size
+        # stated in full, as the 4 extra bytes are not checked.
+        if data[at + 4] != 2 or not _lzma_header_fits(data, data_start + 4, length, unknown=False):
             return None
+        data_start += 4
+        name = LEGACY_LZMA
     return Section(start, data_start, min(start + size, len(data)), method, name)
+
+
+def _lzma_header_fits(data: bytes, at: int, length: int, unknown: bool) -> bool:
+    """Whether an LZMA-alone header at ``at`` has valid properties and states ``length`` as its
+    size (or, when ``unknown``, the "size unknown" value)."""
+    if at + 13 > len(data) or data[at] >= 9 * 5 * 5:
+        return False
+    stated = int.from_bytes(data[at + 5 : at + 13], "little")
+    return stated == length or (unknown and stated == (1 << 64) - 1)
 
 
 def decompress(stream: bytes, limit: int) -> tuple[bytes, str | None]:

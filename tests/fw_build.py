@@ -54,6 +54,13 @@ def tiano_section(payload: bytes, pbit: int = 5) -> bytes:
     return guid_section(TIANO_GUID, uefi_stream(payload, pbit))
 
 
+def lzma_sized(payload: bytes) -> bytes:
+    """``payload`` as an "LZMA alone" stream whose header states the uncompressed size, as EDK2's
+    LzmaCompress writes it (Python's lzma writes "size unknown")."""
+    stream = lzma.compress(payload, format=lzma.FORMAT_ALONE)
+    return stream[:5] + struct.pack("<Q", len(payload)) + stream[13:]
+
+
 def compression_section(payload: bytes, compression_type: int = 1, pbit: int = 4, extended: bool = False,
                         stream: bytes | None = None, length: int | None = None) -> bytes:
     """An EFI_COMPRESSION_SECTION: UncompressedLength (``length``, default the payload's), then

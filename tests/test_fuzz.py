@@ -35,7 +35,7 @@ from igdscope.schemas import rom as R
 from igdscope.schemas import vbt as V
 from igdscope.sources import demo
 from tests import efi_encode
-from tests.fw_build import FLASH_DESCRIPTOR, compression_section, lzma_section, lzmaf86_section, raw_section, tiano_section, volume
+from tests.fw_build import FLASH_DESCRIPTOR, compression_section, lzma_section, lzma_sized, lzmaf86_section, raw_section, tiano_section, volume
 
 pytestmark = pytest.mark.fuzz
 
@@ -209,7 +209,7 @@ def firmware_fields(data: bytes) -> list[tuple[int, int]]:
 def firmware_seeds() -> list[Seed]:
     """UEFI images with the VBT in compressed sections: LZMA flat, nested in a volume, behind the
     8-byte header; LZMA+x86; Tiano; compression sections of the UEFI format (EFI 1.1 and Tiano) and
-    of LZMA."""
+    of LZMA, also in Intel's legacy form."""
     vbt = demo.vbt()
     raw = [
         ("flat", FLASH_DESCRIPTOR + bytes(200) + lzma_section(bytes(300) + vbt)),
@@ -219,6 +219,7 @@ def firmware_seeds() -> list[Seed]:
         ("tiano", volume(tiano_section(raw_section(vbt)))),
         ("compression", volume(compression_section(raw_section(bytes(64) + vbt)), compression_section(raw_section(vbt), pbit=5))),
         ("compression-lzma", volume(compression_section(raw_section(vbt), compression_type=2, extended=True))),
+        ("legacy-lzma", volume(compression_section(raw_section(vbt), compression_type=2, stream=bytes(4) + lzma_sized(raw_section(vbt))))),
     ]
     return [Seed(n, d, firmware_fields(d)) for n, d in raw]
 

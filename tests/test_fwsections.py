@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import lzma
 import random
+import struct
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from igdscope import formats, fwsections
 from igdscope.cli import main
 from igdscope.errors import BadInput
 from igdscope.sources import demo
-from tests.fw_build import (FLASH_DESCRIPTOR, compression_section, guid_section, lzma_section, lzmaf86_section, raw_section,
+from tests.fw_build import (FLASH_DESCRIPTOR, compression_section, guid_section, lzma_section, lzma_sized, lzmaf86_section, raw_section,
                             tiano_section, uefi_stream, volume, x86_convert)
 
 VBT = demo.vbt()
@@ -221,6 +222,11 @@ def test_compression_sections_of_every_type_and_both_header_forms():
         (compression_section(stream, pbit=5), "compression section", ", Tiano format"),
         (compression_section(stream, compression_type=2), "compression section (LZMA)", ""),
         (compression_section(stream, compression_type=0x86, extended=True), "compression section (LZMA+x86)", ""),
+        # Intel's legacy form: 4 bytes before the LZMA header (here the stream's size, or anything)
+        (compression_section(stream, compression_type=2, stream=struct.pack("<I", len(lzma_sized(stream))) + lzma_sized(stream)),
+         "compression section (Intel legacy LZMA)", ""),
+        (compression_section(stream, compression_type=2, stream=b"\xe1\xff\x00\x5d" + lzma_sized(stream), extended=True),
+         "compression section (Intel legacy LZMA)", ""),
     ]
     for section, name, variant in cases:
         image = volume(bytes(7), section)
@@ -248,6 +254,9 @@ def test_show_finds_a_vbt_in_a_tiano_compressed_volume_inside_lzma(tmp_path, cap
     ("not compressed", compression_section(b"x" * 100, compression_type=0, stream=b"x" * 100)),
     ("LZMA properties out of range", compression_section(b"x" * 100, compression_type=2, stream=b"\xe1" + bytes(4) + (100).to_bytes(8, "little") + bytes(20))),
     ("LZMA size differs", compression_section(b"x" * 100, compression_type=2, stream=b"\x5d" + bytes(4) + (101).to_bytes(8, "little") + bytes(20))),
+    ("legacy LZMA size differs", compression_section(b"x" * 100, compression_type=2, stream=bytes(4) + b"\x5d" + bytes(4) + (101).to_bytes(8, "little") + bytes(20))),
+    ("legacy LZMA with an unknown size", compression_section(b"x" * 100, compression_type=2, stream=b"\xff" * 4 + b"\x5d" + bytes(4) + b"\xff" * 8 + bytes(20))),
+    ("legacy form under LZMA+x86", compression_section(b"x" * 100, compression_type=0x86, stream=bytes(4) + b"\x5d" + bytes(4) + (100).to_bytes(8, "little") + bytes(20))),
     ("zero length", compression_section(b"", stream=bytes(30), length=0)),
     ("a Tiano GUID with a DataOffset past the size", guid_section(fwsections.TIANO_GUID, bytes(40))[:20] + b"\x60\x00\x01\x00" + bytes(40)),
 ])
