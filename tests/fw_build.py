@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import lzma
 import struct
+import uuid
 
 from igdscope.fwsections import LZMA_GUID, LZMAF86_GUID, TIANO_GUID
 from tests import efi_encode
@@ -32,16 +33,23 @@ def guid_section(guid: bytes, data: bytes, extended: bool = False, gap: int = 0)
     return _head(size, 0x02, extended) + guid + struct.pack("<HH", data_offset, 1) + bytes(gap) + data
 
 
+def lzma_sized(payload: bytes) -> bytes:
+    """``payload`` as an "LZMA alone" stream whose header states the uncompressed size, as EDK2's
+    LzmaCompress writes it (Python's lzma writes "size unknown")."""
+    stream = lzma.compress(payload, format=lzma.FORMAT_ALONE)
+    return stream[:5] + struct.pack("<Q", len(payload)) + stream[13:]
+
+
 def lzma_section(payload: bytes, extended: bool = False, gap: int = 0, stream: bytes | None = None) -> bytes:
     """An LZMA GUID-defined section holding ``payload`` compressed as EDK2's LzmaCompress writes it
-    (the "LZMA alone" format), or ``stream`` as is."""
-    data = lzma.compress(payload, format=lzma.FORMAT_ALONE) if stream is None else stream
+    (the "LZMA alone" format, size stated), or ``stream`` as is."""
+    data = lzma_sized(payload) if stream is None else stream
     return guid_section(LZMA_GUID, data, extended, gap)
 
 
 def lzmaf86_section(payload: bytes) -> bytes:
     """An LZMA+x86 GUID-defined section: ``payload`` through the x86 converter (encoding), then LZMA."""
-    return guid_section(LZMAF86_GUID, lzma.compress(x86_convert(payload, encoding=True), format=lzma.FORMAT_ALONE))
+    return guid_section(LZMAF86_GUID, lzma_sized(x86_convert(payload, encoding=True)))
 
 
 def uefi_stream(payload: bytes, pbit: int = 4) -> bytes:
@@ -54,13 +62,6 @@ def tiano_section(payload: bytes, pbit: int = 5) -> bytes:
     return guid_section(TIANO_GUID, uefi_stream(payload, pbit))
 
 
-def lzma_sized(payload: bytes) -> bytes:
-    """``payload`` as an "LZMA alone" stream whose header states the uncompressed size, as EDK2's
-    LzmaCompress writes it (Python's lzma writes "size unknown")."""
-    stream = lzma.compress(payload, format=lzma.FORMAT_ALONE)
-    return stream[:5] + struct.pack("<Q", len(payload)) + stream[13:]
-
-
 def compression_section(payload: bytes, compression_type: int = 1, pbit: int = 4, extended: bool = False,
                         stream: bytes | None = None, length: int | None = None) -> bytes:
     """An EFI_COMPRESSION_SECTION: UncompressedLength (``length``, default the payload's), then
@@ -71,7 +72,7 @@ def compression_section(payload: bytes, compression_type: int = 1, pbit: int = 4
             stream = uefi_stream(payload, pbit)
         else:
             plain = x86_convert(payload, encoding=True) if compression_type == 0x86 else payload
-            stream = lzma.compress(plain, format=lzma.FORMAT_ALONE)
+            stream = lzma_sized(plain)
     header = 8 if extended else 4
     size = header + 5 + len(stream)
     fields = struct.pack("<IB", len(payload) if length is None else length, compression_type)
@@ -135,3 +136,39 @@ def x86_convert(data: bytes, encoding: bool, ip: int = 0) -> bytes:
             mask = 0
         buf[p + 1 : p + 4] = (v & 0xFFFFFF).to_bytes(3, "little")
         buf[p + 4] = 0xFF if v >> 24 & 1 else 0x00
+
+
+FFS2_GUID = uuid.UUID("8C8CE578-8A3D-4F1C-9935-896185C32DD3").bytes_le  # EFI_FIRMWARE_FILE_SYSTEM2_GUID
+FFS3_GUID = uuid.UUID("5473C07A-3DCB-4DCA-BD6F-1E9689E7349A").bytes_le  # ... 3: sections may use the 8-byte header
+EFI_SECTION_FIRMWARE_VOLUME_IMAGE = 0x17
+EFI_FV_FILETYPE_DRIVER = 0x07
+
+
+def ffs_file(*sections: bytes, name: bytes | None = None, file_type: int = EFI_FV_FILETYPE_DRIVER) -> bytes:
+    """An FFS file (EFI_FFS_FILE_HEADER) holding ``sections``, each 4-byte aligned: header checksum
+    valid, the fixed data checksum 0xAA, state "data valid" for an erase polarity of 1."""
+    body = b""
+    for sec in sections:
+        body += bytes(-len(body) % 4) + sec
+    header = bytearray((name or uuid.uuid4().bytes) + bytes(2) + bytes((file_type, 0)) + (24 + len(body)).to_bytes(3, "little") + b"\0")
+    header[16] = -sum(header) & 0xFF  # IntegrityCheck.Header: the header sums to 0 with File and State at 0
+    header[17], header[23] = 0xAA, 0xF8
+    return bytes(header) + body
+
+
+def firmware_volume(*files: bytes, size: int = 0x10000, ffs3: bool = False) -> bytes:
+    """An EFI_FIRMWARE_VOLUME_HEADER (one block map entry, checksum valid, erase polarity 1) with
+    ``files`` 8-byte aligned, free space (0xFF) up to ``size``."""
+    body = b""
+    for f in files:
+        body += b"\xff" * (-len(body) % 8) + f
+    assert 0x48 + len(body) <= size and size % 0x1000 == 0
+    header = bytearray(bytes(16) + (FFS3_GUID if ffs3 else FFS2_GUID) + struct.pack("<Q", size) + b"_FVH"
+                       + struct.pack("<IHHHBB", 0x0004FEFF, 0x48, 0, 0, 0, 2) + struct.pack("<IIII", size // 0x1000, 0x1000, 0, 0))
+    header[0x32:0x34] = struct.pack("<H", -sum(struct.unpack("<36H", header)) & 0xFFFF)
+    return bytes(header) + body + b"\xff" * (size - 0x48 - len(body))
+
+
+def fv_image_section(fv: bytes) -> bytes:
+    """An EFI_SECTION_FIRMWARE_VOLUME_IMAGE: how a volume sits inside a (compressed) section stream."""
+    return _head(4 + len(fv), EFI_SECTION_FIRMWARE_VOLUME_IMAGE, False) + fv

@@ -221,6 +221,8 @@ def test_compression_sections_of_every_type_and_both_header_forms():
         (compression_section(stream, extended=True), "compression section", ""),
         (compression_section(stream, pbit=5), "compression section", ", Tiano format"),
         (compression_section(stream, compression_type=2), "compression section (LZMA)", ""),
+        # an LZMA header whose size is "unknown" (what Python's lzma writes; EDK2 states it): read too
+        (compression_section(stream, compression_type=2, stream=lzma.compress(stream, format=lzma.FORMAT_ALONE)), "compression section (LZMA)", ""),
         (compression_section(stream, compression_type=0x86, extended=True), "compression section (LZMA+x86)", ""),
         # Intel's legacy form: 4 bytes before the LZMA header (here the stream's size, or anything)
         (compression_section(stream, compression_type=2, stream=struct.pack("<I", len(lzma_sized(stream))) + lzma_sized(stream)),
