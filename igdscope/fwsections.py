@@ -141,9 +141,9 @@ def _compression_sections(data: bytes) -> list[Section]:
     """Compression sections, found by their header: section type 0x01 and a known CompressionType
     after UncompressedLength, then for the UEFI format the stream's OrigSize equal to
     UncompressedLength and its CompSize inside the section, for LZMA valid properties and the same
-    size in the LZMA header (or "unknown"; Intel's legacy form: the header 4 bytes on). The type bytes and the repeated length are matched with
-    numpy, a window at a time; at most :data:`MAX_CANDIDATES` places that match are looked at more
-    closely."""
+    size in the LZMA header (or "unknown"; Intel's legacy form: the header 4 bytes on). The type
+    bytes and the repeated length are matched with numpy, a window at a time; at most
+    :data:`MAX_CANDIDATES` places that match are looked at more closely."""
     import numpy as np
 
     n = len(data)
@@ -291,6 +291,17 @@ def _uefi(stream: bytes, limit: int, first: int) -> tuple[bytes, str | None, str
     return out, why, "" if version == first else f", {names[version]} format", spent
 
 
+def decompress_section(data: bytes, sec: Section, limit: int) -> tuple[bytes, str | None, str, int]:
+    """At most ``limit`` bytes of ``sec``'s decompressed data: the output, why it is not whole (None
+    when it is), the format's name when not the one the section's kind implies (", Tiano format"),
+    and the bytes the pure-Python UEFI/Tiano decoder produced (0 for LZMA)."""
+    stream = data[sec.data_start : sec.end]
+    if sec.method in (UEFI, TIANO):
+        return _uefi(stream, limit, 1 if sec.method == UEFI else 2)
+    out, why = decompress(stream, limit)
+    return (x86_decode(out) if sec.method == LZMA_X86 else out), why, "", 0
+
+
 def find_vbt(data: bytes) -> tuple[Found | None, list[str]]:
     """The first ``$VBT`` (with room for its header) inside a compressed section of ``data``,
     searched depth first in file order, and what was tried (one phrase per section that did not
@@ -312,21 +323,15 @@ def _search(data: bytes, path: str, depth: int, budget: dict[str, int], notes: l
             notes.append(f"stopped after {MAX_SECTIONS - budget['sections']} sections and "
                          f"{_size(MAX_TOTAL_OUTPUT - budget['output'])} of output")
             return None
-        stream = data[sec.data_start : sec.end]
         limit = min(MAX_SECTION_OUTPUT, budget["output"])
-        variant = ""
         if sec.method in (UEFI, TIANO):
             limit = min(limit, budget["uefi"])
             if limit <= 0:
                 notes.append(f"{path}{sec.name} at {sec.offset:#x}: not decompressed, the UEFI/Tiano decoder's "
                              f"{_size(MAX_UEFI_OUTPUT)} are used up")
                 continue
-            out, why, variant, spent = _uefi(stream, limit, 1 if sec.method == UEFI else 2)
-            budget["uefi"] -= spent
-        else:
-            out, why = decompress(stream, limit)
-            if sec.method == LZMA_X86:
-                out = x86_decode(out)
+        out, why, variant, spent = decompress_section(data, sec, limit)
+        budget["uefi"] -= spent
         budget["sections"] -= 1
         budget["output"] -= len(out)
         here = f"{path}{sec.name} at {sec.offset:#x}{' of that' if path else ''} ({_size(len(out))} decompressed{variant})"

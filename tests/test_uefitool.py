@@ -167,18 +167,9 @@ def test_a_volume_with_every_kind_finds_the_same_sections(tmp_path):
     assert [s.offset for s in ours] == [t.hex("Base") for t in theirs]  # none missed, none extra
     assert len(ours) == len([c for c in CASES if not c[2]])
     for sec, node in zip(ours, theirs, strict=True):
-        out, why = _decompressed(image, sec)
+        out, why, _, _ = fwsections.decompress_section(image, sec, fwsections.MAX_SECTION_OUTPUT)
         assert why is None and out == STREAM, sec
         assert _same_bytes(node, out) == [], sec
-
-
-def _decompressed(data: bytes, sec: fwsections.Section) -> tuple[bytes, str | None]:
-    stream = data[sec.data_start : sec.end]
-    if sec.method in (fwsections.UEFI, fwsections.TIANO):
-        out, why, _, _ = fwsections._uefi(stream, fwsections.MAX_SECTION_OUTPUT, 1 if sec.method == fwsections.UEFI else 2)
-        return out, why
-    out, why = fwsections.decompress(stream, fwsections.MAX_SECTION_OUTPUT)
-    return (fwsections.x86_decode(out) if sec.method == fwsections.LZMA_X86 else out), why
 
 
 def test_a_nested_vbt_has_the_same_chain_of_sections(tmp_path):
