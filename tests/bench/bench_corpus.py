@@ -1,15 +1,22 @@
 """Benchmark: decode all 40 corpus files in one process -- the 33 VBTs with every block, the 6 option
 ROMs (image chain, and their VBT with every block) and the OpRegion (header, mailboxes, and its VBT
-with every block) -- and report the time beside the bare interpreter's start-up (``python -c
-pass``) measured in the same run, as a ratio. Target: decoding faster than start-up (ratio < 1).
+with every block) -- and report the time beside start-ups measured in the same run, as ratios.
+
+Target: decoding all 40 files in one process takes less than that process's start-up (ratio < 1).
+A fresh interpreter is started that imports the decoders, then reads and decodes every file once;
+the decoding (reading included, caches cold) is timed inside it, its start-up is the rest of its
+wall time. The same ratio is given against the other start-ups below, for comparison.
 
 Reported:
-  python -c pass     median wall time of a fresh interpreter doing nothing (subprocess): the
-                     start-up the target is measured against
+  one process        median wall time of the process the target is about (subprocess): a fresh
+                     interpreter that imports the decoders, then reads and decodes all files once
+    start-up         its wall time less the decoding: the start-up the target is measured against
+    decoding         reading and decoding all files, first pass, timed inside that process
+  python -c pass     median wall time of a fresh interpreter doing nothing (subprocess)
   bare interpreter   the same with ``-I -S`` (no site module, no .pth files, no editable-install
                      finder): what the interpreter itself costs, whatever environment it runs in
-  tool start-up      median wall time of a fresh interpreter importing the decoders (subprocess):
-                     what every igdscope process pays before it decodes anything, for comparison
+  tool start-up      median wall time of a fresh interpreter that imports the decoders and exits
+                     (subprocess): the one-process start-up measured on its own, as a check
   import             importing the decoders (the modules of the tool start-up line: the schemas of
                      the VBT blocks, OpRegion and ROM), in this process (once, cold)
   first pass         the first decode of all files in this process (caches cold; the plain-data
@@ -35,6 +42,7 @@ Run: python tests/bench/bench_corpus.py [--runs N] [--corpus DIR] [--profile] [-
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import subprocess
 import sys
@@ -57,6 +65,35 @@ def startup_time(runs: int, code: str = "pass", flags: tuple[str, ...] = ()) -> 
         subprocess.run(cmd, check=True)
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def one_process(runs: int, paths: list[Path], setup: tuple[str, ...] = ()) -> tuple[float, float, float]:
+    """Median (wall, start-up, decoding) seconds of a fresh process that imports the decoders, then
+    reads and decodes every file in ``paths`` once with :func:`decode_all` (its source is handed to
+    the child, so the child imports nothing the tool would not; ``setup`` are lines it runs first).
+    Decoding is timed in the child; start-up is the wall time less the decoding."""
+    code = "\n".join([
+        "import sys, time",
+        DECODER_IMPORTS,
+        "from igdscope import formats",
+        "from igdscope.schemas import opregion",
+        *setup,
+        inspect.getsource(decode_all),
+        "t0 = time.perf_counter()",
+        "files = [(p, open(p, 'rb').read()) for p in sys.argv[1:]]",
+        "decode_all(files, formats, opregion)",
+        "print(time.perf_counter() - t0)",
+    ])
+    cmd = [sys.executable, "-c", code, *map(str, paths)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)  # warm the page cache
+    walls, decodes = [], []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        walls.append(time.perf_counter() - t0)
+        decodes.append(float(out))
+    startups = [w - d for w, d in zip(walls, decodes)]
+    return statistics.median(walls), statistics.median(startups), statistics.median(decodes)
 
 
 def decode_all(files: list[tuple[str, bytes]], formats, opregion, keep: list | None = None) -> int:
@@ -127,6 +164,12 @@ def main() -> int:
     paths = sorted(p for p in args.corpus.iterdir() if p.suffix in SUFFIXES)
     files = [(p.name, p.read_bytes()) for p in paths]
 
+    setup = []
+    if args.interpreted:
+        setup.append("from igdscope import decode; decode.PLAIN_PARSERS = False")
+    if args.generate:
+        setup.append("from igdscope import plainparse; plainparse.USE_PRECOMPILED = False")
+    wall, own_start, own_decode = one_process(args.runs, paths, tuple(setup))
     start = startup_time(args.runs)
     bare = startup_time(args.runs, flags=("-I", "-S"))
     tool_start = startup_time(args.runs, DECODER_IMPORTS)
@@ -164,12 +207,15 @@ def main() -> int:
     print(f"parsers: {'interpreted only' if not decode.PLAIN_PARSERS else f'{generated} schemas with a generated parser, {origin}'}")
     print(f"output of one pass: {objects} Python objects (dicts, lists, values)")
     print(f"{'case':<16} {'seconds':>9} {'x start-up':>11} {'per file ms':>12}")
-    for name, t in (("python -c pass", start), ("bare interpreter", bare), ("tool start-up", tool_start), ("import", t_import), ("first pass", t_first),
+    for name, t in (("one process", wall), ("  start-up", own_start), ("  decoding", own_decode), ("python -c pass", start),
+                    ("bare interpreter", bare), ("tool start-up", tool_start), ("import", t_import), ("first pass", t_first),
                     ("warm pass", t_warm), ("output floor", t_floor)):
-        print(f"{name:<16} {t:9.3f} {t / start:11.2f} {t / len(files) * 1000:12.2f}")
-    ratio = t_warm / start
-    print(f"target: decoding all files faster than start-up (warm ratio < 1): {'met' if ratio < 1 else 'NOT met'} (warm {ratio:.2f}, first {t_first / start:.2f})")
-    print(f"beside the tool's own start-up (a fresh process importing the decoders): warm {t_warm / tool_start:.2f}, first {t_first / tool_start:.2f}")
+        print(f"{name:<16} {t:9.3f} {t / own_start:11.2f} {t / len(files) * 1000:12.2f}")
+    ratio = own_decode / own_start
+    print(f"target: decoding all files in one process takes less than its start-up (ratio < 1): {'met' if ratio < 1 else 'NOT met'} "
+          f"(decoding {ratio:.2f}x the start-up of the process that decodes)")
+    for name, base in (("tool start-up measured on its own", tool_start), ("python -c pass", start), ("bare interpreter (-I -S)", bare)):
+        print(f"beside {name}: first pass {t_first / base:.2f}, warm pass {t_warm / base:.2f}")
     print(f"building one pass's output alone (the output floor, no decoding) takes {t_floor / bare:.2f}x the bare interpreter's start-up")
 
     if args.profile:
