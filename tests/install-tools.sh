@@ -26,13 +26,12 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "test tools: installing$need $extra"
 $SUDO apt-get update -qq >/dev/null 2>&1 || echo "test tools: apt-get update failed"
-if [ -n "$need" ]; then
+install() {  # one apt-get install per group: a failure in one does not cost the other
+    [ -n "$1" ] || return 0
     # shellcheck disable=SC2086
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null 2>&1 \
-        || echo "test tools: apt-get install$need failed; those tests will be skipped"
-fi
-if [ -n "$extra" ]; then
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $extra >/dev/null 2>&1 \
-        || echo "test tools: apt-get install $extra failed; those tests will be skipped"
-fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $1 >/dev/null 2>&1 \
+        || echo "test tools: apt-get install $1 failed; those tests will be skipped"
+}
+install "${need# }"
+install "$extra"
 exit 0
