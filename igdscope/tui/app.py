@@ -13,10 +13,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
 
+from igdscope.textsafe import printable, printable_lines
 from igdscope.tui.model import ROLE_ORDER, ROLE_TITLES, Snapshot
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.screens.checks import ChecksScreen
@@ -168,6 +170,11 @@ class IgdscopeApp(App[int]):
         if self._timer is not None:
             self._timer.stop()
             self._timer = self.set_interval(value, self._tick, name="poll")
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information", timeout: float | None = None, markup: bool = True) -> None:
+        """Every notification (screens' too) with its unsafe characters escaped (it can quote a
+        capture, a path or a device's error); one that quotes such text also passes markup=False."""
+        super().notify(printable_lines(message), title=printable(title), severity=severity, timeout=timeout, markup=markup)
 
     # -- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

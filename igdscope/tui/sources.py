@@ -356,7 +356,8 @@ def _unchanged(a: Capture, b: Capture) -> bool:
 
 def export_path(cap: Capture, directory: str | Path = ".") -> Path:
     """A default file name for an export: the machine and when the capture was taken."""
-    stamp = (cap.created or "").replace("-", "").replace(":", "").replace("T", "-").rstrip("Z") or "now"
+    stamp = (cap.created or "").replace("-", "").replace(":", "").replace("T", "-").rstrip("Z")
+    stamp = "".join(c for c in stamp if c.isascii() and (c.isalnum() or c in "+-._")) or "now"  # a capture's text: no path or terminal control
     return Path(directory) / f"igdscope-{cap.machine}-{stamp}.json"
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 
-from igdscope.tui.model import Snapshot, View
+from igdscope.tui.model import Snapshot, View, printable
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.widgets.common import Notice
 from igdscope.tui.widgets.diffview import DiffView
@@ -52,7 +52,7 @@ class DiffScreen(DataScreen):
                 lines.append(f"{title}: {', '.join(res[side])}")
         if s.get("verdict"):
             lines.append(f"verdict: {s['verdict']}")
-        return "\n".join(lines)
+        return "\n".join(printable(line) for line in lines)  # the QEMU version and the paths come from the captures
 
     def action_toggle_expected(self) -> None:
         self.query_one(DiffView).toggle_expected()

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from igdscope.schemas.pci import size_text
-from igdscope.tui.model import CATEGORY_NAMES, CHANGED, FILTERS, STOLEN, GttModel, Snapshot, View
+from igdscope.tui.model import CATEGORY_NAMES, CHANGED, FILTERS, STOLEN, GttModel, Snapshot, View, printable
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.screens.prompt import PromptScreen
 from igdscope.tui.widgets.common import Line, Notice, when_text
@@ -80,7 +80,7 @@ class GttScreen(DataScreen):
         model = view.gtt
         if not isinstance(model, GttModel):
             if model is None:
-                why = "; ".join(e["reason"] for e in view.errors_for("gtt")) or "the capture has no GGTT"
+                why = "; ".join(printable(e["reason"]) for e in view.errors_for("gtt")) or "the capture has no GGTT"
                 notice.say(f"GGTT not captured: {why}.\nWhat to do: igdscope dump --gtt as root (it maps BAR0's GTT half read-only), or igdscope tui as root on the machine.")
             else:
                 notice.say(f"GGTT captured but not decoded: {model}")
@@ -180,7 +180,7 @@ class GttScreen(DataScreen):
                 return
             idx, err = parse_target(text, self.model)
             if err is not None:
-                self.notify(err, severity="warning", title="jump")
+                self.notify(err, severity="warning", title="jump", markup=False)  # it quotes what was typed
                 return
             assert idx is not None
             lst = self.query_one(GttList)
@@ -209,7 +209,7 @@ class GttScreen(DataScreen):
         try:
             t = gw.target(root, igd.bdf)
         except IgdscopeError as exc:
-            self.notify(str(exc), severity="error", title="invalidate refused")
+            self.notify(str(exc), severity="error", title="invalidate refused", markup=False)
             return
         method = "mmio"
         plan = gw.plan(t, method)

@@ -14,9 +14,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static, Tree
 from textual.widgets.tree import TreeNode
 
-from igdscope.tui.model import Change, Snapshot, View, is_leaf, value_text
+from igdscope.tui.model import Change, Snapshot, View, is_leaf, printable, value_text
 from igdscope.tui.screens.base import DataScreen
-from igdscope.tui.widgets.common import Notice, when_text
+from igdscope.tui.widgets.common import Notice, TextTree, when_text
 
 
 class OpRegionScreen(DataScreen):
@@ -42,7 +42,7 @@ class OpRegionScreen(DataScreen):
     def compose_body(self) -> ComposeResult:
         yield Notice(id="op-notice")
         with Horizontal(id="op-main"):
-            tree: Tree[str] = Tree("OpRegion", id="op-tree")
+            tree: Tree[str] = TextTree("OpRegion", id="op-tree")  # labels escaped: the root's quotes the capture
             tree.show_root = True
             yield tree
             with Vertical(id="op-side"):
@@ -120,9 +120,9 @@ class OpRegionScreen(DataScreen):
         op = view.opregion
         if op is None or "error" in op:
             src = view.capture.sources.get("opregion") or {}
-            lines = ["OpRegion not captured." if op is None else f"OpRegion cannot be decoded: {op['error']}"]
-            lines += [f"  {t['source']}: {t['result']}" for t in src.get("tried", [])]
-            lines += [f"  {e['reason']}" for e in view.errors_for("opregion") if op is not None or not src.get("tried")]
+            lines = ["OpRegion not captured." if op is None else f"OpRegion cannot be decoded: {printable(op['error'])}"]
+            lines += [f"  {printable(t['source'])}: {printable(t['result'])}" for t in src.get("tried", [])]
+            lines += [f"  {printable(e['reason'])}" for e in view.errors_for("opregion") if op is not None or not src.get("tried")]
             if op is None:
                 lines.append("What to do: as root, with i915 bound it comes from debugfs; with vfio-pci bound pass --vfio to dump; or --allow-devmem to read it at ASLS.")
             notice.say("\n".join(lines))
@@ -131,7 +131,7 @@ class OpRegionScreen(DataScreen):
             return
         fields = view.opregion_fields
         self._meanings = op.get("meanings") or {}
-        problems = [f"! {f}" for f in op.get("findings", [])]
+        problems = [f"! {printable(f)}" for f in op.get("findings", [])]
         notice.say("\n".join(problems))
         blob = view.capture.blobs.get("opregion")
         if set(fields) == set(self.nodes) and self.nodes:

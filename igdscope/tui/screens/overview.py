@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from igdscope.schemas.pci import size_text
-from igdscope.tui.model import ROLE_ORDER, ROLE_TITLES, Snapshot, View
+from igdscope.tui.model import ROLE_ORDER, ROLE_TITLES, Snapshot, View, printable
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.screens.checks import verdict_lines
 from igdscope.tui.widgets.common import grid, kv_table, when_text
@@ -22,6 +22,9 @@ def _hx(v: int | None) -> str:
 
 
 class OverviewScreen(DataScreen):
+    """Capture text goes into the tables as str (kv_table and grid escape it) or, where a Text is
+    built from it, through printable first."""
+
     SCREEN_TITLE = "Overview"
     WATCH = frozenset({"devices"})
 
@@ -36,7 +39,7 @@ class OverviewScreen(DataScreen):
     def show(self, snap: Snapshot, view: View | None) -> None:
         boxes = {k: self.query_one(f"#ov-{k}", Static) for k in ("machine", "readiness", "devices", "memory", "firmware", "blobs", "problems")}
         if view is None:
-            boxes["machine"].update(Text(snap.error or "no data yet"))
+            boxes["machine"].update(Text(printable(snap.error or "no data yet")))
             for k, b in boxes.items():
                 b.display = k == "machine"
             return
@@ -65,7 +68,7 @@ class OverviewScreen(DataScreen):
             boxes["readiness"].update(Text((result or {}).get("error") or "not checked", style="italic"))
         else:
             vm = result.get("vm")
-            how = (f"with the {vm['source']} VM configuration (machine {vm.get('machine') or '?'})" if vm
+            how = (f"with the {vm['source']} VM configuration (machine {printable(vm.get('machine') or '?')})" if vm
                    else "host side only: no VM configuration given (igdscope tui --vm-args/--libvirt/--proxmox/--pid)")
             if snap.diff_mode and self.app.side == "guest":  # type: ignore[attr-defined]
                 how += "; judged on the host capture"
@@ -102,7 +105,7 @@ class OverviewScreen(DataScreen):
         if g is not None:
             mrows.append(("GGTT captured", f"{len(g.data):,} bytes from {g.source} ({g.note or g.path})"))
         else:
-            why = "; ".join(e["reason"] for e in view.errors_for("gtt")) or "not captured (igdscope dump --gtt, or live as root)"
+            why = "; ".join(printable(e["reason"]) for e in view.errors_for("gtt")) or "not captured (igdscope dump --gtt, or live as root)"
             mrows.append(("GGTT captured", Text(why, style="italic")))
         boxes["memory"].update(kv_table(mrows) if mrows else Text("no graphics control register decoded (platform unknown or config space not captured)"))
 
@@ -112,13 +115,13 @@ class OverviewScreen(DataScreen):
             ext = op.get("extended_vbt")
             frows.append(("OpRegion", f"version {op.get('version')}, {op.get('size_kib')} KiB, {op.get('bytes')} bytes from {op.get('source')}; mailboxes {', '.join(op.get('mailboxes') or []) or 'none'}; extended VBT {'yes' if ext else 'no'}"))
         elif op.get("present"):
-            frows.append(("OpRegion", Text(f"cannot be decoded: {op['error']}", style="bold")))
+            frows.append(("OpRegion", Text(f"cannot be decoded: {printable(op['error'])}", style="bold")))
         else:
             tried = ((op.get("sources") or {}).get("tried")) or []
-            frows.append(("OpRegion", Text("not captured" + ("".join(f"\n{t['source']}: {t['result']}" for t in tried) if tried else ""), style="italic")))
+            frows.append(("OpRegion", Text("not captured" + ("".join(f"\n{printable(t['source'])}: {printable(t['result'])}" for t in tried) if tried else ""), style="italic")))
         for c in view.vbt_copies:
             if c.error:
-                frows.append(("VBT", Text(f"{c.where}: {c.error}", style="bold")))
+                frows.append(("VBT", Text(f"{c.where}: {printable(c.error)}", style="bold")))
             else:
                 d = c.decoded or {}
                 ok = (d.get("checksum") or {}).get("ok")
@@ -127,9 +130,9 @@ class OverviewScreen(DataScreen):
             frows.append(("VBT", Text("no copy found (no debugfs i915_vbt, OpRegion or ROM with a $VBT)", style="italic")))
         rom = view.rom
         if rom is None:
-            frows.append(("option ROM", Text("; ".join(e["reason"] for e in view.errors_for("rom")) or "not captured", style="italic")))
+            frows.append(("option ROM", Text("; ".join(printable(e["reason"]) for e in view.errors_for("rom")) or "not captured", style="italic")))
         elif "error" in rom:
-            frows.append(("option ROM", Text(rom["error"], style="bold")))
+            frows.append(("option ROM", Text(printable(rom["error"]), style="bold")))
         else:
             kinds = ", ".join(i.get("kind", "?") for i in rom.get("images", []))
             frows.append(("option ROM", f"{rom['size']:,} bytes, {len(rom.get('images', []))} image(s) ({kinds}); VBT {'at ' + _hx(rom.get('vbt_offset')) if rom.get('vbt_offset') is not None else 'not found'}"))
@@ -141,11 +144,11 @@ class OverviewScreen(DataScreen):
         problems = []
         for role, d in dec.get("devices", {}).items():
             for f in d.get("findings", []) or []:
-                problems.append(Text(f"! {ROLE_TITLES.get(d.get('role', role), role)}: {f}", style=self.tone("warning")))
+                problems.append(Text(f"! {ROLE_TITLES.get(d.get('role', role), role)}: {printable(f)}", style=self.tone("warning")))
             if "error" in d:
-                problems.append(Text(f"! {role}: {d['error']}", style=f"bold {self.tone('error')}"))
+                problems.append(Text(f"! {printable(role)}: {printable(d['error'])}", style=f"bold {self.tone('error')}"))
         for f in dec.get("findings", []):
-            problems.append(Text(f"! {f}", style=self.tone("warning")))
+            problems.append(Text(f"! {printable(f)}", style=self.tone("warning")))
         for e in cap.errors:
-            problems.append(Text(f"✗ {e['source']}: {e['reason']}", style=self.tone("error")))
+            problems.append(Text(f"✗ {printable(e['source'])}: {printable(e['reason'])}", style=self.tone("error")))
         boxes["problems"].update(Group(*problems) if problems else Text("none", style=self.tone("success")))

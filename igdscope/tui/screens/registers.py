@@ -11,7 +11,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, Tab, Tabs
 
-from igdscope.tui.model import ROLE_ORDER, ROLE_TITLES, FieldRow, RegRow, Snapshot, View
+from igdscope.tui.model import (
+    ROLE_ORDER,
+    ROLE_TITLES,
+    FieldRow,
+    RegRow,
+    Snapshot,
+    View,
+    printable,
+)
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.widgets.common import Notice, TableView
 from igdscope.tui.widgets.hexview import HexView
@@ -88,7 +96,8 @@ class RegistersScreen(DataScreen):
         await tabs.clear()
         for r in roles:
             d = view.capture.device(r)
-            await tabs.add_tab(Tab(f"{ROLE_TITLES.get(r, r)} {d.bdf.split(':', 1)[-1] if d else ''}", id=f"role-{r}"))
+            label = f"{ROLE_TITLES.get(r, r)} {d.bdf.split(':', 1)[-1] if d else ''}"
+            await tabs.add_tab(Tab(Text(printable(label)), id=f"role-{r}"))  # Text: a str is markup; the address is the capture's
         if self._want:
             tabs.active = f"role-{self._want}"
 
@@ -120,13 +129,13 @@ class RegistersScreen(DataScreen):
         dec = view.device_decoded(role) or {}
         problems = []
         if d is not None and d.bdf in (self.snapshot.gone if self.snapshot else {}):
-            problems.append(f"{d.bdf} is gone: the registers below are the last read.")
+            problems.append(f"{printable(d.bdf)} is gone: the registers below are the last read.")
         if cfg is None:
-            why = "; ".join(e["reason"] for e in view.errors_for(f"config {d.bdf}" if d else "config")) or "config space not captured"
+            why = "; ".join(printable(e["reason"]) for e in view.errors_for(f"config {d.bdf}" if d else "config")) or "config space not captured"
             problems.append(f"{ROLE_TITLES.get(role, role)}: {why}. Run as root for the full config space (unprivileged reads get 64 bytes).")
         elif "error" in dec:
-            problems.append(f"{ROLE_TITLES.get(role, role)}: {dec['error']}")
-        problems += [f"! {f}" for f in dec.get("findings", []) or []]
+            problems.append(f"{ROLE_TITLES.get(role, role)}: {printable(dec['error'])}")
+        problems += [f"! {printable(f)}" for f in dec.get("findings", []) or []]
         notice.say("\n".join(problems))
         rows = view.registers(role)
         key = (role, id(cfg), len(rows))

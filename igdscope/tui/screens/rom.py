@@ -11,9 +11,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, Tree
 
-from igdscope.tui.model import Snapshot, View, is_leaf, value_text
+from igdscope.tui.model import Snapshot, View, is_leaf, printable, value_text
 from igdscope.tui.screens.base import DataScreen
-from igdscope.tui.widgets.common import Notice, TableView
+from igdscope.tui.widgets.common import Notice, TableView, TextTree
 from igdscope.tui.widgets.hexview import HexView
 
 
@@ -34,7 +34,7 @@ class RomScreen(DataScreen):
                 table = TableView(id="rom-images", cursor_type="row")
                 table.border_title = "image chain"
                 yield table
-                yield Tree("image", id="rom-tree")
+                yield TextTree("image", id="rom-tree")
             hexv = HexView(id="rom-hex")
             hexv.border_title = "raw bytes"
             yield hexv
@@ -59,16 +59,16 @@ class RomScreen(DataScreen):
         hexv = self.query_one(HexView)
         rom = view.rom
         if blob is None or rom is None:
-            why = "; ".join(e["reason"] for e in view.errors_for("rom")) or "the capture has no option ROM"
+            why = "; ".join(printable(e["reason"]) for e in view.errors_for("rom")) or "the capture has no option ROM"
             summary.update("")
             notice.say(f"No option ROM: {why}.\nWhat to do: as root, igdscope reads /sys/bus/pci/devices/<IGD>/rom (enabling it for the read); UEFI-only systems have no shadowed VBIOS.")
             hexv.set_data(b"")
             self.query_one("#rom-tree", Tree).clear()
             return
         hexv.set_data(blob.data)
-        hexv.border_title = f"raw bytes · {len(blob.data):,} bytes from {blob.source} {blob.path}"
+        hexv.border_title = Text(f"raw bytes · {len(blob.data):,} bytes from {printable(blob.source)} {printable(blob.path)}")  # Text: a str is markup
         if "error" in rom:
-            notice.say(f"The option ROM cannot be decoded: {rom['error']}")
+            notice.say(f"The option ROM cannot be decoded: {printable(rom['error'])}")
             return
         gop = rom.get("gop") or {}
         v = rom.get("vbt") or {}
@@ -79,7 +79,7 @@ class RomScreen(DataScreen):
             f" · GOP: {gop.get('how') or ('present' if gop.get('present') else 'none')}" if gop else "",
             f" · walk ended: {rom.get('walk_ended')}" if rom.get("walk_ended") else "",
         ))
-        notice.say("\n".join(f"! {f}" for f in rom.get("findings") or []))
+        notice.say("\n".join(f"! {printable(f)}" for f in rom.get("findings") or []))
         for img in rom.get("images", []):
             p = img.get("pcir") or {}
             ct = p.get("code_type")

@@ -17,7 +17,7 @@ from textual.widgets.tree import TreeNode
 
 from igdscope.tui.model import Snapshot, VbtCopy, View, is_leaf, printable, value_text
 from igdscope.tui.screens.base import DataScreen
-from igdscope.tui.widgets.common import Notice, TableView
+from igdscope.tui.widgets.common import Notice, TableView, TextTree
 from igdscope.tui.widgets.hexview import HexView
 
 CHILD_COLUMNS = (
@@ -62,7 +62,7 @@ class VbtScreen(DataScreen):
         yield Select([], id="vbt-copy", allow_blank=True, prompt="VBT copy")
         yield Notice(id="vbt-notice")
         with Horizontal(id="vbt-main"):
-            yield Tree("VBT", id="vbt-tree")
+            yield TextTree("VBT", id="vbt-tree")
             with Vertical(id="vbt-side"):
                 table = TableView(id="vbt-children", cursor_type="row")
                 table.border_title = "child devices (block 2)"
@@ -91,7 +91,7 @@ class VbtScreen(DataScreen):
         if not copies:
             sel.set_options([])
             sources = view.capture.sources.get("opregion") or {}
-            tried = "; ".join(f"{t['source']}: {t['result']}" for t in sources.get("tried", []))
+            tried = "; ".join(f"{printable(t['source'])}: {printable(t['result'])}" for t in sources.get("tried", []))
             notice.say("No VBT copy in this capture: no debugfs i915_vbt, no OpRegion with a VBT and no option ROM with a $VBT."
                        + (f"\nOpRegion sources: {tried}" if tried else "")
                        + "\nWhat to do: as root with i915 bound, debugfs has i915_vbt; or capture the option ROM / OpRegion (igdscope dump as root).")
@@ -100,7 +100,7 @@ class VbtScreen(DataScreen):
             return
         notice.say("")
         where = self.copy.where if self.copy is not None else None
-        sel.set_options([(f"{c.where} ({len(c.raw)} bytes{', ' + c.error if c.error else ''})", i) for i, c in enumerate(copies)])
+        sel.set_options([(f"{c.where} ({len(c.raw)} bytes{', ' + printable(c.error) if c.error else ''})", i) for i, c in enumerate(copies)])
         index = next((i for i, c in enumerate(copies) if c.where == where), 0)
         sel.value = index
         self._load(index)
@@ -128,12 +128,12 @@ class VbtScreen(DataScreen):
         hexv.border_title = f"raw bytes · {c.where} · {len(c.raw)} bytes"
         notice = self.query_one(Notice)
         if c.error or not c.decoded:
-            notice.say(f"{c.where}: {c.error or 'not decoded'}")
+            notice.say(f"{c.where}: {printable(c.error or 'not decoded')}")
             tree.root.set_label(f"VBT from {c.where}: not decoded")
             self._children(None)
             return
         d = c.decoded
-        notice.say("\n".join(f"! {f}" for f in d.get("findings") or []))
+        notice.say("\n".join(f"! {printable(f)}" for f in d.get("findings") or []))
         ck = d.get("checksum") or {}
         tree.root.set_label(f"VBT from {c.where} · BDB version {d.get('bdb_version')} · checksum {'ok' if ck.get('ok') else 'mismatch'}")
         tree.root.data = None

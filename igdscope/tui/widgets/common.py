@@ -1,16 +1,24 @@
 """Small shared widgets: the source banner (a failed source or a gone device, shown where the data
-would be), the status line (source, side, live tick, polling interval, udev), notices."""
+would be), the status line (source, side, live tick, polling interval, udev), notices.
+
+Text from a capture can hold anything (see :mod:`igdscope.textsafe`): the table helpers and widgets
+here escape what they are given, every str as plain text (never markup) through
+:func:`~igdscope.textsafe.printable` and every rich Text through :func:`safe_text`. Screens escape
+capture text with ``printable`` before they build a Text or a line of several values from it (so a
+newline in a value shows as ``\\x0a`` rather than starting a line of its own)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from rich.protocol import is_renderable
 from rich.table import Table
-from rich.text import Text
+from rich.text import Span, Text
 from textual.widget import Widget
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Static, Tree
 
+from igdscope.textsafe import printable, printable_lines
 from igdscope.tui.model import Change, Snapshot
 
 
@@ -25,12 +33,39 @@ def when_text(c: Change | None) -> str:
     return f"{time.strftime('%H:%M:%S', localtime(c.when))} (tick {c.tick})"
 
 
+def safe_text(t: Text) -> Text:
+    """``t`` with its unsafe characters escaped as :func:`~igdscope.textsafe.printable_lines` does
+    (tab and newline stay: a Text igdscope builds may have several lines), styles kept on the
+    escapes; ``t`` itself when there is nothing to escape."""
+    plain = t.plain
+    if printable_lines(plain) == plain:
+        return t
+    starts, parts = [0], []
+    for c in plain:
+        parts.append(printable_lines(c))
+        starts.append(starts[-1] + len(parts[-1]))
+    out = t.blank_copy("".join(parts))
+    out.spans = [Span(starts[min(s.start, len(plain))], starts[min(s.end, len(plain))], s.style) for s in t.spans]
+    return out
+
+
+def cell(v: Any) -> Any:
+    """What a table cell or a label shows: a str as plain Text (never markup) through
+    ``printable``, a Text through :func:`safe_text`, None as nothing, another value as its str;
+    other renderables (a table in a table) as they are."""
+    if isinstance(v, Text):
+        return safe_text(v)
+    if isinstance(v, str) or not is_renderable(v):
+        return Text(printable("" if v is None else str(v)))
+    return v
+
+
 def kv_table(rows: list[tuple[str, Any]], *, key_style: str = "bold") -> Table:
     t = Table.grid(padding=(0, 2))
     t.add_column(style=key_style, no_wrap=True)
     t.add_column(overflow="fold")
     for k, v in rows:
-        t.add_row(k, v if isinstance(v, Text) else Text(str(v)))
+        t.add_row(cell(k), cell(v if isinstance(v, Text) else str(v)))
     return t
 
 
@@ -39,7 +74,7 @@ def grid(headers: list[str], rows: list[list[Any]], *, title: str | None = None)
     for h in headers:
         t.add_column(h, overflow="fold")
     for r in rows:
-        t.add_row(*[c if isinstance(c, Text) else Text("" if c is None else str(c)) for c in r])
+        t.add_row(*[cell(c) for c in r])
     return t
 
 
@@ -57,7 +92,7 @@ class Line(Widget):
             self.refresh()
 
     def render(self) -> Any:
-        return self._text if isinstance(self._text, Text) else Text(str(self._text))
+        return safe_text(self._text if isinstance(self._text, Text) else Text(str(self._text)))
 
 
 class Notice(Static):
@@ -69,7 +104,9 @@ class Notice(Static):
         super().__init__(text, id=id, classes=classes, markup=False)
 
     def say(self, text: str | None) -> None:
-        self.update(text or "")
+        """Show ``text`` (lines; a capture's text in them escaped by the caller with printable:
+        here only what would harm the terminal is escaped, and the lines stay)."""
+        self.update(printable_lines(text or ""))
         self.display = bool(text)
 
 
@@ -83,10 +120,10 @@ class SourceBanner(Static):
     def show_snapshot(self, snap: Snapshot | None) -> None:
         lines = []
         if snap is not None and snap.error:
-            lines.append(snap.error + (" The data below is the last read." if snap.host is not None else ""))
+            lines.append(printable(snap.error) + (" The data below is the last read." if snap.host is not None else ""))
         if snap is not None:
             for bdf, c in snap.gone.items():
-                lines.append(f"{bdf} is gone since {when_text(c)}: the data below is the last read; it comes back here when the device returns.")
+                lines.append(f"{printable(bdf)} is gone since {when_text(c)}: the data below is the last read; it comes back here when the device returns.")
         self.update("\n".join(lines))
         self.display = bool(lines)
 
@@ -114,13 +151,17 @@ class StatusLine(Static):
                 if app.udev_status:
                     parts.append(app.udev_status)
             parts += snap.notes[:1]
-        self.update(" · ".join(parts))
+        self.update(printable(" · ".join(parts)))  # the source's name, its notes and errors may quote a capture or a device
 
 
 class TableView(DataTable):
-    """A DataTable that repaints after it measures new rows. DataTable measures column widths
-    when idle but keeps the lines it drew before that (keyed by its update count), so a table
-    painted between add_row and idle would keep header-wide columns."""
+    """A DataTable whose cells are escaped (:func:`cell`: a str is plain text, never markup), and
+    that repaints after it measures new rows. DataTable measures column widths when idle but keeps
+    the lines it drew before that (keyed by its update count), so a table painted between add_row
+    and idle would keep header-wide columns."""
+
+    def add_row(self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None) -> Any:
+        return super().add_row(*(cell(c) for c in cells), height=height, key=key, label=label)
 
     async def _on_idle(self, event: Any) -> None:
         pending = self._require_update_dimensions or bool(self._updated_cells)
@@ -128,3 +169,10 @@ class TableView(DataTable):
         if pending:
             self._clear_caches()
             self.refresh()
+
+
+class TextTree(Tree):
+    """A Tree whose labels are escaped (:func:`cell`): a str label is plain text, never markup."""
+
+    def process_label(self, label: Any) -> Text:
+        return super().process_label(cell(label))

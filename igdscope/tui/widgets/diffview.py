@@ -15,13 +15,15 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
+from igdscope.textsafe import printable
 from igdscope.tui.widgets.common import TableView
 
 
 def _text(v: Any, path: str) -> str:
+    """A compared value as one line of text, escaped (it is a capture's)."""
     from igdscope.diff import fmt_value
 
-    return v if isinstance(v, str) else fmt_value(v, path)
+    return printable(v if isinstance(v, str) else fmt_value(v, path))
 
 
 def _cut(text: str, limit: int) -> str:
@@ -80,7 +82,7 @@ class DiffView(Vertical):
             return
         a, b = self.titles
         text = Text()
-        text.append(str(it["path"]), style="bold")
+        text.append(printable(str(it["path"])), style="bold")
         if it.get("label"):
             text.append(f" — {it['label']}", style=self._style(it.get("label")) or "")
         ctx = it.get("context") or {}
@@ -88,13 +90,13 @@ class DiffView(Vertical):
             text.append(f"\n{title}: ", style="bold")
             text.append(_text(it.get(side), str(it["path"])) if it.get(side) is not None else "(none)")
             if ctx.get(side):
-                text.append(f"  [{ctx[side]}]", style="italic")
+                text.append(f"  [{printable(str(ctx[side]))}]", style="italic")
         if it.get("why"):
             text.append("\nwhy: ", style="bold")
-            text.append(str(it["why"]))
+            text.append(printable(str(it["why"])))
         if it.get("breaks"):
             text.append("\nbreaks: ", style="bold")
-            text.append(str(it["breaks"]))
+            text.append(printable(str(it["breaks"])))
         detail.update(text)
 
     def toggle_expected(self) -> None:
@@ -137,11 +139,11 @@ class DiffView(Vertical):
                 va = "-" if it.get("a") is None else _text(it["a"], path)
                 vb = "-" if it.get("b") is None else _text(it["b"], path)
                 table.add_row(
-                    Text(mark + path, style=style or ""),
+                    Text(mark + printable(path), style=style or ""),
                     Text(_cut(va, 32), style=style or ""),
                     Text(_cut(vb, 32), style=style or ""),
                     Text(str(label or ""), style=style or ""),
-                    Text(_cut(str(it.get("why") or ""), 90), style=style or ""),
+                    Text(_cut(printable(str(it.get("why") or "")), 90), style=style or ""),
                     key=f"{label}:{i}:{it['path']}",
                 )
                 self.rows.append(it)
