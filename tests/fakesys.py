@@ -7,6 +7,7 @@ made from: that is what the live-path tests assert.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from igdscope.capture import Capture
 from igdscope.sources.sysfs import Root
 
 PCI = "sys/bus/pci/devices"
+FAKE_BOOT_ID = "5b0c1e9a-7d2f-4c3e-9a41-2f6d8e0b7c15"  # /proc/sys/kernel/random/boot_id of every fake tree
 
 
 def _w(root: Path, rel: str, data: bytes | str) -> Path:
@@ -29,25 +31,90 @@ def _link(root: Path, rel: str, target: str) -> None:
     os.symlink(target, p)
 
 
+class FakeSysfsRom:
+    """A ``rom`` attribute that behaves like the kernel's (drivers/pci/pci-sysfs.c): a write
+    switches it off only when it is at offset 0, exactly 2 bytes long and starts with '0'
+    (``pci_write_rom``); any other write switches it on. Reading while it is off fails with
+    EINVAL (``pci_read_rom``). The state lives beside the fake file (``rom.enable``, "0" or "1";
+    off when absent) and every write is logged (``rom.writes``, one ``offset:hex`` line each), so
+    a test in another process sees them too."""
+
+    sysfs = True
+
+    def __init__(self, path: Path, on_read=None):
+        self.path, self.on_read = path, on_read
+        self.data = path.read_bytes()
+
+    def pread(self, n: int, offset: int) -> bytes:
+        if self.on_read is not None:
+            self.on_read(self)
+        if not self.enabled:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return self.data[offset : offset + n]
+
+    def switch(self, data: bytes) -> None:
+        self.pwrite(data, 0)
+
+    def pwrite(self, data: bytes, offset: int) -> int:
+        with open(str(self.path) + ".writes", "a") as log:
+            log.write(f"{offset}:{data.hex()}\n")
+        off = offset == 0 and data[:1] == b"0" and len(data) == 2
+        Path(str(self.path) + ".enable").write_text("0" if off else "1")
+        return len(data)
+
+    @property
+    def enabled(self) -> bool:
+        return rom_state(self.path) == "1"
+
+    def close(self) -> None:
+        pass
+
+
+def rom_state(path: Path) -> str:
+    e = Path(str(path) + ".enable")
+    return e.read_text() if e.exists() else "0"
+
+
+def rom_writes(path: Path) -> list[tuple[int, bytes]]:
+    log = Path(str(path) + ".writes")
+    if not log.exists():
+        return []
+    return [(int(o), bytes.fromhex(h)) for o, h in (line.split(":") for line in log.read_text().splitlines())]
+
+
 class FakeRoot(Root):
-    """A Root over a fake tree that behaves like sysfs where a plain file cannot: writing "1" or
-    "0" to a ``rom`` file switches it on or off (kept in ``rom.enable``) instead of replacing the
-    ROM, and reading a disabled ``rom`` fails like the kernel's does."""
+    """A Root over a fake tree that stands for sysfs: its ``rom`` attributes behave like the
+    kernel's (:class:`FakeSysfsRom`) where a plain file cannot, and its ``resource0`` /
+    ``resource4`` count as a device's (the GGTT write path refuses plain files of a plain
+    :class:`Root`). ``on_rom_read`` is called before each read of a ROM."""
 
-    def write_text(self, p: str, value: str) -> None:
-        if p.endswith("/rom"):
-            self.path(p + ".enable").write_text(value)
-            return
-        super().write_text(p, value)
+    on_rom_read = None
 
-    def read_bytes(self, p: str, limit: int, offset: int = 0) -> bytes:
-        if p.endswith("/rom") and self.rom_state(p) != "1":
-            raise OSError(22, "Invalid argument")
-        return super().read_bytes(p, limit, offset)
+    def on_sysfs(self, fd: int) -> bool:
+        return True  # its resource files stand for a device's
+
+    def open_rom(self, p: str) -> FakeSysfsRom:
+        return FakeSysfsRom(self.path(p), self.on_rom_read)
 
     def rom_state(self, p: str) -> str:
-        e = self.path(p + ".enable")
-        return e.read_text() if e.exists() else "0"
+        return rom_state(self.path(p))
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file of a tree (symlinks by their target, files by sha256), to show it unchanged."""
+    import hashlib
+
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+            p = os.path.join(dirpath, name)
+            rel = os.path.relpath(p, root)
+            if os.path.islink(p):
+                out[rel] = "-> " + os.readlink(p)
+            else:
+                with open(p, "rb") as fh:
+                    out[rel] = hashlib.sha256(fh.read()).hexdigest()
+    return out
 
 
 def resource_text(resources: list[dict]) -> str:
@@ -108,6 +175,7 @@ def build_tree(cap: Capture, root: Path, *, config_bytes: int | None = None, wit
         _link(root, f"{PCI}/{d.bdf}", f"../../../devices/pci0000:00/{d.bdf}")
     h = cap.host
     _w(root, "proc/sys/kernel/osrelease", (h.get("kernel_release") or "") + "\n")
+    _w(root, "proc/sys/kernel/random/boot_id", FAKE_BOOT_ID + "\n")
     _w(root, "proc/cmdline", (h.get("cmdline") or "") + "\n")
     mods = h.get("modules", {})
     _w(root, "proc/modules", "".join(f"{m} 16384 0 - Live 0x0000000000000000\n" for m, v in mods.items() if v.get("loaded")))

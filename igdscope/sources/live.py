@@ -1,25 +1,23 @@
 """Collect one Capture of the machine igdscope runs on (host or guest alike).
 
-Everything is read-only except the ``rom`` enable/disable pair that the kernel requires to read an
-option ROM, which is undone on every exit path (errors and SIGTERM included). Every source that
-fails is recorded in ``capture.errors`` with the reason; the capture still holds everything else.
+Everything is read-only except the ``rom`` switch that the kernel requires to read an option ROM
+(on a real sysfs attribute only: :func:`igdscope.sources.sysfs.read_rom`). Every source that fails
+is recorded in ``capture.errors`` with the reason; the capture still holds everything else.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import mmap
 import os
 import re
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 
 from igdscope import platforms
 from igdscope.capture import Blob, Capture, Device
-from igdscope.sources.sysfs import PCI_DEVICES, Root, os_reason
+from igdscope.sources.sysfs import PCI_DEVICES, Root, os_reason, read_rom
 from igdscope.sources.udev import PciFunction, discover
 
 CONFIG_MAX = 4096
@@ -165,49 +163,29 @@ def _resources(root: Root, path: str) -> list[dict[str, int]]:
 # -- option ROM ------------------------------------------------------------------------------
 
 
-class _Terminated(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def rom_enabled(root: Root, path: str):
-    """Write "1" to a sysfs ``rom`` file and always write "0" back, even on SIGTERM."""
-
-    def on_term(signum, frame):
-        raise _Terminated(f"signal {signum}")
-
-    old = None
-    with contextlib.suppress(ValueError):  # not the main thread: rely on finally alone
-        old = signal.signal(signal.SIGTERM, on_term)
-    try:
-        root.write_text(path, "1")
-        try:
-            yield
-        finally:
-            root.write_text(path, "0")
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGTERM, old)
-
-
 def _rom(root: Root, cap: Capture, d: Device) -> None:
     path = f"{PCI_DEVICES}/{d.bdf}/rom"
     if not root.exists(path):
         cap.error("rom", f"{d.bdf} has no rom file in sysfs (no ROM BAR and no shadowed VGA ROM)")
         return
     try:
-        with rom_enabled(root, path):
-            data = root.read_bytes(path, ROM_MAX)
-    except _Terminated as exc:
-        cap.error("rom", f"interrupted ({exc}); the rom file was disabled again")
-        raise KeyboardInterrupt from None
+        attr = root.open_rom(path)
     except OSError as exc:
         cap.error("rom", f"{d.bdf}/rom: {os_reason(exc)}")
         return
+    try:
+        data = read_rom(attr, ROM_MAX)
+    except OSError as exc:
+        cap.error("rom", f"{d.bdf}/rom: {os_reason(exc)}")
+        return
+    finally:
+        attr.close()
     if not data:
         cap.error("rom", f"{d.bdf}/rom read 0 bytes (no valid ROM image; on UEFI-only systems there is no shadowed VBIOS)")
         return
     note = "" if data[:2] == b"\x55\xaa" else "does not start with the 0x55AA ROM signature"
+    if not attr.sysfs:
+        note = "; ".join(n for n in (note, "read as a plain file (not sysfs): a copied tree, nothing switched") if n)
     cap.blobs["rom"] = Blob(data, "sysfs", f"/{path}", note)
 
 

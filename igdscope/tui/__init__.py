@@ -53,6 +53,10 @@ def run(capture_path: str | None = None, *, root: str = "/", guest_path: str | N
     (an :class:`igdscope.vmconfig.VmConfig`) and ``qemu_version`` are what the Checks and Diff
     screens judge by."""
     src = source_for(capture_path, root=root, guest_path=guest_path, demo=demo)
+    if src.live:
+        from igdscope.sources.sysfs import guard_process
+
+        guard_process()  # live reads run in worker threads: a fatal signal must not leave a ROM switched on
     if vm is not None:
         src.vm = vm
     if qemu_version is not None:
