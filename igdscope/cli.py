@@ -12,18 +12,22 @@ import sys
 from pathlib import Path
 
 from igdscope import __version__
-from igdscope.errors import EXIT_BAD_INPUT, EXIT_NO_IGD, EXIT_OK, EXIT_PERMISSION, IgdscopeError
+from igdscope.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_IGD, EXIT_OK, EXIT_PERMISSION, IgdscopeError
 from igdscope.textsafe import PrintableStream
 
 EXIT_CODES_HELP = """\
 exit codes:
-  0  success
-  1  a check failed or a diff found unexpected differences
-  2  usage error (bad command line)
-  3  bad input: a file is truncated, corrupted, of an unknown kind or too large
-  4  no Intel display device on this machine (dump)
-  5  not permitted (needs root)
-  6  a safety check refused a write
+  0    success
+  1    a check failed or a diff found unexpected differences
+  2    usage error (bad command line)
+  3    bad input: a file is truncated, corrupted, of an unknown kind or too large; or a
+       file could not be written (no space, read-only file system, no such directory)
+  4    no Intel display device on this machine (dump)
+  5    not permitted (needs root, or no permission to write the file)
+  6    refused: a safety check stopped a write (the device is not what it must be, a
+       backup exists or does not fit, the path is a symlink, a device or the input),
+       or a device write did not verify
+  130  interrupted (Ctrl-C or a signal) before the work was done
 """
 
 DUMP_HELP = """\
@@ -197,20 +201,31 @@ and guest by the rules of --qemu-version (default: the host capture's).""", epil
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; ``argv`` None: this process's arguments (the ``igdscope`` command)."""
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
         return EXIT_OK
-    if args.command == "tui" or (args.command == "demo" and _demo_opens_tui(args)):
-        return _run(args)  # the terminal UI escapes what it shows itself
-    # Everything else is text for a terminal or a pipe, and much of it comes from firmware and
-    # captures: control characters in it are written as \xNN escapes, never sent raw.
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)
     try:
-        return _run(args)
+        if args.command == "tui" or (args.command == "demo" and _demo_opens_tui(args)):
+            return _run(args)  # the terminal UI escapes what it shows itself
+        # Everything else is text for a terminal or a pipe, and much of it comes from firmware and
+        # captures: control characters in it are written as escapes, never sent raw, and a character
+        # the terminal's encoding cannot take is written as a \\u escape instead of stopping the output.
+        saved = sys.stdout, sys.stderr
+        for stream in saved:
+            if hasattr(stream, "reconfigure"):
+                stream.reconfigure(errors="backslashreplace")
+        sys.stdout, sys.stderr = PrintableStream(sys.stdout), PrintableStream(sys.stderr)
+        try:
+            return _run(args)
+        finally:
+            sys.stdout, sys.stderr = saved
     finally:
-        sys.stdout, sys.stderr = saved
+        if argv is not None:  # called as a library (tests): give back the signal handlers
+            from igdscope import outfile
+
+            outfile.unsettle()
 
 
 def _run(args) -> int:
@@ -229,10 +244,16 @@ def _run(args) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print("igdscope: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a file or device the OS refused where no command expected it: one line
+        from igdscope.outfile import os_error
+
+        err = os_error(exc.filename or "a file", exc)
+        print(f"igdscope: {str(err).replace('cannot write', 'cannot read or write', 1)}", file=sys.stderr)
+        return err.exit_code
 
 
 def _json_bytes(obj: object) -> str:
@@ -271,12 +292,10 @@ def cmd_dump(args) -> int:
             return EXIT_PERMISSION
     decoded = decoders.decode_capture(cap)
     if args.output:
-        text = cap.to_json(decoded)
-        try:
-            Path(args.output).write_text(text)
-        except OSError as exc:
-            print(f"igdscope: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
-            return EXIT_BAD_INPUT
+        from igdscope import outfile
+
+        outfile.write_file(args.output, cap.to_json(decoded))
+        outfile.settle()
         from igdscope.render import plural
 
         print(f"wrote {args.output}: {cap.machine} capture, {plural(len(cap.devices), 'device')}, {plural(len(cap.blobs), 'blob')}, {plural(len(cap.errors), 'error')}")
@@ -387,7 +406,7 @@ def cmd_demo(args) -> int:
 
 def cmd_extract(args) -> int:
     from igdscope import formats
-    from igdscope.errors import EXIT_USAGE, BadInput
+    from igdscope.errors import EXIT_USAGE
 
     to_stdout = args.output in (None, "-")
     label = {"vbt": "VBT", "opregion": "OpRegion", "rom": "option ROM"}[args.what]
@@ -412,10 +431,10 @@ def cmd_extract(args) -> int:
         sys.stdout.buffer.flush()
         print(f"igdscope: wrote {about} to standard output", file=sys.stderr)
         return EXIT_OK
-    try:
-        Path(args.output).write_bytes(raw)
-    except OSError as exc:
-        raise BadInput(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    from igdscope import outfile
+
+    outfile.write_file(args.output, raw, inputs=(outfile.input_stat(args.file),))
+    outfile.settle()
     print(f"wrote {args.output}: {about}")
     return EXIT_OK
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FINDINGS = 1  # a check failed / a diff found unexpected differences
 EXIT_USAGE = 2  # argparse's own code for bad command lines
-EXIT_BAD_INPUT = 3  # a file could not be read or decoded
+EXIT_BAD_INPUT = 3  # a file could not be read, decoded or written (no space, read-only, no directory)
 EXIT_NO_IGD = 4  # no Intel display device on this machine (dump)
 EXIT_PERMISSION = 5  # the operation needs privileges this process does not have
-EXIT_REFUSED = 6  # a safety check refused a write
+EXIT_REFUSED = 6  # a safety check refused a write, or a device write did not verify
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or a signal before the work was done (128 + SIGINT)
 
 
 class IgdscopeError(Exception):

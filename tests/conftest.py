@@ -44,3 +44,24 @@ def shared_dir() -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent (the shared corpus and reference files are not part of the repository)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_given_back():
+    """A write that completed settles the process's signal handlers (signals no longer change
+    the exit status); the test process goes on, so it gets them back after every test."""
+    yield
+    from igdscope import outfile
+
+    outfile.unsettle()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``slow`` (the long runs of the fault-injection matrix) run only when asked
+    for with ``-m slow``; the default run has their fast cases."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    slow = [it for it in items if "slow" in it.keywords]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [it for it in items if "slow" not in it.keywords]

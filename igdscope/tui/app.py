@@ -244,12 +244,14 @@ class IgdscopeApp(App[int]):
 
     @work(thread=True, group="export", exit_on_error=False)
     def _export(self, cap: Any, path: str) -> None:
+        from igdscope.errors import IgdscopeError
+
         try:
             p = export(cap, path)
-        except OSError as exc:
-            self.call_from_thread(self.notify, f"cannot write {path}: {exc.strerror or exc}", severity="error", title="export")
+        except IgdscopeError as exc:  # one line: refused (a symlink, a device, ...) or the OS said no
+            self.call_from_thread(self.notify, str(exc), severity="error", title="export", markup=False)
             return
-        self.call_from_thread(self.notify, f"wrote {p} ({p.stat().st_size:,} bytes)", title="export")
+        self.call_from_thread(self.notify, f"wrote {p} ({p.stat().st_size:,} bytes)", title="export", markup=False)
 
     # -- the command palette ---------------------------------------------------------------
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

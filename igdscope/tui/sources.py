@@ -362,12 +362,12 @@ def export_path(cap: Capture, directory: str | Path = ".") -> Path:
 
 
 def export(cap: Capture, path: str | Path) -> Path:
-    """Write ``cap`` as ``igdscope dump --json`` does (raw bytes plus the decoded courtesy view)."""
-    from igdscope import decoders
+    """Write ``cap`` as ``igdscope dump --json`` does (raw bytes plus the decoded courtesy view),
+    as every output file is written (:func:`igdscope.outfile.write_file`: never through a
+    symlink, never onto a device, FIFO or directory). Returns the absolute path written."""
+    from igdscope import decoders, outfile
 
-    p = Path(path)
-    p.write_text(cap.to_json(decoders.decode_capture(cap)))
-    return p
+    return outfile.write_file(Path(path), cap.to_json(decoders.decode_capture(cap))).absolute()
 
 
 def device_title(d: Device) -> str:

@@ -235,6 +235,31 @@ async def test_export_writes_a_capture_that_loads(tmp_path):
     assert doc["format"] == "igdscope-capture" and "decoded" in doc
 
 
+async def test_export_refuses_a_symlink_and_says_where_it_wrote(tmp_path, monkeypatch):
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (tmp_path / "planted.json").symlink_to(victim)
+    monkeypatch.chdir(tmp_path)
+    notes: list[str] = []
+    app = make_app(demo_source())
+    real_notify = app.notify
+    monkeypatch.setattr(app, "notify", lambda message, **kw: (notes.append(message), real_notify(message, **kw)))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for name in ("planted.json", "relative.json"):
+            await pilot.press("e")
+            await pilot.pause()
+            app.screen.query_one("#prompt-input").value = name
+            await pilot.press("enter")
+            await settle(pilot)
+            await app.workers.wait_for_complete()
+            await settle(pilot)
+    assert victim.read_text() == "precious" and (tmp_path / "planted.json").is_symlink()
+    assert any("refusing to write planted.json: it is a symbolic link" in n for n in notes), notes
+    assert any(n.startswith(f"wrote {tmp_path / 'relative.json'} (") for n in notes), notes  # the absolute path
+    assert capture.load(tmp_path / "relative.json").machine == "host"
+
+
 async def test_a_bad_capture_is_shown_where_the_data_would_be(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('{"format": "igdscope-capture", "version": 99}')
