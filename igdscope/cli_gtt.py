@@ -71,6 +71,39 @@ watch examples:
 """
 
 
+INVALIDATE_HELP = """\
+Write 0 to every entry of the IGD's GGTT, as QEMU's legacy mode did at VM start, so the IGD no
+longer translates through host addresses its last owner left there. Without --yes: a dry run
+that says what would be written and whether it would be refused.
+
+Before anything is written: the device must be an Intel display function the platform table
+knows (its sysfs attributes and config space agree), with the BAR0 size of its generation; no
+i915/xe (only no driver, vfio-pci or pci-stub) bound and no process holding it; resource0 a real
+sysfs file; no other igdscope writing it. Then every entry is backed up to a NEW file (an
+existing one is never replaced), fsync'ed; the zeros are written in chunks, each read back;
+then the GGTT TLBs are flushed. Ctrl-C, SIGTERM, SIGHUP or SIGQUIT stop between chunks (before
+the first: nothing written); 'igdscope gtt restore BACKUP' puts every entry back.
+
+examples:
+  sudo igdscope gtt invalidate                         the dry run
+  sudo igdscope gtt invalidate --yes --backup gtt-before.json
+  sudo igdscope gtt invalidate --yes --json            the default backup name, a JSON report
+"""
+
+RESTORE_HELP = """\
+Write the entries of a backup made by 'igdscope gtt invalidate' back, verify every one, flush
+the GGTT TLBs. The whole backup is checked first (exit 3 when damaged: format, fields, sha256
+of the entries); then that it is of this device (address, vendor, device, revision, PTE
+format, entry count) in this boot (exit 6 otherwise: a backup from an earlier boot holds that
+boot's host addresses; --allow-other-boot if you really mean it). Nothing is written until all
+of that holds.
+
+examples:
+  sudo igdscope gtt restore gtt-before.json
+  sudo igdscope gtt restore gtt-before.json --method bar4 --json
+"""
+
+
 def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     g = sub.add_parser("gtt", help="the IGD's GGTT: show, classify DMAR faults, invalidate/restore", description=GTT_HELP, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
     gs = g.add_subparsers(dest="gtt_command", metavar="ACTION")
@@ -101,18 +134,19 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
     fs.add_argument("--json", action="store_true")
     fs.add_argument("--device", metavar="BDF", default=None, help="only faults of this requester (default: the IGD)")
 
-    for name, helptext in (("invalidate", "write 0 to every GGTT entry (dry run without --yes)"), ("restore", "write a backup's entries back and verify")):
-        w = gs.add_parser(name, help=helptext)
-        if name == "restore":
-            w.add_argument("backup_file", metavar="BACKUP", help="a backup written by 'igdscope gtt invalidate'")
-        w.add_argument("--root", metavar="DIR", default="/")
-        w.add_argument("--device", metavar="BDF", default="0000:00:02.0")
+    inv = gs.add_parser("invalidate", help="write 0 to every GGTT entry, after a backup (dry run without --yes)", description=INVALIDATE_HELP, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    res = gs.add_parser("restore", help="write a backup's entries back and verify them", description=RESTORE_HELP, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+    res.add_argument("backup_file", metavar="BACKUP", help="a backup written by 'igdscope gtt invalidate'")
+    for w in (inv, res):
+        w.add_argument("--root", metavar="DIR", default="/", help="the machine's /sys and /proc under DIR (a chroot); writes go only to real sysfs files")
+        w.add_argument("--device", metavar="BDF", default="0000:00:02.0" if w is inv else None,
+                       help="the IGD's PCI address (default: 0000:00:02.0)" if w is inv else "the IGD's PCI address (default: the one the backup names)")
         w.add_argument("--method", choices=("mmio", "bar4"), default="mmio", help="mmio: BAR0's GTT half via resource0 (default); bar4: the I/O index/data window via resource4 (pre-gen11)")
         w.add_argument("--ignore-open", action="store_true", help="write even when a process holds the device or its vfio group open (never when i915/xe is bound)")
-        if name == "invalidate":
-            w.add_argument("--backup", metavar="FILE", help="where to write the backup (default: igdscope-gtt-backup-<device>-<time>.json here)")
-            w.add_argument("--yes", action="store_true", help="really write (without it: a dry run)")
-        w.add_argument("--json", action="store_true")
+        w.add_argument("--json", action="store_true", help="one JSON object: the plan (dry run) or what was written")
+    inv.add_argument("--backup", metavar="FILE", help="a new file for the backup (never replaced; default: igdscope-gtt-backup-<device>-boot<id>-<time>.json here)")
+    inv.add_argument("--yes", action="store_true", help="really write (without it: a dry run)")
+    res.add_argument("--allow-other-boot", action="store_true", help="restore a backup made in another boot of this machine (its entries hold that boot's host addresses)")
 
 
 # -- sources ---------------------------------------------------------------------------------------
@@ -364,31 +398,35 @@ def cmd_faults(args) -> int:
 
 
 def _print_plan(p: dict) -> None:
-    print(f"GGTT invalidation of {p['device']} ({p['platform']}, {p['format']} PTEs)")
+    print(f"GGTT invalidation of {p['device']} ({p['id']}, {p['platform']}, {p['format']} PTEs)")
     print(f"  entries: {p['entries']} ({p['bytes']} bytes) through {p['method']}")
     print(f"  value: {p['value']:#x} - {p['why_zero']}")
     print(f"  then: {p['tlb_flush']}")
     print(f"  driver: {p['driver'] or 'none'}; holders: {'; '.join(p['holders']) or 'none'}")
 
 
-def cmd_invalidate(args) -> int:
-    import datetime as _dt
-
-    from igdscope import gtt_write as gw
+def _root(args):
     from igdscope.sources.sysfs import Root
 
-    root = Root(args.root)
+    return args.root if isinstance(args.root, Root) else Root(args.root)
+
+
+def cmd_invalidate(args) -> int:
+    from igdscope import gtt_write as gw
+    from igdscope import outfile
+
+    root = _root(args)
     t = gw.target(root, args.device)
     p = gw.plan(t, args.method)
+    backup = Path(args.backup) if args.backup else gw.default_backup(t)
+    p["backup"] = str(backup)
     try:
         gw.check(t, args.ignore_open)
-    except gw.Refused as exc:
+        outfile.check_target(backup, replace=False)
+    except (gw.Refused, outfile.WriteRefused) as exc:
         if args.yes:
             raise
         p["refused"] = str(exc)
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    backup = Path(args.backup or f"igdscope-gtt-backup-{t.bdf.replace(':', '_')}-{stamp}.json")
-    p["backup"] = str(backup)
     if not args.yes:
         if args.json:
             print(json.dumps({"dry_run": True, **p}))
@@ -397,47 +435,39 @@ def cmd_invalidate(args) -> int:
             print(f"  backup: {backup}")
             print(f"dry run: nothing written; --yes would be refused: {p['refused']}" if "refused" in p else "dry run: nothing written; add --yes to do it")
         return gw.Refused.exit_code if "refused" in p else EXIT_OK
-    win = gw.open_window(root, t, args.method)
-    try:
-        current = win.read(0, t.entries)
-        gw.write_backup(backup, t, current)
-        print(f"backup of {t.entries} entries written to {backup} (sha256 checked on restore)", file=sys.stderr)
-        out = gw.write_entries(win, bytes(len(current)), gw.progress_bar() if not args.json else None)
-    finally:
-        win.close()
-    return _report(out, backup, args.json)
+    out = gw.invalidate(root, t, backup, args.method, gw.progress_bar() if not args.json else None, ignore_open=args.ignore_open)
+    if out.backup:
+        print(f"backup of {t.entries} entries written to {backup} (restore: igdscope gtt restore {backup})", file=sys.stderr)
+    return _report(out, args.json, "invalidate")
 
 
-def _report(out, backup: Path, as_json: bool) -> int:
-    from igdscope.errors import EXIT_REFUSED
+def _report(out, as_json: bool, what: str) -> int:
+    from igdscope.errors import EXIT_INTERRUPTED, EXIT_REFUSED
 
-    doc = {"written": out.written, "verified": out.verified, "total": out.total, "interrupted": out.interrupted, "mismatches": out.mismatches[:64], "mismatch_count": len(out.mismatches), "tlb_flushed": out.flushed, "backup": str(backup)}
+    doc = {"written": out.written, "verified": out.verified, "total": out.total, "interrupted": out.interrupted, "mismatches": out.mismatches[:64],
+           "mismatch_count": len(out.mismatches), "tlb_flushed": out.flushed, "backup": out.backup, "nothing_to_do": out.nothing_to_do}
     if as_json:
         print(json.dumps(doc))
+    elif out.nothing_to_do:
+        print(f"every one of the {out.total} entries is already 0: nothing written, no backup made")
+    elif out.interrupted and not out.written:
+        print(f"interrupted by {out.interrupted} before any entry was written: the GGTT is as it was" + (f"; the backup {out.backup} is complete" if out.backup else ""))
     elif out.interrupted:
-        print(f"interrupted by {out.interrupted} after {out.written} of {out.total} entries (all verified, TLBs flushed); restore with: igdscope gtt restore {backup}")
+        print(f"interrupted by {out.interrupted} after {out.written} of {out.total} entries (all verified, TLBs flushed); restore with: igdscope gtt restore {out.backup}"
+              if what == "invalidate" else f"interrupted by {out.interrupted} after {out.written} of {out.total} entries (verified, TLBs flushed); run the restore again to finish")
     elif out.mismatches:
-        print(f"{len(out.mismatches)} entries did not read back as written (first: {out.mismatches[:8]}); restore with: igdscope gtt restore {backup}")
+        print(f"{len(out.mismatches)} entries did not read back as written (first: {out.mismatches[:8]}); restore with: igdscope gtt restore {out.backup}")
     else:
-        print(f"wrote and verified {out.written} entries, flushed the GGTT TLBs; backup: {backup}")
-    return EXIT_REFUSED if out.interrupted or out.mismatches else EXIT_OK
+        print(f"wrote and verified {out.written} entries, flushed the GGTT TLBs" + (f"; backup: {out.backup}" if what == "invalidate" else f" from {out.backup}"))
+    if out.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_REFUSED if out.mismatches else EXIT_OK
 
 
 def cmd_restore(args) -> int:
     from igdscope import gtt_write as gw
-    from igdscope.sources.sysfs import Root
 
-    doc, data = gw.read_backup(Path(args.backup_file))
-    root = Root(args.root)
-    t = gw.target(root, args.device if args.device != "0000:00:02.0" else doc["device"])
-    for key, mine in (("device", t.bdf), ("device_id", t.device_id), ("pte_format", t.fmt.name), ("entries", t.entries)):
-        if doc.get(key) != mine:
-            raise BadInput(f"{args.backup_file}: backup is for {key} {doc.get(key)!r}, this device has {mine!r}")
-    gw.check(t, args.ignore_open)
-    win = gw.open_window(root, t, args.method)
-    try:
-        out = gw.write_entries(win, data, gw.progress_bar() if not args.json else None)
-    finally:
-        win.close()
-    return _report(out, Path(args.backup_file), args.json)
-
+    device = gw.pci_address(args.device) if args.device else None
+    out = gw.restore(_root(args), Path(args.backup_file), device, args.method, gw.progress_bar() if not args.json else None,
+                     ignore_open=args.ignore_open, allow_other_boot=args.allow_other_boot)
+    return _report(out, args.json, "restore")

@@ -1,13 +1,9 @@
-"""GGTT PTE formats, the full-speed decoder (checked against construct's own parse), summaries,
-DMAR fault lines from real logs, and the invalidation write path on fake trees."""
+"""GGTT PTE formats, the full-speed decoder (checked against construct's own parse), summaries and
+DMAR fault lines from real logs (the write path: tests/test_gtt_write.py)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,11 +12,8 @@ from hypothesis import strategies as st
 
 from igdscope import dmar
 from igdscope import gtt as gttmod
-from igdscope import gtt_write as gw
 from igdscope.schemas import gtt as G
 from igdscope.sources import demo
-from igdscope.sources.sysfs import Root
-from tests.fakesys import build_tree
 
 FORMATS = sorted(G.FORMATS)
 
@@ -211,181 +204,6 @@ def test_fault_address_wider_than_64_bits_from_a_log(tmp_path, monkeypatch, caps
     assert capsys.readouterr().out.startswith(f"access of {wide:#x} by 0000:00:02.0\n  in: outside stolen memory")
 
 
-# -- invalidation and restore on fake trees -----------------------------------------------------------
-
-
-def _gtt_bytes(root: Path) -> bytes:
-    with open(root / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
-        fh.seek(8 << 20)
-        return fh.read(8 << 20)
-
-
-def _args(**kw):
-    base = {"root": "/", "device": "0000:00:02.0", "method": "mmio", "ignore_open": False, "json": True, "yes": False, "backup": None}
-    base.update(kw)
-    return argparse.Namespace(**base)
-
-
-@pytest.fixture
-def host_tree(tmp_path):
-    return build_tree(demo.host_capture(), tmp_path / "root")
-
-
-def test_dry_run_writes_nothing(host_tree, tmp_path, capsys):
-    from igdscope import cli_gtt
-
-    before = _gtt_bytes(host_tree)
-    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), backup=str(tmp_path / "b.json"))) == 0
-    plan = json.loads(capsys.readouterr().out)
-    assert plan["dry_run"] and plan["entries"] == 1 << 20 and plan["value"] == 0 and "GFX_FLSH_CNTL" in plan["tlb_flush"]
-    assert _gtt_bytes(host_tree) == before and not (tmp_path / "b.json").exists()
-
-
-def test_invalidate_then_restore_byte_exact(host_tree, tmp_path, capsys):
-    from igdscope import cli_gtt
-
-    before = _gtt_bytes(host_tree)
-    backup = tmp_path / "backup.json"
-    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), backup=str(backup), yes=True)) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out == {**out, "written": 1 << 20, "verified": 1 << 20, "mismatch_count": 0, "tlb_flushed": True, "interrupted": None}
-    assert _gtt_bytes(host_tree) == bytes(8 << 20)
-    with open(host_tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
-        fh.seek(gw.GFX_FLSH_CNTL)
-        assert int.from_bytes(fh.read(4), "little") == 1  # the TLB flush register was written
-    doc, data = gw.read_backup(backup)
-    assert data == before and doc["device"] == "0000:00:02.0" and doc["pte_format"] == "gen8"
-    assert cli_gtt.cmd_restore(argparse.Namespace(backup_file=str(backup), root=str(host_tree), device="0000:00:02.0", method="mmio", ignore_open=False, json=True)) == 0
-    assert _gtt_bytes(host_tree) == before
-
-
-class EmulatedPortIO:
-    """BAR4's index/data window emulated over the fake resource0 file, behind the same interface
-    the real sysfs resource4 port I/O uses."""
-
-    def __init__(self, path: Path, gtt_offset: int):
-        self.fh = open(path, "r+b")
-        self.gtt_offset = gtt_offset
-        self.index = None
-        self.calls = 0
-
-    def _where(self):
-        region = self.gtt_offset if self.index & 1 else 0
-        return region + (self.index & ~3)
-
-    def outl(self, offset, value):
-        self.calls += 1
-        if offset == 0:
-            self.index = value
-        else:
-            self.fh.seek(self._where())
-            self.fh.write(value.to_bytes(4, "little"))
-
-    def inl(self, offset):
-        self.calls += 1
-        self.fh.seek(self._where())
-        return int.from_bytes(self.fh.read(4), "little")
-
-    def close(self):
-        self.fh.close()
-
-
-def test_bar4_method(host_tree):
-    root = Root(host_tree)
-    t = gw.target(root, "0000:00:02.0")
-    t.entries = 2048  # a smaller table keeps the per-dword window quick
-    io = EmulatedPortIO(host_tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", t.gtt_offset)
-    win = gw.open_window(root, t, "bar4", io)
-    before = win.read(0, t.entries)
-    whole = _gtt_bytes(host_tree)
-    assert before == whole[: 2048 * 8]
-    out = gw.write_entries(win, bytes(len(before)))
-    assert out.written == out.verified == 2048 and not out.mismatches and out.flushed
-    assert _gtt_bytes(host_tree)[: 2048 * 8] == bytes(2048 * 8)
-    assert _gtt_bytes(host_tree)[2048 * 8 :] == whole[2048 * 8 :]  # entries beyond are untouched
-    with open(host_tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
-        fh.seek(gw.GFX_FLSH_CNTL)
-        assert int.from_bytes(fh.read(4), "little") == 1  # the flush went through the MMIO half
-    out = gw.write_entries(win, before)
-    assert _gtt_bytes(host_tree)[: 2048 * 8] == before
-    win.close()
-
-
-def test_refusals(host_tree, tmp_path):
-    from igdscope import cli_gtt
-
-    # i915 bound: refused even for a dry run's --yes, said in one line
-    drv = host_tree / "sys/devices/pci0000:00/0000:00:02.0/driver"
-    drv.unlink()
-    (host_tree / "sys/bus/pci/drivers/i915").mkdir(parents=True)
-    os.symlink("../../../bus/pci/drivers/i915", drv)
-    with pytest.raises(gw.Refused) as e:
-        cli_gtt.cmd_invalidate(_args(root=str(host_tree), yes=True, backup=str(tmp_path / "x.json")))
-    assert "i915 is bound to 0000:00:02.0" in str(e.value) and e.value.exit_code == 6
-    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), backup=str(tmp_path / "x.json"))) == 6  # dry run says it would refuse
-    drv.unlink()
-    os.symlink("../../../bus/pci/drivers/vfio-pci", drv)
-    # a process (a VM) holds the vfio group open
-    fd = host_tree / "proc/4242/fd"
-    fd.mkdir(parents=True)
-    os.symlink("/dev/vfio/2", fd / "17")
-    (host_tree / "proc/4242/comm").write_text("qemu-system-x86\n")
-    with pytest.raises(gw.Refused) as e:
-        cli_gtt.cmd_invalidate(_args(root=str(host_tree), yes=True, backup=str(tmp_path / "x.json")))
-    assert "qemu-system-x86 (pid 4242) holds /dev/vfio/2" in str(e.value)
-    assert cli_gtt.cmd_invalidate(_args(root=str(host_tree), yes=True, ignore_open=True, backup=str(tmp_path / "x.json"))) == 0
-
-
-def test_interrupted_write_and_restore(host_tree, tmp_path):
-    root = Root(host_tree)
-    t = gw.target(root, "0000:00:02.0")
-    win = gw.open_window(root, t, "mmio")
-    before = win.read(0, t.entries)
-    backup = tmp_path / "b.json"
-    gw.write_backup(backup, t, before)
-
-    def interrupt(done, total):
-        if done == gw.CHUNK:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    out = gw.write_entries(win, bytes(len(before)), interrupt)
-    win.close()
-    assert out.interrupted == "SIGINT" and out.written == gw.CHUNK and out.verified == gw.CHUNK and out.flushed
-    now = _gtt_bytes(host_tree)
-    assert now[: gw.CHUNK * 8] == bytes(gw.CHUNK * 8) and now[gw.CHUNK * 8 :] == before[gw.CHUNK * 8 :]
-    doc, data = gw.read_backup(backup)
-    win = gw.open_window(root, t, "mmio")
-    out = gw.write_entries(win, data)
-    win.close()
-    assert _gtt_bytes(host_tree) == before and not out.interrupted
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-
-
-def test_verification_catches_dropped_writes(host_tree):
-    root = Root(host_tree)
-    t = gw.target(root, "0000:00:02.0")
-    win = gw.open_window(root, t, "mmio")
-    real_write = win.write
-
-    def lossy(first, data):  # the hardware drops one entry of the first chunk
-        real_write(first, data)
-        if first == 0:
-            real_write(7, (0xDEAD000 | 1).to_bytes(8, "little"))
-
-    win.write = lossy
-    out = gw.write_entries(win, bytes(t.entries * 8))
-    win.close()
-    assert out.mismatches == [7]
-
-
-def test_damaged_backup_is_refused(tmp_path):
-    p = tmp_path / "b.json"
-    p.write_text(json.dumps({"format": gw.BACKUP_FORMAT, "version": 1, "size": 16, "sha256": "0" * 64, "data": ""}))
-    with pytest.raises(Exception) as e:
-        gw.read_backup(p)
-    assert "damaged" in str(e.value)
-
-
 def _cli(*args, stdin=None):
     import subprocess
     import sys
@@ -393,7 +211,7 @@ def _cli(*args, stdin=None):
     return subprocess.run([sys.executable, "-m", "igdscope", *args], capture_output=True, text=True, input=stdin, timeout=120)
 
 
-def test_cli_gtt_commands(tmp_path, host_tree, shared_dir):
+def test_cli_gtt_commands(tmp_path, shared_dir):
     cap = tmp_path / "host.json"
     assert _cli("dump", "--demo", "-o", str(cap)).returncode == 0
     r = _cli("gtt", "show", str(cap), "--summary", "--json")
@@ -415,16 +233,6 @@ def test_cli_gtt_commands(tmp_path, host_tree, shared_dir):
     assert r.returncode == 3 and "--platform" in r.stderr
     r = _cli("gtt", "show", "--file", str(raw), "--platform", "CFL", "--range", "0:2")
     assert r.returncode == 0 and "0x000000008b800001" in r.stdout and "0x8b800000" in r.stdout
-    # the write path from the command line: a dry run, then the real thing and a restore
-    before = _gtt_bytes(host_tree)
-    r = _cli("gtt", "invalidate", "--root", str(host_tree))
-    assert r.returncode == 0 and "dry run: nothing written" in r.stdout and "1048576" in r.stdout
-    backup = tmp_path / "b.json"
-    r = _cli("gtt", "invalidate", "--root", str(host_tree), "--yes", "--backup", str(backup))
-    assert r.returncode == 0, r.stderr
-    assert "wrote and verified 1048576 entries" in r.stdout and _gtt_bytes(host_tree) == bytes(8 << 20)
-    r = _cli("gtt", "restore", str(backup), "--root", str(host_tree))
-    assert r.returncode == 0 and _gtt_bytes(host_tree) == before
 
 
 def _plain_summary(vals: list[int], fmt_name: str, dsm, max_runs: int) -> dict:

@@ -110,3 +110,23 @@ async def test_a_capture_cannot_be_invalidated():
         await settle(pilot)
         assert type(app.screen).__name__ == "GttScreen"
         assert any("live IGD" in str(n.message) for n in app._notifications)
+
+
+async def test_an_existing_backup_is_not_replaced_from_the_dialog(tmp_path, clock):
+    cap = demo.host_capture()
+    root = build_tree(cap, tmp_path / "machine")
+    backup = tmp_path / "kept.json"
+    backup.write_text("an earlier backup")
+    app = make_app(LiveSource(FakeRoot(root), use_udev=False), clock=clock, interval=3600, backup_dir=tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        dialog = await open_dialog(pilot)
+        assert "boot5b0c1e9a" in dialog.query_one("#inv-backup").value  # the default name: device, boot, time
+        dialog.query_one("#inv-backup").value = str(backup)
+        await pilot.click("#inv-confirm")
+        await settle(pilot)
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        result = text_of(dialog.query_one("#inv-result"))
+        assert "refusing to write" in result and "never replaces it" in result and "Backup:" not in result
+    assert backup.read_text() == "an earlier backup" and gtt_bytes(root) == cap.blobs["gtt"].data

@@ -5,7 +5,6 @@ the dry-run plan and the backup path, with progress while it runs (live sources 
 
 from __future__ import annotations
 
-import datetime as _dt
 from pathlib import Path
 from typing import Any
 
@@ -218,20 +217,12 @@ class GttScreen(DataScreen):
             gw.check(t, ignore_open=False)
         except gw.Refused as exc:
             refused = str(exc)
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        backup_dir = Path(getattr(self.app, "backup_dir", None) or ".")
-        backup = str(backup_dir / f"igdscope-gtt-backup-{t.bdf.replace(':', '_')}-{stamp}.json")
+        backup = str(gw.default_backup(t, getattr(self.app, "backup_dir", None) or "."))
 
         def run(path: str, progress: Any) -> dict[str, Any]:
-            win = gw.open_window(root, t, method)
-            try:
-                current = win.read(0, t.entries)
-                gw.write_backup(Path(path), t, current)
-                out = gw.write_entries(win, bytes(len(current)), progress)
-            finally:
-                win.close()
+            out = gw.invalidate(root, t, Path(path), method, progress)  # refuses an existing backup path (WriteRefused)
             return {"written": out.written, "verified": out.verified, "total": out.total, "interrupted": out.interrupted,
-                    "mismatches": out.mismatches[:64], "flushed": out.flushed, "backup": path}
+                    "mismatches": out.mismatches[:64], "flushed": out.flushed, "backup": out.backup or path, "nothing_to_do": out.nothing_to_do}
 
         from igdscope.tui.screens.invalidate import InvalidateScreen
 

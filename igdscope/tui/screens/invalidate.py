@@ -43,7 +43,7 @@ class InvalidateScreen(ModalScreen[dict[str, Any] | None]):
                 ("driver", p.get("driver") or "none"),
                 ("holders", "; ".join(p.get("holders") or []) or "none"),
             ]), id="inv-plan")
-            yield Label("Backup of every entry, written and fsync'ed before anything is written (restore: igdscope gtt restore FILE):")
+            yield Label("Backup of every entry to a new file (never replacing one), written and fsync'ed before anything is written (restore: igdscope gtt restore FILE):")
             yield Input(self.backup, id="inv-backup")
             yield Static(Text(f"Refused: {self.refused}", style="bold") if self.refused else "", id="inv-refused")
             yield ProgressBar(total=p.get("entries") or 1, show_eta=False, id="inv-progress")
@@ -84,8 +84,12 @@ class InvalidateScreen(ModalScreen[dict[str, Any] | None]):
         def progress(done: int, total: int) -> None:
             self.app.call_from_thread(self._progress, done, total)
 
+        from igdscope.errors import IgdscopeError
+
         try:
             result = self.run(path, progress)
+        except IgdscopeError as exc:  # refused, or the backup could not be written: nothing was written to the device
+            result = {"error": str(exc), "backup": None}
         except Exception as exc:  # shown in the dialog: the backup path says how to undo
             result = {"error": f"{type(exc).__name__}: {exc}", "backup": path}
         self.app.call_from_thread(self._done, result)
@@ -98,7 +102,9 @@ class InvalidateScreen(ModalScreen[dict[str, Any] | None]):
         self.running = False
         self.result = result
         if "error" in result:
-            text = f"Failed: {result['error']}. Backup: {result.get('backup')}"
+            text = f"Failed: {result['error']}" + (f". Backup: {result['backup']}" if result.get("backup") else "")
+        elif result.get("nothing_to_do"):
+            text = f"Every one of the {result['total']:,} entries is already 0: nothing written, no backup made."
         elif result.get("interrupted"):
             text = f"Interrupted by {result['interrupted']} after {result['written']:,} of {result['total']:,} entries; restore with: igdscope gtt restore {result['backup']}"
         elif result.get("mismatches"):
