@@ -10,7 +10,7 @@ from struct import Struct as _Struct, error as struct_error
 
 from igdscope.plainparse import Bail as _Bail, Short as _Short, _enum_ctx, enum_decmapping as _enum_dec, resolve as _resolve
 
-FINGERPRINT = 'b2cd990d828b8f751a8b21a3e0ae07da'
+FINGERPRINT = '42ca2121ed711d51e75cad4224342ba9'
 
 def _s1():  # block 1, key ()
     _S4 = _Struct('<BBBBBBB').unpack_from

@@ -372,19 +372,36 @@ def render_vbt_inside(vd: dict | None, all_panels: bool = False) -> str:
     return f"\n{'=' * 8} VBT ({vd.get('where')}) {'=' * 8}\n" + render_vbt(vd, all_panels)
 
 
+def _is_panel_entry(item: Any) -> bool:
+    """An entry of a per-panel list: its panel index and whether the panel rule selects it."""
+    return isinstance(item, dict) and isinstance(item.get("panel"), int) and isinstance(item.get("selected"), bool)
+
+
+def panel_label(key: str, item: dict) -> str:
+    """The heading of a panel's entry in the text view: its panel index, and ``*`` with the
+    output it is selected for when the panel rule selects it (intel_vbt_decode's "Panel 2 *"):
+    ``panels[2] * (LFP1)``, ``panels[3] * (LFP2)``, ``panels[5]``."""
+    marks = [name for name, on in (("LFP1", item.get("selected")), ("LFP2", item.get("selected_lfp2"))) if on]
+    return f"{key}[{item['panel']}]" + (f" * ({', '.join(marks)})" if marks else "")
+
+
 def _panel_view(fields: dict, all_panels: bool) -> dict:
-    """Per-panel blocks: the selected panel only (as intel_vbt_decode prints by default), unless
-    all panels are asked for. The raw 16-entry arrays the ``panels`` view repeats are left out."""
-    if all_panels or not isinstance(fields.get("panels"), list):
+    """Per-panel blocks (those with a ``selected_panel``): the selected panel only (and the LFP2
+    one), as intel_vbt_decode prints by default, unless all panels are asked for; each panel's
+    entry headed by :func:`panel_label`. The raw 16-entry arrays the panel entries repeat are
+    left out of the default view. Entries of a per-panel list that belong to no panel (block 58's
+    EFP timings) keep their place in the list as their heading."""
+    if not isinstance(fields.get("selected_panel"), int):
         return fields
-    sel = fields.get("selected_panel")
-    sel_value = sel.get("value") if isinstance(sel, dict) else sel
-    out = {}
+    out: dict = {}
     for k, v in fields.items():
-        if k == "panels":
-            keep = [p for p in v if isinstance(p, dict) and (p.get("selected") or p.get("panel") == sel_value)]
-            out[k] = keep or v[:1]
-        elif isinstance(v, list) and len(v) == 16:
+        if isinstance(v, list) and any(_is_panel_entry(x) for x in v):
+            for i, x in enumerate(v):
+                if not _is_panel_entry(x):
+                    out[f"{k}[{i}]"] = x
+                elif all_panels or x["selected"] or x.get("selected_lfp2"):
+                    out[panel_label(k, x)] = x
+        elif not all_panels and isinstance(v, list) and len(v) == 16:
             continue
         else:
             out[k] = v

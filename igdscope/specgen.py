@@ -231,7 +231,60 @@ igt-gpu-tools `tools/intel_vbt_decode.c`.
 """
     text = _struct_doc("VBT", intro, [("VBT header", v.VbtHeader), ("BDB header", v.BdbHeader)])
     rows = ["## Block IDs\n", "| id | name |", "|---|---|"] + [f"| {i} | {n} |" for i, n in sorted(v.BLOCK_NAMES.items())]
-    return text + "\n" + "\n".join(rows) + "\n"
+    return text + "\n" + "\n".join(rows) + "\n\n" + _panel_doc(v.BLOCK_NAMES)
+
+
+PANEL_INTRO = """\
+## Per-panel blocks: the selected panel
+
+Blocks that hold one entry per panel (index 0-15) mark the panel i915 uses. One rule picks it
+for every block (`igdscope/schemas/vbtblocks/panel.py`, after i915's `get_panel_type()`; the
+OpRegion override i915 applies on machines in its DMI quirk list is not modelled):
+
+- block 40 `panel_type` 0-15 is the panel;
+- 0xFF: i915 takes the block 42 entry whose PnP ID matches the panel's EDID, and falls back to
+  panel 0 without a match; a VBT read on its own has no EDID, so panel 0 is marked, with a finding;
+- any other value over 15 is invalid: i915 falls back to panel 0;
+- no block 40: panel 0;
+- a child device (block 2) with handle LFP2 (0x0080) uses `panel_type2` (block 40 byte 1, defined
+  from BDB 212; i915 reads it at any version) by the same rule; an invalid `panel_type` sends it to
+  panel 0 too, and a `panel_type2` over 15 other than 0xFF marks no LFP2 panel.
+
+Blocks 52 and 53 (MIPI) are indexed by the same panel; their decode does not mark it.
+"""
+
+PANEL_JSON = """\
+In the decoded JSON (`show --json`, a dump's `decoded` section) each of these blocks has:
+
+| key | where | type | meaning |
+|---|---|---|---|
+| `selected_panel` | block | int | the panel i915 uses (LFP1) |
+| `selected_panel2` | block | int, only with an LFP2 child | the LFP2 child's panel |
+| `panel` | each per-panel entry | int | the entry's panel index |
+| `selected` | each per-panel entry | bool | true on the `selected_panel` entry |
+| `selected_lfp2` | the `selected_panel2` entry | true | absent on the others |
+
+The findings about the choice (panel_type 0xFF or invalid, `panel_type2` out of range or before BDB
+212) are block 40's; a per-panel block repeats them when block 40 is absent (block 58 always).
+Block 9 before BDB 165 is the ALM dot clock table (no panels); block 43 with an `entry_size` other
+than 6 has `selected_panel` but no entries. The text view (`show`) prints the selected entries
+only, headed `panels[2] * (LFP1)` (intel_vbt_decode's `Panel 2 *`), and with `--all-panels` every
+entry, the selected ones headed the same way.
+
+Changed: blocks 9 (PSR) and 27 (eDP) used to follow a rule of their own. Their `selected_panel`
+was an object (`panel_type`, `lfp1`, `source`, from BDB 212 `panel_type2` and `lfp2`, `notes`),
+with `lfp1` null for panel_type 0xFF and `lfp2` given whether or not an LFP2 child exists, and
+their panels carried `selected_for: ["LFP1"]` / `["LFP2"]` instead of `selected` /
+`selected_lfp2`. They now have the shape and the rule above; block 58 gained `selected_panel2`.
+"""
+
+
+def _panel_doc(block_names: dict[int, str]) -> str:
+    from igdscope.schemas.vbtblocks import panel
+
+    rows = ["| block | name | per-panel entries |", "|---|---|---|"]
+    rows += [f"| {i} | {block_names[i]} | `{key}` |" for i, key in sorted(panel.PER_PANEL_BLOCKS.items())]
+    return PANEL_INTRO + "\n" + "\n".join(rows) + "\n\n" + PANEL_JSON
 
 
 def rom_markdown() -> str:

@@ -22,11 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import formats, platforms
+from igdscope import formats, platforms, render
 from igdscope.decode import DecodeError, to_plain
 from igdscope.schemas import vbt as V
 from igdscope.schemas.vbtblocks import features as F
 from igdscope.schemas.vbtblocks import legacy as L
+from igdscope.schemas.vbtblocks import lfp as LFP
+from igdscope.schemas.vbtblocks import panel as P
 from tests import igt_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -423,23 +425,22 @@ def igt_one_panel(ck: Checker, ours: int | None) -> str:
 
 def compare_star(ck: Checker, block: int, where: str, idx: int, star: bool, selected: bool) -> None:
     """igt's '*' marks the panel whose index equals panel_type. For a panel_type over 15 it marks
-    none, and igdscope's LFP1 panel is i915's choice instead: none for 0xFF (the EDID decides),
-    panel 0 (the fallback) for any other."""
+    none, and igdscope's LFP1 panel is i915's choice instead: panel 0, the fallback (for 0xFF the
+    EDID decides, and without it i915 falls back to panel 0 too)."""
     if ck.panel_type > 15:
         ck.eq(block, where, "selected (*)", yn(star), "no")
-        ck.eq(block, where, "LFP1 for a panel_type over 15", yn(idx == 0 and ck.panel_type != 0xFF), yn(selected))
+        ck.eq(block, where, "LFP1 for a panel_type over 15", yn(idx == 0), yn(selected))
     else:
         ck.eq(block, where, "selected (*)", yn(star), yn(selected))
 
 
 def compare_block9(ck: Checker, section: igt_text.Section, d: dict) -> None:
     groups = _panel_sections(section, "Panel")
-    sel = d["selected_panel"]
-    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, sel["lfp1"])
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, d["selected_panel"])
     ck.eq(9, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
     for idx, star, lines in groups:
         p = d["panels"][idx]
-        compare_star(ck, 9, f"panel {idx}", idx, star, "LFP1" in p.get("selected_for", []))
+        compare_star(ck, 9, f"panel {idx}", idx, star, p["selected"])
         lw = p["lines_to_wait"]
         expect = {
             "Full link": yn(p["full_link"]),
@@ -466,14 +467,13 @@ IGT_EDP_RATE = {0: "1.62Gbps", 1: "2.7Gbpc", 2: "5.4Gbps"}  # sic, igt 1.27.1
 
 def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
     groups = _panel_sections(section, "Panel")
-    sel = d["selected_panel"]
-    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, sel["lfp1"])
+    shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, d["selected_panel"])
     ck.eq(27, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
     v = ck.version
     for idx, star, lines in groups:
         p = d["panels"][idx]
         where = f"panel {idx}"
-        compare_star(ck, 27, where, idx, star, "LFP1" in p.get("selected_for", []))
+        compare_star(ck, 27, where, idx, star, p["selected"])
         s = p["power_seq"]
         flp = p["fast_link_params"]
         bpp = p["color_depth"]
@@ -729,7 +729,8 @@ def test_block9_psr_offsets_and_gates():
     assert p["lines_to_wait"] == {"value": 3, "name": "8 lines"} and p["idle_frames"] == 9
     assert p["psr2_tp2_tp3_wakeup_time"] == {"value": 3, "name": "50 us", "us": 50}
     assert p["tp2_tp3_wakeup_time"]["us_by_platform"] == {"display 9+ except Broxton": 0, "older platforms, Broxton": 300}
-    assert p["selected_for"] == ["LFP1"] and d["selected_panel"]["lfp1"] == 3 and d["selected_panel"]["lfp2"] == 0
+    assert p["selected"] and d["selected_panel"] == 3 and "selected_panel2" not in d  # no LFP2 child in block 2
+    assert [q["panel"] for q in d["panels"] if q["selected"]] == [3]
     assert d["panels"][0]["psr2_tp2_tp3_wakeup_time"]["us"] == 500
     assert d["findings"] == []
     assert F.build_features_block(9, d, 226) == raw
@@ -822,7 +823,7 @@ def test_block27_edp_offsets():
     assert le16(0x12C + 28 + 24) == 7  # apical_params[1].backlight_scale
     assert le16(0x2EC + 2) == 16200 and le16(0x30C + 2) == 27000
     assert (le16(0x32C), le16(0x32E)) == (0x80, 0x100) and le16(0x330 + 2) == 0x3001 and le16(0x350) == 0x200
-    d = V.decode_block(27, raw, 261, {40: bytes([1, 2])})
+    d = V.decode_block(27, raw, 261, {40: bytes([1, 2]), 2: lfp2_child_block(261)})
     p1, p2 = d["panels"][1], d["panels"][2]
     assert p1["color_depth"]["name"] == "24 bpp" and p2["color_depth"]["name"] == "30 bpp"
     assert p1["power_seq"]["ms"]["t1_t3"] == 0x1001 / 10
@@ -832,7 +833,8 @@ def test_block27_edp_offsets():
     assert p1["edp_fast_link_training_rate"] == {"value": 16200, "name": "3.24 Gbps", "khz": 324000}
     assert p1["i915_link_rate_khz"] == 324000 and p1["edp_max_port_link_rate"]["name"] == "5.4 Gbps"
     assert [d["panels"][i]["pipe_joiner_enable"] for i in (8, 9, 10)] == [False, True, False]
-    assert p1["selected_for"] == ["LFP1"] and p2["selected_for"] == ["LFP2"]
+    assert p1["selected"] and not p1.get("selected_lfp2") and p2["selected_lfp2"] and not p2["selected"]
+    assert d["selected_panel"] == 1 and d["selected_panel2"] == 2
     assert d["findings"] == [] and F.build_features_block(27, d, 261) == raw
     # BDB 250: the 251+ / 260+ / 261+ members are set aside, still built back
     d250 = V.decode_block(27, raw, 250)
@@ -914,20 +916,278 @@ def test_block11_legacy_child_devices():
         V.decode_block(11, b"", 142)
 
 
-@pytest.mark.parametrize(("b40", "version", "expect"), [
-    (None, 200, {"lfp1": 0}),
-    (bytes([5]), 200, {"lfp1": 5, "panel_type": 5}),
-    (bytes([5, 7]), 211, {"lfp1": 5}),  # panel_type2 is 212+
-    (bytes([5, 7]), 212, {"lfp1": 5, "panel_type2": 7, "lfp2": 7}),
-    (bytes([0xFF, 0xFF]), 240, {"lfp1": None, "lfp2": None}),
-    (bytes([0x20, 0x30]), 240, {"lfp1": 0, "lfp2": 0}),
+# -- the one panel rule -------------------------------------------------------------------------------------
+
+
+def lfp2_child_block(version: int, handle: int = P.DEVICE_HANDLE_LFP2) -> bytes:
+    """Block 2 with one child device: an eDP panel with ``handle`` (LFP2 by default)."""
+    return V.build_block(2, {"devices": [{"handle": handle, "device_type": 0x78C6}]}, version)
+
+
+def _rule_case(b40: bytes | None, version: int, lfp2_child: bool) -> dict:
+    ctx: dict[int, bytes] = {} if b40 is None else {40: b40}
+    if lfp2_child:
+        ctx[2] = lfp2_child_block(version)
+    return P.panel_selection(ctx, version)
+
+
+@pytest.mark.parametrize("panel_type", range(16))
+def test_panel_rule_panel_type_0_to_15(panel_type):
+    for version, pt2, child in ((200, 0, False), (240, 9, False), (240, 9, True)):
+        sel = _rule_case(bytes([panel_type, pt2]), version, child)
+        assert (sel["panel_type"], sel["lfp1"], sel["source"], sel["findings"]) == (panel_type, panel_type, "vbt", [])
+        assert sel["lfp2"] == (9 if child else None)
+
+
+@pytest.mark.parametrize(("b40", "lfp1", "source", "finding"), [
+    (bytes([0xFF, 0]), 0, "pnpid", "panel_type 0xFF: i915 picks the block 42 entry whose PnP ID matches the panel's EDID"),
+    (bytes([0x10, 0]), 0, "fallback", "panel_type 0x10 is invalid (more than 15, not 0xFF): i915 ignores it and falls back to panel 0"),
+    (bytes([0xFE, 0]), 0, "fallback", "panel_type 0xfe is invalid"),
+    (None, 0, "fallback", "no LFP options block (40): panel 0 marked (i915's fallback)"),
 ])
-def test_selected_panel(b40, version, expect):
-    sel = F.selected_panel({} if b40 is None else {40: b40}, version)
-    assert {k: sel.get(k) for k in expect} == expect
-    if version < 212:
-        assert "lfp2" not in sel
-    assert sel["notes"]
+def test_panel_rule_not_an_index(b40, lfp1, source, finding):
+    """0xFF (the EDID decides; without it i915's fallback), an invalid panel_type and no block 40 all
+    give panel 0 -- an int, never None -- with a finding that says why."""
+    sel = _rule_case(b40, 240, False)
+    assert (sel["lfp1"], sel["lfp2"], sel["source"]) == (lfp1, None, source)
+    assert len(sel["findings"]) == 1 and sel["findings"][0].startswith(finding)
+
+
+@pytest.mark.parametrize(("b40", "version", "child", "lfp2", "findings"), [
+    # panel_type2 is used for a child with handle LFP2 only
+    (bytes([2, 7]), 212, True, 7, []),
+    (bytes([2, 7]), 212, False, None, []),
+    (bytes([2, 7]), 240, True, 7, []),
+    # before BDB 212 the byte is not defined; i915 reads it anyway (a finding says so)
+    (bytes([2, 7]), 211, True, 7, ["a child device has handle LFP2 but panel_type2 is defined from BDB 212 (this is 211); i915 uses byte 1 anyway"]),
+    (bytes([2, 7]), 211, False, None, []),
+    (bytes([2]), 240, True, 0, []),  # a 1-byte block: byte 1 reads as zero
+    # panel_type2 0xFF: the EDID decides, panel 0 without it; over 15: i915 indexes past its tables
+    (bytes([2, 0xFF]), 240, True, 0, ["panel_type2 0xFF: the LFP2 panel is matched by its EDID PnP ID; panel 0 marked"]),
+    (bytes([2, 0x20]), 240, True, None, ["panel_type2 0x20 is out of range: i915 warns and indexes past its per-panel tables"]),
+    # an invalid panel_type sends both to the fallback
+    (bytes([0x10, 7]), 240, True, 0, ["panel_type 0x10 is invalid (more than 15, not 0xFF): i915 ignores it and falls back to panel 0"]),
+    (None, 240, True, 0, ["no LFP options block (40): panel 0 marked (i915's fallback)"]),
+])
+def test_panel_rule_lfp2(b40, version, child, lfp2, findings):
+    sel = _rule_case(b40, version, child)
+    assert sel["lfp2"] == lfp2 and sel["findings"] == findings
+    assert sel["lfp1"] == (b40[0] if b40 and b40[0] <= 15 else 0)
+
+
+def test_panel_rule_lfp2_needs_a_real_child():
+    """Only a child entry's handle counts, with a non-zero device type (an empty entry does not)."""
+    empty = V.build_block(2, {"devices": [{"handle": P.DEVICE_HANDLE_LFP2, "device_type": 0}]}, 240)
+    assert P.panel_selection({40: bytes([1, 5]), 2: empty}, 240)["lfp2"] is None
+    lfp1 = lfp2_child_block(240, P.DEVICE_HANDLE_LFP1)
+    assert P.panel_selection({40: bytes([1, 5]), 2: lfp1}, 240)["lfp2"] is None
+    assert P.panel_selection({40: bytes([1, 5]), 2: lfp2_child_block(240)}, 240)["lfp2"] == 5
+
+
+def _per_panel_vbt(version: int, b40: bytes, lfp2_child: bool) -> bytes:
+    blocks = [(2, lfp2_child_block(version) if lfp2_child else lfp2_child_block(version, P.DEVICE_HANDLE_LFP1)),
+              (40, b40 + bytes(34 - len(b40))),
+              (9, F.build_features_block(9, {}, version)),
+              (27, F.build_features_block(27, {}, version)),
+              (42, LFP.build_lfp_data([])),
+              (43, LFP.build_raw(43, {"entry_size": 6})),
+              (44, LFP.build_raw(44, {})),
+              (58, (28).to_bytes(2, "little") + bytes(28 * 18))]
+    return V.build_vbt(version, blocks)
+
+
+@pytest.mark.parametrize(("b40", "lfp2_child", "lfp1", "lfp2"), [
+    (bytes([5, 9]), True, 5, 9),
+    (bytes([5, 9]), False, 5, None),
+    (bytes([0xFF, 0xFF]), True, 0, 0),  # the case the two old rules disagreed on: 0 and None
+    (bytes([0x10, 9]), True, 0, 0),
+])
+def test_every_per_panel_block_selects_the_same_panel(b40, lfp2_child, lfp1, lfp2):
+    """Blocks 9, 27, 40-44 and 58 of one VBT: the same selected_panel (an int) and selected_panel2,
+    the same marks on their per-panel entries, in the same shape."""
+    dec = formats.vbt_decode(_per_panel_vbt(240, b40, lfp2_child))
+    blocks = {b["id"]: b["fields"] for b in dec["blocks"]}
+    assert set(P.PER_PANEL_BLOCKS) - {41} <= set(blocks)  # block 41 is generated, not decoded
+    for bid, key in P.PER_PANEL_BLOCKS.items():
+        if bid == 41:
+            continue
+        f = blocks[bid]
+        assert f["selected_panel"] == lfp1 and type(f["selected_panel"]) is int, bid
+        assert f.get("selected_panel2") == lfp2, bid
+        entries = [e for e in f[key] if "panel" in e]
+        assert [e["panel"] for e in entries] == list(range(16)), bid
+        assert all(list(e)[:2] == ["panel", "selected"] or list(e)[:3] == ["index", "panel", "selected"] for e in entries), bid
+        assert [e["panel"] for e in entries if e["selected"]] == [lfp1], bid
+        assert [e["panel"] for e in entries if e.get("selected_lfp2")] == ([] if lfp2 is None else [lfp2]), bid
+        assert all(e.get("selected_lfp2", True) is True for e in entries), bid  # true where present
+        assert "selected_for" not in str(f), bid
+    # the text view: the selected panels only, marked; every panel with --all-panels
+    text, every = render.render_vbt(dec), render.render_vbt(dec, all_panels=True)
+    for bid in (9, 27, 40, 44):
+        shown = text_panels(text, bid)
+        want = {lfp1: "LFP1"} if lfp2 is None else {lfp1: "LFP1", lfp2: "LFP2"} if lfp1 != lfp2 else {lfp1: "LFP1, LFP2"}
+        assert {i: marks for i, (marks, _) in shown.items()} == want, bid
+        assert {i: marks for i, (marks, _) in text_panels(every, bid).items()} == {i: want.get(i, "") for i in range(16)}, bid
+
+
+# -- the text view shows the panel intel_vbt_decode marks, with igt's values ------------------------------
+
+TEXT_BLOCK = re.compile(r"^BDB block (\d+) \(")
+TEXT_PANEL = re.compile(r"^  panels\[(\d+)\](?: \* \((LFP1|LFP2|LFP1, LFP2)\))?:$")
+
+
+def text_panels(text: str, block_id: int) -> dict[int, tuple[str, dict[str, str]]]:
+    """The panel entries ``show``'s text view prints for a block: ``{panel: (marks, lines)}``, the
+    marks as printed after ``*`` ("" for an unmarked panel), the lines as ``{"power_seq/t8": "10 (0xa)"}``."""
+    out: dict[int, tuple[str, dict[str, str]]] = {}
+    block = None
+    entry: dict[str, str] | None = None
+    parents: list[str] = []
+    for line in text.splitlines():
+        m = TEXT_BLOCK.match(line)
+        if m:
+            block, entry = int(m.group(1)), None
+            continue
+        if block != block_id or not line.strip():
+            entry = None
+            continue
+        m = TEXT_PANEL.match(line)
+        if m:
+            entry, parents = {}, []
+            out[int(m.group(1))] = (m.group(2) or "", entry)
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        if depth <= 1:
+            entry = None
+        if entry is None:
+            continue
+        del parents[depth - 2:]
+        item = line.strip()
+        if item.endswith(":") and ": " not in item:
+            parents.append(item[:-1])
+        else:
+            key, _, value = item.partition(": ")
+            entry["/".join([*parents, key])] = value
+    return out
+
+
+def text_code(entry: dict[str, str], path: str) -> int:
+    """The number behind a text-view value: "2000 (0x7d0)" -> 2000, "18 bpp (0x0)" -> 0, "0x3" -> 3,
+    "7" -> 7; for a coded value printed as its members, its ``value`` line."""
+    v = entry[path] if path in entry else entry[f"{path}/value"]
+    if v.endswith(")") and "(0x" in v:
+        return int(v.rsplit("(", 1)[1][:-1], 16)
+    return int(v, 16) if v.startswith("0x") else int(v.split()[0])
+
+
+def text_name(entry: dict[str, str], path: str) -> str | None:
+    """The name of a coded text-view value ("18 bpp (0x0)" -> "18 bpp"), None when it has none."""
+    v = entry[path] if path in entry else entry.get(f"{path}/name", "")
+    if path not in entry:
+        return v or None
+    return v.rsplit(" (", 1)[0] if " (" in v else None
+
+
+def _igt_usec(entry: dict[str, str], key: str) -> str:
+    """A PSR1 TP wakeup time as igt 1.27.1 prints it (code x 100 us), from the x 100 us reading the
+    text view gives (all platforms before BDB 205, older platforms and Broxton after)."""
+    us = entry.get(f"{key}/us") or entry[f"{key}/us_by_platform/older platforms, Broxton"]
+    return f"{int(us.split()[0])} usec (0x{text_code(entry, key):x})"
+
+
+def text_view_block9(ck: Checker, idx: int, entry: dict[str, str], lines: list[tuple[int, str]]) -> None:
+    lines_name = text_name(entry, "lines_to_wait")
+    ours = {
+        "Full link": entry["full_link"],
+        "Require AUX to wakeup": entry["require_aux_to_wakeup"],
+        "Lines to wait before link standby": lines_name.split()[0] if lines_name else f"(unknown) ({entry['lines_to_wait']})",
+        "Idle frames to for PSR enable": str(text_code(entry, "idle_frames")),
+        "TP1 wakeup time": _igt_usec(entry, "tp1_wakeup_time"),
+        "TP2/TP3 wakeup time": _igt_usec(entry, "tp2_tp3_wakeup_time"),
+    }
+    if "psr2_tp2_tp3_wakeup_time/us" in entry:
+        code = text_code(entry, "psr2_tp2_tp3_wakeup_time")
+        us = int(entry["psr2_tp2_tp3_wakeup_time/us"].split()[0])
+        ours["PSR2 TP2/TP3 wakeup time"] = f"{us if code != 3 else 5} usec (0x{code:x})"  # code 3: igt says 5 us, i915 50 (KNOWN)
+    _compare_text(ck, 9, idx, lines, ours)
+
+
+def text_view_block27(ck: Checker, idx: int, entry: dict[str, str], lines: list[tuple[int, str]]) -> None:
+    seq = [text_code(entry, f"power_seq/{t}") for t in ("t1_t3", "t8", "t9", "t10", "t11_t12")]
+    bpp = text_code(entry, "color_depth")
+    rate = text_code(entry, "fast_link_params/rate")
+    ours = {
+        "Power Sequence": "T3 {} T7 {} T9 {} T10 {} T12 {}".format(*seq),
+        "Panel color depth": text_name(entry, "color_depth") or f"(unknown value {bpp})",
+        "Fast link params/rate": IGT_EDP_RATE.get(rate, f"(unknonn value {rate})"),
+        "Fast link params/lanes": f"X{text_code(entry, 'fast_link_params/lanes') + 1}",
+    }
+    if "edp_fast_link_training_rate/value" in entry:
+        ours["eDP fast link training data rate"] = f"{text_name(entry, 'edp_fast_link_training_rate')} (0x{text_code(entry, 'edp_fast_link_training_rate'):02x})"
+    _compare_text(ck, 27, idx, lines, ours)
+
+
+def _compare_text(ck: Checker, block: int, idx: int, lines: list[tuple[int, str]], ours: dict[str, str]) -> None:
+    """Every value in ``ours`` against igt's line of that label under panel ``idx`` (depth 2, or
+    ``parent/label`` at depth 3); igt's lanes line runs on into the pre-emphasis (a missing newline)."""
+    igt: dict[str, str] = {}
+    parent = None
+    for depth, text in lines:
+        kv = igt_text.split_kv(text)
+        if not kv:
+            continue
+        if depth == 2:
+            parent = kv[0]
+            igt[kv[0]] = kv[1]
+        else:
+            igt[f"{parent}/{kv[0]}"] = kv[1]
+    for label, value in ours.items():
+        got = igt.get(label)
+        if label == "Fast link params/lanes" and got is not None:
+            got = got.split()[0]
+        ck.eq(block, f"text view, panel {idx}", label, "(igt has no such line)" if got is None else got, value)
+
+
+def text_view_pairs() -> list[tuple[str, str]]:
+    """The corpus files whose reference decode shows block 9 or 27."""
+    return [(name, txt) for name, txt in corpus_pairs() if {9, 27} & set(igt_text.load(CORPUS / txt).blocks)]
+
+
+@pytest.mark.parametrize(("name", "txt"), text_view_pairs() or [("(corpus absent)", "")])
+def test_text_view_shows_the_panel_igt_marks(name, txt):
+    """``show``'s text view of blocks 9 and 27 (the selected panel only, by default) shows the panel
+    intel_vbt_decode marks with '*', marked too, with igt's values for it: the power sequence, color
+    depth, fast link rate and lanes (27); full link, AUX, lines to wait, idle frames, the TP wakeup
+    times (9). With --all-panels every panel is shown and the same one is marked."""
+    if name == "(corpus absent)":
+        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    data = (corpus_dir() / name).read_bytes()
+    igt = igt_text.load(corpus_dir() / txt)
+    dec = formats.vbt_decode(data)
+    fields = {b["id"]: b["fields"] for b in dec["blocks"] if "fields" in b}
+    text, every = render.render_vbt(dec), render.render_vbt(dec, all_panels=True)
+    ck = Checker(name, dec["bdb_version"])
+    checked = 0
+    for bid, compare in ((9, text_view_block9), (27, text_view_block27)):
+        section = igt.blocks.get(bid)
+        if section is None:
+            continue
+        stars = [(idx, lines) for idx, star, lines in _panel_sections(section, "Panel") if star]
+        shown = text_panels(text, bid)
+        lfp1 = [i for i, (marks, _) in shown.items() if "LFP1" in marks]
+        lfp2 = fields[bid].get("selected_panel2")
+        if not stars:  # igt marks no panel for a panel_type over 15: i915 falls back to panel 0
+            assert raw_panel_type(data) > 15 and lfp1 == [0], (bid, lfp1)
+            continue
+        (idx, lines), = stars
+        assert lfp1 == [idx], f"block {bid}: igt marks panel {idx}, the text view marks {lfp1} (shows {sorted(shown)})"
+        assert sorted(shown) == sorted({idx} | ({lfp2} if lfp2 is not None else set())), (bid, sorted(shown))
+        compare(ck, idx, shown[idx][1], lines)
+        all_shown = text_panels(every, bid)
+        assert sorted(all_shown) == list(range(16)) and [i for i, (m, _) in all_shown.items() if "LFP1" in m] == [idx], bid
+        checked += 1
+    assert checked, "neither block 9 nor block 27 was compared"
+    assert not ck.diffs, "\n".join(str(d) for d in ck.diffs)
 
 
 def test_child_device_meanings():
@@ -1165,8 +1425,8 @@ def test_igt_on_synthetic_vbts(tmp_path):
 @pytest.mark.parametrize("panel_type", [0xFF, 32])
 def test_igt_panel_type_not_an_index(tmp_path, panel_type):
     """Block 40 panel_type 0xFF (match by EDID) or over 15: igt 1.27.1 shows no panel of blocks 9, 27
-    and 56 without --all-panels and marks none with it; igdscope marks no LFP1 panel for 0xFF (the
-    EDID decides) and i915's fallback, panel 0, for 32."""
+    and 56 without --all-panels and marks none with it; igdscope marks i915's fallback, panel 0, for
+    both (for 0xFF the EDID decides; without it i915 falls back to panel 0)."""
     data = synthetic_vbt(250, 7, panel_type=panel_type)
     for all_panels in (False, True):
         ck = compare_decoded(f"panel_type {panel_type}", data, run_igt(tmp_path, data, all_panels), all_panels=all_panels)

@@ -212,9 +212,10 @@ def test_block52_matches_the_corpus_reference(name):
 
 def mipi_config_findings(ctx: dict) -> list[str]:
     """The findings a well-formed block 52 has: one when block 40's panel_type (6-15) indexes past
-    the six configurations (igt then shows no panel)."""
+    the six configurations (igt then shows no panel); 0xFF and the invalid values over 15 select
+    panel 0 (the panel rule's fallback)."""
     panel_type = (ctx.get(40) or b"\xff")[0]
-    if panel_type == 0xFF or panel_type < M.MAX_MIPI_CONFIGURATIONS:
+    if panel_type > 15 or panel_type < M.MAX_MIPI_CONFIGURATIONS:
         return []
     return [f"panel_type {panel_type} (block 40) has no MIPI configuration: block 52 holds {M.MAX_MIPI_CONFIGURATIONS} "
             "(i915 indexes it without a check)"]
@@ -400,6 +401,20 @@ def test_sequence_block_layout_v3():
     # the sequence parser's reading of the u32 (5 less) is recognised
     other = M.build_sequence_block(3, [{"panel_id": 1, "sequences": []}], size_from_version_byte=False)
     assert any("parser's reading" in f for f in V.decode_block(53, other, 230)["findings"])
+
+
+def test_mipi_blocks_follow_the_panel_rule():
+    """Blocks 52 and 53 are indexed by the panel every per-panel block selects: 0-15 as given, 0xFF
+    left to the EDID, and an invalid panel_type (over 15) is i915's fallback, panel 0 -- not an index
+    past the six configurations."""
+    raw = _full_mipi_config(230)
+    assert V.decode_block(52, raw, 230, {40: bytes([0x20, 0])})["findings"] == []
+    seq = M.build_sequence_block(3, [{"panel_id": 1, "sequences": []}])
+    findings = {pt: V.decode_block(53, seq, 230, {40: bytes([pt, 0])})["findings"] for pt in (1, 3, 0xFF, 0x20)}
+    assert findings[1] == [] and findings[0xFF] == []
+    assert findings[3] == ["no sequences for panel_type 3 (block 40): i915 finds no valid configuration"]
+    assert findings[0x20] == ["no sequences for panel 0 (i915's fallback for panel_type 0x20): i915 finds no valid configuration"]
+    assert V.decode_block(53, M.build_sequence_block(3, [{"panel_id": 0, "sequences": []}]), 230, {40: bytes([0x20, 0])})["findings"] == []
 
 
 @pytest.mark.parametrize("version", [1, 2, 3])

@@ -289,7 +289,7 @@ def test_duplicate_blocks_decode_the_first_only():
     assert b40[0]["fields"]["panel_type"] == 3 and "fields" not in b40[1]
     assert b40[1]["raw"] == (bytes([7]) + bytes(15)).hex()
     edp = next(b for b in dec["blocks"] if b["id"] == 27)["fields"]
-    assert edp["selected_panel"]["lfp1"] == 3
+    assert edp["selected_panel"] == 3
     assert [f for f in dec["findings"] if f.startswith("block 40 appears 2 times")]
 
 

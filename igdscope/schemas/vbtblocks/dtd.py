@@ -22,8 +22,9 @@ Units and bit layouts, and where intel_vbt_decode differs:
   ``edid_sync`` the EDID reading. Neither igt nor i915 looks at bits 1-2.
 - Block 58: ``pixel_clock`` is in **kHz** (i915 uses it as the mode clock directly); newer igt
   prints it x10 as if it were 10 kHz units, and igt 1.27.1 does not decode block 58 at all.
-  i915 reads block 58 only from BDB 229 on, needs ``gdtd_size`` >= 28, and takes entry
-  ``panel_type`` (entries 0-15 are the LFP panels, 16 and up EFPs per igt).
+  i915 reads block 58 only from BDB 229 on, needs ``gdtd_size`` >= 28, and takes the entry of
+  the selected panel (entries 0-15 are the LFP panels, 16 and up EFPs per igt; the panel is
+  chosen by the rule of every per-panel block, :mod:`igdscope.schemas.vbtblocks.panel`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from construct import this
 from igdscope.decode import build, decode_plain, to_plain
 from igdscope.schemas.common import Raw
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
+from igdscope.schemas.vbtblocks.panel import PANELS, panel_marks, panel_selection, selection_fields
 
 DTD_SIZE = 18
 GENERIC_DTD_ENTRY_SIZE = 28
@@ -276,8 +278,6 @@ def generic_dtd_mode(e: dict[str, Any]) -> dict[str, Any]:
 
 
 def _post_generic_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
-    from igdscope.schemas.vbtblocks.lfp import panel_selection  # lfp imports this module
-
     findings: list[str] = []
     sel = panel_selection(context, bdb_version)
     size = plain["gdtd_size"]
@@ -289,7 +289,6 @@ def _post_generic_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
     elif size != GENERIC_DTD_ENTRY_SIZE:
         findings.append(f"gdtd_size {size} is not {GENERIC_DTD_ENTRY_SIZE}: i915 logs \"Unexpected GDTD size\" and reads the first {GENERIC_DTD_ENTRY_SIZE} bytes of each entry")
     out: list[dict[str, Any]] = []
-    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
     for i, e in enumerate(entries):  # the parsed entries are this hook's to change
         extra = e.pop("unparsed", None)
         if not e.get("rsvd_flags"):
@@ -297,10 +296,8 @@ def _post_generic_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
         if not any(e.get("rsvd") or ()):
             e.pop("rsvd", None)
         entry: dict[str, Any]
-        if i < 16:
-            entry = {"index": i, "panel": i, "selected": i == lfp1}
-            if i == lfp2:
-                entry["selected_lfp2"] = True
+        if i < PANELS:
+            entry = {"index": i, **panel_marks(i, sel)}
         else:
             entry = {"index": i, "efp": i - 16 + 1}
         entry.update(e)
@@ -317,8 +314,8 @@ def _post_generic_dtd(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
         findings.append(f"{len(plain['unparsed']) // 2} byte(s) after the last whole entry")
     else:  # a rejected table keeps no copy of the block (the raw block is in the dump)
         plain.pop("unparsed", None)
-    plain["selected_panel"] = sel["lfp1"]
-    plain["findings"] = sel["findings"] + findings
+    selection_fields(plain, sel, findings, own=True)
+    plain["findings"] = findings
     return plain
 
 

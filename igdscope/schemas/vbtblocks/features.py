@@ -14,8 +14,10 @@ Decoded output keeps the raw struct members (so a block builds back byte for byt
   ``{"value": int, "name": str, ...}``;
 - ``entries`` (block 56): the 16 DSC parameter sets with their meanings and the child devices
   that select each one (``compression_structure_index`` of a child with ``compression_enable``);
-- ``selected_panel``: which panel index i915 would use, from block 40 (``panel_type``, and
-  ``panel_type2`` for the LFP2 child from BDB 212), with the caveats of vbt.md section 6;
+- ``selected_panel`` (blocks 9 and 27): the panel index i915 uses, an int, and ``selected_panel2``
+  when a child device with handle LFP2 selects a second panel; in ``panels`` the entry of the
+  first has ``selected: true``, the second ``selected_lfp2: true``. The rule and the shape are
+  those of every per-panel block (:mod:`igdscope.schemas.vbtblocks.panel`, vbt.md section 6);
 - ``findings``: size mismatches, values i915 rejects;
 - ``not_valid_for_bdb``: non-zero members the BDB version does not define (zero ones are dropped).
 """
@@ -45,8 +47,8 @@ from igdscope.schemas.vbt import (
     handle_meaning,
     invalid_names,
 )
-
-NUM_PANELS = 16
+from igdscope.schemas.vbtblocks.panel import PANELS as NUM_PANELS
+from igdscope.schemas.vbtblocks.panel import panel_marks, panel_selection, selection_fields
 
 
 # -- shared helpers ---------------------------------------------------------------------------------
@@ -97,7 +99,7 @@ def ungate(fields: dict[str, Any]) -> dict[str, Any]:
     """Plain values back to a buildable dict: gated members restored, derived keys dropped."""
     fields = dict(fields)
     fields.update(fields.pop("not_valid_for_bdb", None) or {})
-    for key in ("findings", "panels", "entries", "selected_panel", "meaning", "notes"):
+    for key in ("findings", "panels", "entries", "selected_panel", "selected_panel2", "meaning", "notes"):
         fields.pop(key, None)
     return fields
 
@@ -124,42 +126,6 @@ def size_findings(raw: bytes, version: int, ends: list[tuple[int, int]], full: i
 def panel_bits(value: int, panel: int, bits: int) -> int:
     """One panel's field of a packed per-panel integer (i915 panel_bits)."""
     return (int(value) >> (panel * bits)) & ((1 << bits) - 1)
-
-
-def selected_panel(context: dict[int, bytes], bdb_version: int) -> dict[str, Any]:
-    """The panel index i915 uses for per-panel tables, from block 40 (vbt.md section 6): byte 0
-    ``panel_type`` for LFP1 when <= 15; 0xFF means "match the panel's EDID PnP ID against block 42"
-    (not decidable without the EDID); other values > 15 are invalid and i915 falls back to 0;
-    without block 40 i915 and igt use 0. From BDB 212 a child with handle LFP2 uses byte 1
-    ``panel_type2``. i915 may override both from the OpRegion on machines in its DMI quirk list."""
-    notes = ["i915 may take the panel type from the OpRegion instead, on machines in its DMI quirk list"]
-    raw = context.get(40)
-    out: dict[str, Any] = {}
-    if not raw:
-        out.update(lfp1=0, source="no block 40: i915 and igt use panel 0")
-        out["notes"] = notes
-        return out
-    pt = raw[0]
-    out["panel_type"] = pt
-    if pt <= 15:
-        out.update(lfp1=pt, source="block 40 panel_type")
-    elif pt == 0xFF:
-        out.update(lfp1=None, source="block 40 panel_type 0xFF: i915 selects the panel whose block 42 PnP ID matches the panel EDID")
-    else:
-        out.update(lfp1=0, source=f"block 40 panel_type {pt} is invalid (> 15): i915 falls back to panel 0")
-    if bdb_version >= 212 and len(raw) >= 2:
-        pt2 = raw[1]
-        out["panel_type2"] = pt2
-        out["lfp2"] = pt2 if pt2 <= 15 else (None if pt2 == 0xFF else 0)
-    out["notes"] = notes
-    return out
-
-
-def _mark_selected(panels: list[dict[str, Any]], sel: dict[str, Any]) -> None:
-    for which in ("lfp1", "lfp2"):
-        idx = sel.get(which)
-        if isinstance(idx, int) and 0 <= idx < len(panels):
-            panels[idx].setdefault("selected_for", []).append(which.upper())
 
 
 def _build_fixed(schema: cs.Construct, full_size: int, values: dict[str, Any], bdb_version: int, size: int | None, what: str) -> bytes:
@@ -258,6 +224,7 @@ def _psr_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
         if rest:
             plain["findings"].append(f"{len(rest) // 2} byte(s) after the last whole 8-byte entry")
         return plain
+    sel = panel_selection(context, bdb_version)
     panels = []
     packed2 = int(plain.get("psr2_tp2_tp3_wakeup_time") or 0)
     has_psr2 = bdb_version >= 226
@@ -265,15 +232,13 @@ def _psr_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
     for i, t in enumerate(plain.get("psr_table") or []):
         lines = t["lines_to_wait"]
         value = lines["value"] if isinstance(lines, dict) else int(lines)
-        p: dict[str, Any] = {
-            "panel": i,
-            "full_link": t["full_link"],
-            "require_aux_to_wakeup": t["require_aux_to_wakeup"],
-            "idle_frames": t["idle_frames"],
-            "lines_to_wait": {"value": value, "name": lines_name(value)},
-            "tp1_wakeup_time": _wakeup(t["tp1_wakeup_time"], bdb_version),
-            "tp2_tp3_wakeup_time": _wakeup(t["tp2_tp3_wakeup_time"], bdb_version),
-        }
+        p: dict[str, Any] = panel_marks(i, sel)
+        p["full_link"] = t["full_link"]
+        p["require_aux_to_wakeup"] = t["require_aux_to_wakeup"]
+        p["idle_frames"] = t["idle_frames"]
+        p["lines_to_wait"] = {"value": value, "name": lines_name(value)}
+        p["tp1_wakeup_time"] = _wakeup(t["tp1_wakeup_time"], bdb_version)
+        p["tp2_tp3_wakeup_time"] = _wakeup(t["tp2_tp3_wakeup_time"], bdb_version)
         if has_psr2:
             code = packed2 >> 2 * i & 3
             p["psr2_tp2_tp3_wakeup_time"] = {"value": code, "name": PSR2_WAKEUP_NAMES[code], "us": PSR2_WAKEUP_US[code]}
@@ -281,12 +246,11 @@ def _psr_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
             p["psr2_tp2_tp3_wakeup_time"] = {"value": None, "name": PSR2_NOT_IN_BDB}
         panels.append(p)
     gate(plain, PSR_GATES, bdb_version)
-    sel = selected_panel(context, bdb_version)
-    _mark_selected(panels, sel)
-    plain["selected_panel"] = sel
+    findings = size_findings(raw, bdb_version, PSR_ENDS, PSR_SIZE, "block 9 (PSR)")
+    selection_fields(plain, sel, findings)
     plain["panels"] = panels
     plain["notes"] = ["the PSR enable itself is in block 12 (psr_enabled) before BDB 228 and in block 44 (lfp_power, per panel) from 228"]
-    plain["findings"] = size_findings(raw, bdb_version, PSR_ENDS, PSR_SIZE, "block 9 (PSR)")
+    plain["findings"] = findings
     return plain
 
 
@@ -524,6 +488,7 @@ def _edp_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
     flt_rates, max_rates = plain["edp_fast_link_training_rate"], plain["edp_max_port_link_rate"]
     bpp_name, rate_name, lanes_name, table_name = EDP_BPP.get, EDP_RATE.get, EDP_LANES.get, EDP_VSWING_TABLE.get
     preemph_name, vswing_name = DP_PREEMPH_NAMES.get, DP_VSWING_NAMES.get
+    sel = panel_selection(context, v)
     panels = []
     for i in range(NUM_PANELS):
         seq, flp = power_seqs[i], fast_link_params[i]
@@ -533,18 +498,16 @@ def _edp_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
         rate_coded = {"value": rate, "name": rate_name(rate)}
         if rate_note:
             rate_coded["note"] = rate_note
-        p: dict[str, Any] = {
-            "panel": i,
-            "power_seq": {"t1_t3": t1_t3, "t8": t8, "t9": t9, "t10": t10, "t11_t12": t11_t12, "unit": "100 us",
-                          "ms": {"t1_t3": t1_t3 / 10, "t8": t8 / 10, "t9": t9 / 10, "t10": t10 / 10, "t11_t12": t11_t12 / 10}},
-            "color_depth": {"value": bpp, "name": bpp_name(bpp)},
-            "sdrrs_msa_timing_delay": msa_delay >> 2 * i & 3,
-            "fast_link_params": {
-                "rate": rate_coded,
-                "lanes": {"value": lanes, "name": lanes_name(lanes)},
-                "preemphasis": {"value": pre, "name": preemph_name(pre)},
-                "vswing": {"value": swing, "name": vswing_name(swing)},
-            },
+        p: dict[str, Any] = panel_marks(i, sel)
+        p["power_seq"] = {"t1_t3": t1_t3, "t8": t8, "t9": t9, "t10": t10, "t11_t12": t11_t12, "unit": "100 us",
+                          "ms": {"t1_t3": t1_t3 / 10, "t8": t8 / 10, "t9": t9 / 10, "t10": t10 / 10, "t11_t12": t11_t12 / 10}}
+        p["color_depth"] = {"value": bpp, "name": bpp_name(bpp)}
+        p["sdrrs_msa_timing_delay"] = msa_delay >> 2 * i & 3
+        p["fast_link_params"] = {
+            "rate": rate_coded,
+            "lanes": {"value": lanes, "name": lanes_name(lanes)},
+            "preemphasis": {"value": pre, "name": preemph_name(pre)},
+            "vswing": {"value": swing, "name": vswing_name(swing)},
         }
         if v >= 162:
             p["edp_s3d_feature"] = bool(s3d >> i & 1)
@@ -587,11 +550,10 @@ def _edp_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: dict
         p["i915_link_rate_khz"] = flt_rates[i] * 20 if v >= 224 else EDP_RATE_KHZ.get(flp["rate"])
         panels.append(p)
     gate(plain, EDP_GATES, v)
-    sel = selected_panel(context, v)
-    _mark_selected(panels, sel)
-    plain["selected_panel"] = sel
+    findings = size_findings(raw, v, EDP_ENDS, EDP_SIZE, "block 27 (eDP)")
+    selection_fields(plain, sel, findings)
     plain["panels"] = panels
-    plain["findings"] = size_findings(raw, v, EDP_ENDS, EDP_SIZE, "block 27 (eDP)")
+    plain["findings"] = findings
     return plain
 
 

@@ -11,9 +11,10 @@ follows ``intel_bios.c`` (``get_panel_type()``, ``generate_lfp_data_ptrs()``,
 
 Per-panel data. The kernel packs one value per panel into bit masks (``(mask >> panel * bits) &
 ((1 << bits) - 1)``) or arrays of 16; each block here is decoded into ``panels``: 16 dicts, one
-per panel index, with the kernel member names as keys, and ``selected: true`` on the panel
-``panel_type`` (block 40) selects. ``selected_panel`` names it at block level. A child device
-with handle LFP2 (block 2) selects a second panel with ``panel_type2`` (``selected_lfp2``).
+per panel index, with the kernel member names as keys, and ``selected: true`` on the panel i915
+uses (``selected_lfp2: true`` on the one of a child device with handle LFP2); ``selected_panel``
+(and ``selected_panel2``) name them at block level. The rule that picks them is the one of every
+per-panel block: :func:`igdscope.schemas.vbtblocks.panel.panel_selection`.
 
 Version gates and short blocks. A field the BDB version does not define is left out (or, when
 its bits are not zero, moved to ``not_valid_for_bdb``, so nothing is lost). A field the version
@@ -48,10 +49,7 @@ from igdscope.decode import DecodeError, build
 from igdscope.schemas.common import Text, merge_values, zero_value
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled, invalid_names
 from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings
-
-PANELS = 16
-DEVICE_HANDLE_LFP1 = 0x0008
-DEVICE_HANDLE_LFP2 = 0x0080
+from igdscope.schemas.vbtblocks.panel import PANELS, panel_marks, panel_selection, selection_fields
 FP_TIMING_GENERATED_SIZE = 38  # what i915 and igt assume when they generate the pointers (BDB 155+)
 PNP_ID_SIZE = 10
 PANEL_NAME_SIZE = 13
@@ -135,78 +133,6 @@ def _absent(names: list[str], size: int, findings: list[str]) -> None:
         findings.append(f"the block ({size} bytes) ends before {', '.join(names)}: absent (i915 reads zeros)")
 
 
-# -- panel selection ----------------------------------------------------------------------------
-
-
-def _has_child(context: dict[int, bytes], handle: int) -> bool:
-    """Whether block 2 lists a child device with this handle (and a non-zero device type)."""
-    raw = context.get(2)
-    if not raw or len(raw) < 5:
-        return False
-    size = raw[4]
-    if size < 4:
-        return False
-    raw = bytes(raw)
-    key = handle.to_bytes(2, "little")
-    last = len(raw) - size  # the last offset a whole child can start at
-    if last < 5:
-        return False
-    off = raw.find(key, 5, last + 2)
-    while off != -1:
-        if (off - 5) % size == 0 and (raw[off + 2] or raw[off + 3]):  # a child's handle, and its device type
-            return True
-        off = raw.find(key, off + 1, last + 2)
-    return False
-
-
-def panel_selection(context: dict[int, bytes], bdb_version: int) -> dict[str, Any]:
-    """The panel index i915 uses, from block 40 of ``context``, as ``get_panel_type()`` decides it
-    without an OpRegion override or an EDID: ``{"panel_type", "lfp1", "lfp2", "source", "findings"}``.
-
-    ``lfp1`` is ``panel_type`` when it is 0-15, else 0 (i915's fallback; 0xFF means "match the
-    panel's EDID PnP ID against block 42", which needs the panel). ``lfp2`` is ``panel_type2`` when
-    block 2 has a child with handle LFP2, else None.
-    """
-    raw = context.get(40)
-    if not raw:
-        return {"panel_type": None, "lfp1": 0, "lfp2": None, "source": "fallback",
-                "findings": ["no LFP options block (40): panel 0 marked (i915's fallback)"]}
-    pt = raw[0]
-    findings: list[str] = []
-    if pt <= 15:
-        lfp1, source = pt, "vbt"
-    elif pt == 0xFF:
-        lfp1, source = 0, "pnpid"
-        findings.append("panel_type 0xFF: i915 picks the block 42 entry whose PnP ID matches the panel's EDID "
-                        "(a full match, else one without a date); without the EDID, panel 0 (its fallback) is marked")
-    else:
-        lfp1, source = 0, "fallback"
-        findings.append(f"panel_type {pt:#x} is invalid (more than 15, not 0xFF): i915 ignores it and falls back to panel 0")
-    lfp2 = None
-    if _has_child(context, DEVICE_HANDLE_LFP2):
-        pt2 = raw[1] if len(raw) > 1 else 0
-        if source == "fallback":
-            lfp2 = 0
-        elif pt2 <= 15:
-            lfp2 = pt2
-        elif pt2 == 0xFF:
-            lfp2 = 0
-            findings.append("panel_type2 0xFF: the LFP2 panel is matched by its EDID PnP ID; panel 0 marked")
-        else:
-            findings.append(f"panel_type2 {pt2:#x} is out of range: i915 warns and indexes past its per-panel tables")
-        if bdb_version < 212:
-            findings.append(f"a child device has handle LFP2 but panel_type2 is defined from BDB 212 (this is {bdb_version}); i915 uses byte 1 anyway")
-    return {"panel_type": pt, "lfp1": lfp1, "lfp2": lfp2, "source": source, "findings": findings}
-
-
-def _selection_fields(plain: dict[str, Any], sel: dict[str, Any], findings: list[str], own: bool = False) -> None:
-    plain["selected_panel"] = sel["lfp1"]
-    if sel.get("lfp2") is not None:
-        plain["selected_panel2"] = sel["lfp2"]
-    if own or sel["panel_type"] is None:
-        findings[:0] = sel["findings"]
-
-
 # -- per-panel dicts ----------------------------------------------------------------------------
 #
 # The blocks below build their 16 panel dicts column by column: a column is one member's values
@@ -252,10 +178,7 @@ def _panel_dicts(sel: dict[str, Any], columns: list[Column], odd: list[OddColumn
     """The 16 panel dicts of a block: ``panel``, ``selected`` (and ``selected_lfp2``) from the panel
     selection, then the members of the columns (:func:`_fill`) -- what gating each panel's entry
     with :func:`_gate` and putting the marks in front makes."""
-    lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
-    panels = [{"panel": i, "selected": i == lfp1} for i in range(PANELS)]
-    if lfp2 is not None:
-        panels[lfp2]["selected_lfp2"] = True
+    panels = [panel_marks(i, sel) for i in range(PANELS)]
     _fill(panels, columns, odd)
     return panels
 
@@ -398,7 +321,7 @@ def _post_lfp_options(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
     if n < 16:
         findings.append(f"the block is {n} bytes, under 16: i915 skips the DRRS type (dps_panel_type_bits)")
     _unparsed(plain, LFP_OPTIONS_SIZE, findings)
-    _selection_fields(plain, sel, findings, own=True)
+    selection_fields(plain, sel, findings, own=True)
     plain["panels"] = _panels(LFP_OPTIONS_PANEL_FIELDS, LFP_OPTIONS_FORMS, words, present, LFP_OPTIONS_GATES, bdb_version, sel)
     plain["findings"] = findings
     return plain
@@ -652,7 +575,7 @@ def _post_lfp_data_ptrs(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     if plain.get("unparsed"):
         out["unparsed"] = plain["unparsed"]
     findings.extend(_ptrs_findings(res))
-    _selection_fields(out, sel, findings)
+    selection_fields(out, sel, findings)
     out["findings"] = findings
     return out
 
@@ -886,7 +809,7 @@ def _post_lfp_data(plain: dict[str, Any], raw: bytes, bdb_version: int, context:
     if bdb_version >= 229 and 58 in context:
         findings.append("from BDB 229 on i915 takes the panel mode from block 58 (generic DTD) first, this block's DTD only if that fails")
     out["panels"] = panels
-    _selection_fields(out, sel, findings)
+    selection_fields(out, sel, findings)
     out["findings"] = findings
     return out
 
@@ -996,7 +919,7 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     out: dict[str, Any] = {"entry_size": plain["entry_size"]}
     if plain["entry_size"] != LFP_BACKLIGHT_ENTRY_SIZE:
         findings.append(f"entry_size is {plain['entry_size']}, not {LFP_BACKLIGHT_ENTRY_SIZE}: i915 and igt ignore the block")
-        _selection_fields(out, sel, findings)
+        selection_fields(out, sel, findings)
         out["findings"] = findings
         return out
     absent = [name for name, end in _backlight_members(bdb_version) if end > n]
@@ -1038,7 +961,7 @@ def _post_lfp_backlight(plain: dict[str, Any], raw: bytes, bdb_version: int, con
     _unparsed(plain, LFP_BACKLIGHT_SIZE, findings)
     if plain.get("unparsed"):
         out["unparsed"] = plain["unparsed"]
-    _selection_fields(out, sel, findings)
+    selection_fields(out, sel, findings)
     if 1 + LFP_BACKLIGHT_ENTRY_SIZE * (sel["lfp1"] + 1) <= n:
         out["i915"] = _backlight_i915(plain, sel["lfp1"], bdb_version)
     out["panels"] = panels
@@ -1197,7 +1120,7 @@ def _post_lfp_power(plain: dict[str, Any], raw: bytes, bdb_version: int, context
     _unparsed(plain, LFP_POWER_SIZE, findings)
     if plain.get("unparsed"):
         out["unparsed"] = plain["unparsed"]
-    _selection_fields(out, sel, findings)
+    selection_fields(out, sel, findings)
     out["i915"] = _power_i915(plain, sel["lfp1"], bdb_version)
     out["panels"] = panels
     out["findings"] = findings

@@ -7,8 +7,9 @@ the sequence block is walked follows ``intel_bios.c`` (``find_panel_sequence_blo
 ``intel_dsi_vbt.c`` (``mipi_exec_*``). igt's ``intel_vbt_decode`` reads both blocks the same way.
 
 Block 52 is six 122-byte ``mipi_config`` entries (BDB 175+), six 10-byte power sequences (177+),
-six PWM delay pairs (186+) and six PMIC I2C bus numbers (190+): 822 bytes, indexed by
-``panel_type`` (only 0-5 exist).
+six PWM delay pairs (186+) and six PMIC I2C bus numbers (190+): 822 bytes, indexed by the
+selected panel (only 0-5 exist). Block 53's entries are looked up by the same panel; the rule is
+the one of every per-panel block (:mod:`igdscope.schemas.vbtblocks.panel`).
 
 Block 53 is a version byte, (v3+) a u32 size, then up to six panel entries ``{u8 panel_id, size
 (u16; v3+: u32), data}``. A panel's data is a list of sequences ended by a 0 byte; a sequence is
@@ -57,6 +58,7 @@ from igdscope.decode import DecodeError, build, to_plain
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
 from igdscope.schemas.vbtblocks.misc import gate, short_finding, since_finding
+from igdscope.schemas.vbtblocks.panel import panel_selection
 
 MAX_MIPI_CONFIGURATIONS = 6
 
@@ -208,9 +210,9 @@ def _post_mipi_config(fields: dict, raw: bytes, version: int, context: dict) -> 
     gate(fields, "pps", version, 177)
     gate(fields, "pwm_delays", version, 186)
     gate(fields, "pmic_i2c_bus_number", version, 190)
-    lfp_options = context.get(40) or b""
-    if lfp_options and lfp_options[0] != 0xFF and lfp_options[0] >= MAX_MIPI_CONFIGURATIONS:
-        findings.append(f"panel_type {lfp_options[0]} (block 40) has no MIPI configuration: block 52 holds {MAX_MIPI_CONFIGURATIONS} (i915 indexes it without a check)")
+    panel = panel_selection(context, version)["lfp1"]  # 6-15 only from a panel_type 6-15 (others fall back to 0)
+    if panel >= MAX_MIPI_CONFIGURATIONS:
+        findings.append(f"panel_type {panel} (block 40) has no MIPI configuration: block 52 holds {MAX_MIPI_CONFIGURATIONS} (i915 indexes it without a check)")
     if fields.get("unparsed"):
         findings.append(f"{len(fields['unparsed']) // 2} byte(s) after the {BDB_MIPI_CONFIG_SIZE}-byte struct are not decoded (kept as unparsed)")
     fields["findings"] = findings
@@ -658,9 +660,10 @@ def _post_mipi_sequence(fields: dict, raw: bytes, version: int, context: dict) -
     if len(set(ids)) != len(ids):
         findings.append(f"panel ids repeat ({ids}): i915 uses the first entry with its panel_type")
     fields["panels"] = panels
-    lfp_options = context.get(40) or b""
-    if lfp_options and lfp_options[0] != 0xFF and lfp_options[0] not in ids and panels:
-        findings.append(f"no sequences for panel_type {lfp_options[0]} (block 40): i915 finds no valid configuration")
+    sel = panel_selection(context, version)
+    if panels and sel["panel_type"] is not None and sel["source"] != "pnpid" and sel["lfp1"] not in ids:  # 0xFF: the EDID decides
+        what = f"panel_type {sel['lfp1']} (block 40)" if sel["source"] == "vbt" else f"panel 0 (i915's fallback for panel_type {sel['panel_type']:#x})"
+        findings.append(f"no sequences for {what}: i915 finds no valid configuration")
     fields["findings"] = findings
     return fields
 
