@@ -36,9 +36,9 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import construct as cs
 
 from igdscope import decoders, formats, platforms
+from igdscope.schemas.opregion import leaves as op_leaves
 from igdscope.capture import Capture
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
 
@@ -397,80 +397,6 @@ OPREGION_RUNTIME = (
     "mailboxes.asle.stat", "mailboxes.asle.srot",
     "header.driver_ver",
 )
-OPREGION_MBOX_PATH = {"header": "header", "mbox1": "mailboxes.acpi", "mbox3": "mailboxes.asle", "mbox5": "mailboxes.asle_ext"}
-
-
-def _unwrap(sc: cs.Construct) -> cs.Construct:
-    while isinstance(sc, cs.Renamed):
-        sc = sc.subcon
-    return sc
-
-
-def _leaves_of(sc: cs.Construct, value: Any, base: int, prefix: str, out: dict[str, tuple[Any, int, int]]) -> None:
-    """Leaves of a parsed fixed-size struct with their byte offset and size."""
-    inner = _unwrap(sc)
-    if isinstance(inner, cs.Struct):
-        off = base
-        for sub in inner.subcons:
-            size = sub.sizeof()
-            if sub.name and not sub.name.startswith("_"):
-                _leaves_of(sub, value[sub.name], off, f"{prefix}.{sub.name}" if prefix else sub.name, out)
-            off += size
-    elif isinstance(inner, cs.Array) and isinstance(inner.count, int):
-        esize = inner.subcon.sizeof()
-        for i in range(inner.count):
-            _leaves_of(inner.subcon, value[i], base + i * esize, f"{prefix}[{i}]", out)
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            if not str(k).startswith("_"):
-                out[f"{prefix}.{k}"] = (v if not isinstance(v, dict) else _plain(v), base, sc.sizeof())
-    else:
-        if isinstance(value, cs.EnumIntegerString):
-            value = {"value": int(value), "name": str(value)}
-        out[prefix] = (value, base, sc.sizeof())
-
-
-def _opregion_leaves(data: bytes) -> tuple[dict[str, tuple[Any, int, int]], dict[str, Any]]:
-    """``{path: (value, offset, size)}`` of an OpRegion's first 8 KiB (mailbox 4 left out: it is a
-    VBT) and facts: version, RVDA/RVDS, the extended-VBT location, the VBT bytes."""
-    from igdscope.decode import decode
-    from igdscope.schemas import opregion as op
-
-    body = bytes(data[: op.OPREGION_SIZE]).ljust(op.OPREGION_SIZE, b"\0")
-    parsed = decode(op.OpRegion, body, "OpRegion")
-    leaves: dict[str, tuple[Any, int, int]] = {}
-    off = 0
-    hdr = parsed.header
-    major, minor = hdr.over.major, hdr.over.minor
-    mb = hdr.mboxes
-    for sub in op.OpRegion.subcons:
-        size = sub.sizeof()
-        name = sub.name
-        if name == "mbox4":
-            off += size
-            continue
-        if name == "mbox2":
-            backlight = mb.backlight_3x and (not mb.swsci or major >= 3)
-            schema = op.Mailbox2Backlight if backlight else op.Mailbox2Swsci
-            val = decode(schema, parsed.mbox2, "OpRegion mailbox 2")
-            _leaves_of(schema, val, off, "mailboxes.backlight_3x" if backlight else "mailboxes.swsci", leaves)
-        else:
-            _leaves_of(sub, parsed[name], off, OPREGION_MBOX_PATH[name], leaves)
-        off += size
-    # the version as one text field instead of its four bytes
-    for k in [k for k in leaves if k.startswith("header.over.")]:
-        del leaves[k]
-    leaves["header.version"] = (f"{major}.{minor}.{hdr.over.revision}", 0x14, 4)
-    # fields past the end of a short dump are not there
-    leaves = {k: ((v if o + s <= len(data) else None), o, s) for k, (v, o, s) in leaves.items()}
-    facts = {
-        "major": major, "minor": minor, "rvda": parsed.mbox3.rvda, "rvds": parsed.mbox3.rvds,
-        "signature_ok": bytes(data[:16]) == op.OPREGION_SIGNATURE, "bytes": len(data),
-        "extended": op.extended_vbt_location(bytes(data)),
-    }
-    return leaves, facts
-
-
 def _vfio_expected(hf: dict) -> tuple[str, int]:
     """(version text minus revision, RVDA) vfio-pci's region shows for a host OpRegion with these facts."""
     ext = hf["major"] >= 2 and hf["rvda"] != 0 and hf["rvds"] != 0
@@ -482,8 +408,8 @@ def _vfio_expected(hf: dict) -> tuple[str, int]:
 
 def _diff_opregion(out: _Out, prefix: str, dx: bytes, dy: bytes, *, host_guest: bool, vbt_handled: bool = False) -> None:
     """Field-by-field OpRegion comparison. ``host_guest``: y is the guest's copy of x."""
-    lx, fx = _opregion_leaves(dx)
-    ly, fy = _opregion_leaves(dy)
+    lx, fx = op_leaves(dx)
+    ly, fy = op_leaves(dy)
     if not fy["signature_ok"]:
         out.add(f"{prefix}.header.signature", lx.get("header.signature", (None,))[0], ly.get("header.signature", (None,))[0], "unexpected",
                 "no 'IntelGraphicsMem' signature" + (" at the guest's ASLS" if host_guest else " in b"),
@@ -1164,7 +1090,7 @@ def _hg_opregion(hg: _HG) -> None:
     before = len(out.diffs)
     _diff_opregion(out, "opregion", ho, go, host_guest=True, vbt_handled=True)
     if not any(d["label"] == "unexpected" for d in out.diffs[before:]):
-        hf = _opregion_leaves(ho)[1]
+        hf = op_leaves(ho)[1]
         out.checked.append({"path": "opregion", "value": {"version": f"{hf['major']}.{hf['minor']}", "bytes": len(go)},
                             "what": "the guest's OpRegion is the host's as vfio-pci presents it (static fields equal; version and RVDA as the vfio rules give)"})
 

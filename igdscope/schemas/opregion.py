@@ -920,3 +920,86 @@ def demo_opregion(vbt: bytes, guest: bool = False) -> bytes:
         },
         "mbox4": vbt,
     })
+
+
+# -- leaves with their offsets (what a comparison of two OpRegions names) -----------------------------
+
+OPREGION_MBOX_PATH = {"header": "header", "mbox1": "mailboxes.acpi", "mbox3": "mailboxes.asle", "mbox5": "mailboxes.asle_ext"}
+
+
+def _plain_value(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return bytes(v).hex()
+    if isinstance(v, dict):
+        return {str(k): _plain_value(x) for k, x in v.items() if not str(k).startswith("_")}
+    if isinstance(v, (list, tuple)):
+        return [_plain_value(x) for x in v]
+    return v
+
+
+def _unwrap(sc: cs.Construct) -> cs.Construct:
+    while isinstance(sc, cs.Renamed):
+        sc = sc.subcon
+    return sc
+
+
+def _leaves_of(sc: cs.Construct, value: Any, base: int, prefix: str, out: dict[str, tuple[Any, int, int]]) -> None:
+    """Leaves of a parsed fixed-size struct with their byte offset and size."""
+    inner = _unwrap(sc)
+    if isinstance(inner, cs.Struct):
+        off = base
+        for sub in inner.subcons:
+            size = sub.sizeof()
+            if sub.name and not sub.name.startswith("_"):
+                _leaves_of(sub, value[sub.name], off, f"{prefix}.{sub.name}" if prefix else sub.name, out)
+            off += size
+    elif isinstance(inner, cs.Array) and isinstance(inner.count, int):
+        esize = inner.subcon.sizeof()
+        for i in range(inner.count):
+            _leaves_of(inner.subcon, value[i], base + i * esize, f"{prefix}[{i}]", out)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not str(k).startswith("_"):
+                out[f"{prefix}.{k}"] = (v if not isinstance(v, dict) else _plain_value(v), base, sc.sizeof())
+    else:
+        if isinstance(value, cs.EnumIntegerString):
+            value = {"value": int(value), "name": str(value)}
+        out[prefix] = (value, base, sc.sizeof())
+
+
+def leaves(data: bytes) -> tuple[dict[str, tuple[Any, int, int]], dict[str, Any]]:
+    """``{path: (value, offset, size)}`` of an OpRegion's first 8 KiB (mailbox 4 left out: it is a
+    VBT) and facts: version, RVDA/RVDS, the extended-VBT location, the VBT bytes."""
+    body = bytes(data[: OPREGION_SIZE]).ljust(OPREGION_SIZE, b"\0")
+    parsed = decode(OpRegion, body, "OpRegion")
+    leaves: dict[str, tuple[Any, int, int]] = {}
+    off = 0
+    hdr = parsed.header
+    major, minor = hdr.over.major, hdr.over.minor
+    mb = hdr.mboxes
+    for sub in OpRegion.subcons:
+        size = sub.sizeof()
+        name = sub.name
+        if name == "mbox4":
+            off += size
+            continue
+        if name == "mbox2":
+            backlight = mb.backlight_3x and (not mb.swsci or major >= 3)
+            schema = Mailbox2Backlight if backlight else Mailbox2Swsci
+            val = decode(schema, parsed.mbox2, "OpRegion mailbox 2")
+            _leaves_of(schema, val, off, "mailboxes.backlight_3x" if backlight else "mailboxes.swsci", leaves)
+        else:
+            _leaves_of(sub, parsed[name], off, OPREGION_MBOX_PATH[name], leaves)
+        off += size
+    # the version as one text field instead of its four bytes
+    for k in [k for k in leaves if k.startswith("header.over.")]:
+        del leaves[k]
+    leaves["header.version"] = (f"{major}.{minor}.{hdr.over.revision}", 0x14, 4)
+    # fields past the end of a short dump are not there
+    leaves = {k: ((v if o + s <= len(data) else None), o, s) for k, (v, o, s) in leaves.items()}
+    facts = {
+        "major": major, "minor": minor, "rvda": parsed.mbox3.rvda, "rvds": parsed.mbox3.rvds,
+        "signature_ok": bytes(data[:16]) == OPREGION_SIGNATURE, "bytes": len(data),
+        "extended": extended_vbt_location(bytes(data)),
+    }
+    return leaves, facts
