@@ -251,17 +251,11 @@ def host_capture() -> Capture:
     return cap
 
 
-# The VM the demo guest runs in: QEMU 9.0, i440fx, SeaBIOS, the IGD at guest 00:02.0 (legacy mode).
+# The VM the demo guest runs in: QEMU 9.0, i440fx, SeaBIOS, the IGD at guest 00:02.0 (legacy mode);
+# igdscope.vmconfig.parse_qemu_cmdline(VM_ARGS) reads it as `igdscope check --vm-args` would.
 VM_ARGS = ("qemu-system-x86_64 -machine pc-i440fx-9.0,accel=kvm -cpu host -m 8G -vga none -nodefaults "
            "-device vfio-pci,host=0000:00:02.0,addr=02.0,x-igd-opregion=on "
            "-drive file=guest.qcow2,if=virtio")
-
-
-def vm_config():
-    """The demo VM's configuration, parsed as ``igdscope check --vm-args`` would."""
-    from igdscope import vmconfig
-
-    return vmconfig.parse_qemu_cmdline(VM_ARGS)
 
 
 def guest_capture() -> Capture:

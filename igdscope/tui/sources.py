@@ -96,11 +96,12 @@ def file_source(path: str) -> StaticSource:
 
 
 def demo_source(guest: bool = True) -> Source:
+    from igdscope import vmconfig
     from igdscope.sources import demo
 
     host = StaticSource(demo.host_capture, "demo host")
     src: Source = host if not guest else DiffSource(host, StaticSource(demo.guest_capture, "demo guest"), "demo machine (host and guest)")
-    src.vm = demo.vm_config()
+    src.vm = vmconfig.parse_qemu_cmdline(demo.VM_ARGS)
     return src
 
 

@@ -9,12 +9,13 @@ import sys
 
 from textual.app import App, ComposeResult
 
-from igdscope.sources import demo
 from igdscope.capture import Blob
+from igdscope.sources import demo
 from igdscope.tui.model import View, check_result, diff_result, flatten, value_text
 from igdscope.tui.screens.gtt import parse_target
 from igdscope.tui.sources import export_path
 from igdscope.tui.widgets.diffview import DiffView
+from igdscope.vmconfig import parse_qemu_cmdline
 from tests.tui.conftest import settle
 
 
@@ -62,15 +63,15 @@ def test_diff_result_labels_what_legacy_mode_changes_and_what_breaks():
 
 def test_check_result_judges_the_host_with_the_vm_config():
     host = View(demo.host_capture())
-    res = check_result(host, demo.vm_config())
+    res = check_result(host, parse_qemu_cmdline(demo.VM_ARGS))
     assert res["requested_mode"] == "legacy" and res["verdicts"]["legacy"]["verdict"] == "works"
     assert {r["id"]: r["status"] for r in res["rules"]}["vm.address"] == "pass"
     bare = check_result(host)  # no VM config: the VM's side is unknown for legacy mode
     assert bare["verdicts"]["legacy"] == {"verdict": "unknown", "failing": [], "unknown": ["vm.config"]}
-    assert check_result(host) is bare and check_result(host, demo.vm_config()) is not bare
+    assert check_result(host) is bare and check_result(host, parse_qemu_cmdline(demo.VM_ARGS)) is not bare
     cap = demo.host_capture()
     cap.device("igd").driver = "i915"
-    failing = check_result(View(cap), demo.vm_config())
+    failing = check_result(View(cap), parse_qemu_cmdline(demo.VM_ARGS))
     assert failing["verdicts"]["legacy"]["verdict"] == "fails" and "own.driver" in failing["verdicts"]["legacy"]["failing"]
     guest = check_result(View(demo.guest_capture()))
     assert "inside a guest" in guest["error"] and guest["rules"] == []
