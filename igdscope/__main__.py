@@ -1,3 +1,3 @@
-from igdscope.cli import main
+from igdscope.cli.main import main
 
 raise SystemExit(main())

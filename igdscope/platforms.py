@@ -40,7 +40,9 @@ def _spec_text(name: str) -> str:
     local = Path(__file__).resolve().parent.parent / "specs" / name
     if local.is_file():
         return local.read_text(encoding="utf-8")
-    from importlib import resources  # only an installed package needs it (and it is slow to import)
+    from importlib import (
+        resources,  # only an installed package needs it (and it is slow to import)
+    )
 
     return resources.files("igdscope._specs").joinpath(name).read_text(encoding="utf-8")
 

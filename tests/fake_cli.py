@@ -10,6 +10,6 @@ from tests.fakesys import FakeRoot
 
 if __name__ == "__main__":
     sysfs.Root = FakeRoot  # type: ignore[misc]  # every later `from igdscope.sources.sysfs import Root` gets it
-    from igdscope.cli import main
+    from igdscope.cli.main import main
 
     raise SystemExit(main())

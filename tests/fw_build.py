@@ -9,7 +9,7 @@ import lzma
 import struct
 import uuid
 
-from igdscope.fwsections import LZMA_GUID, LZMAF86_GUID, TIANO_GUID
+from igdscope.decode.sections import LZMA_GUID, LZMAF86_GUID, TIANO_GUID
 from tests import efi_encode
 
 FLASH_DESCRIPTOR = bytes(16) + b"\x5a\xa5\xf0\x0f"

@@ -57,7 +57,7 @@ HOOK = textwrap.dedent("""
     os.close(report)
 """)
 
-CLI_BODY = "from igdscope.cli import main; code = main({argv!r})"
+CLI_BODY = "from igdscope.cli.main import main; code = main({argv!r})"
 
 TUI_BODY = textwrap.dedent("""
         import asyncio
@@ -163,7 +163,7 @@ def test_the_hook_sees_a_write(world, tmp_path):
         from igdscope.sources import sysfs
         from tests.fakesys import FakeRoot
         sysfs.Root = FakeRoot
-        from igdscope.cli import main
+        from igdscope.cli.main import main
         tree = {str(tmp_path / 'tree')!r}
         from igdscope.sources import demo
         from tests.fakesys import build_tree, tree_digest

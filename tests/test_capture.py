@@ -657,12 +657,12 @@ def test_blob_round_trip_keeps_bytes_and_digest(capture_validator, extra, config
 
 
 def test_every_blob_name_of_the_spec_has_the_kind_show_blob_decodes_it_as():
-    from igdscope import formats
+    from igdscope.decode.files import blob_kind
 
     names = re.findall(r"^\| `([^`]+)` \|", (SPECS / "capture.md").read_text().split("## Blob names", 1)[1].split("\n## ", 1)[0], re.M)
     expected = {"config/<bdf>": "config", "opregion": "opregion", "opregion/rvda": "vbt", "vbt/debugfs": "vbt", "rom": "rom",
                 "gtt": "gtt", "vfio/host_cfg": "config", "vfio/lpc_cfg": "config"}
     assert sorted(names) == sorted(expected)
     for name in names:
-        assert formats.blob_kind(name, b"") == expected[name], name
-    assert formats.blob_kind("something/new", b"$VBT") == "vbt" and formats.blob_kind("x", b"\x01\x02") is None
+        assert blob_kind(name, b"") == expected[name], name
+    assert blob_kind("something/new", b"$VBT") == "vbt" and blob_kind("x", b"\x01\x02") is None

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import copy
 
 import pytest
 
-from igdscope import check, vmconfig
+from igdscope.analysis import check
+from igdscope.analysis import vmconfig
 from igdscope.capture import Blob
 from igdscope.schemas import rom as R
 from igdscope.sources import demo
@@ -271,7 +271,7 @@ def test_cli_check(tmp_path, world_vm):
 @pytest.mark.parametrize("vm_args", ["", "   ", "\n\t"])
 def test_cli_check_with_empty_vm_args(tmp_path, capsys, vm_args):
     # --vm-args "$ARGS" with ARGS unset or blank: one line saying so, exit 3
-    from igdscope.cli import main
+    from igdscope.cli.main import main
 
     cap = tmp_path / "host.json"
     cap.write_text(demo.host_capture().to_json())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from igdscope import capture as capmod
-from igdscope.cli import main
+from igdscope.cli.main import main
 from igdscope.sources import demo
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -78,9 +78,9 @@ def test_dump_json_is_valid_and_round_trips(host_json, guest_json, capture_valid
         capture_validator(doc)
         cap = capmod.loads(text)
         # dump -> load -> dump gives the same document
-        from igdscope import decoders
+        from igdscope.decode.model import decode_capture
 
-        assert cap.to_json(decoders.decode_capture(cap)) == text
+        assert cap.to_json(decode_capture(cap)) == text
 
 
 def test_dump_json_stdout_equals_file(host_json):
@@ -207,7 +207,7 @@ def test_help_teaches_exit_codes():
 def test_exit_codes_documented_in_readme_match():
     from igdscope import errors
 
-    from igdscope.cli import EXIT_CODES_HELP
+    from igdscope.cli.main import EXIT_CODES_HELP
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     table = readme.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
@@ -222,7 +222,7 @@ def test_exit_codes_documented_in_readme_match():
 def test_cli_never_imports_textual():
     code = (
         "import sys, io, contextlib\n"
-        "from igdscope.cli import main\n"
+        "from igdscope.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    main(['dump', '--demo', '--json'])\n"
         "    main(['demo', '--text'])\n"
@@ -372,7 +372,7 @@ def test_text_view_never_prints_python_none(capsys):
     """Values that are None in the JSON (a DTD with no clock has no refresh rate, a port with no
     name on one platform, a field a BDB version lacks) read as '-' in text, and empty lists as
     'none' -- on every corpus file, with every panel."""
-    from igdscope import render
+    from igdscope.cli import render
 
     assert render._tree({"vrefresh": None, "psr2": {"value": None, "name": "not in this BDB version"},
                          "ddc_pin": {"value": 3, "name": None}, "findings": []}, 0) == [
@@ -482,10 +482,11 @@ def test_show_opregion_prints_every_field_igt_prints_with_meanings(capsys):
     assert "level 255 of 255 (100%), not valid" in text
     # then the VBT of mailbox 4, decoded as show decodes a VBT file
     vbt_part = text.split("======== VBT (OpRegion mailbox 4) ========\n", 1)[1]
-    from igdscope import formats, render
+    from igdscope.decode.firmware import vbt_decode
+    from igdscope.cli import render
     from igdscope.schemas import opregion
 
-    alone = render.render_vbt(formats.vbt_decode(opregion.vbt_bytes(path.read_bytes())[0]))
+    alone = render.render_vbt(vbt_decode(opregion.vbt_bytes(path.read_bytes())[0]))
     assert vbt_part == alone and "BDB version 206" in vbt_part
 
 

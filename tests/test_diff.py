@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from igdscope import diff
+from igdscope.analysis import diff
 from igdscope.capture import Blob, Capture
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
 from igdscope.schemas import opregion as op

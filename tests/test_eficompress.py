@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import eficompress as E
-from igdscope import render
+from igdscope.binary import eficompress as E
+from igdscope.cli import render
 from igdscope.schemas import rom as R
 from tests import efi_encode as enc
 

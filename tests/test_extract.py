@@ -1,4 +1,4 @@
-"""``igdscope extract vbt`` and ``formats.extract_vbt``: the raw VBT out of VBT files, option ROMs,
+"""``igdscope extract vbt`` and ``extract_vbt``: the raw VBT out of VBT files, option ROMs,
 OpRegions (mailbox 4, relative RVDA; absolute RVDA refused with where to read it) and captures
 (debugfs copy, else the OpRegion's, else the ROM's), cut to ``vbt_size``; checked against the corpus
 (the ROM's VBT against the ``.vbt`` of the same board) and against ``intel_vbt_decode``."""
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import formats
+from igdscope.decode.files import extract_blob, extract_vbt, sniff
 from igdscope.capture import Blob
 from igdscope.errors import BadInput
 from igdscope.schemas import opregion as op
@@ -91,7 +91,7 @@ def vbt_decode_accepts(tmp_path: Path, raw: bytes, expect_bdb: int) -> None:
 @pytest.mark.parametrize("name", sorted(ROM_VBT_OFFSETS))
 def test_rom_extract_is_the_vbt_at_the_manifest_offset(name):
     data = corpus(name)
-    raw, where = formats.extract_vbt(data, "rom", name)
+    raw, where = extract_vbt(data, "rom", name)
     off = ROM_VBT_OFFSETS[name]
     assert where == f"option ROM at {off:#x}"
     assert raw == data[off : off + vbt_size(data[off:])] and len(raw) == vbt_size(raw)
@@ -99,11 +99,11 @@ def test_rom_extract_is_the_vbt_at_the_manifest_offset(name):
 
 @pytest.mark.parametrize("name", sorted(SAME_BOARD))
 def test_rom_vbt_matches_the_same_boards_vbt(name):
-    raw, _ = formats.extract_vbt(corpus(name), "rom", name)
+    raw, _ = extract_vbt(corpus(name), "rom", name)
     other_name = SAME_BOARD[name]
     other = corpus(other_name)
-    kind = formats.sniff(other)
-    theirs, _ = formats.extract_vbt(other, kind, other_name)
+    kind = sniff(other)
+    theirs, _ = extract_vbt(other, kind, other_name)
     assert layout(raw) == layout(theirs)  # same size, BDB version, blocks and block sizes
     diff = [i for i, (a, b) in enumerate(zip(raw, theirs)) if a != b]
     if kind == "opregion":
@@ -119,21 +119,21 @@ def test_rom_vbt_matches_the_same_boards_vbt(name):
 @pytest.mark.parametrize("name", ["gen12-adlp_coreboot_google-redrix.vbt", "gen7-ivb_coreboot_lenovo-x230.vbt", "gen3-945gc_coreboot_intel-d945gclf.vbt"])
 def test_vbt_file_is_cut_to_vbt_size(name):
     data = corpus(name)
-    raw, where = formats.extract_vbt(data, "vbt", name)
+    raw, where = extract_vbt(data, "vbt", name)
     assert where == "VBT file" and raw == data[: vbt_size(data)]
 
 
 def test_vbt_inside_something_else_and_truncated():
     inner = V.demo_vbt()
-    raw, where = formats.extract_vbt(b"\xff" * 100 + inner + b"\0" * 50, "vbt", "fv.bin")
+    raw, where = extract_vbt(b"\xff" * 100 + inner + b"\0" * 50, "vbt", "fv.bin")
     assert raw == inner and where == "VBT file at 0x64"
-    cut, _ = formats.extract_vbt(inner[:200], "vbt", "cut.vbt")
+    cut, _ = extract_vbt(inner[:200], "vbt", "cut.vbt")
     assert cut == inner[:200] and vbt_size(cut) == len(inner)  # the bytes present; the CLI warns
 
 
 def test_corpus_opregion_mailbox4():
     data = corpus("gen9.5-kbl_rikka0w0_opregion.opregion")
-    raw, where = formats.extract_vbt(data, "opregion", "op.bin")
+    raw, where = extract_vbt(data, "opregion", "op.bin")
     assert where == "OpRegion mailbox 4"
     assert raw == op.vbt_bytes(data)[0] and len(raw) == vbt_size(raw) == 4284
 
@@ -145,37 +145,37 @@ def _ext_vbt() -> bytes:
 def test_opregion_relative_rvda_appended():
     ext = _ext_vbt()
     data = op.build_opregion({"version": "2.1.0", "mbox4": V.demo_vbt(), "extended_vbt": ext + bytes(100)})
-    raw, where = formats.extract_vbt(data, "opregion", "op.bin")
+    raw, where = extract_vbt(data, "opregion", "op.bin")
     assert raw == ext and where == "OpRegion extended VBT (RVDA +0x2000)"  # cut to vbt_size, not RVDS
     with pytest.raises(BadInput, match=r"OpRegion \+ 0x2000 .* beyond the 8192 bytes .*vfio region or /dev/mem"):
-        formats.extract_vbt(data[:0x2000], "opregion", "op.bin")
+        extract_vbt(data[:0x2000], "opregion", "op.bin")
 
 
 def test_opregion_absolute_rvda_is_refused_with_where_it_is():
     data = op.build_opregion({"version": "2.0.0", "mbox4": V.demo_vbt(), "mailboxes": {"asle": {"rvda": 0x7A5F_1000, "rvds": 9000}}})
     with pytest.raises(BadInput) as exc:
-        formats.extract_vbt(data, "opregion", "op.bin")
+        extract_vbt(data, "opregion", "op.bin")
     msg = str(exc.value)
     assert "physical address 0x7a5f1000" in msg and "/dev/mem" in msg and "\n" not in msg
 
 
 def test_opregion_without_vbt():
     with pytest.raises(BadInput, match="mailbox 4 does not start"):
-        formats.extract_vbt(op.build_opregion({"version": "2.0.0"}), "opregion", "op.bin")
+        extract_vbt(op.build_opregion({"version": "2.0.0"}), "opregion", "op.bin")
 
 
 def test_hostile_headers():
     bad = bytearray(V.demo_vbt())
     bad[0x18:0x1A] = (20).to_bytes(2, "little")
     with pytest.raises(BadInput, match="vbt_size 20, smaller than its own 48-byte header"):
-        formats.extract_vbt(bytes(bad), "vbt", "x")
+        extract_vbt(bytes(bad), "vbt", "x")
     with pytest.raises(BadInput, match="no '\\$VBT'"):
-        formats.extract_vbt(b"\x55\xaa" + bytes(5000), "rom", "x")
+        extract_vbt(b"\x55\xaa" + bytes(5000), "rom", "x")
     with pytest.raises(BadInput, match="cannot extract a VBT from a config file"):
-        formats.extract_vbt(bytes(256), "config", "x")
+        extract_vbt(bytes(256), "config", "x")
     big = bytearray(V.demo_vbt())
     big[0x18:0x1A] = b"\xff\xff"  # vbt_size 65535 on a 398-byte VBT: the bytes present, no more
-    assert formats.extract_vbt(bytes(big), "vbt", "x")[0] == bytes(big)
+    assert extract_vbt(bytes(big), "vbt", "x")[0] == bytes(big)
 
 
 # -- captures -------------------------------------------------------------------------------------
@@ -192,22 +192,22 @@ def _capture_json(drop: tuple[str, ...] = (), replace: dict[str, bytes] | None =
 
 
 def test_capture_prefers_debugfs_then_opregion_then_rom():
-    raw, where = formats.extract_vbt(_capture_json(), "capture", "c.json")
+    raw, where = extract_vbt(_capture_json(), "capture", "c.json")
     assert raw == demo.vbt() and where == "capture: debugfs i915_vbt (the VBT i915 selected)"
-    raw, where = formats.extract_vbt(_capture_json(drop=("vbt/debugfs",)), "capture", "c.json")
+    raw, where = extract_vbt(_capture_json(drop=("vbt/debugfs",)), "capture", "c.json")
     assert raw == demo.vbt() and where == "capture: OpRegion mailbox 4 (no debugfs i915_vbt copy)"
-    raw, where = formats.extract_vbt(_capture_json(drop=("vbt/debugfs", "opregion")), "capture", "c.json")
+    raw, where = extract_vbt(_capture_json(drop=("vbt/debugfs", "opregion")), "capture", "c.json")
     assert raw == demo.vbt() and where == "capture: option ROM at 0x27d (no debugfs i915_vbt copy; no OpRegion)"
     with pytest.raises(BadInput, match="no VBT in the capture: no debugfs i915_vbt copy; no OpRegion; no option ROM"):
-        formats.extract_vbt(_capture_json(drop=("vbt/debugfs", "opregion", "rom")), "capture", "c.json")
+        extract_vbt(_capture_json(drop=("vbt/debugfs", "opregion", "rom")), "capture", "c.json")
 
 
 def test_capture_absolute_rvda_uses_the_devmem_copy_or_falls_back_with_the_reason():
     ext = _ext_vbt()
     host = op.build_opregion({"version": "2.0.0", "mailboxes": {"asle": {"rvda": 0x7A5F_1000, "rvds": len(ext)}}})
-    raw, where = formats.extract_vbt(_capture_json(drop=("vbt/debugfs",), replace={"opregion": host, "opregion/rvda": ext}), "capture", "c.json")
+    raw, where = extract_vbt(_capture_json(drop=("vbt/debugfs",), replace={"opregion": host, "opregion/rvda": ext}), "capture", "c.json")
     assert raw == ext and where.startswith("capture: OpRegion extended VBT read from /dev/mem at RVDA")
-    raw, where = formats.extract_vbt(_capture_json(drop=("vbt/debugfs",), replace={"opregion": host}), "capture", "c.json")
+    raw, where = extract_vbt(_capture_json(drop=("vbt/debugfs",), replace={"opregion": host}), "capture", "c.json")
     assert raw == demo.vbt() and where.startswith("capture: option ROM at 0x27d") and "physical address 0x7a5f1000" in where
 
 
@@ -266,7 +266,7 @@ def test_cli_existing_commands_untouched():
 @pytest.mark.parametrize("name", ["gen9.5-kbl_rikka0w0_vbios-dump.rom", "gen9.5-kbl_rikka0w0_opregion.opregion", "gen12-adlp_coreboot_google-redrix.vbt"])
 def test_intel_vbt_decode_accepts_extracted_corpus_vbts(tmp_path, name):
     data = corpus(name)
-    raw, _ = formats.extract_vbt(data, formats.sniff(data), name)
+    raw, _ = extract_vbt(data, sniff(data), name)
     vbt_decode_accepts(tmp_path, raw, V.walk_blocks(raw)["bdb_version"])
 
 
@@ -275,7 +275,7 @@ def test_intel_vbt_decode_accepts_extracted_relative_rvda_vbt(tmp_path):
     rng = random.Random(7)
     ext = V.build_vbt(240, [(1, bytes(7)), (254, rng.randbytes(7000))])
     data = op.build_opregion({"version": "2.1.0", "extended_vbt": ext})
-    raw, _ = formats.extract_vbt(data, "opregion", "op.bin")
+    raw, _ = extract_vbt(data, "opregion", "op.bin")
     assert raw == ext
     vbt_decode_accepts(tmp_path, raw, 240)
 
@@ -302,7 +302,7 @@ def test_capture_opregion_and_rom_come_out_byte_for_byte(tmp_path):
 def test_extracted_opregion_decodes_like_the_blob_and_names_the_devmem_vbt():
     ext = _ext_vbt()
     host_op = op.build_opregion({"version": "2.0.0", "mailboxes": {"asle": {"rvda": 0x7A5F_1000, "rvds": len(ext)}}})
-    raw, where = formats.extract_blob(_capture_json(replace={"opregion": host_op, "opregion/rvda": ext}), "capture", "opregion", "c.json")
+    raw, where = extract_blob(_capture_json(replace={"opregion": host_op, "opregion/rvda": ext}), "capture", "opregion", "c.json")
     assert raw == host_op and op.parse_opregion(raw)["header"]["over"]["major"] == 2
     assert where == ("capture blob opregion (read from demo /test/opregion); its extended VBT at the physical RVDA is blob "
                      "opregion/rvda (extract vbt writes it)")
@@ -310,19 +310,19 @@ def test_extracted_opregion_decodes_like_the_blob_and_names_the_devmem_vbt():
 
 def test_extract_opregion_or_rom_needs_a_capture_that_has_it(tmp_path):
     with pytest.raises(BadInput, match=r"^c.json: the capture has no OpRegion"):
-        formats.extract_blob(_capture_json(drop=("opregion",)), "capture", "opregion", "c.json")
+        extract_blob(_capture_json(drop=("opregion",)), "capture", "opregion", "c.json")
     cap = demo.host_capture()
     cap.blobs.pop("opregion")
     cap.sources["opregion"] = {"used": None, "tried": [{"source": "debugfs", "result": "not tried: i915 does not own 0000:00:02.0"},
                                                        {"source": "vfio", "result": "not tried: vfio-pci does not own 0000:00:02.0"}]}
     with pytest.raises(BadInput, match=r"no OpRegion \(debugfs: not tried: i915 does not own 0000:00:02.0; vfio: not tried"):
-        formats.extract_blob(cap.to_json().encode(), "capture", "opregion", "c.json")
+        extract_blob(cap.to_json().encode(), "capture", "opregion", "c.json")
     with pytest.raises(BadInput, match=r"^c.json: the capture has no option ROM$"):
-        formats.extract_blob(_capture_json(drop=("rom",)), "capture", "rom", "c.json")
+        extract_blob(_capture_json(drop=("rom",)), "capture", "rom", "c.json")
     with pytest.raises(BadInput, match="rom.bin is an option ROM file already: nothing to extract"):
-        formats.extract_blob(demo.option_rom(), "rom", "rom", "rom.bin")
+        extract_blob(demo.option_rom(), "rom", "rom", "rom.bin")
     with pytest.raises(BadInput, match="cannot extract an OpRegion from a vbt file"):
-        formats.extract_blob(demo.vbt(), "vbt", "opregion", "x.vbt")
+        extract_blob(demo.vbt(), "vbt", "opregion", "x.vbt")
     rom = tmp_path / "rom.bin"
     rom.write_bytes(demo.option_rom())
     r = cli("extract", "opregion", str(rom), "-o", str(tmp_path / "o.bin"))

@@ -4,9 +4,9 @@ inputs -- bit flips, byte writes, truncations, random tails, and lying size/offs
 child_dev_size; OpRegion size, version, MBOX, RVDA/RVDS; ROM size byte, PCIR offset, PCIR
 length/revision, image length, indicator, device-list offset, EFI sizes and offsets).
 
-For each decoder -- VBT (``formats.vbt_decode``), OpRegion (``opregion.parse_opregion`` and its
+For each decoder -- VBT (``vbt_decode``), OpRegion (``opregion.parse_opregion`` and its
 helpers, and what ``show`` makes of it: the VBT inside and the text view) and ROM
-(``formats.rom_summary``, ``rom.match_device``, the VBT inside, the text view) -- no exception other than
+(``rom_summary``, ``rom.match_device``, the VBT inside, the text view) -- no exception other than
 ``igdscope.errors.BadInput`` (``DecodeError`` is one) may escape, no example may take long, and
 lying sizes must not make the decoders allocate in proportion to the claim (tracemalloc).
 
@@ -28,7 +28,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from igdscope import eficompress, formats, fwsections, render
+from igdscope.binary import eficompress
+from igdscope.decode.files import decode_file, extract_vbt, vbt_inside
+from igdscope.decode.firmware import rom_summary, vbt_decode
+from igdscope.decode import sections
+from igdscope.cli import render
 from igdscope.errors import BadInput
 from igdscope.schemas import opregion as op
 from igdscope.schemas import rom as R
@@ -191,14 +195,14 @@ def firmware_fields(data: bytes) -> list[tuple[int, int]]:
     CompressionType, and its stream's sizes (LZMA: dictionary and uncompressed size; UEFI/Tiano:
     CompSize and OrigSize)."""
     out = []
-    for sec in fwsections.sections(data):
+    for sec in sections.sections(data):
         header = 8 if data[sec.offset : sec.offset + 3] == b"\xff\xff\xff" else 4
         out += [(sec.offset, 3), (sec.offset + 3, 1)] + ([(sec.offset + 4, 4)] if header == 8 else [])
-        if data[sec.offset + 3] == fwsections.SECTION_GUID_DEFINED:
+        if data[sec.offset + 3] == sections.SECTION_GUID_DEFINED:
             out.append((sec.offset + header + 16, 2))
         else:
             out += [(sec.offset + header, 4), (sec.offset + header + 4, 1)]
-        if sec.method in (fwsections.LZMA, fwsections.LZMA_X86):
+        if sec.method in (sections.LZMA, sections.LZMA_X86):
             out += [(sec.data_start + 1, 4), (sec.data_start + 5, 8)]
         else:
             out += [(sec.data_start, 4), (sec.data_start + 4, 4)]
@@ -269,22 +273,22 @@ def timed(fn, data: bytes) -> None:
 
 
 def decode_vbt(data: bytes) -> None:
-    res = formats.vbt_decode(data)
+    res = vbt_decode(data)
     assert isinstance(res["blocks"], list) and isinstance(res["findings"], list)
     try:
-        raw, _ = formats.extract_vbt(data, "vbt", "fuzz")
+        raw, _ = extract_vbt(data, "vbt", "fuzz")
         assert raw.startswith(b"$VBT")
     except BadInput:
         pass
 
 
 def decode_opregion(data: bytes) -> None:
-    res = formats.decode_file(data, "opregion", None, "fuzz")  # what `igdscope show` decodes: mailboxes, then the VBT
+    res = decode_file(data, "opregion", None, "fuzz")  # what `igdscope show` decodes: mailboxes, then the VBT
     assert isinstance(res["findings"], list) and ("error" in res["vbt_decoded"]) != ("blocks" in res["vbt_decoded"])
     render.render_opregion(res, all_panels=True)
     op.extended_vbt_location(data)
     op.vbt_bytes(data)
-    for fn in (lambda: op.vfio_view(data), lambda: formats.extract_vbt(data, "opregion", "fuzz")):
+    for fn in (lambda: op.vfio_view(data), lambda: extract_vbt(data, "opregion", "fuzz")):
         try:
             fn()
         except BadInput:
@@ -292,11 +296,11 @@ def decode_opregion(data: bytes) -> None:
 
 
 def decode_rom(data: bytes) -> None:
-    res = formats.rom_summary(data)
+    res = rom_summary(data)
     assert len(res["images"]) <= R.MAX_IMAGES
     R.match_device(res, 0x5916)
     render.render_rom(res)  # what `igdscope show rom.bin` prints must cope with every shape
-    render.render_vbt_inside(formats.vbt_inside(data, "rom", "fuzz"), all_panels=True)
+    render.render_vbt_inside(vbt_inside(data, "rom", "fuzz"), all_panels=True)
 
 
 def decode_efi_stream(data: bytes) -> None:
@@ -428,7 +432,7 @@ def test_many_copies_of_a_block_do_not_multiply_the_decode():
 
     n = (0xFFFF - 48 - 22) // 3
     vbt = V.build_vbt(230, [(27, b"")] * n)
-    dec = formats.vbt_decode(vbt)
+    dec = vbt_decode(vbt)
     n -= 1  # the last header ends at bdb_size: i915's walk (index + 3 < bdb_size) leaves it out
     assert len(dec["blocks"]) == n
     assert sum("fields" in b for b in dec["blocks"]) == 1

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igdscope import dmar
-from igdscope import gtt as gttmod
+from igdscope.analysis import dmar
+from igdscope.decode import gtt as gttmod
 from igdscope.schemas import gtt as G
 from igdscope.sources import demo
 
@@ -90,7 +90,7 @@ def test_summary_of_a_table_without_a_whole_entry(tmp_path, capsys):
     assert s == {**gttmod.summary(bytes(8), fmt, dsm=(demo.BDSM, demo.DSM)), "entries": 0, "aperture_bytes": 0, "empty_entries": 0, "most_common_value": None, "most_common_count": 0}
     assert s["stolen"] == {"base": demo.BDSM, "size": demo.DSM, "entries": 0, "runs": []}
     # `gtt show --summary` of a file holding 3 bytes (a GGTT cut short) prints the empty table
-    from igdscope.cli import main
+    from igdscope.cli.main import main
 
     raw = tmp_path / "gtt.bin"
     raw.write_bytes(b"\x01\x02\x03")
@@ -190,7 +190,7 @@ def test_classify_against_the_demo_host():
 def test_fault_address_wider_than_64_bits_from_a_log(tmp_path, monkeypatch, capsys):
     import io
 
-    from igdscope.cli import main
+    from igdscope.cli.main import main
 
     cap = tmp_path / "host.json"
     cap.write_text(demo.host_capture().to_json())

@@ -11,10 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from igdscope import cli, gtt_watch
+from igdscope.cli import main
+from igdscope.sources import gttwatch
 from igdscope.schemas import gtt as G
 from igdscope.sources import demo, live
 from igdscope.sources.sysfs import Root
@@ -69,15 +69,15 @@ class FakeTime:
 def fake_time(monkeypatch):
     def install(actions=()):
         t = FakeTime(actions)
-        monkeypatch.setattr(gtt_watch, "CLOCK", t.clock)
-        monkeypatch.setattr(gtt_watch, "SLEEP", t.sleep)
+        monkeypatch.setattr(gttwatch, "CLOCK", t.clock)
+        monkeypatch.setattr(gttwatch, "SLEEP", t.sleep)
         return t
 
     return install
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    rc = cli.main(["gtt", "show", *args])
+    rc = main.main(["gtt", "show", *args])
     out = capsys.readouterr()
     return rc, out.out, out.err
 
@@ -243,7 +243,7 @@ def test_one_read_only_mapping_across_ticks(tree, fake_time, capsys, monkeypatch
 
 def test_slow_tick_skips_slots_and_counts_an_overrun(tree, fake_time, capsys, monkeypatch):
     t = fake_time()
-    real_read = gtt_watch.Watch._read
+    real_read = gttwatch.Watch._read
     reads = []
 
     def slow_read(self):
@@ -252,7 +252,7 @@ def test_slow_tick_skips_slots_and_counts_an_overrun(tree, fake_time, capsys, mo
             t.now += 1.0  # the third read (the second tick after the baseline) takes 1 s: four slots of 0.25 s
         real_read(self)
 
-    monkeypatch.setattr(gtt_watch.Watch, "_read", slow_read)
+    monkeypatch.setattr(gttwatch.Watch, "_read", slow_read)
     rc, out, _ = run_cli(capsys, "--root", str(tree), "--watch", "0.25", "--count", "5", "--json")
     stop = events(out)[-1]
     assert rc == 0 and stop["overruns"] == 1 and stop["skipped_slots"] == 4 and stop["slowest_tick_ms"] == 1000.0
@@ -277,7 +277,7 @@ def test_four_byte_ptes(tree, fake_time):
     site = live.GttSite(site.bdf, site.device_id, site.path, site.offset, site.size, 4)
     got = []
     fake_time([lambda: write_entries_at(resource0(tree), 0, (0xAB << 4 | 0x5000 << 12 | 1) << 32 | 0x1000_0001)])
-    w = gtt_watch.Watch(Root(tree), site, G.FORMATS["gen6"], 0.1, got.append, count=2, stop=4)
+    w = gttwatch.Watch(Root(tree), site, G.FORMATS["gen6"], 0.1, got.append, count=2, stop=4)
     w.run()
     change = got[1]
     assert change["changed"] == 2 and change["runs"] == [{"first": 0, "entries": 2}]
@@ -348,11 +348,11 @@ def test_real_signals_in_a_real_process(tree, sig, name, json_mode):
 
 def test_help_teaches_the_watch(capsys):
     with pytest.raises(SystemExit) as e:
-        cli.main(["gtt", "show", "--help"])
+        main.main(["gtt", "show", "--help"])
     out = capsys.readouterr().out
     assert e.value.code == 0
     assert "--watch [SECONDS]" in out and "--count N" in out and "JSON Lines" in out
     assert "sudo igdscope gtt show --watch\n" in out and "3 entries changed: 5-7" in out
     with pytest.raises(SystemExit):
-        cli.main(["gtt", "--help"])
+        main.main(["gtt", "--help"])
     assert "sudo igdscope gtt show --watch" in capsys.readouterr().out

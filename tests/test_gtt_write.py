@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import gtt_write as gw
+from igdscope.analysis import invalidate as gw
 from igdscope import outfile
 from igdscope.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PERMISSION, EXIT_REFUSED
 from igdscope.sources import demo
@@ -64,17 +64,17 @@ def root(tree):
 
 
 def _invalidate(root, backup, **kw):
-    from igdscope import cli_gtt
+    from igdscope.cli import gtt
 
-    return cli_gtt.cmd_invalidate(_args(root, yes=True, backup=str(backup), **kw))
+    return gtt.cmd_invalidate(_args(root, yes=True, backup=str(backup), **kw))
 
 
 def _restore(root, backup, **kw):
-    from igdscope import cli_gtt
+    from igdscope.cli import gtt
 
     args = _args(root, backup_file=str(backup), **kw)
     args.device = kw.get("device")
-    return cli_gtt.cmd_restore(args)
+    return gtt.cmd_restore(args)
 
 
 def _set_identity(tree: Path, vendor: int | None = None, device: int | None = None, cls: int | None = None, driver: str | None = None, config: bool = True):
@@ -135,10 +135,10 @@ class EmulatedPortIO:
 
 
 def test_dry_run_writes_nothing(root, tree, tmp_path, capsys):
-    from igdscope import cli_gtt
+    from igdscope.cli import gtt
 
     before = _gtt(tree)
-    assert cli_gtt.cmd_invalidate(_args(root, backup=str(tmp_path / "b.json"))) == 0
+    assert gtt.cmd_invalidate(_args(root, backup=str(tmp_path / "b.json"))) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan["dry_run"] and plan["entries"] == ENTRIES and plan["value"] == 0 and plan["id"] == "8086:3e92" and "GFX_FLSH_CNTL" in plan["tlb_flush"]
     assert _gtt(tree) == before and not (tmp_path / "b.json").exists() and _mmio_flush(tree) == 0
@@ -248,10 +248,10 @@ def test_an_existing_backup_is_never_replaced(root, tree, tmp_path, capsys):
     assert backup.read_bytes() == kept and _gtt(tree) == now  # refused before anything was written
     assert _restore(root, backup) == 0 and _gtt(tree) == before
     # the dry run says it would be refused
-    from igdscope import cli_gtt
+    from igdscope.cli import gtt
 
     capsys.readouterr()
-    assert cli_gtt.cmd_invalidate(_args(root, backup=str(backup))) == EXIT_REFUSED
+    assert gtt.cmd_invalidate(_args(root, backup=str(backup))) == EXIT_REFUSED
     assert "never replaces" in json.loads(capsys.readouterr().out)["refused"]
 
 
@@ -280,7 +280,7 @@ def test_default_backup_names_are_unique(root, tmp_path):
     ({"driver": "i915"}, "i915 is bound"),
 ])
 def test_identity_is_confirmed_before_any_write(root, tree, tmp_path, capsys, change, words):
-    from igdscope import cli_gtt
+    from igdscope.cli import gtt
 
     _set_identity(tree, **change)
     before = (tree / IGD / "resource0").read_bytes()
@@ -288,7 +288,7 @@ def test_identity_is_confirmed_before_any_write(root, tree, tmp_path, capsys, ch
         _invalidate(root, tmp_path / "b.json")
     assert words in str(e.value) and e.value.exit_code == EXIT_REFUSED
     try:  # the dry run does not pass either
-        code = cli_gtt.cmd_invalidate(_args(root, backup=str(tmp_path / "b.json")))
+        code = gtt.cmd_invalidate(_args(root, backup=str(tmp_path / "b.json")))
         assert code == EXIT_REFUSED and words in json.loads(capsys.readouterr().out)["refused"]
     except gw.Refused as exc:  # identity itself failed: no plan at all
         assert words in str(exc)
@@ -575,18 +575,18 @@ def test_fault_matrix_every_chunk_boundary(tmp_path, monkeypatch, capsys, name, 
 CHILD = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {repo!r})
-    from igdscope import gtt_write as gw
+    from igdscope.analysis import invalidate as gw
     from igdscope.sources import sysfs
     from tests.fakesys import FakeRoot
     sysfs.Root = FakeRoot
-    from igdscope import cli_gtt
-    real = cli_gtt._report
+    from igdscope.cli import gtt
+    real = gtt._report
     def report(*a, **k):
         for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
             os.kill(os.getpid(), s)  # the write is complete: these must not change the exit status
         return real(*a, **k)
     if {after!r}:
-        cli_gtt._report = report
+        gtt._report = report
     if {chunk!r}:
         real_w = gw.Bar0Window.write
         def write(self, first, data):
@@ -594,7 +594,7 @@ CHILD = textwrap.dedent("""
             if first == gw.CHUNK:
                 os.kill(os.getpid(), getattr(signal, {sig!r}))
         gw.Bar0Window.write = write
-    from igdscope.cli import main
+    from igdscope.cli.main import main
     raise SystemExit(main({argv!r}))
 """)
 

@@ -181,9 +181,9 @@ def test_sriov_pf_and_vfs(tmp_path):
     assert [d.bdf for d in vfs] == ["0000:00:02.1", "0000:00:02.2"]
     assert all(d.sriov == {"role": "vf", "physfn": "0000:00:02.0"} for d in vfs)
     assert [d.iommu_group for d in vfs] == [11, 12]
-    from igdscope import decoders
+    from igdscope.decode.model import decode_capture
 
-    dec = decoders.decode_capture(got)
+    dec = decode_capture(got)
     assert set(dec["devices"]) == {"igd", "host_bridge", "lpc", "0000:00:02.1", "0000:00:02.2"}
 
 

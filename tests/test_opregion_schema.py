@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope.decode import DecodeError, to_plain
+from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import opregion as op
 from igdscope.schemas import vbt as V
 

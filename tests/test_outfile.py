@@ -149,7 +149,7 @@ def test_an_existing_output_file_is_replaced_whole(tmp_path):
     (errno.EACCES, EXIT_PERMISSION, "permission denied"),
 ])
 def test_dump_output_errors_are_one_line(tmp_path, monkeypatch, capsys, err, code, words):
-    from igdscope.cli import main
+    from igdscope.cli.main import main
 
     def fail(fd, raw):
         os.write(fd, raw[:100])

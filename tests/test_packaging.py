@@ -43,4 +43,4 @@ def test_wheel_holds_every_module_and_data_file(tmp_path):
     assert not missing, f"not in the wheel: {missing[:10]}"
     specs = {f"igdscope/_specs/{p.name}" for p in (ROOT / "specs").iterdir() if p.suffix in (".tsv", ".json", ".md")}
     assert specs <= names
-    assert "igdscope/_plain_generated.py" in names and "igdscope/tui/igdscope.tcss" in names
+    assert "igdscope/binary/_plain_generated.py" in names and "igdscope/tui/igdscope.tcss" in names

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import formats, platforms, render
-from igdscope.decode import DecodeError, to_plain
+from igdscope import platforms
+from igdscope.decode.files import sniff
+from igdscope.decode.firmware import vbt_decode
+from igdscope.cli import render
+from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import vbt as V
 from igdscope.schemas.vbtblocks import features as F
 from igdscope.schemas.vbtblocks import legacy as L
@@ -604,7 +607,7 @@ def classify(diff: Diff) -> Known | None:
 
 
 def decode_bytes(data: bytes, label: str) -> tuple[int, dict[int, dict]]:
-    dec = formats.vbt_decode(data)
+    dec = vbt_decode(data)
     blocks: dict[int, dict] = {}
     for b in dec["blocks"]:
         if b["id"] in BLOCK_IDS and b["id"] not in blocks:
@@ -646,7 +649,7 @@ def compare_decoded(label: str, data: bytes, igt: igt_text.IgtDecode, gen_key: s
 def compare_file(name: str, txt: str) -> Checker:
     data = (corpus_dir() / name).read_bytes()
     igt = igt_text.load(corpus_dir() / txt)
-    return compare_decoded(name, data, igt, igt_gen_key(data, formats.sniff(data)))
+    return compare_decoded(name, data, igt, igt_gen_key(data, sniff(data)))
 
 
 def raw_panel_type(data: bytes) -> int:
@@ -1005,7 +1008,7 @@ def _per_panel_vbt(version: int, b40: bytes, lfp2_child: bool) -> bytes:
 def test_every_per_panel_block_selects_the_same_panel(b40, lfp2_child, lfp1, lfp2):
     """Blocks 9, 27, 40-44 and 58 of one VBT: the same selected_panel (an int) and selected_panel2,
     the same marks on their per-panel entries, in the same shape."""
-    dec = formats.vbt_decode(_per_panel_vbt(240, b40, lfp2_child))
+    dec = vbt_decode(_per_panel_vbt(240, b40, lfp2_child))
     blocks = {b["id"]: b["fields"] for b in dec["blocks"]}
     assert set(P.PER_PANEL_BLOCKS) - {41} <= set(blocks)  # block 41 is generated, not decoded
     for bid, key in P.PER_PANEL_BLOCKS.items():
@@ -1163,7 +1166,7 @@ def test_text_view_shows_the_panel_igt_marks(name, txt):
         pytest.skip(f"the shared corpus ({CORPUS}) is absent")
     data = (corpus_dir() / name).read_bytes()
     igt = igt_text.load(corpus_dir() / txt)
-    dec = formats.vbt_decode(data)
+    dec = vbt_decode(data)
     fields = {b["id"]: b["fields"] for b in dec["blocks"] if "fields" in b}
     text, every = render.render_vbt(dec), render.render_vbt(dec, all_panels=True)
     ck = Checker(name, dec["bdb_version"])

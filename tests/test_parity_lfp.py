@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import formats
-from igdscope.decode import DecodeError, build, decode
+from igdscope.decode.firmware import vbt_decode
+from igdscope.binary import DecodeError, build, decode
 from igdscope.schemas import vbt as V  # the registry first: it loads the vbtblocks modules
 from igdscope.schemas.vbtblocks import dtd as D
 from igdscope.schemas.vbtblocks import lfp as L
@@ -92,7 +92,7 @@ class Ours:
         for b in self.walk["blocks"]:
             self.context.setdefault(b["id"], b["raw"])
             self.offsets.setdefault(b["id"], b["offset"] + 3 - self.walk["vbt_header"]["bdb_offset"])
-        dec = formats.vbt_decode(data)
+        dec = vbt_decode(data)
         self.fields = {}
         for b in dec["blocks"]:
             assert "error" not in b, b
@@ -579,7 +579,7 @@ def lfp_vbt(version: int, *, panel_type: int = 1, with_ptrs: bool = False, fp_si
 
 
 def decode_all(vbt: bytes) -> dict:
-    res = formats.vbt_decode(vbt)
+    res = vbt_decode(vbt)
     out = {}
     for b in res["blocks"]:
         assert "error" not in b, b

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope.decode import DecodeError
+from igdscope.binary import DecodeError
 from igdscope.schemas import vbt as V
 from igdscope.schemas.vbtblocks import mipi as M
 from igdscope.schemas.vbtblocks import misc as X

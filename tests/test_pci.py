@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igdscope import decoders, platforms
+from igdscope import platforms
+from igdscope.decode.devices import decode_config
 from igdscope.errors import BadInput
 from igdscope.schemas import pci
 
@@ -127,7 +128,7 @@ def test_register_build_round_trip_and_overflow():
 @settings(max_examples=300, deadline=None)
 def test_decode_config_never_crashes(data):
     try:
-        dec = decoders.decode_config(data)
+        dec = decode_config(data)
     except BadInput as exc:
         assert len(data) < 16 and "too short" in str(exc)
     else:
@@ -169,7 +170,7 @@ def test_qemu_generation_rules(did, a, b, c):
 
 
 def test_construct_errors_become_decode_errors():
-    from igdscope.decode import DecodeError, decode
+    from igdscope.binary import DecodeError, decode
 
     with pytest.raises(DecodeError) as e:
         decode(cs.Struct("a" / cs.Int16ul, "b" / cs.Struct("c" / cs.Int32ul)), b"\x01\x02\x03", "thing")

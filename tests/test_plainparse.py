@@ -22,14 +22,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from igdscope import decode as D
-from igdscope import plainparse
-from igdscope import formats
-from igdscope.decode import DecodeError, decode, decode_plain, plain_parser, to_plain
+from igdscope import binary as D
+from igdscope.binary import plainparse
+from igdscope.decode.firmware import vbt_decode
+from igdscope.binary import DecodeError, decode, decode_plain, plain_parser, to_plain
 from igdscope.schemas import opregion
 from igdscope.schemas import vbt as V
 from igdscope.schemas.common import Flags, Raw, Text
-from igdscope.schemas.vbtblocks import dtd, lfp, mipi
+from igdscope.schemas.vbtblocks import lfp, mipi
 from igdscope.schemas.vbtblocks.misc import UpTo
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -155,7 +155,7 @@ def test_corpus_decodes_use_only_checked_schemas(monkeypatch):
             data = p.read_bytes()
             if p.suffix == ".opregion":
                 data, _ = opregion.vbt_bytes(data)
-            formats.vbt_decode(data)
+            vbt_decode(data)
     known = {id(s) for s in SCHEMAS.values()}
     seen = [schema for schema, _ in D._parsers.values()]
     assert seen and all(id(s) in known for s in seen), {type(s).__name__ for s in seen if id(s) not in known}
@@ -280,7 +280,7 @@ def test_synthetic_schemas(name, data, version):
     check(SYNTHETIC[name], data, _params(version, data))
 
 
-# -- the shipped parsers (igdscope/_plain_generated.py) ------------------------------------------
+# -- the shipped parsers (igdscope/binary/_plain_generated.py) ------------------------------------------
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ def fresh_parsers(monkeypatch):
 
 def test_shipped_module_is_current():
     path = plainparse.generated_path()
-    assert path.read_text() == plainparse.generate_module(V.plain_schemas()), f"{path.name} is stale: run python -m igdscope.plainparse"
+    assert path.read_text() == plainparse.generate_module(V.plain_schemas()), f"{path.name} is stale: run python -m igdscope.binary.plainparse"
 
 
 def _spy_generation(monkeypatch) -> list[str]:
@@ -338,7 +338,7 @@ def test_corpus_and_demo_decode_without_generating(fresh_parsers, monkeypatch):
                 data = p.read_bytes()
                 datas.append(opregion.vbt_bytes(data)[0] if p.suffix == ".opregion" else data)
     for data in datas:
-        formats.vbt_decode(data)
+        vbt_decode(data)
     assert D._parsers and not made, made[:5]
 
 
@@ -350,7 +350,7 @@ def test_shipped_parsers_give_what_runtime_generation_gives(monkeypatch):
         monkeypatch.setattr(D, "_parsers", {})
         monkeypatch.setattr(plainparse, "_shipped", None)
         monkeypatch.setattr(plainparse, "USE_PRECOMPILED", shipped)
-        return [formats.vbt_decode(d) for d in datas]
+        return [vbt_decode(d) for d in datas]
 
     shipped, generated = run(True), run(False)
     assert same(shipped, generated) is None
@@ -369,13 +369,14 @@ def test_stale_shipped_module_is_ignored(fresh_parsers, monkeypatch):
 def test_fingerprint_follows_the_schema_sources(tmp_path, monkeypatch):
     before = plainparse.source_fingerprint()
     assert before == plainparse.source_fingerprint() and len(before) == 32
-    import igdscope.plainparse as pp_module
+    import igdscope.binary.plainparse as pp_module
 
     fake = tmp_path / "igdscope"
     (fake / "schemas").mkdir(parents=True)
-    (fake / "plainparse.py").write_text("x")
+    (fake / "binary").mkdir()
+    (fake / "binary" / "plainparse.py").write_text("x")
     (fake / "schemas" / "a.py").write_text("A = 1")
-    monkeypatch.setattr(pp_module, "__file__", str(fake / "plainparse.py"))
+    monkeypatch.setattr(pp_module, "__file__", str(fake / "binary" / "plainparse.py"))
     one = plainparse.source_fingerprint()
     (fake / "schemas" / "a.py").write_text("A = 2")
     two = plainparse.source_fingerprint()

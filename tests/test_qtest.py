@@ -17,7 +17,7 @@ import shlex
 
 import pytest
 
-from igdscope import diff
+from igdscope.analysis import diff
 from igdscope.capture import Blob, Capture, Device
 from igdscope.schemas import pci
 from igdscope.sources import demo
@@ -206,12 +206,12 @@ def test_pc_with_a_filled_lpc_bridge_diffs_clean(spaces, qemu_version):
 
 def _check():
     try:
-        from igdscope import check
+        from igdscope.analysis import check
     except ImportError:
-        pytest.skip("igdscope.check does not exist yet")
+        pytest.skip("igdscope.analysis.check does not exist yet")
     if not hasattr(check, "run_checks"):
-        pytest.skip("igdscope.check has no run_checks yet")
-    from igdscope import vmconfig
+        pytest.skip("igdscope.analysis.check has no run_checks yet")
+    from igdscope.analysis import vmconfig
 
     return check, vmconfig
 

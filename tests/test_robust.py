@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igdscope import formats
+from igdscope.decode.files import decode_file, sniff
 from igdscope.errors import BadInput
 from igdscope.sources import demo
 
@@ -24,7 +24,7 @@ SEEDS = {
 
 def _decode(data: bytes, kind: str):
     try:
-        return formats.decode_file(data, kind, None, "fuzz")
+        return decode_file(data, kind, None, "fuzz")
     except BadInput:
         return None
 
@@ -34,7 +34,7 @@ def _decode(data: bytes, kind: str):
 @settings(max_examples=150, deadline=None)
 def test_random_bytes_never_crash(kind, data):
     _decode(data, kind)
-    formats.sniff(data)
+    sniff(data)
 
 
 @pytest.mark.parametrize("kind", sorted(SEEDS))
@@ -57,9 +57,9 @@ def test_corpus_files_truncated(shared_dir):
         pytest.skip("no corpus files")
     for p in files:
         data = p.read_bytes()
-        kind = formats.sniff(data)
+        kind = sniff(data)
         assert kind in ("vbt", "rom", "opregion"), p.name
-        full = formats.decode_file(data, kind, None, p.name)
+        full = decode_file(data, kind, None, p.name)
         assert full["kind"] == kind
         for cut in (len(data) // 3, len(data) // 2, len(data) - 7):
             _decode(data[:cut], kind)

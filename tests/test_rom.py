@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import formats, render
+from igdscope.decode.firmware import rom_summary, vbt_decode
+from igdscope.cli import render
 from igdscope.schemas import rom as R
-from igdscope.schemas import vbt as V
 from igdscope.sources import demo
 from tests import igt_text
 
@@ -93,13 +93,13 @@ def test_corpus_vbt_parity_with_intel_vbt_decode(name):
     data = corpus(name)
     text = (CORPUS / (name + ".igt.txt")).read_text(errors="replace")
     igt = igt_text.parse(text)
-    summary = formats.rom_summary(data)
+    summary = rom_summary(data)
     off = int(re.search(r"embedded VBT at (0x[0-9a-f]+)", manifest()[name]["notes"]).group(1), 16)
     assert summary["vbt_offset"] == off == data.find(b"$VBT") == summary["vbt"]["offset"]
     assert summary["vbt"]["image"] == 0 and summary["vbt"]["complete"]
     head = igt.section("VBT header")
     bdb = igt.section("BDB header")
-    dec = formats.vbt_decode(data)
+    dec = vbt_decode(data)
     vh, bh = dec["vbt_header"], dec["bdb_header"]
     assert head.get("VBT signature").strip('"') == vh["signature"].replace("\0", "")
     assert igt_text.int_of(head.get("VBT version")) == vh["version"]
@@ -154,7 +154,7 @@ def multi_image_rom() -> bytes:
 
 def test_built_legacy_plus_efi_rom():
     data = multi_image_rom()
-    info = formats.rom_summary(data)
+    info = rom_summary(data)
     assert info["findings"] == [] and info["walk_ended"] == "last image"
     legacy, efi = info["images"]
     assert (legacy["kind"], legacy["last"], legacy["pcir_layout"]) == ("legacy", False, "3.0")
@@ -241,7 +241,7 @@ def _set_u16(data: bytearray, off: int, value: int) -> None:
 
 def _walk(data: bytes) -> dict:
     t0 = time.perf_counter()
-    info = formats.rom_summary(bytes(data))
+    info = rom_summary(bytes(data))
     assert time.perf_counter() - t0 < 2.0
     return info
 
@@ -354,23 +354,23 @@ def test_no_allocation_proportional_to_claimed_lengths():
 def test_show_rom_with_device_says_whether_it_belongs(tmp_path, capsys):
     import json
 
-    from igdscope import cli
+    from igdscope.cli import main
     from igdscope.sources import demo
 
     path = tmp_path / "igd.rom"
     path.write_bytes(R.build_rom(R.build_legacy_image(0x8086, 0x0406, b"VBIOS" + demo.vbt(), device_ids=[0x3E92, 0x5916])))
-    assert cli.main(["show", str(path), "--device", "8086:5916"]) == 0
+    assert main.main(["show", str(path), "--device", "8086:5916"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert "    device list (2):" in out and "      3e92 5916" in out
     assert any(line.startswith("  for 8086:5916? yes (device list)") for line in out)
-    assert cli.main(["show", str(path), "--device", "0x3e92", "--json"]) == 0
+    assert main.main(["show", str(path), "--device", "0x3e92", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["match"]["match"] == "device_list" and doc["match"]["device_id"] == 0x3E92 and doc["match"]["legacy_exact"] is False
-    assert cli.main(["show", str(path), "--device", "8086:zz"]) == 3
+    assert main.main(["show", str(path), "--device", "8086:zz"]) == 3
     assert "give a hex device ID" in capsys.readouterr().err
     vbt = tmp_path / "x.vbt"
     vbt.write_bytes(demo.vbt())
-    assert cli.main(["show", str(vbt), "--device", "3e92"]) == 3
+    assert main.main(["show", str(vbt), "--device", "3e92"]) == 3
     assert "--device is for option ROMs" in capsys.readouterr().err
 
 

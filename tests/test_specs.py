@@ -1,5 +1,5 @@
 """specs/ and the schemas cannot drift apart: the generated pages must equal what the schemas
-generate now (run `python -m igdscope.specgen` after changing a schema), and key facts stated in
+generate now (run `python -m igdscope.schemas.specgen` after changing a schema), and key facts stated in
 them must hold in the schemas."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import specgen
+from igdscope.schemas import specgen
 from igdscope.schemas import opregion, pci, rom, vbt
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -16,7 +16,7 @@ SPECS = Path(__file__).resolve().parents[1] / "specs"
 
 @pytest.mark.parametrize("name", sorted(specgen.spec_files()))
 def test_generated_spec_is_current(name):
-    assert (SPECS / name).read_text() == specgen.spec_files()[name], f"specs/{name} is stale: run python -m igdscope.specgen"
+    assert (SPECS / name).read_text() == specgen.spec_files()[name], f"specs/{name} is stale: run python -m igdscope.schemas.specgen"
 
 
 def test_struct_tables_state_the_fixed_offsets():

@@ -31,7 +31,7 @@ def umockdev_run():
 def _run(umockdev_run, tmp_path, cap, *args):
     desc = tmp_path / "machine.umockdev"
     desc.write_text(umockdev_description(cap))
-    code = "import sys; from igdscope.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from igdscope.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([umockdev_run, "-d", str(desc), "--", sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope import fwsections
+from igdscope.decode import sections
 from tests.fw_build import (compression_section, ffs_file, firmware_volume, fv_image_section, guid_section, lzma_section,
                             lzma_sized, lzmaf86_section, raw_section, tiano_section)
 from tests.test_fwsections import VBT, code_like
@@ -105,7 +105,7 @@ ALGORITHMS = {
 CASES = [  # (id, the section, a volume of FFS version 3: sections may use the 8-byte header)
     ("lzma", lzma_section(STREAM), False),
     ("lzma-8-byte-header", lzma_section(STREAM, extended=True), True),
-    ("lzma-hp-guid", guid_section(fwsections.LZMA_HP_GUID, lzma_sized(STREAM)), False),
+    ("lzma-hp-guid", guid_section(sections.LZMA_HP_GUID, lzma_sized(STREAM)), False),
     ("lzma-x86", lzmaf86_section(STREAM), False),
     ("tiano", tiano_section(STREAM), False),
     ("efi11-under-tiano-guid", tiano_section(STREAM, pbit=4), False),
@@ -142,10 +142,10 @@ def _same_bytes(section: Node, out: bytes) -> list[str]:
 def test_each_kind_of_section_reads_as_uefitool_reads_it(tmp_path, case, section, ffs3):
     image = firmware_volume(ffs_file(raw_section(code_like(500, seed=2))), ffs_file(section), ffs3=ffs3)
     theirs = compressed(uefitool(tmp_path, image))
-    ours = fwsections.sections(image)
+    ours = sections.sections(image)
     assert len(theirs) == 1 and len(ours) == 1, (theirs, ours)
     assert ours[0].offset == theirs[0].hex("Base")
-    found, notes = fwsections.find_vbt(image)
+    found, notes = sections.find_vbt(image)
     assert notes == [] and found is not None and found.data == STREAM
     assert theirs[0].info["Compression algorithm"] in ALGORITHMS[(ours[0].name, _variant(found.where))]
     if "Decompressed size" in theirs[0].info:
@@ -163,11 +163,11 @@ def test_a_volume_with_every_kind_finds_the_same_sections(tmp_path):
     image = firmware_volume(*files, size=0x20000)
     tree = uefitool(tmp_path, image)
     theirs = compressed(tree)
-    ours = fwsections.sections(image)
+    ours = sections.sections(image)
     assert [s.offset for s in ours] == [t.hex("Base") for t in theirs]  # none missed, none extra
     assert len(ours) == len([c for c in CASES if not c[2]])
     for sec, node in zip(ours, theirs, strict=True):
-        out, why, _, _ = fwsections.decompress_section(image, sec, fwsections.MAX_SECTION_OUTPUT)
+        out, why, _, _ = sections.decompress_section(image, sec, sections.MAX_SECTION_OUTPUT)
         assert why is None and out == STREAM, sec
         assert _same_bytes(node, out) == [], sec
 
@@ -190,7 +190,7 @@ def test_a_nested_vbt_has_the_same_chain_of_sections(tmp_path):
         chain.append(node.info["Compression algorithm"])
     assert chain == ["LZMA", "Tiano"]
     assert node.children[-1].body == VBT
-    found, notes = fwsections.find_vbt(image)
+    found, notes = sections.find_vbt(image)
     assert notes == [] and found.data == STREAM
     assert found.where.startswith(f"LZMA section at {compressed(tree)[0].hex('Base'):#x} (")
     assert " > compression section at " in found.where and found.where.count(" > ") == 1

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from igdscope.decode import DecodeError, to_plain
+from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import vbt as V
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
@@ -282,9 +282,9 @@ def test_duplicate_blocks_decode_the_first_only():
     """i915's find_raw_section and igt's find_section take the first block of an id: so do the
     hooks' context (block 27 takes its panel from the first block 40) and the decode (the later
     copies stay raw)."""
-    from igdscope import formats
+    from igdscope.decode.firmware import vbt_decode
 
-    dec = formats.vbt_decode(V.build_vbt(230, [(40, bytes([3]) + bytes(15)), (27, b""), (40, bytes([7]) + bytes(15))]))
+    dec = vbt_decode(V.build_vbt(230, [(40, bytes([3]) + bytes(15)), (27, b""), (40, bytes([7]) + bytes(15))]))
     b40 = [b for b in dec["blocks"] if b["id"] == 40]
     assert b40[0]["fields"]["panel_type"] == 3 and "fields" not in b40[1]
     assert b40[1]["raw"] == (bytes([7]) + bytes(15)).hex()

@@ -8,7 +8,7 @@ import struct
 
 import pytest
 
-from igdscope.decode import DecodeError
+from igdscope.binary import DecodeError
 from igdscope.errors import EXIT_PERMISSION
 from igdscope.schemas import vfio as V
 from igdscope.sources.vfio import (

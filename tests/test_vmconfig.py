@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from igdscope import vmconfig
+from igdscope.analysis import vmconfig
 from igdscope.errors import BadInput
-from igdscope.vmconfig import ICH9_LPC, parse_any, parse_libvirt, parse_proxmox, parse_qemu_cmdline
+from igdscope.analysis.vmconfig import ICH9_LPC, parse_any, parse_libvirt, parse_proxmox, parse_qemu_cmdline
 
 WORLD_VM = Path(__file__).resolve().parents[2] / "shared" / "world" / "vm"
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from igdscope import formats, platforms
+from igdscope import platforms
+from igdscope.decode.files import decode_file
 
 MiB = 1 << 20
 
@@ -61,7 +62,7 @@ def world_pci(shared_dir):
 
 
 def _decode(path, platform=None):
-    return formats.decode_file(path.read_bytes(), "lspci", platforms.by_name(platform) if platform else None, path.name)
+    return decode_file(path.read_bytes(), "lspci", platforms.by_name(platform) if platform else None, path.name)
 
 
 def _by_role(res):

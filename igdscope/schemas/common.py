@@ -8,7 +8,7 @@ from typing import Any
 
 import construct as cs
 
-from igdscope.plainparse import Val, flags_value
+from igdscope.binary.plainparse import Val, flags_value
 
 
 class Text(cs.Adapter):

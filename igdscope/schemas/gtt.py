@@ -2,7 +2,7 @@
 
 Each format is a little-endian ``ByteSwapped(BitStruct(...))`` with its fields listed high bit
 first, as in a datasheet, plus a recipe saying how the physical address is put together from
-fields. The full-speed table decoder in :mod:`igdscope.gtt` derives every mask and shift from
+fields. The full-speed table decoder in :mod:`igdscope.decode.gtt` derives every mask and shift from
 these same definitions (:func:`bit_fields`), so the layouts are typed exactly once.
 
 Facts (the project's GTT fact sheet): i915 ``intel_gtt.h`` / ``intel_ggtt.c`` (gen6/7, HSW, VLV

@@ -31,7 +31,7 @@ from typing import Any
 
 import construct as cs
 
-from igdscope.decode import DecodeError, build, decode, to_plain
+from igdscope.binary import DecodeError, build, decode, to_plain
 from igdscope.schemas.common import Flags, Raw, Text, merge_values, zero_value
 
 KiB = 1 << 10

@@ -13,9 +13,10 @@ Facts: the project's PCI register fact sheet (chipsec's register files, Linux ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 import construct as cs
 
-from igdscope.decode import decode
+from igdscope.binary import decode
 
 MiB = 1 << 20
 KiB = 1 << 10

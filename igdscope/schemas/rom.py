@@ -13,7 +13,7 @@ Facts (project fact sheet ``pci-registers.md`` §6, checked at the sources):
   ``PE\\0\\0``, COFF header, optional-header ``Subsystem`` at +68 in both PE32 and PE32+.
 - EDK2 PCI bus driver: an EFI image is used only when ``InitializationSize * 512`` fits the image
   and ``EfiImageHeaderOffset`` is below it; compression types above 1 are skipped; type 1 is
-  decompressed (``EFI_DECOMPRESS_PROTOCOL``, the UEFI algorithm: :mod:`igdscope.eficompress`)
+  decompressed (``EFI_DECOMPRESS_PROTOCOL``, the UEFI algorithm: :mod:`igdscope.binary.eficompress`)
   from ``EfiImageHeaderOffset`` to ``InitializationSize * 512``, and an image that does not
   decompress is skipped.
 - Linux ``drivers/pci/rom.c`` (``pci_get_rom_size``): walk while 55 AA and 'PCIR' are found,
@@ -37,8 +37,7 @@ from typing import Any
 
 import construct as cs
 
-from igdscope import eficompress
-from igdscope.decode import build, to_plain
+from igdscope.binary import build, eficompress, to_plain
 from igdscope.schemas.common import byte_sum
 
 ROM_SIGNATURE = 0xAA55
@@ -260,7 +259,7 @@ def walk_images(rom: bytes) -> dict[str, Any]:
     ``state`` ok / bad / truncated / empty) and ``checksum_ok``; for EFI images ``efi`` (the header),
     ``pe`` (machine, format, subsystem of the PE image, after decompressing a compressed one), for
     compressed images ``decompressed`` (``comp_size``, ``orig_size``, ``size`` decompressed,
-    ``complete``, ``blocks``, ``error``, ``stopped``: see :mod:`igdscope.eficompress`), ``gop``
+    ``complete``, ``blocks``, ``error``, ``stopped``: see :mod:`igdscope.binary.eficompress`), ``gop``
     (the GOP protocol GUID is in the image: True / False, None when it could not be searched) and
     ``usable_by_uefi``.
     ``rom_size`` is where the kernel's walk ends (``pci_get_rom_size``); ``gop`` at the top is

@@ -39,8 +39,8 @@ from typing import Any, NamedTuple
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, decode_plain
-from igdscope.plainparse import Unsupported, Val, enum_value
+from igdscope.binary import DecodeError, build, decode_plain
+from igdscope.binary.plainparse import Unsupported, Val, enum_value
 from igdscope.schemas.common import Raw, Text, byte_sum, merge_values, zero_value
 
 VBT_SIGNATURE = b"$VBT"
@@ -1379,7 +1379,7 @@ BLOCKS.update(load_specs())
 def plain_schemas() -> dict[str, cs.Construct]:
     """Every schema igdscope parses through :func:`~igdscope.decode.decode_plain`, by name: the
     block schemas and the helper schemas the block hooks use. Their parsers are generated ahead
-    of time into the shipped module (``python -m igdscope.plainparse``); a schema missing here
+    of time into the shipped module (``python -m igdscope.binary.plainparse``); a schema missing here
     still works, its parser is generated at runtime."""
     from igdscope.schemas.vbtblocks import dtd
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 import construct as cs
 
-from igdscope.decode import decode, to_plain
+from igdscope.binary import decode, to_plain
 
 # --- ioctl numbers: _IO(';', 100 + n); no size or direction bits are encoded --------------------
 
@@ -343,7 +343,7 @@ def walk_region_caps(buf: bytes, first: int) -> tuple[list[dict], list[str]]:
 def parse_region_info(buf: bytes) -> dict:
     """Decode a ``VFIO_DEVICE_GET_REGION_INFO`` answer: the fixed 32 bytes plus its capability chain.
 
-    Raises :class:`igdscope.decode.DecodeError` only when the fixed part is shorter than 32 bytes;
+    Raises :class:`igdscope.binary.DecodeError` only when the fixed part is shorter than 32 bytes;
     every problem in the chain becomes a string in ``findings``.
     """
     buf = bytes(buf)

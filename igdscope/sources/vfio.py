@@ -26,7 +26,7 @@ import re
 import struct
 from typing import Any, Protocol
 
-from igdscope.decode import DecodeError
+from igdscope.binary import DecodeError
 from igdscope.errors import EXIT_BAD_INPUT, EXIT_PERMISSION, IgdscopeError
 from igdscope.schemas import vfio as V
 

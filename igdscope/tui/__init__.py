@@ -50,7 +50,7 @@ def run(capture_path: str | None = None, *, root: str = "/", guest_path: str | N
         vm: Any = None, qemu_version: str | None = None) -> int:
     """Run the TUI until the user quits; returns the exit code. A capture that cannot be loaded
     raises :class:`igdscope.errors.BadInput` before the screen opens (the CLI prints it). ``vm``
-    (an :class:`igdscope.vmconfig.VmConfig`) and ``qemu_version`` are what the Checks and Diff
+    (an :class:`igdscope.analysis.vmconfig.VmConfig`) and ``qemu_version`` are what the Checks and Diff
     screens judge by."""
     src = source_for(capture_path, root=root, guest_path=guest_path, demo=demo)
     if src.live:
@@ -60,7 +60,7 @@ def run(capture_path: str | None = None, *, root: str = "/", guest_path: str | N
     if vm is not None:
         src.vm = vm
     if qemu_version is not None:
-        from igdscope import check
+        from igdscope.analysis import check
         from igdscope.errors import BadInput
 
         if check.version_tuple(qemu_version) is None:

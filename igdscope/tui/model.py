@@ -17,7 +17,9 @@ from typing import Any
 from igdscope.capture import Blob, Capture
 from igdscope.errors import BadInput
 from igdscope.schemas import pci
-from igdscope.textsafe import printable  # control characters as \xNN escapes; the screens take it from here
+from igdscope.textsafe import (
+    printable,  # control characters as \xNN escapes; the screens take it from here
+)
 
 ROLE_TITLES = {"igd": "IGD", "display": "Display", "host_bridge": "Host bridge", "lpc": "LPC/ISA bridge"}
 ROLE_ORDER = {"host_bridge": 0, "igd": 1, "display": 2, "lpc": 3}
@@ -198,14 +200,14 @@ class VbtCopy:
 def vbt_copies(cap: Capture) -> list[VbtCopy]:
     """Every VBT the capture holds, with its bytes (the same list and order as
     :func:`igdscope.formats.vbt_copies`)."""
-    from igdscope import formats
+    from igdscope.decode.firmware import vbt_decode, vbt_sources
 
-    found = formats.vbt_sources(cap)
+    found = vbt_sources(cap)
     out = []
     for where, raw in found:
         c = VbtCopy(where, bytes(raw))
         try:
-            c.decoded = formats.vbt_decode(c.raw)
+            c.decoded = vbt_decode(c.raw)
             size = (c.decoded.get("vbt_header") or {}).get("vbt_size")
             if size and size < len(c.raw):
                 c.raw = c.raw[:size]
@@ -232,7 +234,7 @@ class GttModel:
     def __init__(self, data: bytes, fmt: Any, dsm: tuple[int, int] | None, changed: Any = None):
         import numpy as np
 
-        from igdscope import gtt
+        from igdscope.decode import gtt
 
         self.np = np
         self.data = data
@@ -283,7 +285,7 @@ class GttModel:
 
     def entry(self, index: int) -> dict[str, int]:
         """Every field of one entry, its address and its category."""
-        from igdscope import gtt
+        from igdscope.decode import gtt
 
         chunk = index // self.CHUNK
         with self._lock:
@@ -310,7 +312,7 @@ class GttModel:
         return np.maximum.reduceat(self.categories, edges)
 
     def find_address(self, address: int) -> int | None:
-        from igdscope import gtt
+        from igdscope.decode import gtt
 
         hits = gtt.entries_mapping(self.data, self.fmt, address, limit=1)
         return hits[0] if hits else None
@@ -330,7 +332,7 @@ class View:
     from the previous View of the same source when their bytes did not change."""
 
     def __init__(self, capture: Capture, prev: View | None = None, gtt_changed: Any = None):
-        from igdscope import decoders
+        from igdscope.decode.model import decode_capture
 
         self.capture = capture
         self.prev = prev
@@ -339,7 +341,7 @@ class View:
         if same and prev is not None:
             self.decoded = prev.decoded
         else:
-            self.decoded = decoders.decode_capture(capture, with_gtt_summary=False)
+            self.decoded = decode_capture(capture, with_gtt_summary=False)
         self._lock = threading.Lock()
 
     def _carry(self, name: str, *keys: str) -> Any:
@@ -380,10 +382,10 @@ class View:
         data = self.capture.blob("opregion")
         if data is None:
             return None
-        from igdscope import formats
+        from igdscope.decode.firmware import opregion_decode
 
         try:
-            return formats.opregion_decode(data)
+            return opregion_decode(data)
         except (BadInput, ValueError) as exc:
             return {"error": str(exc)}
 
@@ -414,10 +416,10 @@ class View:
         data = self.capture.blob("rom")
         if data is None:
             return None
-        from igdscope import formats
+        from igdscope.decode.firmware import rom_summary
 
         try:
-            return formats.rom_summary(data)
+            return rom_summary(data)
         except (BadInput, ValueError) as exc:
             return {"error": str(exc)}
 
@@ -439,10 +441,10 @@ class View:
         p = self.prev
         if p is not None and "gtt" in p.__dict__ and p.capture.blobs.get("gtt") is blob and self._gtt_changed is None:
             return p.__dict__["gtt"]
-        from igdscope import decoders
+        from igdscope.decode.devices import capture_platform
         from igdscope.schemas.gtt import format_for
 
-        plat = decoders.capture_platform(self.capture)
+        plat = capture_platform(self.capture)
         fmt = format_for(plat)
         if fmt is None:
             return "platform unknown or before gen6: the PTE format is not known"
@@ -521,7 +523,7 @@ class Snapshot:
 
     @property
     def diff(self) -> dict[str, Any] | None:
-        """The host and guest compared by :mod:`igdscope.diff` (None outside diff mode; cached
+        """The host and guest compared by :mod:`igdscope.analysis.diff` (None outside diff mode; cached
         on the host View, so a tick that read nothing new reuses it)."""
         if self.host is None or self.guest is None:
             return None
@@ -529,7 +531,7 @@ class Snapshot:
 
     @property
     def checks(self) -> dict[str, Any] | None:
-        """The host capture checked by :mod:`igdscope.check` against ``vm`` (None: no data;
+        """The host capture checked by :mod:`igdscope.analysis.check` against ``vm`` (None: no data;
         cached on the host View)."""
         if self.host is None:
             return None
@@ -551,9 +553,9 @@ def track_changes(old: dict[str, Any], new: dict[str, Any], prev: dict[str, Chan
 
 
 def diff_result(host: View, guest: View, qemu_version: str | None = None) -> dict[str, Any]:
-    """:func:`igdscope.diff.diff` of the two captures: every difference labelled expected /
+    """:func:`igdscope.analysis.diff.diff` of the two captures: every difference labelled expected /
     unexpected / info with why (and what an unexpected one breaks), or ``{"error": ...}``."""
-    from igdscope import diff
+    from igdscope.analysis import diff
     from igdscope.errors import BadInput
 
     key = ("diff", id(guest), qemu_version)
@@ -567,9 +569,9 @@ def diff_result(host: View, guest: View, qemu_version: str | None = None) -> dic
 
 
 def check_result(view: View, vm: Any = None, qemu_version: str | None = None) -> dict[str, Any]:
-    """:func:`igdscope.check.run_checks` for a host capture (rules with evidence and fix, the
+    """:func:`igdscope.analysis.check.run_checks` for a host capture (rules with evidence and fix, the
     verdict per mode), or ``{"error": ...}`` saying why there is nothing to check."""
-    from igdscope import check
+    from igdscope.analysis import check
     from igdscope.errors import BadInput
 
     if view.capture.machine == "guest":

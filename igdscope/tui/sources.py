@@ -96,7 +96,7 @@ def file_source(path: str) -> StaticSource:
 
 
 def demo_source(guest: bool = True) -> Source:
-    from igdscope import vmconfig
+    from igdscope.analysis import vmconfig
     from igdscope.sources import demo
 
     host = StaticSource(demo.host_capture, "demo host")
@@ -329,13 +329,13 @@ class Refresher:
     def _gtt_delta(self, old: View, a: bytes, b: bytes, snap: Snapshot) -> Any:
         import numpy as np
 
-        from igdscope import decoders
+        from igdscope.decode.devices import capture_platform
         from igdscope.schemas.gtt import format_for
 
-        fmt = format_for(decoders.capture_platform(old.capture))
+        fmt = format_for(capture_platform(old.capture))
         if fmt is None:
             return None
-        from igdscope import gtt
+        from igdscope.decode import gtt
 
         pa, pb = gtt.as_array(a, fmt), gtt.as_array(b, fmt)
         diff = pa != pb
@@ -366,9 +366,10 @@ def export(cap: Capture, path: str | Path) -> Path:
     """Write ``cap`` as ``igdscope dump --json`` does (raw bytes plus the decoded courtesy view),
     as every output file is written (:func:`igdscope.outfile.write_file`: never through a
     symlink, never onto a device, FIFO or directory). Returns the absolute path written."""
-    from igdscope import decoders, outfile
+    from igdscope import outfile
+    from igdscope.decode.model import decode_capture
 
-    return outfile.write_file(Path(path), cap.to_json(decoders.decode_capture(cap))).absolute()
+    return outfile.write_file(Path(path), cap.to_json(decode_capture(cap))).absolute()
 
 
 def device_title(d: Device) -> str:

@@ -1,4 +1,4 @@
-"""Benchmark: decode all 40 corpus files in one process -- the 33 VBTs with every block, the 6 option
+"""Benchmark: binary all 40 corpus files in one process -- the 33 VBTs with every block, the 6 option
 ROMs (image chain, and their VBT with every block) and the OpRegion (header, mailboxes, and its VBT
 with every block) -- and report the time beside start-ups measured in the same run, as ratios.
 
@@ -19,9 +19,9 @@ Reported:
                      (subprocess): the one-process start-up measured on its own, as a check
   import             importing the decoders (the modules of the tool start-up line: the schemas of
                      the VBT blocks, OpRegion and ROM), in this process (once, cold)
-  first pass         the first decode of all files in this process (caches cold; the plain-data
-                     parsers come from the shipped module igdscope/_plain_generated.py, loaded at
-                     the first decode, or with --generate are generated from the schemas as each is
+  first pass         the first binary of all files in this process (caches cold; the plain-data
+                     parsers come from the shipped module igdscope/binary/_plain_generated.py, loaded at
+                     the first binary, or with --generate are generated from the schemas as each is
                      first met)
   warm pass          median of --runs further passes over the same bytes (files read once, before)
 
@@ -53,7 +53,7 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 SUFFIXES = (".vbt", ".rom", ".opregion")
 
 
-DECODER_IMPORTS = "import igdscope.formats, igdscope.schemas.opregion, igdscope.schemas.vbt"
+DECODER_IMPORTS = "import igdscope.decode.firmware, igdscope.schemas.opregion, igdscope.schemas.vbt"
 
 
 def startup_time(runs: int, code: str = "pass", flags: tuple[str, ...] = ()) -> float:
@@ -75,13 +75,13 @@ def one_process(runs: int, paths: list[Path], setup: tuple[str, ...] = ()) -> tu
     code = "\n".join([
         "import sys, time",
         DECODER_IMPORTS,
-        "from igdscope import formats",
+        "from igdscope.decode import firmware",
         "from igdscope.schemas import opregion",
         *setup,
         inspect.getsource(decode_all),
         "t0 = time.perf_counter()",
         "files = [(p, open(p, 'rb').read()) for p in sys.argv[1:]]",
-        "decode_all(files, formats, opregion)",
+        "decode_all(files, firmware, opregion)",
         "print(time.perf_counter() - t0)",
     ])
     cmd = [sys.executable, "-c", code, *map(str, paths)]
@@ -96,7 +96,7 @@ def one_process(runs: int, paths: list[Path], setup: tuple[str, ...] = ()) -> tu
     return statistics.median(walls), statistics.median(startups), statistics.median(decodes)
 
 
-def decode_all(files: list[tuple[str, bytes]], formats, opregion, keep: list | None = None) -> int:
+def decode_all(files: list[tuple[str, bytes]], firmware, opregion, keep: list | None = None) -> int:
     """Decode every file the way ``igdscope show`` would, plus the VBT inside ROMs and the OpRegion
     with all its blocks. Returns the number of VBT blocks decoded (a sanity figure); ``keep``
     collects the results."""
@@ -104,14 +104,14 @@ def decode_all(files: list[tuple[str, bytes]], formats, opregion, keep: list | N
     out = keep if keep is not None else []
     for name, data in files:
         if name.endswith(".vbt"):
-            out.append(formats.vbt_decode(data))
+            out.append(firmware.vbt_decode(data))
         elif name.endswith(".rom"):
-            out.append(formats.rom_summary(data))
-            out.append(formats.vbt_decode(data))
+            out.append(firmware.rom_summary(data))
+            out.append(firmware.vbt_decode(data))
         else:
             out.append(opregion.parse_opregion(data))
             raw, _ = opregion.vbt_bytes(data)
-            out.append(formats.vbt_decode(raw))
+            out.append(firmware.vbt_decode(raw))
         blocks += len(out[-1]["blocks"])
         if keep is None:
             out.clear()
@@ -166,7 +166,7 @@ def main() -> int:
 
     setup = []
     if args.interpreted:
-        setup.append("from igdscope import decode; decode.PLAIN_PARSERS = False")
+        setup.append("from igdscope import binary; binary.PLAIN_PARSERS = False")
     if args.generate:
         setup.append("from igdscope import plainparse; plainparse.USE_PRECOMPILED = False")
     wall, own_start, own_decode = one_process(args.runs, paths, tuple(setup))
@@ -176,35 +176,37 @@ def main() -> int:
 
     t0 = time.perf_counter()
     import igdscope.schemas.vbt  # noqa: F401 -- with every block module (DECODER_IMPORTS)
-    from igdscope import decode, formats, plainparse
+    from igdscope import binary
+    from igdscope.binary import plainparse
+    from igdscope.decode import firmware
     from igdscope.schemas import opregion
 
     t_import = time.perf_counter() - t0
     if args.interpreted:
-        decode.PLAIN_PARSERS = False
+        binary.PLAIN_PARSERS = False
     if args.generate:
         plainparse.USE_PRECOMPILED = False
 
     t0 = time.perf_counter()
-    blocks = decode_all(files, formats, opregion)
+    blocks = decode_all(files, firmware, opregion)
     t_first = time.perf_counter() - t0
 
     warm = []
     for _ in range(args.runs):
         t0 = time.perf_counter()
-        decode_all(files, formats, opregion)
+        decode_all(files, firmware, opregion)
         warm.append(time.perf_counter() - t0)
     t_warm = statistics.median(warm)
     results: list = []
-    decode_all(files, formats, opregion, results)
+    decode_all(files, firmware, opregion, results)
     t_floor, objects = output_floor(results, args.runs)
 
     kinds = {s: sum(1 for n, _ in files if n.endswith(s)) for s in SUFFIXES}
     print(f"corpus: {len(files)} files ({kinds['.vbt']} VBT, {kinds['.rom']} ROM, {kinds['.opregion']} OpRegion), "
           f"{sum(len(d) for _, d in files)} bytes, {blocks} VBT blocks decoded per pass")
-    generated = sum(1 for _, parse in decode._parsers.values() if parse is not None)
-    origin = "generated at runtime" if not plainparse.USE_PRECOMPILED else "shipped (igdscope/_plain_generated.py)"
-    print(f"parsers: {'interpreted only' if not decode.PLAIN_PARSERS else f'{generated} schemas with a generated parser, {origin}'}")
+    generated = sum(1 for _, parse in binary._parsers.values() if parse is not None)
+    origin = "generated at runtime" if not plainparse.USE_PRECOMPILED else "shipped (igdscope/binary/_plain_generated.py)"
+    print(f"parsers: {'interpreted only' if not binary.PLAIN_PARSERS else f'{generated} schemas with a generated parser, {origin}'}")
     print(f"output of one pass: {objects} Python objects (dicts, lists, values)")
     print(f"{'case':<16} {'seconds':>9} {'x start-up':>11} {'per file ms':>12}")
     for name, t in (("one process", wall), ("  start-up", own_start), ("  decoding", own_decode), ("python -c pass", start),
@@ -224,7 +226,7 @@ def main() -> int:
 
         prof = cProfile.Profile()
         prof.enable()
-        decode_all(files, formats, opregion)
+        decode_all(files, firmware, opregion)
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(20)
     return 0

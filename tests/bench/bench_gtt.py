@@ -28,7 +28,8 @@ import tracemalloc
 
 import numpy as np
 
-from igdscope import gtt, gtt_watch
+from igdscope.decode import gtt
+from igdscope.sources import gttwatch
 from igdscope.schemas import gtt as G
 from igdscope.sources import demo, live
 from igdscope.sources.sysfs import Root
@@ -80,7 +81,7 @@ def main() -> int:
         os.close(fd)
         site = live.GttSite("bench", 0x3E92, "resource0", 8 << 20, 8 << 20, 8)
         events = []
-        w = gtt_watch.Watch(Root(d), site, fmt, 0.1, events.append)
+        w = gttwatch.Watch(Root(d), site, fmt, 0.1, events.append)
         w.begin()
         wfd = os.open(path, os.O_WRONLY)
         flip = [0]

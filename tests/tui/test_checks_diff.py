@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from igdscope import cli
+from igdscope.cli import main
 from igdscope.capture import Blob, Capture
 from igdscope.sources import demo
 from igdscope.tui import make_app
@@ -115,10 +115,10 @@ async def test_qemu_version_option_changes_the_rules_the_diff_uses():
 
 
 def test_tui_command_line_feeds_the_vm_config_and_refuses_a_bad_version(capsys):
-    args = cli._parser().parse_args(["tui", "host.json", "--vm-args", "-M q35 -device vfio-pci,host=00:02.0,addr=02.0"])
-    vm = cli.vm_from_args(args)
+    args = main._parser().parse_args(["tui", "host.json", "--vm-args", "-M q35 -device vfio-pci,host=00:02.0,addr=02.0"])
+    vm = main.vm_from_args(args)
     assert vm.machine_family == "q35" and vm.igd.guest_slot == 2
-    assert cli.main(["tui", "--qemu-version", "nine", "host.json"]) == 3
+    assert main.main(["tui", "--qemu-version", "nine", "host.json"]) == 3
     assert "QEMU version 'nine' is not X.Y" in capsys.readouterr().err
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from textual.widgets import Button, ProgressBar
 
-from igdscope import gtt_write
+from igdscope.analysis import invalidate
 from igdscope.sources import demo
 from igdscope.tui import make_app
 from igdscope.tui.screens.invalidate import InvalidateScreen
@@ -81,9 +81,9 @@ async def test_confirm_backs_up_then_zeros_every_entry_with_progress(tmp_path, c
         await settle(pilot)
         assert type(app.screen).__name__ == "GttScreen"
         assert app.snapshot.host.gtt.summary["present"] == 0  # re-read after the write
-    assert progress[-1] == (1 << 20, 1 << 20) and len(progress) == (1 << 20) // gtt_write.CHUNK
+    assert progress[-1] == (1 << 20, 1 << 20) and len(progress) == (1 << 20) // invalidate.CHUNK
     assert gtt_bytes(root) == bytes(8 << 20)
-    doc, data = gtt_write.read_backup(backup)
+    doc, data = invalidate.read_backup(backup)
     assert data == cap.blobs["gtt"].data and doc["device"] == "0000:00:02.0"
 
 

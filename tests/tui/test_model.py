@@ -15,7 +15,7 @@ from igdscope.tui.model import View, check_result, diff_result, flatten, value_t
 from igdscope.tui.screens.gtt import parse_target
 from igdscope.tui.sources import export_path
 from igdscope.tui.widgets.diffview import DiffView
-from igdscope.vmconfig import parse_qemu_cmdline
+from igdscope.analysis.vmconfig import parse_qemu_cmdline
 from tests.tui.conftest import settle
 
 
@@ -127,7 +127,7 @@ def test_imports_stay_narrow():
         "import igdscope.tui\n"
         "assert 'textual' not in sys.modules, 'igdscope.tui imports textual'\n"
         "import igdscope.tui.app\n"
-        "assert 'igdscope.gtt_write' not in sys.modules, 'the write path is imported by a read path'\n"
+        "assert 'igdscope.analysis.invalidate' not in sys.modules, 'the write path is imported by a read path'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -54,7 +54,7 @@ async def test_block_error_text_is_shown_literally_not_read_as_markup(monkeypatc
     # A block that does not decode shows its error under the block; the error text can quote
     # bytes of the file, so square brackets in it are text, not Rich markup (an unmatched closing
     # tag would otherwise raise while the tree is built).
-    from igdscope.decode import DecodeError
+    from igdscope.binary import DecodeError
 
     real = vbtschema.decode_block
 

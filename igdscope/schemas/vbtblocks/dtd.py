@@ -35,10 +35,15 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import build, decode_plain, to_plain
+from igdscope.binary import build, decode_plain, to_plain
 from igdscope.schemas.common import Raw
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
-from igdscope.schemas.vbtblocks.panel import PANELS, panel_marks, panel_selection, selection_fields
+from igdscope.schemas.vbtblocks.panel import (
+    PANELS,
+    panel_marks,
+    panel_selection,
+    selection_fields,
+)
 
 DTD_SIZE = 18
 GENERIC_DTD_ENTRY_SIZE = 28

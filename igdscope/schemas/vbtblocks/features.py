@@ -32,8 +32,8 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, to_plain
-from igdscope.plainparse import Unsupported, Val
+from igdscope.binary import DecodeError, build, to_plain
+from igdscope.binary.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import (
     DP_PREEMPH_NAMES,
@@ -48,8 +48,11 @@ from igdscope.schemas.vbt import (
     invalid_names,
 )
 from igdscope.schemas.vbtblocks.panel import PANELS as NUM_PANELS
-from igdscope.schemas.vbtblocks.panel import panel_marks, panel_selection, selection_fields
-
+from igdscope.schemas.vbtblocks.panel import (
+    panel_marks,
+    panel_selection,
+    selection_fields,
+)
 
 # -- shared helpers ---------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build
+from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import (
     CHILD_DEVICE_CONFIG_SIZE,

@@ -45,11 +45,17 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build
+from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Text, merge_values, zero_value
 from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled, invalid_names
 from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings
-from igdscope.schemas.vbtblocks.panel import PANELS, panel_marks, panel_selection, selection_fields
+from igdscope.schemas.vbtblocks.panel import (
+    PANELS,
+    panel_marks,
+    panel_selection,
+    selection_fields,
+)
+
 FP_TIMING_GENERATED_SIZE = 38  # what i915 and igt assume when they generate the pointers (BDB 155+)
 PNP_ID_SIZE = 10
 PANEL_NAME_SIZE = 13

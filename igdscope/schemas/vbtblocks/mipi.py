@@ -54,7 +54,7 @@ from typing import Any
 import construct as cs
 from construct import this
 
-from igdscope.decode import DecodeError, build, to_plain
+from igdscope.binary import DecodeError, build, to_plain
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbt import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
 from igdscope.schemas.vbtblocks.misc import gate, short_finding, since_finding

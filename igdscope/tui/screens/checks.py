@@ -1,6 +1,6 @@
 """Checks: will legacy mode, UPT and UPT with OpRegion work with this host (and the VM
 configuration given on the command line)? The verdict per mode, then every rule of
-:mod:`igdscope.check` with its status; the selected rule's evidence and fix below the table."""
+:mod:`igdscope.analysis.check` with its status; the selected rule's evidence and fix below the table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from igdscope.check import MODES
+from igdscope.analysis.check import MODES
 from igdscope.tui.model import Snapshot, View, printable
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.widgets.common import Notice, TableView

@@ -1,4 +1,4 @@
-"""Diff: the host and the guest side by side, compared by :mod:`igdscope.diff` (the rules of the
+"""Diff: the host and the guest side by side, compared by :mod:`igdscope.analysis.diff` (the rules of the
 QEMU version that made the guest): unexpected differences first with what they break, expected
 ones (what QEMU copies, emulates or rewrites) dimmed and hideable, then information."""
 
@@ -41,7 +41,7 @@ class DiffScreen(DataScreen):
 
     @staticmethod
     def _header(res: dict) -> str:
-        from igdscope.diff import headline
+        from igdscope.analysis.diff import headline
 
         s = res.get("summary") or {}
         lines = [headline(res)] if res.get("mode") else []

@@ -15,7 +15,16 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from igdscope.schemas.pci import size_text
-from igdscope.tui.model import CATEGORY_NAMES, CHANGED, FILTERS, STOLEN, GttModel, Snapshot, View, printable
+from igdscope.tui.model import (
+    CATEGORY_NAMES,
+    CHANGED,
+    FILTERS,
+    STOLEN,
+    GttModel,
+    Snapshot,
+    View,
+    printable,
+)
 from igdscope.tui.screens.base import DataScreen
 from igdscope.tui.screens.prompt import PromptScreen
 from igdscope.tui.widgets.common import Line, Notice, when_text
@@ -201,7 +210,7 @@ class GttScreen(DataScreen):
         if igd is None:
             self.notify("no IGD in the current data", severity="warning", title="invalidate")
             return
-        from igdscope import gtt_write as gw
+        from igdscope.analysis import invalidate as gw
         from igdscope.errors import IgdscopeError
 
         root = source.root

@@ -1,6 +1,6 @@
 """Overview: the devices (IGD, host bridge, LPC), platform and generation, bound driver, IOMMU
 group, where each blob came from, OpRegion and VBT versions, stolen memory and GTT sizes, and the
-readiness verdicts (legacy / UPT / UPT + OpRegion) of :mod:`igdscope.check`."""
+readiness verdicts (legacy / UPT / UPT + OpRegion) of :mod:`igdscope.analysis.check`."""
 
 from __future__ import annotations
 

@@ -21,7 +21,6 @@ from textual.widgets import DataTable, Static, Tree
 from igdscope.textsafe import printable, printable_lines
 from igdscope.tui.model import Change, Snapshot
 
-
 localtime = time.localtime  # tests pin it to time.gmtime
 
 

@@ -1,5 +1,5 @@
 """Two captures side by side: a list of differences ``{path, a, b, label?, why?, breaks?,
-context?}`` as :mod:`igdscope.diff` gives them.
+context?}`` as :mod:`igdscope.analysis.diff` gives them.
 
 The widget only styles and groups; what differs and whether it is expected is decided by the
 comparison (``unexpected`` sorts first and is marked, ``expected`` last and dimmed, anything else
@@ -21,7 +21,7 @@ from igdscope.tui.widgets.common import TableView
 
 def _text(v: Any, path: str) -> str:
     """A compared value as one line of text, escaped (it is a capture's)."""
-    from igdscope.diff import fmt_value
+    from igdscope.analysis.diff import fmt_value
 
     return printable(v if isinstance(v, str) else fmt_value(v, path))
 

@@ -14,7 +14,15 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
-from igdscope.tui.model import CATEGORY_NAMES, CHANGED, EMPTY, MAPPED, SCRATCH, STOLEN, GttModel
+from igdscope.tui.model import (
+    CATEGORY_NAMES,
+    CHANGED,
+    EMPTY,
+    MAPPED,
+    SCRATCH,
+    STOLEN,
+    GttModel,
+)
 from igdscope.tui.widgets.lines import LineView
 
 CATEGORY_CLASS = {EMPTY: "empty", SCRATCH: "scratch", MAPPED: "mapped", STOLEN: "stolen", CHANGED: "changed"}

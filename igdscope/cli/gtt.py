@@ -1,6 +1,6 @@
 """``igdscope gtt``: show a GGTT, say where DMAR faults land, invalidate and restore.
 
-Only ``invalidate`` and ``restore`` import the write path (:mod:`igdscope.gtt_write`)."""
+Only ``invalidate`` and ``restore`` import the write path (:mod:`igdscope.analysis.invalidate`)."""
 
 from __future__ import annotations
 
@@ -155,7 +155,7 @@ def add_parsers(sub: argparse._SubParsersAction, epilog: str) -> None:
 def _load(args) -> tuple[Any, Any]:
     """(capture, platform) from the arguments."""
     from igdscope import capture as capmod
-    from igdscope import decoders
+    from igdscope.decode.devices import capture_platform
 
     if args.file:
         from igdscope.capture import Blob, Capture
@@ -170,10 +170,10 @@ def _load(args) -> tuple[Any, Any]:
             raise BadInput(f"{args.file}: larger than a GGTT (8 MiB at most)")
         cap = Capture()
         cap.blobs["gtt"] = Blob(data, "file", args.file)
-        return cap, decoders.capture_platform(cap, args.platform)
+        return cap, capture_platform(cap, args.platform)
     if args.capture:
         cap = capmod.load(args.capture)
-        return cap, decoders.capture_platform(cap, args.platform)
+        return cap, capture_platform(cap, args.platform)
     from igdscope.sources import live
     from igdscope.sources.sysfs import Root
 
@@ -181,14 +181,15 @@ def _load(args) -> tuple[Any, Any]:
         cap = live.collect(Root(args.root), gtt=True)
     except live.NoIntelDisplay as exc:
         raise BadInput(str(exc)) from None
-    return cap, decoders.capture_platform(cap, args.platform)
+    return cap, capture_platform(cap, args.platform)
 
 
 def landscape(cap, plat):
-    from igdscope import decoders, dmar
+    from igdscope.analysis import dmar
+    from igdscope.decode.model import decode_capture
     from igdscope.schemas.gtt import format_for
 
-    dec = decoders.decode_capture(cap, plat.platform if plat else None, with_gtt_summary=False) if cap.devices else {"devices": {}}
+    dec = decode_capture(cap, plat.platform if plat else None, with_gtt_summary=False) if cap.devices else {"devices": {}}
     igd = dec["devices"].get("igd", {}).get("summary", {})
     hb = dec["devices"].get("host_bridge", {}).get("summary", {})
     bdsm = igd.get("bdsm", hb.get("bdsm"))
@@ -225,8 +226,8 @@ def cmd(args) -> int:
 
 
 def cmd_show(args) -> int:
-    from igdscope import gtt as gttmod
-    from igdscope.render import table
+    from igdscope.cli.render import table
+    from igdscope.decode import gtt as gttmod
     from igdscope.schemas.gtt import format_for
 
     if args.watch is not None:
@@ -272,11 +273,12 @@ def cmd_show(args) -> int:
 def cmd_watch(args) -> int:
     import errno
 
-    from igdscope import decoders, gtt_watch, platforms
+    from igdscope import platforms
     from igdscope.capture import Capture
+    from igdscope.decode.devices import capture_platform
     from igdscope.errors import NeedsPrivilege
     from igdscope.schemas.gtt import format_for
-    from igdscope.sources import live
+    from igdscope.sources import gttwatch, live
     from igdscope.sources.sysfs import Root
 
     if args.capture or args.file:
@@ -299,7 +301,7 @@ def cmd_watch(args) -> int:
         raise BadInput(str(exc)) from None
     except live.GttUnavailable as exc:
         raise unavailable(exc) from None
-    plat = decoders.capture_platform(Capture(), args.platform) if args.platform else platforms.lookup(site.device_id)
+    plat = capture_platform(Capture(), args.platform) if args.platform else platforms.lookup(site.device_id)
     fmt = format_for(plat)
     if fmt is None:
         raise BadInput(f"{site.bdf} ({site.device_id:04x}): the GGTT's PTE format is unknown (platform unknown or older than gen6); give --platform")
@@ -314,9 +316,9 @@ def cmd_watch(args) -> int:
         if args.json:
             print(json.dumps(ev), flush=True)
         else:
-            print("\n".join(gtt_watch.text(ev, fmt.size)), flush=True)
+            print("\n".join(gttwatch.text(ev, fmt.size)), flush=True)
 
-    w = gtt_watch.Watch(root, site, fmt, args.watch, emit, count=args.count, first=first, stop=stop, platform=plat.platform if plat else None)
+    w = gttwatch.Watch(root, site, fmt, args.watch, emit, count=args.count, first=first, stop=stop, platform=plat.platform if plat else None)
     try:
         w.run()
     except live.GttUnavailable as exc:
@@ -325,7 +327,7 @@ def cmd_watch(args) -> int:
 
 
 def _classify_all(faults, where) -> list[dict]:
-    from igdscope import dmar
+    from igdscope.analysis import dmar
 
     out = []
     for f in faults:
@@ -354,7 +356,7 @@ def _print_classification(res: dict) -> None:
 
 
 def cmd_fault(args) -> int:
-    from igdscope import dmar
+    from igdscope.analysis import dmar
 
     try:
         address = dmar.parse_address(args.address)
@@ -372,7 +374,7 @@ def cmd_fault(args) -> int:
 
 
 def cmd_faults(args) -> int:
-    from igdscope import dmar
+    from igdscope.analysis import dmar
 
     text = sys.stdin.read(64 << 20)
     faults = dmar.parse(text)
@@ -412,8 +414,8 @@ def _root(args):
 
 
 def cmd_invalidate(args) -> int:
-    from igdscope import gtt_write as gw
     from igdscope import outfile
+    from igdscope.analysis import invalidate as gw
 
     root = _root(args)
     t = gw.target(root, args.device)
@@ -465,7 +467,7 @@ def _report(out, as_json: bool, what: str) -> int:
 
 
 def cmd_restore(args) -> int:
-    from igdscope import gtt_write as gw
+    from igdscope.analysis import invalidate as gw
 
     device = gw.pci_address(args.device) if args.device else None
     out = gw.restore(_root(args), Path(args.backup_file), device, args.method, gw.progress_bar() if not args.json else None,

@@ -15,8 +15,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from igdscope import decoders, platforms
+from igdscope import platforms
 from igdscope.capture import Capture
+from igdscope.decode.model import decode_capture
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK
 
 MODES = ("legacy", "upt", "upt_opregion")
@@ -329,8 +330,8 @@ def qemu_rules(c: Context) -> None:
 
 def run_checks(cap: Capture, vm: Any = None, qemu_version: str | None = None, decoded: dict | None = None) -> dict[str, Any]:
     """Every rule for ``cap`` (a host capture) and the verdict per mode. ``decoded`` is the
-    capture's ``decoders.decode_capture(cap, with_gtt_summary=False)`` when the caller has it."""
-    dec = decoded if decoded is not None else decoders.decode_capture(cap, with_gtt_summary=False)
+    capture's ``decode_capture(cap, with_gtt_summary=False)`` when the caller has it."""
+    dec = decoded if decoded is not None else decode_capture(cap, with_gtt_summary=False)
     qv = qemu_version or (vm.qemu_version_hint if vm is not None else None) or cap.host.get("qemu_version")
     kv = version_tuple(cap.host.get("kernel_release"))
     c = Context(cap, dec, vm, version_tuple(qv), kv)

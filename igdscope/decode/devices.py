@@ -1,8 +1,9 @@
-"""Pure decoding of captured bytes into plain data (dicts, lists, ints, strings).
+"""PCI config spaces decoded: a device's role (IGD, host bridge, LPC bridge), its registers field
+by field for its platform, the summary every consumer reads (GGC, stolen memory, BDSM, ASLS),
+and the cross-checks between the devices of one capture.
 
-No I/O here: everything takes bytes plus explicit context (role, platform) and returns what the
-CLI renders as text or JSON and what the TUI shows. Bad bytes produce findings and partial
-results, never exceptions, except for input that is not the claimed kind at all.
+No I/O here: everything takes bytes plus explicit context (role, platform). Bad bytes produce
+findings and partial results, never exceptions, except for input that is not the claimed kind.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from igdscope import platforms
+from igdscope.binary import to_plain
 from igdscope.capture import Capture
-from igdscope.decode import to_plain
 from igdscope.errors import BadInput
 from igdscope.platforms import Platform
 from igdscope.schemas import pci
@@ -73,7 +74,7 @@ def decode_config(cfg: bytes, role: str | None = None, plat: Platform | None = N
     findings += f1 + f2
     if plat is None and role in ("igd", "display"):
         plat = platforms.lookup(hdr.device_id)
-    out["platform"] = _platform_plain(plat)
+    out["platform"] = platform_plain(plat)
     layout = plat.ggc_layout if plat else None
     emulated = _emulated_host_bridge(hdr.device_id, plat) if role == "host_bridge" and hdr.vendor_id == 0x8086 else None
     if emulated:
@@ -116,7 +117,7 @@ def _emulated_host_bridge(device_id: int, plat: Platform | None) -> str | None:
     return None
 
 
-def _platform_plain(plat: Platform | None) -> dict | None:
+def platform_plain(plat: Platform | None) -> dict | None:
     if plat is None:
         return None
     return {
@@ -203,32 +204,3 @@ def capture_platform(cap: Capture, override: str | None = None) -> Platform | No
     return platforms.lookup(igd.device) if igd else None
 
 
-def decode_capture(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> dict[str, Any]:
-    plat = capture_platform(cap, platform)
-    devices: dict[str, dict] = {}
-    out: dict[str, Any] = {"machine": cap.machine, "platform": _platform_plain(plat), "devices": devices, "findings": []}
-    for d in cap.devices:
-        cfg = cap.blobs[d.config_blob].data if d.config_blob in cap.blobs else None
-        if cfg is None:
-            devices[d.bdf if d.role == "display" else d.role] = {"bdf": d.bdf, "role": d.role, "missing": "config space not captured"}
-            continue
-        try:
-            dec = decode_config(cfg, d.role, plat if d.role != "display" else None, d.config_size, d.bdf)
-        except BadInput as exc:
-            dec = {"bdf": d.bdf, "role": d.role, "error": str(exc)}
-        devices[d.bdf if d.role == "display" else d.role] = dec
-    out["findings"] += cross_checks(devices)
-    out["blobs"] = {k: {"source": b.source, "path": b.path, "bytes": len(b.data), "sha256": b.sha256, "note": b.note} for k, b in sorted(cap.blobs.items())}
-    from igdscope import formats
-
-    out["opregion"] = formats.opregion_summary(cap)
-    out["vbt"] = formats.vbt_copies(cap)
-    out["rom"] = formats.rom_summary(cap.blob("rom")) if "rom" in cap.blobs else None
-    igd = cap.device("igd")
-    if out["rom"] is not None and igd is not None:
-        from igdscope.schemas import rom
-
-        out["rom"]["match"] = rom.match_device(out["rom"], igd.device, igd.vendor)
-    if with_gtt_summary and "gtt" in cap.blobs:
-        out["gtt"] = formats.gtt_summary(cap, plat)
-    return out

@@ -12,7 +12,14 @@ import sys
 from pathlib import Path
 
 from igdscope import __version__
-from igdscope.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_NO_IGD, EXIT_OK, EXIT_PERMISSION, IgdscopeError
+from igdscope.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_NO_IGD,
+    EXIT_OK,
+    EXIT_PERMISSION,
+    IgdscopeError,
+)
 from igdscope.textsafe import PrintableStream
 
 EXIT_CODES_HELP = """\
@@ -171,9 +178,9 @@ def _parser() -> argparse.ArgumentParser:
                     help="do not sniff: read both files as this kind (--kind vbt: the VBTs of two BIOS images, plain or in compressed sections)")
     df.add_argument("--json", action="store_true")
 
-    from igdscope import cli_gtt
+    from igdscope.cli import gtt
 
-    cli_gtt.add_parsers(sub, EXIT_CODES_HELP)
+    gtt.add_parsers(sub, EXIT_CODES_HELP)
 
     t = sub.add_parser("tui", help="the interactive view: live on this machine, on a capture, or host and guest side by side", description="""Open igdscope's terminal UI: live on this machine (--root like every live command),
 offline on a capture, or host and guest side by side (--guest).
@@ -235,9 +242,9 @@ def _run(args) -> int:
 
             return tui.run(args.capture, root=args.root, guest_path=args.guest, interval=args.interval, vm=vm_from_args(args), qemu_version=args.qemu_version)
         if args.command == "gtt":
-            from igdscope import cli_gtt
+            from igdscope.cli import gtt
 
-            return cli_gtt.cmd(args)
+            return gtt.cmd(args)
         return {"dump": cmd_dump, "show": cmd_show, "demo": cmd_demo, "extract": cmd_extract, "check": cmd_check, "diff": cmd_diff}[args.command](args)
     except IgdscopeError as exc:
         print(f"igdscope: {exc}", file=sys.stderr)
@@ -268,7 +275,7 @@ def _emit_json(doc: object) -> None:
 
 
 def cmd_dump(args) -> int:
-    from igdscope import decoders
+    from igdscope.decode.model import decode_capture
 
     if args.demo:
         from igdscope.sources import demo
@@ -290,27 +297,27 @@ def cmd_dump(args) -> int:
         except PermissionError as exc:
             print(f"igdscope: {exc}", file=sys.stderr)
             return EXIT_PERMISSION
-    decoded = decoders.decode_capture(cap)
+    decoded = decode_capture(cap)
     if args.output:
         from igdscope import outfile
 
         outfile.write_file(args.output, cap.to_json(decoded))
         outfile.settle()
-        from igdscope.render import plural
+        from igdscope.cli.render import plural
 
         print(f"wrote {args.output}: {cap.machine} capture, {plural(len(cap.devices), 'device')}, {plural(len(cap.blobs), 'blob')}, {plural(len(cap.errors), 'error')}")
         return EXIT_OK
     if args.json:
         sys.stdout.write(cap.to_json(decoded))
         return EXIT_OK
-    from igdscope import render
+    from igdscope.cli import render
 
     sys.stdout.write(render.render_capture(decoded, cap))
     return EXIT_OK
 
 
 def _read_input(name: str) -> bytes:
-    from igdscope.formats import read_input
+    from igdscope.decode.files import read_input
 
     return read_input(name)
 
@@ -330,14 +337,17 @@ def _device_ids(text: str) -> tuple[int, int]:
 
 
 def cmd_show(args) -> int:
-    from igdscope import capture, decoders, formats, platforms, render
+    from igdscope import capture, platforms
+    from igdscope.cli import render
+    from igdscope.decode.files import decode_blob, decode_file, sniff, unknown_kind
+    from igdscope.decode.model import decode_capture
     from igdscope.errors import BadInput
 
     name = "stdin" if args.file == "-" else args.file
     data = _read_input(args.file)
-    kind = args.kind or formats.sniff(data)
+    kind = args.kind or sniff(data)
     if kind is None:
-        raise formats.unknown_kind(name, data, "; give --kind")
+        raise unknown_kind(name, data, "; give --kind")
     plat = None
     if args.platform:
         plat = platforms.by_name(args.platform)
@@ -347,18 +357,18 @@ def cmd_show(args) -> int:
         raise BadInput(f"--blob is for captures; {name} is a {kind}")
     if kind == "capture" and args.blob is not None:
         cap = capture.loads(data, name=name)
-        dec = formats.decode_blob(cap, args.blob, plat, name)
+        dec = decode_blob(cap, args.blob, plat, name)
         kind = dec["kind"]
     elif kind == "capture":
         cap = capture.loads(data, name=name)
-        dec = decoders.decode_capture(cap, args.platform)
+        dec = decode_capture(cap, args.platform)
         if args.json:
             _emit_json({"kind": "capture", **dec})
         else:
             sys.stdout.write(render.render_capture(dec, cap))
         return EXIT_OK
     else:
-        dec = formats.decode_file(data, kind, plat, name)
+        dec = decode_file(data, kind, plat, name)
     if args.device:
         if kind != "rom":
             raise BadInput(f"--device is for option ROMs; {name} is a {kind}")
@@ -392,11 +402,12 @@ def cmd_demo(args) -> int:
         from igdscope import tui
 
         return tui.run(demo=True)
-    from igdscope import decoders, render
+    from igdscope.cli import render
+    from igdscope.decode.model import decode_capture
     from igdscope.sources import demo
 
     cap = demo.guest_capture() if args.guest else demo.host_capture()
-    dec = decoders.decode_capture(cap)
+    dec = decode_capture(cap)
     if args.json:
         _emit_json(dec)
     else:
@@ -405,7 +416,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_extract(args) -> int:
-    from igdscope import formats
+    from igdscope.decode.files import extract_blob, extract_vbt, sniff, unknown_kind
     from igdscope.errors import EXIT_USAGE
 
     to_stdout = args.output in (None, "-")
@@ -415,14 +426,14 @@ def cmd_extract(args) -> int:
         return EXIT_USAGE
     name = "stdin" if args.file == "-" else args.file
     data = _read_input(args.file)
-    kind = args.kind or formats.sniff(data)
+    kind = args.kind or sniff(data)
     if kind is None:
-        raise formats.unknown_kind(name, data, "; give --kind")
+        raise unknown_kind(name, data, "; give --kind")
     if args.what == "vbt":
-        raw, where = formats.extract_vbt(data, kind, name)
+        raw, where = extract_vbt(data, kind, name)
         about, warning = _vbt_about(raw, where, name)
     else:
-        raw, where = formats.extract_blob(data, kind, args.what, name)
+        raw, where = extract_blob(data, kind, args.what, name)
         about, warning = f"{len(raw)}-byte {label} from {where}", None
     if warning:
         print(f"igdscope: warning: {warning}", file=sys.stderr)
@@ -450,14 +461,14 @@ def _vbt_about(raw: bytes, where: str, name: str) -> tuple[str, str | None]:
 
 
 def cmd_diff(args) -> int:
-    from igdscope import diff
+    from igdscope.analysis import diff
 
     return diff.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version, kind=args.kind)
 
 
 def vm_from_args(args):
     """The VM configuration named by --vm-args / --pid / --libvirt / --proxmox (None: none given)."""
-    from igdscope import vmconfig
+    from igdscope.analysis import vmconfig
     from igdscope.errors import BadInput
 
     if args.vm_args is not None:
@@ -491,7 +502,8 @@ def _vm_options(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def cmd_check(args) -> int:
-    from igdscope import capture, check
+    from igdscope import capture
+    from igdscope.analysis import check
 
     if args.capture:
         cap = capture.load(args.capture)

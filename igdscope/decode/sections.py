@@ -44,7 +44,7 @@ import lzma
 import uuid
 from typing import NamedTuple
 
-from igdscope import eficompress
+from igdscope.binary import eficompress
 
 LZMA_GUID = uuid.UUID("EE4E5898-3914-4259-9D6E-DC7BD79403CF").bytes_le
 LZMA_HP_GUID = uuid.UUID("0ED85E23-F253-413F-A03C-901987B04397").bytes_le

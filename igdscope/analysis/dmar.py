@@ -174,7 +174,7 @@ def classify(address: int, where: Landscape, reason: int | None = None) -> dict[
         if start <= address < start + size:
             out["regions"].append({"name": name, "base": start, "offset": address - start})
     if where.gtt is not None and where.gtt_format is not None:
-        from igdscope import gtt as gttmod
+        from igdscope.decode import gtt as gttmod
 
         hits = gttmod.entries_mapping(where.gtt, where.gtt_format, address)
         out["gtt_entries"] = [{"index": i, "graphics_address": i * 4096} for i in hits]

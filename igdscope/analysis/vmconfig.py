@@ -45,7 +45,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import BadInput
+from igdscope.errors import BadInput
 
 MAX_TEXT_CHARS = 2 * 1024 * 1024  # real definitions are a few KiB; snapshots make PVE files longer
 MAX_WORD_CHARS = 256 * 1024  # one shell word after variable expansion

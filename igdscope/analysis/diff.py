@@ -36,11 +36,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-
-from igdscope import decoders, formats, platforms
-from igdscope.schemas.opregion import leaves as op_leaves
+from igdscope import platforms
 from igdscope.capture import Capture
+from igdscope.decode.devices import capture_platform, decode_config, role_of
+from igdscope.decode.files import sniff, unknown_kind
+from igdscope.decode.firmware import rom_summary, vbt_decode, vbt_in_sections
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
+from igdscope.schemas.opregion import leaves as op_leaves
 
 MiB = 1 << 20
 LABELS = ("unexpected", "expected", "info")
@@ -378,7 +380,7 @@ def _diff_config(out: _Out, prefix: str, x: _Cfg, y: _Cfg, labeller: Labeller, b
 
 def _decode_cfg(raw: bytes, role: str | None, plat: platforms.Platform | None, size: int | None, bdf: str | None, name: str) -> _Cfg:
     try:
-        dec = decoders.decode_config(raw, role, plat, size, bdf)
+        dec = decode_config(raw, role, plat, size, bdf)
     except BadInput as exc:
         raise BadInput(f"{name}: {exc}") from None
     return _cfg(raw, dec)
@@ -532,7 +534,7 @@ VBT_SKIP = frozenset({"meaning", "findings", "unparsed"})
 
 def _vbt_tree(data: bytes) -> dict[str, Any] | None:
     try:
-        return formats.vbt_decode(data)
+        return vbt_decode(data)
     except BadInput:
         return None
 
@@ -644,7 +646,7 @@ def _meaning_text(v: Any) -> str | None:
 
 
 def _diff_rom(out: _Out, prefix: str, rx: bytes, ry: bytes, *, label: str, why: str) -> None:
-    sx, sy = formats.rom_summary(rx), formats.rom_summary(ry)
+    sx, sy = rom_summary(rx), rom_summary(ry)
     la: dict[str, Any] = {}
     lb: dict[str, Any] = {}
     skip = frozenset({"findings", "vbt_offset"})
@@ -1154,7 +1156,7 @@ def _iomem_ranges(cap: Capture, name: str) -> list[tuple[int, int]]:
 def _hg_gtt(hg: _HG, hcfg: _Cfg | None, gcfg: _Cfg | None) -> None:
     import numpy as np
 
-    from igdscope import gtt as gttmod
+    from igdscope.decode import gtt as gttmod
     from igdscope.schemas.gtt import format_for
 
     out = hg.out
@@ -1236,7 +1238,7 @@ def _host_guest(host: Capture, guest: Capture, qemu_version: str | None, flip: b
         qv, src = _version(guest.host.get("qemu_version")), "the guest capture"
     else:
         qv, src = None, "unknown"
-    plat = decoders.capture_platform(host) or decoders.capture_platform(guest)
+    plat = capture_platform(host) or capture_platform(guest)
     hg = _HG(host, guest, qv, src, plat, _Out(flip=flip))
     _hg_igd(hg)
     _hg_bridge(hg, "host_bridge")
@@ -1271,8 +1273,8 @@ def _side(cap: Capture) -> dict[str, Any]:
 
 def _same_role(a: Capture, b: Capture) -> dict[str, Any]:
     out = _Out()
-    plat_a = decoders.capture_platform(a)
-    plat_b = decoders.capture_platform(b)
+    plat_a = capture_platform(a)
+    plat_b = capture_platform(b)
     for role in ("igd", "host_bridge", "lpc"):
         da, db = a.device(role), b.device(role)
         if da is None and db is None:
@@ -1349,7 +1351,7 @@ def _same_role(a: Capture, b: Capture) -> dict[str, Any]:
         _diff_rom(out, "rom", ra, rb, label="info", why="differs between the two captures")
     ga, gb = a.blob("gtt"), b.blob("gtt")
     if ga is not None and gb is not None and ga != gb:
-        from igdscope import gtt as gttmod
+        from igdscope.decode import gtt as gttmod
         from igdscope.schemas.gtt import format_for
 
         fmt = format_for(plat_a or plat_b)
@@ -1403,7 +1405,7 @@ def diff_files(data_a: bytes, data_b: bytes, kind: str, names: tuple[str, str] =
             if off is not None:
                 return bytes(data[off:]), off, None
             try:
-                inner, at, container = formats.vbt_in_sections(data, "the file")
+                inner, at, container = vbt_in_sections(data, "the file")
             except BadInput as exc:
                 raise BadInput(f"{name}: {exc}") from None
             return inner[at:], at, container
@@ -1437,7 +1439,7 @@ def diff_files(data_a: bytes, data_b: bytes, kind: str, names: tuple[str, str] =
         a_desc["device"] = f"{ca.leaves.get('identity.vendor', 0):04x}:{ca.leaves.get('identity.device', 0):04x}"
         b_desc["device"] = f"{cb.leaves.get('identity.vendor', 0):04x}:{cb.leaves.get('identity.device', 0):04x}"
     elif kind == "lspci":
-        from igdscope import lspci
+        from igdscope.decode import lspci
 
         da = {d.bdf: d for d in lspci.parse(data_a.decode("utf-8", "replace"))}
         db = {d.bdf: d for d in lspci.parse(data_b.decode("utf-8", "replace"))}
@@ -1463,7 +1465,7 @@ def _file_cfg(data: bytes, name: str, bdf: str | None = None, plat: platforms.Pl
     vendor = int.from_bytes(data[0:2], "little")
     did = int.from_bytes(data[2:4], "little")
     cls = int.from_bytes(data[9:12], "little") if len(data) >= 12 else 0
-    role = decoders.role_of(vendor, cls, bdf)
+    role = role_of(vendor, cls, bdf)
     if role in ("igd", "display"):
         plat = platforms.lookup(did)
     elif role != "host_bridge":
@@ -1476,7 +1478,7 @@ def _lspci_platform(devs: dict[str, Any]) -> platforms.Platform | None:
         if len(d.data) >= 12:
             vendor = int.from_bytes(d.data[0:2], "little")
             cls = int.from_bytes(d.data[9:12], "little")
-            if decoders.role_of(vendor, cls, d.bdf) == "igd":
+            if role_of(vendor, cls, d.bdf) == "igd":
                 return platforms.lookup(int.from_bytes(d.data[2:4], "little"))
     return None
 
@@ -1497,7 +1499,7 @@ def _diff_cfg_files(out: _Out, prefix: str, ca: _Cfg, cb: _Cfg) -> None:
 
 
 def _read(path: str) -> bytes:
-    from igdscope.formats import read_input
+    from igdscope.decode.files import read_input
 
     return read_input(path)
 
@@ -1509,9 +1511,9 @@ def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None, 
     data_a, data_b = _read(path_a), _read(path_b)
     kinds = []
     for path, data in ((path_a, data_a), (path_b, data_b)):
-        found = kind or formats.sniff(data)
+        found = kind or sniff(data)
         if found is None:
-            raise formats.unknown_kind(path, data, ": give two captures or two VBT/OpRegion/ROM/config/lspci files, or --kind")
+            raise unknown_kind(path, data, ": give two captures or two VBT/OpRegion/ROM/config/lspci files, or --kind")
         kinds.append(found)
     if kinds[0] != kinds[1]:
         raise BadInput(f"{path_a} is a {kinds[0]} and {path_b} a {kinds[1]}: diff compares two captures or two files of one kind")

@@ -5,7 +5,7 @@
 data (dicts, lists, ints, strings) without construct's private keys, with enums rendered as
 ``{"value": int, "name": str}`` so scripts keep the integer and people get the meaning.
 ``decode_plain()`` is the two in one, through a parser generated from the schema
-(:mod:`igdscope.plainparse`) when the input suits it, with the same result.
+(:mod:`igdscope.binary.plainparse`) when the input suits it, with the same result.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def plain_parser(schema: cs.Construct) -> Any:
         return entry[1]
     if len(_parsers) >= _MAX_SCHEMAS:
         return None
-    from igdscope.plainparse import compile_plain
+    from igdscope.binary.plainparse import compile_plain
 
     parser = compile_plain(schema)
     _parsers[id(schema)] = (schema, parser.parse if parser is not None else None)

@@ -41,8 +41,8 @@ from igdscope import outfile, platforms
 from igdscope.errors import EXIT_REFUSED, BadInput, IgdscopeError
 from igdscope.schemas.gtt import FORMATS, PteFormat, format_for
 from igdscope.sources.live import GTT_MAX, gtt_window
-from igdscope.textsafe import printable, write_control
 from igdscope.sources.sysfs import PCI_DEVICES, Root, os_reason
+from igdscope.textsafe import printable, write_control
 
 BACKUP_FORMAT = "igdscope-gtt-backup"
 BACKUP_VERSION = 2  # 2: the device's identity and the boot id are recorded and checked

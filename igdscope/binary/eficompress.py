@@ -1,5 +1,5 @@
 """The UEFI decompression algorithm, for EFI images in PCI option ROMs with CompressionType 1, and
-its Tiano variant, for compressed sections of firmware images (:mod:`igdscope.fwsections`).
+its Tiano variant, for compressed sections of firmware images (:mod:`igdscope.decode.sections`).
 
 An option ROM's EFI image may be stored compressed (EDK2 ``EfiRom -ec``); the firmware's PCI bus
 driver then runs it through ``EFI_DECOMPRESS_PROTOCOL`` before loading it. Without decompressing,

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from igdscope import gtt as gttmod
+from igdscope.decode import gtt as gttmod
 from igdscope.schemas.gtt import PteFormat
 from igdscope.sources import live
 from igdscope.sources.sysfs import Root

@@ -10,8 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from igdscope import capture as capmod
-from igdscope import lspci
 from igdscope.capture import Capture
+from igdscope.decode import lspci
+from igdscope.decode.firmware import (
+    opregion_decode,
+    rom_summary,
+    vbt_decode,
+    vbt_in_sections,
+)
 from igdscope.errors import BadInput
 from igdscope.platforms import Platform
 
@@ -82,11 +88,11 @@ def unknown_kind(name: str, data: bytes, advice: str) -> BadInput:
 
 def decode_file(data: bytes, kind: str, platform: Platform | None = None, name: str = "input") -> dict[str, Any]:
     """Decode one raw file of ``kind`` into plain data (a capture is handled by the caller)."""
-    from igdscope import decoders
+    from igdscope.decode.devices import decode_config
 
     if kind == "config":
         try:
-            return {"kind": "config", "device": decoders.decode_config(data, None, platform)}
+            return {"kind": "config", "device": decode_config(data, None, platform)}
         except BadInput as exc:
             raise BadInput(f"{name}: {exc}") from None
     if kind == "lspci":
@@ -120,8 +126,13 @@ def vbt_inside(data: bytes, kind: str, name: str = "input") -> dict[str, Any]:
 
 
 def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> dict[str, Any]:
-    from igdscope import decoders, platforms
-    from igdscope.decoders import role_of
+    from igdscope import platforms
+    from igdscope.decode.devices import (
+        cross_checks,
+        decode_config,
+        platform_plain,
+        role_of,
+    )
 
     plat = platform
     roles = {}
@@ -136,205 +147,18 @@ def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> di
     for d in devs:
         role = roles.get(d.bdf, "other")
         try:
-            dec = decoders.decode_config(d.data, role, plat if role != "other" else None, 4096 if len(d.data) > 256 else 256, d.bdf)
+            dec = decode_config(d.data, role, plat if role != "other" else None, 4096 if len(d.data) > 256 else 256, d.bdf)
         except BadInput as exc:
             dec = {"bdf": d.bdf, "error": str(exc)}
         dec["description"] = d.description
         dec["findings"] = d.findings + dec.get("findings", [])
         devices[d.bdf] = dec
     by_role = {dec.get("role"): dec for dec in devices.values() if dec.get("role") in ("igd", "host_bridge")}
-    return {"platform": decoders._platform_plain(plat), "devices": devices, "findings": decoders.cross_checks(by_role)}
+    return {"platform": platform_plain(plat), "devices": devices, "findings": cross_checks(by_role)}
 
 
 # -- OpRegion / VBT / ROM / GTT ------------------------------------------------------------------
 
-
-def opregion_decode(data: bytes) -> dict[str, Any]:
-    from igdscope.schemas import opregion
-
-    return opregion.parse_opregion(data)
-
-
-def vbt_decode(data: bytes) -> dict[str, Any]:
-    from igdscope.schemas import vbt
-
-    off = vbt.find_vbt(data, limit=len(data))  # the whole input, however large (a BIOS image)
-    container = None
-    if off is None:
-        data, off, container = vbt_in_sections(data, "the file")
-    res = vbt.walk_blocks(data, off)
-    if container is not None:
-        res["container"] = container
-    version = res.get("bdb_version") or 0
-    # i915 (find_raw_section) and intel_vbt_decode (find_section) read the first block of each id
-    # and never look at a later one; the walk's findings say so. Later copies stay raw: decoding
-    # them would tell nothing the driver uses, and a hostile VBT of 21,000 empty block headers
-    # would otherwise expand each into a full zero-filled decode (gigabytes from 64 KiB).
-    first: dict[int, dict[str, Any]] = {}
-    for b in res.get("blocks", []):
-        first.setdefault(b["id"], b)
-    context = {i: bytes(b["raw"]) for i, b in first.items() if isinstance(b.get("raw"), (bytes, bytearray))}
-    for b in res.get("blocks", []):
-        raw = b.pop("raw", b"")
-        raw = bytes(raw) if isinstance(raw, (bytes, bytearray)) else b""
-        if first[b["id"]] is not b:  # a later copy: the walk's findings name it
-            b["raw"] = raw.hex()
-            b["findings"] = []
-            continue
-        try:
-            fields = vbt.decode_block(b["id"], raw, version, context)
-        except BadInput as exc:
-            b["error"] = str(exc)
-            fields = None
-        if fields is not None:
-            # the block's findings beside its fields: {id, name, offset, size, fields | raw, findings}
-            found = fields.pop("findings", None) if isinstance(fields, dict) else None
-            b["fields"] = fields
-            b["findings"] = found or []
-        else:
-            b["raw"] = raw.hex()
-            b["findings"] = []
-    for b in res.get("ignored_blocks", []):  # past bdb_size: i915 and igt never read them; shown raw
-        raw = b.get("raw")
-        if isinstance(raw, (bytes, bytearray)):
-            b["raw"] = bytes(raw).hex()
-    return res
-
-
-def vbt_in_sections(data: bytes, where: str) -> tuple[bytes, int, str]:
-    """For input with no plain ``$VBT``: the VBT in a compressed section of a UEFI image (the
-    decompressed bytes, the VBT's offset in them, and the path to it), else :class:`BadInput` with
-    why there is none."""
-    from igdscope.schemas import vbt
-
-    reason = vbt.no_vbt_reason(data, where, limit=len(data))
-    try:
-        from igdscope import fwsections
-    except ImportError:  # a Python built without liblzma
-        raise BadInput(f"{reason}; compressed sections not searched: this Python has no lzma module") from None
-    found, notes = fwsections.find_vbt(data)
-    if found is None:
-        raise BadInput(reason if notes == [fwsections.NO_SECTION] else f"{reason}; {'; '.join(notes)}")
-    return found.data, found.offset, found.where
-
-
-def opregion_summary(cap: Capture) -> dict[str, Any] | None:
-    data = cap.blob("opregion")
-    src = cap.sources.get("opregion")
-    if data is None:
-        return {"present": False, "sources": src}
-    try:
-        dec = opregion_decode(data)
-    except BadInput as exc:
-        return {"present": True, "error": str(exc), "sources": src}
-    hdr = dec.get("header", {})
-    return {
-        "present": True,
-        "source": cap.blobs["opregion"].source,
-        "bytes": len(data),
-        "version": dec.get("version"),
-        "size_kib": hdr.get("size"),
-        "mailboxes": dec.get("mailboxes_present"),
-        "extended_vbt": dec.get("extended_vbt"),
-        "findings": dec.get("findings", []),
-        "sources": src,
-    }
-
-
-def vbt_sources(cap: Capture) -> list[tuple[str, bytes]]:
-    """(where, bytes) of every VBT copy the capture holds: debugfs, the OpRegion (RVDA or
-    mailbox 4), the option ROM. A damaged OpRegion does not hide the other copies."""
-    from igdscope.schemas import opregion, vbt
-
-    found: list[tuple[str, bytes]] = []
-    if "vbt/debugfs" in cap.blobs:
-        found.append(("debugfs i915_vbt", cap.blobs["vbt/debugfs"].data))
-    if "opregion/rvda" in cap.blobs:
-        found.append(("OpRegion RVDA (absolute, read from /dev/mem)", cap.blobs["opregion/rvda"].data))
-    op = cap.blob("opregion")
-    if op is not None:
-        try:
-            raw, where = opregion.vbt_bytes(op)
-        except BadInput:
-            raw, where = None, ""
-        if raw is not None:
-            found.append((f"OpRegion {where}", raw))
-    rom = cap.blob("rom")
-    if rom is not None:
-        off = vbt.find_vbt(rom)
-        if off is not None:
-            found.append((f"option ROM at {off:#x}", rom[off:]))
-    return found
-
-
-def vbt_copies(cap: Capture) -> list[dict[str, Any]]:
-    """Every VBT copy the capture holds, summarised (see :func:`vbt_sources`)."""
-    from igdscope.schemas import vbt
-
-    found = vbt_sources(cap)
-    out = []
-    for where, raw in found:
-        entry: dict[str, Any] = {"where": where}
-        try:
-            res = vbt.walk_blocks(raw, 0)
-        except BadInput as exc:
-            entry["error"] = str(exc)
-        else:
-            entry["bdb_version"] = (res.get("bdb_header") or {}).get("version")
-            entry["vbt_size"] = (res.get("vbt_header") or {}).get("vbt_size")
-            entry["blocks"] = [b["id"] for b in res.get("blocks", [])]
-            entry["checksum_ok"] = (res.get("checksum") or {}).get("ok")
-            entry["findings"] = res.get("findings", [])
-        out.append(entry)
-    return out
-
-
-def rom_summary(data: bytes) -> dict[str, Any]:
-    from igdscope.schemas import rom, vbt
-
-    res = rom.walk_images(data)
-    off = vbt.find_vbt(data)
-    res["vbt_offset"] = off
-    res["has_legacy"] = any(i.get("kind") == "legacy" for i in res["images"])
-    res["has_efi"] = any(i.get("kind") == "efi" for i in res["images"])
-    return res
-
-
-def gtt_summary(cap: Capture, plat: Platform | None) -> dict[str, Any]:
-    """Entries, present entries and the most common value (the scratch page) of a captured GGTT.
-
-    Kept to C-speed bytes operations so that a dump's decoded view does not pay for importing
-    numpy; the full-speed table decoder is numpy's job."""
-    from collections import Counter
-
-    data = cap.blob("gtt") or b""
-    if plat is None:
-        return {"bytes": len(data), "error": "platform unknown: PTE format unknown"}
-    from igdscope.schemas import pci
-
-    size = pci.pte_size(plat.ggc_layout)
-    n = len(data) // size
-    low = data[0 : n * size : size]  # the low byte of every little-endian PTE holds bit 0
-    present = low.translate(_ODD).count(1)
-    entries = memoryview(data[: n * size]).cast("Q" if size == 8 else "I")
-    sample = Counter(entries[:: max(1, n // 4096)].tolist()).most_common(1) if n else []
-    value = sample[0][0] if sample else None
-    count = count_entries(data[: n * size], size, value) if value is not None else 0
-    return {"bytes": len(data), "pte_size": size, "entries": n, "present": present, "most_common_value": value, "most_common_count": count}
-
-
-_ODD = bytes(i & 1 for i in range(256))
-
-
-def count_entries(data: bytes, size: int, value: int) -> int:
-    """How many aligned ``size``-byte little-endian entries of ``data`` equal ``value``: byte
-    lane k of every entry is compared at C speed and the lanes are ANDed as big integers."""
-    want = value.to_bytes(size, "little")
-    acc = -1
-    for k in range(size):
-        lane = data[k::size].translate(bytes(int(i == want[k]) for i in range(256)))
-        acc &= int.from_bytes(lane, "little")
-    return acc.bit_count() if acc >= 0 else 0
 
 
 def extract_vbt(data: bytes, kind: str, name: str = "input") -> tuple[bytes, str]:
@@ -466,7 +290,7 @@ def decode_blob(cap: Capture, key: str, platform: Platform | None = None, name: 
     with its mailboxes and the VBT it carries, a VBT block by block, an option ROM's image chain and
     VBT, a config space with its device's role and the capture's platform (``platform`` overrides).
     ``blob`` says which blob it was and where dump read it. The GGTT is for ``igdscope gtt``."""
-    from igdscope import decoders
+    from igdscope.decode.devices import capture_platform, decode_config
 
     blob = capture_blob(cap, key, name)
     data = blob.data
@@ -476,12 +300,12 @@ def decode_blob(cap: Capture, key: str, platform: Platform | None = None, name: 
         raise BadInput(f"{label}: the GGTT is shown by 'igdscope gtt show {name}' (entries) or 'igdscope gtt show {name} --summary'")
     if kind is None:
         raise unknown_kind(label, data, "")
-    plat = platform or decoders.capture_platform(cap)
+    plat = platform or capture_platform(cap)
     if kind == "config":
         dev = next((d for d in cap.devices if d.config_blob == key), None)
         role = dev.role if dev else VFIO_CONFIG_ROLES.get(key)
         try:
-            decoded = decoders.decode_config(data, role, plat if role != "display" else None, dev.config_size if dev else None,
+            decoded = decode_config(data, role, plat if role != "display" else None, dev.config_size if dev else None,
                                              dev.bdf if dev else None)
         except BadInput as exc:
             raise BadInput(f"{label}: {exc}") from None

@@ -1,0 +1,1 @@
+"""The ``igdscope`` command line (:mod:`.main`) and its text presenters. Never imports textual."""
