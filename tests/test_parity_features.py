@@ -28,6 +28,7 @@ from igdscope.decode.firmware import vbt_decode
 from igdscope.cli import render
 from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import vbt as V
+from igdscope.schemas.vbtblocks import base as vbtbase, general
 from igdscope.schemas.vbtblocks import features as F
 from igdscope.schemas.vbtblocks import legacy as L
 from igdscope.schemas.vbtblocks import lfp as LFP
@@ -760,7 +761,7 @@ def test_block9_before_bdb_165_is_the_alm_dot_clock_table():
     d = V.decode_block(9, raw + b"\x07", 150)
     assert d["t"][0]["p1"] == 0x11 and d["t"][0]["p2_div_by_4"] and d["unparsed"] == "07"
     assert "panels" not in d and any("ALM" in f for f in d["findings"])
-    assert V.block_name(9, 150) == "dot_clock_override_alm"
+    assert vbtbase.block_name(9, 150) == "dot_clock_override_alm"
     assert F.build_features_block(9, d, 150) == raw + b"\x07"
 
 
@@ -1194,40 +1195,40 @@ def test_text_view_shows_the_panel_igt_marks(name, txt):
 
 
 def test_child_device_meanings():
-    assert V.dvo_port_meaning(13, 247)["port"]["display 13+ (ADL-P and later)"] == "TC1"
-    assert V.dvo_port_meaning(13, 247)["port"]["default"] == "F"
-    assert V.dvo_port_meaning(7, 247)["port"]["ADL-S"] == "TC1" and V.dvo_port_meaning(8, 230)["port"]["RKL/DG1"] == "TC1"
-    assert V.dvo_port_meaning(6, 200)["port"]["default"] == "E"  # CRT counts as port E
-    assert V.dvo_port_meaning(23, 230)["port"] == {"DSI": "B on display 11+, C before"}
-    assert V.dvo_port_meaning(15, 216)["note"] == "DP-G is defined from BDB 217"
-    assert V.dvo_port_meaning(1, 150)["name"] == "DVO-B (SDVO-B)" and V.dvo_port_meaning(4, 150)["name"] == "LVDS"
-    assert V.aux_channel_meaning(0x40)["name"] == "AUX-A" and V.aux_channel_meaning(0x41)["name"] is None
-    assert V.aux_channel_meaning(0x60)["remapped"] == {"display 13+ (ADL-P and later)": "USBC1"}
-    assert V.aux_channel_meaning(0x20)["remapped"] == {"RKL/DG1": "USBC1", "ADL-S": "USBC2"}
-    ddc = V.ddc_pin_meaning(3)
+    assert general.dvo_port_meaning(13, 247)["port"]["display 13+ (ADL-P and later)"] == "TC1"
+    assert general.dvo_port_meaning(13, 247)["port"]["default"] == "F"
+    assert general.dvo_port_meaning(7, 247)["port"]["ADL-S"] == "TC1" and general.dvo_port_meaning(8, 230)["port"]["RKL/DG1"] == "TC1"
+    assert general.dvo_port_meaning(6, 200)["port"]["default"] == "E"  # CRT counts as port E
+    assert general.dvo_port_meaning(23, 230)["port"] == {"DSI": "B on display 11+, C before"}
+    assert general.dvo_port_meaning(15, 216)["note"] == "DP-G is defined from BDB 217"
+    assert general.dvo_port_meaning(1, 150)["name"] == "DVO-B (SDVO-B)" and general.dvo_port_meaning(4, 150)["name"] == "LVDS"
+    assert general.aux_channel_meaning(0x40)["name"] == "AUX-A" and general.aux_channel_meaning(0x41)["name"] is None
+    assert general.aux_channel_meaning(0x60)["remapped"] == {"display 13+ (ADL-P and later)": "USBC1"}
+    assert general.aux_channel_meaning(0x20)["remapped"] == {"RKL/DG1": "USBC1", "ADL-S": "USBC2"}
+    ddc = general.ddc_pin_meaning(3)
     assert ddc["name"] is None and ddc["by_platform"]["CNP PCH"] == "DDI D" and ddc["by_platform"]["ADL-P, MTL PCH and later"] == "TC1"
     assert ddc["by_platform"]["GMBUS pin (before CNP, Atom, DG1+)"].startswith("panel") and "caveat" in ddc
-    assert V.ddc_pin_meaning(0)["name"] == "none"
-    assert V.dp_max_link_rate_meaning(0, 229)["name"] == "HBR3 (8.1 Gbps)"
-    assert V.dp_max_link_rate_meaning(0, 230)["name"] == "platform default"
-    assert V.dp_max_link_rate_meaning(5, 230)["name"] == "UHBR10 (10 Gbps)"
-    assert V.handle_meaning(1, 216)["name"] == "CRT" and V.handle_meaning(1, 217)["name"] == "EFP6"
-    assert V.handle_meaning(0x0030, 150)["name"] == "EFP4+EFP3" and V.handle_meaning(0x8000, 240)["name"] == "unknown(0x8000)"
-    t = V.device_type_meaning(0x78C6)
+    assert general.ddc_pin_meaning(0)["name"] == "none"
+    assert general.dp_max_link_rate_meaning(0, 229)["name"] == "HBR3 (8.1 Gbps)"
+    assert general.dp_max_link_rate_meaning(0, 230)["name"] == "platform default"
+    assert general.dp_max_link_rate_meaning(5, 230)["name"] == "UHBR10 (10 Gbps)"
+    assert general.handle_meaning(1, 216)["name"] == "CRT" and general.handle_meaning(1, 217)["name"] == "EFP6"
+    assert general.handle_meaning(0x0030, 150)["name"] == "EFP4+EFP3" and general.handle_meaning(0x8000, 240)["name"] == "unknown(0x8000)"
+    t = general.device_type_meaning(0x78C6)
     assert t["name"] == "eDP" and t["supports"]["edp"] and not t["supports"]["hdmi"] and "not_hdmi_output" in t["bits"]
-    assert V.device_type_meaning(0x60D6)["supports"]["hdmi"] and V.device_type_meaning(0x1234)["name"] is None
+    assert general.device_type_meaning(0x60D6)["supports"]["hdmi"] and general.device_type_meaning(0x1234)["name"] is None
     child = {"handle": 8, "device_type": 0x78C6, "hdmi_max_data_rate": 3, "dp_max_lane_count": 1, "mipi_bridge_type": 2,
              "iboost": True, "dp_iboost_level": 2, "hdmi_iboost_level": 5, "edp_data_rate_override": 0b100000001001,
              "i2c_speed": 2, "dvo_port": 10, "aux_channel": 0x40}
-    m248 = V.child_device_meaning(child, 248)
+    m248 = general.child_device_meaning(child, 248)
     assert m248["hdmi_max_data_rate"] == {"value": 3, "name": None, "note": "defined from BDB 249"}
     assert m248["dp_iboost_level"] == {"value": 2, "name": "boost level 7", "used": True}
     assert m248["hdmi_iboost_level"]["note"] == "i915 rejects this value" and "edp_data_rate_override" not in m248
-    m263 = V.child_device_meaning(child, 263)
+    m263 = general.child_device_meaning(child, 263)
     assert m263["hdmi_max_data_rate"]["name"] == "594 MHz" and m263["dp_max_lane_count"]["name"] == "x2"
     assert m263["edp_data_rate_override"]["rejected_gbps"] == ["1.62", "2.7", "20"]
     assert m263["mipi_bridge_type"]["name"] == "Toshiba" and m263["i2c_speed"]["name"] == "400 kHz"
-    assert "i2c_speed" not in V.child_device_meaning(child, 151) and "aux_channel" not in V.child_device_meaning(child, 154)
+    assert "i2c_speed" not in general.child_device_meaning(child, 151) and "aux_channel" not in general.child_device_meaning(child, 154)
 
 
 def test_block1_and_block2_meanings_and_build():
@@ -1297,9 +1298,9 @@ def test_corpus_blocks_cut_and_flipped():
 def test_claimed_counts_are_bounded_by_bytes_and_caps():
     start = time.monotonic()
     d = V.decode_block(11, bytes([1]) + bytes(0xFFFE), 200)  # a 1-byte child size in a 64 KiB block
-    assert len(d["devices"]) == V.MAX_CHILD_DEVICES and any("only the first 255" in f for f in d["findings"])
+    assert len(d["devices"]) == general.MAX_CHILD_DEVICES and any("only the first 255" in f for f in d["findings"])
     d2 = V.decode_block(2, bytes([0, 0, 0, 0, 1]) + bytes(0xFFF0), 200)
-    assert len(d2["devices"]) == V.MAX_CHILD_DEVICES and V.build_block(2, d2, 200) == bytes([0, 0, 0, 0, 1]) + bytes(0xFFF0)
+    assert len(d2["devices"]) == general.MAX_CHILD_DEVICES and V.build_block(2, d2, 200) == bytes([0, 0, 0, 0, 1]) + bytes(0xFFF0)
     d56 = V.decode_block(56, b"\xff\xff" + bytes(300), 240)  # entry_size 65535: no whole entry
     assert d56["entries"] == [] and d56["unparsed"] == "00" * 300
     d56b = V.decode_block(56, b"\x0d\x00" + bytes(0xFFF0), 240)  # 16 entries at most
@@ -1339,7 +1340,7 @@ def _random_child(rng: random.Random, size: int, version: int) -> bytes:
 def synthetic_vbt(version: int, seed: int, panel_type: int | None = None) -> bytes:
     rng = random.Random(seed)
     rand = lambda n: bytes(rng.getrandbits(8) for _ in range(n))  # noqa: E731
-    size = V.child_device_expected_size(version)
+    size = general.child_device_expected_size(version)
     children = [bytearray(_random_child(rng, size, version)) for _ in range(4)]
     children[0][0x10] = rng.randrange(3)  # HDMI-A/B/C from BDB 155, DVO-A/B/C before
     blocks = [

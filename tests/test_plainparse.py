@@ -14,6 +14,7 @@ Examples per schema: ``IGDSCOPE_PLAIN_EXAMPLES`` (default 40).
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from igdscope.decode.firmware import vbt_decode
 from igdscope.binary import DecodeError, decode, decode_plain, plain_parser, to_plain
 from igdscope.schemas import opregion
 from igdscope.schemas import vbt as V
+from igdscope.schemas.vbtblocks import base as vbtbase
 from igdscope.schemas.common import Flags, Raw, Text
 from igdscope.schemas.vbtblocks import lfp, mipi
 from igdscope.schemas.vbtblocks.misc import UpTo
@@ -36,9 +38,9 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
-# every schema parsed through decode_plain: the block registry's and the hooks' helpers (the same
-# list the shipped parsers are generated for)
-SCHEMAS: dict[str, cs.Construct] = V.plain_schemas()
+# every schema parsed through decode_plain: the block registry's and the hooks' helpers (the ones
+# the schema modules ship, that the parsers are generated for when the package is built)
+SCHEMAS: dict[str, cs.Construct] = plainparse.shipped_schemas()
 VERSIONS = [0, 1, 105, 106, 108, 151, 152, 154, 155, 158, 160, 161, 164, 165, 170, 171, 175, 177, 186, 190, 195, 198, 199,
             203, 204, 209, 211, 212, 216, 217, 219, 224, 226, 227, 228, 229, 230, 231, 233, 234, 236, 237, 239, 240, 244,
             245, 247, 249, 251, 253, 256, 257, 260, 261, 263, 264, 300]
@@ -122,7 +124,7 @@ def test_corpus_blocks_generated_equals_interpreted(shipped, monkeypatch):
     checked = 0
     for name, block_id, version, raw in BLOCKS:
         spec = V.BLOCKS.get(block_id)
-        if spec is None or not V._in_range(version, spec.min_bdb, spec.max_bdb):
+        if spec is None or not vbtbase.in_range(version, spec.min_bdb, spec.max_bdb):
             continue
         try:
             check(spec.schema, raw, {"bdb_version": version, "block_size": len(raw)}, must_compile=True)
@@ -229,14 +231,14 @@ def test_mutated_corpus_blocks(block_id, data):
 _v = cs.this._params.bdb_version
 SYNTHETIC: dict[str, cs.Construct] = {
     "counted array": cs.Struct("n" / cs.Int8ul, "a" / cs.Array(cs.this.n, cs.Struct("x" / cs.Int16ul)), "rest" / Raw()),
-    "runtime merge": V.FlatStruct(
+    "runtime merge": vbtbase.FlatStruct(
         "k" / cs.Int8ul,
-        cs.IfThenElse(cs.this.k > 5, V.FlatStruct("a" / cs.Int8ul), V.FlatStruct("b" / cs.Int16ul, "c" / cs.Int8ul)),
+        cs.IfThenElse(cs.this.k > 5, vbtbase.FlatStruct("a" / cs.Int8ul), vbtbase.FlatStruct("b" / cs.Int16ul, "c" / cs.Int8ul)),
         "z" / cs.Int8ul,
         "zz" / cs.Computed(cs.this.z * 2),
     ),
     "switch on an enum": cs.Struct(
-        "op" / V.EnumIn(cs.Int8ul, a=1, b=2),
+        "op" / vbtbase.EnumIn(cs.Int8ul, a=1, b=2),
         "body" / cs.Switch(cs.this.op, {"a": cs.Int16ul, "b": cs.Struct("x" / cs.Int8ul)}, default=cs.Pass),
         "tail" / cs.Switch(cs.this.op, {"a": cs.Int8ul}, default=cs.Error),
     ),
@@ -245,7 +247,7 @@ SYNTHETIC: dict[str, cs.Construct] = {
     "flags": cs.Struct("f" / cs.FlagsEnum(cs.Int8ul, a=1, b=2, c=4), "g" / Flags(cs.Int16ul, x=1, y=0x100)),
     "bits": cs.Struct(
         "s" / cs.BitStruct("a" / cs.BitsInteger(3), "b" / cs.BitsInteger(12), "c" / cs.Flag, "d" / cs.BitsInteger(16, swapped=True),
-                           "e" / cs.Array(2, cs.BitsInteger(4)), "f" / V.EnumIn(cs.BitsInteger(8), one=1)),
+                           "e" / cs.Array(2, cs.BitsInteger(4)), "f" / vbtbase.EnumIn(cs.BitsInteger(8), one=1)),
         "r3" / cs.ByteSwapped(cs.BitStruct("x" / cs.BitsInteger(5), "y" / cs.BitsInteger(19))),
         "r4" / cs.ByteSwapped(cs.BitStruct("x" / cs.BitsInteger(15), "y" / cs.Flag, "z" / cs.BitsInteger(16))),
         "flag" / cs.Flag,
@@ -258,9 +260,9 @@ SYNTHETIC: dict[str, cs.Construct] = {
     "parameter choices": cs.Struct(
         "a" / cs.IfThenElse(_v >= 200, cs.Int16ul, cs.Int8ul),
         "s" / cs.Switch(_v, {100: cs.Int8ul, 200: cs.Int32ul}, default=cs.Int16ul),
-        "l" / cs.Array(2, V.FlatStruct("x" / cs.Int8ul, cs.If(_v > 150, V.FlatStruct("y" / cs.Int8ul)))),
+        "l" / cs.Array(2, vbtbase.FlatStruct("x" / cs.Int8ul, cs.If(_v > 150, vbtbase.FlatStruct("y" / cs.Int8ul)))),
     ),
-    "zero filled": cs.Struct("n" / cs.Int8ul, "e" / V.ZeroFilled(cs.this.n, cs.Struct("a" / cs.Int16ul, "b" / cs.Int8ul))),
+    "zero filled": cs.Struct("n" / cs.Int8ul, "e" / vbtbase.ZeroFilled(cs.this.n, cs.Struct("a" / cs.Int16ul, "b" / cs.Int8ul))),
     # integers in one unpack: a count from the data (up to 255, the limit 5 or the bytes cut it), a
     # signed big-endian count, none (as many as fit); the bytes of a cut item are left for "rest"
     "up to n integers": cs.Struct("n" / cs.Int8sl, "a" / UpTo(cs.this.n, cs.Int16ul, 5), "b" / UpTo(None, cs.Int32sb, 3),
@@ -291,9 +293,52 @@ def fresh_parsers(monkeypatch):
     monkeypatch.setattr(plainparse, "USE_PRECOMPILED", True)
 
 
-def test_shipped_module_is_current():
+def test_built_module_is_current():
+    """The build (pip install, or python -m igdscope.schemas.plaingen) wrote the parsers of
+    exactly the schemas as they are now; the source tree does not keep them."""
     path = plainparse.generated_path()
-    assert path.read_text() == plainparse.generate_module(V.plain_schemas()), f"{path.name} is stale: run python -m igdscope.binary.plainparse"
+    assert path.exists(), f"{path.name} is not built: pip install -e . (or python -m igdscope.schemas.plaingen)"
+    assert path.read_text() == plainparse.generate_module(SCHEMAS), f"{path.name} is stale: run python -m igdscope.schemas.plaingen"
+    assert plainparse.shipped_state() == "current"
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", str(path)], capture_output=True, cwd=path.parent).returncode == 0
+    assert not tracked, "the generated parsers are a build product, not a source"
+
+
+def test_only_the_shipped_schemas_sources_key_the_fingerprint(tmp_path):
+    names = {Path(f).name for f in plainparse._sources}
+    assert {"vbt.py", "common.py", "general.py", "lfp.py", "features.py", "misc.py", "mipi.py", "dtd.py", "legacy.py", "base.py"} <= names
+    assert not names & {"pci.py", "opregion.py", "rom.py", "gtt.py", "vfio.py", "specgen.py"}  # not compiled: edits there change nothing
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("A = 1")
+    b.write_text("B = 1")
+    one = plainparse.source_fingerprint([str(a)])
+    assert one == plainparse.source_fingerprint([str(a)]) and len(one) == 32
+    a.write_text("A = 2")
+    two = plainparse.source_fingerprint([str(a)])
+    three = plainparse.source_fingerprint([str(a), str(b)])
+    assert len({one, two, three}) == 3
+
+
+def test_an_exception_from_generated_code_is_not_hidden(monkeypatch):
+    """Only the generated code's own give-ups (Bail, Short, struct.error) hand an input to the
+    interpreted parser; any other exception is a bug, and it reaches the caller (and the tests)."""
+    schema = V.VbtHeader
+    data = V.demo_vbt()[:48]
+
+    def broken(buf, params):
+        raise KeyError("a bug in generated code")
+
+    monkeypatch.setitem(D._parsers, id(schema), (schema, broken))
+    with pytest.raises(KeyError):
+        decode_plain(schema, data, "VBT header")
+    for give_up in (D.Bail, D.Short, struct.error):
+        def gives_up(buf, params, exc=give_up):
+            raise exc()
+
+        monkeypatch.setitem(D._parsers, id(schema), (schema, gives_up))
+        assert decode_plain(schema, data, "VBT header")["signature"].startswith("$VBT")  # the interpreted parser decided
 
 
 def _spy_generation(monkeypatch) -> list[str]:
@@ -359,30 +404,12 @@ def test_shipped_parsers_give_what_runtime_generation_gives(monkeypatch):
 def test_stale_shipped_module_is_ignored(fresh_parsers, monkeypatch):
     """Sources that differ from those the module was generated from (a schema edited, the module
     not regenerated): nothing shipped is used, the parsers are generated, decoding still works."""
-    monkeypatch.setattr(plainparse, "source_fingerprint", lambda: "edited since")
+    monkeypatch.setattr(plainparse, "source_fingerprint", lambda sources=None: "edited since")
+    assert plainparse.shipped_state() == "stale"
     made = _spy_generation(monkeypatch)
     assert plainparse.precompiled_parser(V.VbtHeader) is plainparse._NOT_SHIPPED
     header = decode_plain(V.VbtHeader, V.demo_vbt()[:48], "VBT header")
     assert header["signature"].startswith("$VBT") and made == ["parser Struct", "specialisation ()"]
-
-
-def test_fingerprint_follows_the_schema_sources(tmp_path, monkeypatch):
-    before = plainparse.source_fingerprint()
-    assert before == plainparse.source_fingerprint() and len(before) == 32
-    import igdscope.binary.plainparse as pp_module
-
-    fake = tmp_path / "igdscope"
-    (fake / "schemas").mkdir(parents=True)
-    (fake / "binary").mkdir()
-    (fake / "binary" / "plainparse.py").write_text("x")
-    (fake / "schemas" / "a.py").write_text("A = 1")
-    monkeypatch.setattr(pp_module, "__file__", str(fake / "binary" / "plainparse.py"))
-    one = plainparse.source_fingerprint()
-    (fake / "schemas" / "a.py").write_text("A = 2")
-    two = plainparse.source_fingerprint()
-    (fake / "schemas" / "b.py").write_text("")
-    three = plainparse.source_fingerprint()
-    assert len({before, one, two, three}) == 4
 
 
 def test_literal_rebuilds_every_kind_of_constant():

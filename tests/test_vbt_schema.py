@@ -13,6 +13,7 @@ import pytest
 
 from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import vbt as V
+from igdscope.schemas.vbtblocks import base as vbtbase, general
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
@@ -46,10 +47,10 @@ def value(x):
 def test_header_sizes():
     assert V.VbtHeader.sizeof() == 48
     assert V.BdbHeader.sizeof() == 22
-    assert V.GeneralFeatures.sizeof() == 7
-    assert V.GeneralDefinitionsHeader.sizeof() == 5
-    assert V.ChildDevice.sizeof(bdb_version=263) == 44
-    assert V.ChildDevice.sizeof(bdb_version=129) == 44  # the unions keep their size
+    assert general.GeneralFeatures.sizeof() == 7
+    assert general.GeneralDefinitionsHeader.sizeof() == 5
+    assert general.ChildDevice.sizeof(bdb_version=263) == 44
+    assert general.ChildDevice.sizeof(bdb_version=129) == 44  # the unions keep their size
 
 
 def test_vbt_header_offsets():
@@ -188,7 +189,7 @@ def test_block2_entry_size_findings_and_trailing_bytes():
 @pytest.mark.parametrize(("version", "size"), [(100, 22), (106, 27), (155, 33), (195, 37), (196, 38), (215, 38),
                                                (216, 39), (255, 39), (256, 40), (262, 40), (263, 44), (300, 44)])
 def test_child_device_expected_size(version, size):
-    assert V.child_device_expected_size(version) == size
+    assert general.child_device_expected_size(version) == size
 
 
 def test_decode_block_without_schema():
@@ -198,17 +199,17 @@ def test_decode_block_without_schema():
 
 
 def test_handle_names():
-    assert V.device_handle_names(0x0001, 200) == ["crt"]
-    assert V.device_handle_names(0x0001, 217) == ["efp6"]
-    assert V.device_handle_names(0x0002, 215) == ["efp5"]
-    assert V.device_handle_names(0x0048, 240) == ["lfp1", "efp2"]
-    assert V.device_handle_names(0x8000, 240) == ["unknown(0x8000)"]
+    assert general.device_handle_names(0x0001, 200) == ["crt"]
+    assert general.device_handle_names(0x0001, 217) == ["efp6"]
+    assert general.device_handle_names(0x0002, 215) == ["efp5"]
+    assert general.device_handle_names(0x0048, 240) == ["lfp1", "efp2"]
+    assert general.device_handle_names(0x8000, 240) == ["unknown(0x8000)"]
 
 
 def test_block_names():
-    assert V.block_name(9, 164) == "dot_clock_override_alm" and V.block_name(9, 165) == "psr"
-    assert V.BLOCK_NAMES[58] == "generic_dtd" and V.BLOCK_NAMES[44] == "lfp_power" and V.BLOCK_NAMES[54] == "rgb_palette"
-    assert set(V.BLOCK_NAMES) == set(range(1, 33)) | {40, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 55, 56, 57, 58, 252, 253, 254}
+    assert vbtbase.block_name(9, 164) == "dot_clock_override_alm" and vbtbase.block_name(9, 165) == "psr"
+    assert vbtbase.BLOCK_NAMES[58] == "generic_dtd" and vbtbase.BLOCK_NAMES[44] == "lfp_power" and vbtbase.BLOCK_NAMES[54] == "rgb_palette"
+    assert set(vbtbase.BLOCK_NAMES) == set(range(1, 33)) | {40, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 55, 56, 57, 58, 252, 253, 254}
 
 
 # -- walking ------------------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def test_build_vbt_walk_round_trip():
 
 def test_compiled_schemas_agree():
     g = V.build_block(2, {"devices": [{"handle": 8, "device_type": 0x78C6, "dvo_port": "dpa", "lane_reversal": True}] * 3}, 240)
-    for schema, raw in ((V.GeneralDefinitions, g), (V.Block1, V.build_block(1, {"flexaim": True}, 240))):
+    for schema, raw in ((general.GeneralDefinitions, g), (general.Block1, V.build_block(1, {"flexaim": True}, 240))):
         compiled = schema.compile()
         ctx = {"bdb_version": 240, "block_size": len(raw)}
         assert to_plain(compiled.parse(raw, **ctx)) == to_plain(schema.parse(raw, **ctx))

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import enum
 import os
+import struct
 from typing import Any
 
 import construct as cs
 
+from igdscope.binary.giveup import Bail, Short
 from igdscope.errors import BadInput
 
 
@@ -108,6 +110,10 @@ MAX_PLAIN_INPUT = 1 << 20  # larger inputs go through construct
 _MAX_SCHEMAS = 512  # generated parsers kept at most (schemas are module-level objects)
 _parsers: dict[int, tuple[cs.Construct, Any]] = {}
 
+# what generated code raises when it leaves an input to the interpreted parser (a short read, a
+# check construct would fail, a value it does not reproduce); anything else is a bug and propagates
+_GIVE_UP = (Bail, Short, struct.error)
+
 
 def plain_parser(schema: cs.Construct) -> Any:
     """The generated parser of ``schema`` (``parse(data, params)``, made at its first use), or None."""
@@ -126,14 +132,15 @@ def plain_parser(schema: cs.Construct) -> Any:
 def decode_plain(schema: cs.Construct, data: bytes, what: str, **context: Any) -> Any:
     """``to_plain(decode(schema, data, what, **context))``, computed by the schema's generated
     parser when there is one and the input is bytes of at most :data:`MAX_PLAIN_INPUT`. The
-    generated code checks every read and gives up on anything it does not reproduce exactly; the
-    interpreted parser then decodes (and raises :class:`DecodeError` with the field path)."""
+    generated code checks every read and gives up (Bail, Short, struct.error) on anything it does
+    not reproduce exactly; the interpreted parser then decodes (and raises :class:`DecodeError`
+    with the field path). Any other exception from generated code is a bug: it is not hidden."""
     if PLAIN_PARSERS and data.__class__ is bytes and len(data) <= MAX_PLAIN_INPUT:
         entry = _parsers.get(id(schema))
         parse = entry[1] if entry is not None and entry[0] is schema else plain_parser(schema)
         if parse is not None:
             try:
                 return parse(data, context)
-            except Exception:  # noqa: BLE001 -- any failure: the interpreted parser decides
+            except _GIVE_UP:  # the generated code left this input to the interpreted parser
                 pass
     return to_plain(decode(schema, data, what, **context))

@@ -43,17 +43,11 @@ import construct as cs
 from construct import expr as cx
 from construct.lib import binary
 
+from igdscope.binary.giveup import Bail, Short  # what generated code raises to leave an input to construct
+
 
 class Unsupported(Exception):
     """The schema uses something the generator does not reproduce; it stays interpreted."""
-
-
-class Short(Exception):
-    """Generated code: a read past the end of its stream (construct's ``StreamError``)."""
-
-
-class Bail(Exception):
-    """Generated code: a case left to the interpreted parser (it reports the error)."""
 
 
 class Val:
@@ -940,33 +934,54 @@ def compile_plain(schema: cs.Construct) -> PlainParser | None:
 # -- the shipped parsers -----------------------------------------------------------------------------
 #
 # Generating the parsers costs more than a whole decode of a VBT, and every process would pay it
-# again. The parsers of the schemas igdscope decodes (the VBT blocks and their helpers, named by
-# :func:`igdscope.schemas.vbt.plain_schemas`) are therefore generated once, with every
-# specialisation the BDB versions select, into the module GENERATED_MODULE, which ships with the
-# package (`python -m igdscope.binary.plainparse` writes it; tests/test_plainparse.py fails when it is
-# stale). It records a fingerprint of the sources it was generated from; when the sources differ
-# (a schema edited, the module not yet regenerated) it is not used and everything is generated at
-# runtime as before -- correct, only slower.
+# again. The parsers of the schemas igdscope decodes (the VBT blocks and their helpers) are
+# therefore generated once, when the package is built (the build backend in _build/ runs
+# `python -m igdscope.schemas.plaingen`), with every specialisation the BDB versions select,
+# into GENERATED_MODULE; it is not kept in the source tree. The schema modules name the schemas
+# they want shipped (:func:`ship`), so this module never imports them. The generated module
+# records a fingerprint of exactly the sources those schemas come from (the modules that named
+# them, the constructs they use, this generator, construct's version); when a source differs (a
+# schema edited after the build) it is not used and the parsers are generated at runtime --
+# correct, only slower -- and tests/test_plainparse.py fails until it is generated again.
 
 GENERATED_MODULE = "igdscope.binary._plain_generated"
 USE_PRECOMPILED = True  # False: always generate at runtime (benchmarks, tests)
 _NOT_SHIPPED = object()
 _shipped: dict[int, tuple[cs.Construct, Any]] | None = None
+_named: dict[str, cs.Construct] = {}  # name -> schema, from ship()
+_sources: dict[str, None] = {}  # the source files the named schemas come from, in order
 
 
-def source_fingerprint() -> str:
-    """A hash of everything the generated code depends on: this generator, the schema modules
-    and construct's version. An unreadable file is hashed as such, so the fingerprint then matches
-    no generated module."""
+def ship(named: dict[str, cs.Construct], sources: list[str]) -> None:
+    """Name schemas whose parsers are generated ahead of time: ``named`` maps a stable name to
+    each, ``sources`` are the files of the modules they are defined in (their fingerprint decides
+    whether the generated parsers are current). Called by the schema modules when imported."""
+    for name, schema in named.items():
+        if name in _named and _named[name] is not schema:
+            raise RuntimeError(f"two schemas shipped as {name!r}")
+        _named[name] = schema
+    for src in sources:
+        _sources.setdefault(src, None)
+    reset_shipped()
+
+
+def shipped_schemas() -> dict[str, cs.Construct]:
+    """The schemas named by :func:`ship` so far, by name."""
+    return dict(_named)
+
+
+def source_fingerprint(sources: list[str] | None = None) -> str:
+    """A hash of what the generated code depends on: this generator, construct's version and the
+    source files of the shipped schemas (``sources``, default: those :func:`ship` was given). An
+    unreadable file is hashed as such, so the fingerprint then matches no generated module."""
     import hashlib
     from pathlib import Path
 
-    root = Path(__file__).resolve().parent.parent
-    files = [root / "binary" / "plainparse.py", *sorted((root / "schemas").rglob("*.py"))]
+    files = [Path(__file__).resolve(), *sorted({Path(f).resolve() for f in (_sources if sources is None else sources)})]
     h = hashlib.blake2b(digest_size=16)
     h.update(f"construct {cs.__version__}".encode())
     for f in files:
-        h.update(b"\0" + f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(b"\0" + f.name.encode() + b"\0")
         try:
             h.update(f.read_bytes())
         except OSError:
@@ -975,19 +990,28 @@ def source_fingerprint() -> str:
 
 
 def _load_shipped() -> dict[int, tuple[cs.Construct, Any]]:
+    if not USE_PRECOMPILED or not _named:
+        return {}
+    import importlib.util
+
+    if importlib.util.find_spec(GENERATED_MODULE) is None:
+        return {}  # not built (a source checkout): the parsers are generated at runtime
+    module = importlib.import_module(GENERATED_MODULE)
+    if module.FINGERPRINT != source_fingerprint():
+        return {}  # stale: a schema changed after the build
+    return {id(schema): (schema, module.PARSERS[name]) for name, schema in _named.items() if name in module.PARSERS}
+
+
+def shipped_state() -> str:
+    """Whether the generated parsers are in use: "current", "stale", "absent" or "off"."""
+    import importlib.util
+
     if not USE_PRECOMPILED:
-        return {}
-    try:
-        import importlib
-
-        module = importlib.import_module(GENERATED_MODULE)
-        if module.FINGERPRINT != source_fingerprint():
-            return {}
-        from igdscope.schemas.vbt import plain_schemas
-
-        return {id(schema): (schema, module.PARSERS[name]) for name, schema in plain_schemas().items() if name in module.PARSERS}
-    except Exception:  # noqa: BLE001 -- no shipped parsers (missing, stale, or mid-import): generate them
-        return {}
+        return "off"
+    if importlib.util.find_spec(GENERATED_MODULE) is None:
+        return "absent"
+    module = importlib.import_module(GENERATED_MODULE)
+    return "current" if module.FINGERPRINT == source_fingerprint() else "stale"
 
 
 def precompiled_parser(schema: cs.Construct) -> Any:
@@ -1107,8 +1131,9 @@ def _indent(src: str, pad: str = "    ") -> str:
 def generate_module(schemas: dict[str, cs.Construct]) -> str:
     """The source of :data:`GENERATED_MODULE` for ``schemas`` (``{name: schema}``)."""
     out = [
-        '"""Plain-data parsers of the VBT schemas, generated by igdscope.plainparse from the schemas (see',
-        "plain_schemas() in igdscope.schemas.vbt). Do not edit: run `python -m igdscope.binary.plainparse`.",
+        '"""Plain-data parsers of the VBT schemas, generated by igdscope.binary.plainparse from the schemas',
+        "the schema modules ship (plainparse.ship). Written when the package is built; do not edit or",
+        "commit it: run `python -m igdscope.schemas.plaingen` after changing a schema.",
         "",
         "FINGERPRINT is the hash of the sources these were generated from; when it does not match the",
         'installed sources, igdscope ignores this module and generates the parsers at runtime."""',
@@ -1162,30 +1187,3 @@ def generated_path() -> Any:
     from pathlib import Path
 
     return Path(__file__).resolve().parent / (GENERATED_MODULE.rsplit(".", 1)[1] + ".py")
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m igdscope.binary.plainparse",
-                                 description="Write the shipped plain-data parsers of the VBT schemas (igdscope/binary/_plain_generated.py).")
-    ap.add_argument("--check", action="store_true", help="only say whether the shipped module is current (exit 1 if not)")
-    args = ap.parse_args(argv)
-    from igdscope.schemas.vbt import plain_schemas
-
-    global USE_PRECOMPILED
-    USE_PRECOMPILED = False  # generate from the schemas, never from the module being replaced
-    text = generate_module(plain_schemas())
-    path = generated_path()
-    current = path.read_text() if path.exists() else None
-    if args.check:
-        print(f"{path.name}: {'current' if current == text else 'stale: run python -m igdscope.binary.plainparse'}")
-        return 0 if current == text else 1
-    if current != text:
-        path.write_text(text)
-    print(f"{path.name}: {'written' if current != text else 'already current'} ({text.count(chr(10))} lines)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -217,6 +217,7 @@ def _display_id_doc(o: Any) -> str:
 
 def vbt_markdown() -> str:
     from igdscope.schemas import vbt as v
+    from igdscope.schemas.vbtblocks import base as vbtbase
 
     intro = """
 The Video BIOS Table: a 48-byte VBT header, the BDB header at `bdb_offset`, then blocks of
@@ -230,8 +231,8 @@ Sources: Linux `drivers/gpu/drm/i915/display/intel_vbt_defs.h` and `intel_bios.c
 igt-gpu-tools `tools/intel_vbt_decode.c`.
 """
     text = _struct_doc("VBT", intro, [("VBT header", v.VbtHeader), ("BDB header", v.BdbHeader)])
-    rows = ["## Block IDs\n", "| id | name |", "|---|---|"] + [f"| {i} | {n} |" for i, n in sorted(v.BLOCK_NAMES.items())]
-    return text + "\n" + "\n".join(rows) + "\n\n" + _panel_doc(v.BLOCK_NAMES)
+    rows = ["## Block IDs\n", "| id | name |", "|---|---|"] + [f"| {i} | {n} |" for i, n in sorted(vbtbase.BLOCK_NAMES.items())]
+    return text + "\n" + "\n".join(rows) + "\n\n" + _panel_doc(vbtbase.BLOCK_NAMES)
 
 
 PANEL_INTRO = """\

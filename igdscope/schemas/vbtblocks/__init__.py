@@ -1,28 +1,47 @@
-"""VBT block schemas beyond blocks 1 and 2, one module per family of blocks.
+"""VBT block schemas, one module per family of blocks, and the registry of them all.
 
-Each module defines ``SPECS: dict[int, BlockSpec]`` (``BlockSpec`` from
-:mod:`igdscope.schemas.vbt`: name, construct schema, BDB version range, full size, version gates,
-and an optional ``post`` hook for derived values and findings). ``load_specs`` merges them; a
-block id defined twice is a programming error.
+Each module defines ``SPECS: dict[int, BlockSpec]`` (:class:`~.base.BlockSpec`: name, construct
+schema, BDB version range, full size, version gates, an optional ``post`` hook for derived values
+and findings, and an optional ``builder``). :data:`BLOCKS` is their union, assembled here from the
+modules listed below; a block id defined twice is a programming error. Adding a block: its schema
+and ``SPECS`` entry in the module of its family (a new module is added to ``MODULES``), and its
+parity test beside the others.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from igdscope.binary import plainparse
+from igdscope.schemas import common
+from igdscope.schemas.vbtblocks import base, dtd, features, general, legacy, lfp, mipi, misc, panel
+from igdscope.schemas.vbtblocks.base import BlockSpec
+
+MODULES = (general, dtd, features, legacy, lfp, mipi, misc)
 
 
-def load_specs() -> dict:
-    specs: dict = {}
-    for mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-        module = importlib.import_module(f"{__name__}.{mod}")
-        for block_id, spec in getattr(module, "SPECS", {}).items():
-            if block_id in specs:
-                raise RuntimeError(f"VBT block {block_id} is defined in two modules ({mod})")
-            specs[block_id] = spec
-    return specs
+def _registry() -> dict[int, BlockSpec]:
+    blocks: dict[int, BlockSpec] = {}
+    for module in MODULES:
+        for block_id, spec in module.SPECS.items():
+            if block_id in blocks:
+                raise RuntimeError(f"VBT block {block_id} is defined in two modules ({module.__name__})")
+            blocks[block_id] = spec
+    return dict(sorted(blocks.items()))
 
 
-# Importing one block module directly (before igdscope.schemas.vbt) must still fill the registry:
-# vbt.py calls load_specs() at its end, which needs load_specs defined above.
-import igdscope.schemas.vbt  # noqa: E402,F401
+BLOCKS: dict[int, BlockSpec] = _registry()
+
+
+def _shipped() -> dict:
+    """The block schemas and the helper schemas the block hooks decode with, by a stable name;
+    their parsers are generated ahead of time (igdscope.schemas.plaingen). A schema named twice
+    (block 2's is GeneralDefinitions) keeps its first name."""
+    named = {f"block {i}": spec.schema for i, spec in BLOCKS.items()}
+    named.update({"GeneralDefinitions": general.GeneralDefinitions, "EdidDtd": dtd.EdidDtd})
+    out: dict = {}
+    for name, schema in named.items():
+        if all(schema is not s for s in out.values()):
+            out[name] = schema
+    return out
+
+
+plainparse.ship(_shipped(), [m.__file__ for m in (*MODULES, base, panel, common)])

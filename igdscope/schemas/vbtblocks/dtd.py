@@ -37,7 +37,7 @@ from construct import this
 
 from igdscope.binary import build, decode_plain, to_plain
 from igdscope.schemas.common import Raw
-from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled
+from igdscope.schemas.vbtblocks.base import BlockSpec, FlatStruct, ZeroFilled
 from igdscope.schemas.vbtblocks.panel import (
     PANELS,
     panel_marks,

@@ -35,18 +35,8 @@ from construct import this
 from igdscope.binary import DecodeError, build, to_plain
 from igdscope.binary.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw, merge_values, zero_value
-from igdscope.schemas.vbt import (
-    DP_PREEMPH_NAMES,
-    DP_VSWING_NAMES,
-    MAX_CHILD_DEVICES,
-    BlockSpec,
-    EnumIn,
-    FlatStruct,
-    ZeroFilled,
-    coded,
-    handle_meaning,
-    invalid_names,
-)
+from igdscope.schemas.vbtblocks.general import DP_PREEMPH_NAMES, DP_VSWING_NAMES, MAX_CHILD_DEVICES, handle_meaning
+from igdscope.schemas.vbtblocks.base import BlockSpec, EnumIn, FlatStruct, ZeroFilled, coded, invalid_names
 from igdscope.schemas.vbtblocks.panel import PANELS as NUM_PANELS
 from igdscope.schemas.vbtblocks.panel import (
     panel_marks,

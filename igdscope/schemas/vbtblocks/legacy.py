@@ -18,19 +18,8 @@ from construct import this
 
 from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Raw, merge_values, zero_value
-from igdscope.schemas.vbt import (
-    CHILD_DEVICE_CONFIG_SIZE,
-    CHILD_DEVICE_GATES,
-    LEGACY_CHILD_DEVICE_CONFIG_SIZE,
-    MAX_CHILD_DEVICES,
-    BlockSpec,
-    BoundedRange,
-    ChildDevice,
-    ZeroFilled,
-    _gate,
-    _ungate,
-    child_device_meaning,
-)
+from igdscope.schemas.vbtblocks.general import CHILD_DEVICE_CONFIG_SIZE, CHILD_DEVICE_GATES, LEGACY_CHILD_DEVICE_CONFIG_SIZE, MAX_CHILD_DEVICES, ChildDevice, child_device_meaning
+from igdscope.schemas.vbtblocks.base import BlockSpec, BoundedRange, ZeroFilled, gate as _gate, ungate as _ungate
 
 LegacyChildDevices = cs.Struct(
     cs.Check(this._params.bdb_version >= 0),  # fail loudly without the bdb_version parse parameter

@@ -47,7 +47,7 @@ from construct import this
 
 from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Text, merge_values, zero_value
-from igdscope.schemas.vbt import BlockSpec, FlatStruct, ZeroFilled, invalid_names
+from igdscope.schemas.vbtblocks.base import BlockSpec, FlatStruct, ZeroFilled, invalid_names
 from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings
 from igdscope.schemas.vbtblocks.panel import (
     PANELS,

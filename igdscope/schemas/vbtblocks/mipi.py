@@ -56,7 +56,7 @@ from construct import this
 
 from igdscope.binary import DecodeError, build, to_plain
 from igdscope.schemas.common import Raw, merge_values, zero_value
-from igdscope.schemas.vbt import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
+from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
 from igdscope.schemas.vbtblocks.misc import gate, short_finding, since_finding
 from igdscope.schemas.vbtblocks.panel import panel_selection
 

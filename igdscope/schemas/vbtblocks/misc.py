@@ -32,14 +32,8 @@ from construct import this
 
 from igdscope.binary.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw
-from igdscope.schemas.vbt import (
-    BLOCK_NAMES,
-    BlockSpec,
-    EnumIn,
-    FlatStruct,
-    ZeroFilled,
-    device_handle_names,
-)
+from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
+from igdscope.schemas.vbtblocks.general import device_handle_names
 from igdscope.schemas.vbtblocks.dtd import EdidDtd, dtd_findings, dtd_plain
 
 _v = this._params.bdb_version
