@@ -14,6 +14,8 @@ from pathlib import Path
 
 # QEMU eras of igd_gen(): the code changed in 9.2 and again in 10.0.
 QEMU_ERAS = {"A": "2016-9.1", "B": "9.2", "C": "10.0+"}
+# QEMU's own host bridges, as a guest sees them at 00:00.0: device ID -> (machine, chipset or None)
+QEMU_HOST_BRIDGES = {0x1237: ("i440FX", None), 0x29C0: ("Q35", "ICH9 MCH")}
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ from igdscope.analysis import vmconfig
 from igdscope.capture import Blob
 from igdscope.schemas import rom as R
 from igdscope.sources import demo
+from igdscope.cli import check as checkcli
+from igdscope.analysis import qemu
 
 
 def host(**changes):
@@ -48,7 +50,7 @@ def test_demo_host_without_vm():
     assert rs["kernel.asls"]["status"] == "pass" and "0x8a0dc018" in rs["kernel.asls"]["evidence"]
     assert rs["qemu.generation"]["status"] == "pass" and "generation 8" in rs["qemu.generation"]["evidence"]
     assert rs["own.i915_loaded"]["status"] == "warn"
-    assert check.exit_code(r) == 0
+    assert checkcli.exit_code(r) == 0
 
 
 @pytest.mark.parametrize(
@@ -86,8 +88,8 @@ def test_versions_with_absurdly_long_numbers_are_unknown():
     cap = host()
     cap.host["kernel_release"] = "6" * 5000 + ".8"
     cap.host["qemu_version"] = "9" * 5000 + ".0"
-    assert check.version_tuple(cap.host["qemu_version"]) is None
-    assert check.version_tuple("1" * 10 + ".2") is None and check.version_tuple("10.2.1") == (10, 2)
+    assert qemu.version(cap.host["qemu_version"]) is None
+    assert qemu.version("1" * 10 + ".2") is None and qemu.version("10.2.1") == (10, 2)
     r = rules(check.run_checks(cap))
     assert r["qemu.version"]["status"] == "unknown"
     assert rules(check.run_checks(host(), qemu_version="9" * 5000 + ".2"))["qemu.version"]["status"] == "unknown"
@@ -151,7 +153,7 @@ def test_inferred_machine_is_named_as_inferred():
     r = check.run_checks(host(), vm, "9.0")
     assert rules(r)["vm.machine"]["evidence"] == "machine not stated (i440fx inferred)"
     assert r["vm"]["machine"] is None and r["vm"]["machine_family"] == "i440fx"
-    text = check.render(r)
+    text = checkcli.render(r)
     assert "None" not in text and "machine i440fx (inferred)" in text.splitlines()[1]
     vm.machine_family = "q35"
     r = check.run_checks(host(), vm, "10.1")
@@ -197,7 +199,7 @@ def test_vm_side_rules():
     assert rules(r)["vm.gms"]["status"] == "fail"
     good = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
     r = check.run_checks(cap, good, "9.0")
-    assert r["requested_mode"] == "legacy" and r["verdicts"]["legacy"]["verdict"] == "works" and check.exit_code(r) == 0
+    assert r["requested_mode"] == "legacy" and r["verdicts"]["legacy"]["verdict"] == "works" and checkcli.exit_code(r) == 0
 
 
 # -- real configurations -----------------------------------------------------------------------------
@@ -239,7 +241,7 @@ def test_no_opregion_region_predicts_the_qemu_error(world_vm):
     r = check.run_checks(host(asls=0), vm, "3.0")
     assert r["requested_mode"] == "upt_opregion"
     assert r["verdicts"]["upt_opregion"]["verdict"] == "fails" and "kernel.asls" in r["verdicts"]["upt_opregion"]["failing"]
-    assert "no OpRegion" in rules(r)["kernel.asls"]["evidence"] and check.exit_code(r) == 1
+    assert "no OpRegion" in rules(r)["kernel.asls"]["evidence"] and checkcli.exit_code(r) == 1
 
 
 def test_every_world_config_checks(world_vm):
@@ -247,7 +249,7 @@ def test_every_world_config_checks(world_vm):
         vm = vmconfig.parse_any(p.read_text())
         r = check.run_checks(host(), vm)
         assert set(r["verdicts"]) == {"legacy", "upt", "upt_opregion"}
-        assert check.render(r).count("\n") > 5
+        assert checkcli.render(r).count("\n") > 5
 
 
 def test_cli_check(tmp_path, world_vm):

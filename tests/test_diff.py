@@ -16,6 +16,7 @@ from igdscope.schemas import opregion as op
 from igdscope.schemas import rom as rommod
 from igdscope.schemas import vbt as vbtmod
 from igdscope.sources import demo
+from igdscope.cli import diff as diffcli
 
 
 def host() -> Capture:
@@ -56,7 +57,7 @@ def demo_res() -> dict:
 def test_demo_pair_has_nothing_unexpected(demo_res):
     assert demo_res["mode"] == "host-guest"
     assert labels(demo_res, "unexpected") == []
-    assert diff.exit_code(demo_res) == EXIT_OK
+    assert diffcli.exit_code(demo_res) == EXIT_OK
     s = demo_res["summary"]
     assert s["qemu_version"] == "9.0" and s["qemu_version_from"] == "the host capture" and s["qemu_rules"] == "2016-9.1"
     assert s["platform"] == "CFL"
@@ -111,7 +112,7 @@ def test_asls_zero_in_guest():
     assert d["label"] == "unexpected" and d["b"] == 0 and d["a"] == demo.ASLS
     assert "no OpRegion" in d["why"] and "VBT" in d["breaks"]
     assert "igd.registers.ASLS.base" in res["missing_in_b"]
-    assert diff.exit_code(res) == EXIT_FINDINGS
+    assert diffcli.exit_code(res) == EXIT_FINDINGS
 
 
 def test_asls_still_the_hosts():
@@ -409,7 +410,7 @@ def test_unknown_qemu_version_is_judged_loosely():
     res = diff.diff(h, guest())
     assert res["summary"]["qemu_version"] is None and res["summary"]["qemu_version_from"] == "unknown"
     assert by_path(res, "igd.registers.GGC.GMS")["label"] == "expected"
-    assert "QEMU version unknown" in diff.render(res)
+    assert "QEMU version unknown" in diffcli.render(res)
 
 
 def test_bad_qemu_version():
@@ -427,7 +428,7 @@ def test_bad_qemu_version():
 
 def test_same_capture_twice():
     res = diff.diff(host(), host())
-    assert res["mode"] == "same-role" and res["differences"] == [] and diff.exit_code(res) == EXIT_OK
+    assert res["mode"] == "same-role" and res["differences"] == [] and diffcli.exit_code(res) == EXIT_OK
     assert res["summary"]["verdict"] == "no differences"
 
 
@@ -442,7 +443,7 @@ def test_two_moments_info_and_losses():
     assert by_path(res, "igd.driver")["label"] == "info"
     assert by_path(res, "igd.registers.ASLS.base")["label"] == "unexpected"
     assert by_path(res, "opregion")["label"] == "unexpected" and "opregion" in res["missing_in_b"]
-    assert diff.exit_code(res) == EXIT_FINDINGS
+    assert diffcli.exit_code(res) == EXIT_FINDINGS
 
 
 def test_two_moments_gtt_changed():
@@ -463,14 +464,14 @@ def test_files_vbt():
     d = by_path(res, "vbt.block2.child[0].dvo_port")
     assert d["label"] == "info" and d["context"] == {"a": "HDMI-B", "b": "HDMI-C"}
     assert by_path(res, "vbt.block2.child[1].device_type")["a"] == 0x68C6
-    assert diff.exit_code(res) == EXIT_OK
+    assert diffcli.exit_code(res) == EXIT_OK
 
 
 def test_files_vbt_lost_block():
     only1 = vbtmod.build_vbt(vbtmod.DEMO_BDB_VERSION, [(1, vbtmod.build_block(1, {}, vbtmod.DEMO_BDB_VERSION, size=5))])
     res = diff.diff_files(demo.vbt(), only1, "vbt")
     assert by_path(res, "vbt.block2")["label"] == "unexpected" and "vbt.block2" in res["missing_in_b"]
-    assert diff.exit_code(res) == EXIT_FINDINGS
+    assert diffcli.exit_code(res) == EXIT_FINDINGS
 
 
 def test_files_vbt_undecoded_block_falls_back_to_bytes():
@@ -604,16 +605,16 @@ def files(tmp_path):
 def test_run_exit_codes_and_outputs(files, capsys):
     h = files("host.json", host().to_json())
     g = files("guest.json", guest().to_json())
-    assert diff.run(h, g, as_json=False, qemu_version=None) == EXIT_OK
+    assert diffcli.run(h, g, as_json=False, qemu_version=None) == EXIT_OK
     text = capsys.readouterr().out
     assert "EXPECTED" in text and "UNEXPECTED" not in text and "nothing unexpected differs" in text
     bad = guest()
     set_cfg(bad, "igd", 0xFC, u32(0))
     b = files("bad.json", bad.to_json())
-    assert diff.run(h, b, as_json=False, qemu_version=None) == EXIT_FINDINGS
+    assert diffcli.run(h, b, as_json=False, qemu_version=None) == EXIT_FINDINGS
     text = capsys.readouterr().out
     assert text.index("UNEXPECTED") < text.index("EXPECTED") and "breaks:" in text
-    assert diff.run(h, b, as_json=True, qemu_version="9.0") == EXIT_FINDINGS
+    assert diffcli.run(h, b, as_json=True, qemu_version="9.0") == EXIT_FINDINGS
     doc = json.loads(capsys.readouterr().out)
     assert doc["summary"]["unexpected"] == 1 and doc["a"]["file"] == h and doc["b"]["file"] == b
 
@@ -621,7 +622,7 @@ def test_run_exit_codes_and_outputs(files, capsys):
 def test_run_two_files(files, capsys):
     a = files("a.vbt", demo.vbt())
     b = files("b.vbt", _vbt_with_port("hdmic"))
-    assert diff.run(a, b, as_json=True, qemu_version=None) == EXIT_OK
+    assert diffcli.run(a, b, as_json=True, qemu_version=None) == EXIT_OK
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "vbt" and by_path(doc, "vbt.block2.child[0].dvo_port")
 
@@ -645,13 +646,13 @@ def test_run_bad_input(files, case, match):
     }.get(case, files("v.vbt", demo.vbt()))
     first = files("h.json", host().to_json()) if case == "corrupt" else good
     with pytest.raises(BadInput, match=match) as exc:
-        diff.run(first, other, as_json=False, qemu_version="X" if case == "version" else None)
+        diffcli.run(first, other, as_json=False, qemu_version="X" if case == "version" else None)
     assert "\n" not in str(exc.value)
 
 
 def test_run_refuses_two_stdins():
     with pytest.raises(BadInput, match="standard input"):
-        diff.run("-", "-", as_json=False, qemu_version=None)
+        diffcli.run("-", "-", as_json=False, qemu_version=None)
 
 
 def test_run_bad_file_is_named_by_its_path(files):
@@ -659,10 +660,10 @@ def test_run_bad_file_is_named_by_its_path(files):
     good = files("good.vbt", demo.vbt())
     cut = files("cut.vbt", demo.vbt()[:40])
     with pytest.raises(BadInput) as exc:
-        diff.run(good, cut, as_json=False, qemu_version=None)
+        diffcli.run(good, cut, as_json=False, qemu_version=None)
     assert str(exc.value) == f"{cut}: the '$VBT' at 0x0 of the file is cut inside its 48-byte header (40 bytes present)"
     op = files("op.bin", b"IntelGraphicsMem" + bytes(300))
     short = files("short.bin", b"IntelGraphicsMem" + bytes(100))
     with pytest.raises(BadInput) as exc:
-        diff.run(op, short, as_json=False, qemu_version=None)
+        diffcli.run(op, short, as_json=False, qemu_version=None)
     assert str(exc.value) == f"{short}: 116 bytes is too short for an OpRegion header (256 bytes)"

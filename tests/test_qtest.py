@@ -21,6 +21,7 @@ from igdscope.analysis import diff
 from igdscope.capture import Blob, Capture, Device
 from igdscope.schemas import pci
 from igdscope.sources import demo
+from igdscope.cli import diff as diffcli
 from tests import qemu_qtest
 
 QEMU = qemu_qtest.qemu_binary()
@@ -138,7 +139,7 @@ def test_q35_ich9_lpc_is_an_unexpected_identity(spaces, qemu_version):
     assert "Code 43" in d["breaks"]
     hb = by_path(res, "host_bridge.identity.device")
     assert hb["label"] == "expected" and hb["b"] == 0x29C0 and "Q35" in hb["why"]
-    assert diff.exit_code(res) == 1
+    assert diffcli.exit_code(res) == 1
 
 
 def test_pc_without_lpc_is_missing_lpc(spaces, qemu_version):
@@ -146,7 +147,7 @@ def test_pc_without_lpc_is_missing_lpc(spaces, qemu_version):
     assert "lpc" in res["missing_in_b"]
     d = by_path(res, "lpc")
     assert d["label"] == "unexpected" and d["b"] is None and "00:1f.0" in d["why"]
-    assert diff.exit_code(res) == 1
+    assert diffcli.exit_code(res) == 1
 
 
 def test_uncopied_lpc_bridge_is_unexpected(spaces, qemu_version):
@@ -197,7 +198,7 @@ def test_pc_with_a_filled_lpc_bridge_diffs_clean(spaces, qemu_version):
         space[bdf] = bytes(cfg)
     res = diff.diff(demo.host_capture(), guest_with(space), qemu_version=qemu_version)
     assert [d["path"] for d in res["differences"] if d["label"] == "unexpected"] == []
-    assert diff.exit_code(res) == 0
+    assert diffcli.exit_code(res) == 0
     assert {c["path"] for c in res["checked"]} >= {"host_bridge.identity", "lpc.identity"}
 
 

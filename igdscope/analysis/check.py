@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from igdscope import platforms
+from igdscope.analysis import qemu
 from igdscope.capture import Capture
 from igdscope.decode.model import decode_capture
-from igdscope.errors import EXIT_FINDINGS, EXIT_OK
 
 MODES = ("legacy", "upt", "upt_opregion")
 ALL = frozenset(MODES)
@@ -37,21 +37,6 @@ class Rule:
 
     def plain(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "status": self.status, "evidence": self.evidence, "fix": self.fix, "modes": sorted(self.modes)}
-
-
-def version_tuple(text: str | None) -> tuple[int, int] | None:
-    if not text:
-        return None
-    m = re.match(r"\s*(\d{1,9})\.(\d{1,9})(?!\d)", str(text))  # a version part, not a number too long for int()
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def qemu_era(v: tuple[int, int]) -> str:
-    if v < (9, 2):
-        return "A"
-    if v < (10, 0):
-        return "B"
-    return "C"
 
 
 @dataclass
@@ -245,7 +230,7 @@ def qemu_rules(c: Context) -> None:
     if c.qemu is None:
         c.add("qemu.version", "QEMU version known", "unknown", "no QEMU version given or found", "pass --qemu-version X.Y (or run check on the host, where qemu-system-x86_64 is on PATH)", LEGACY)
     else:
-        era = qemu_era(c.qemu)
+        era = qemu.era(c.qemu)
         gen = platforms.qemu_gen(igd.device, era)
         v = f"{c.qemu[0]}.{c.qemu[1]}"
         if era == "A":
@@ -309,7 +294,7 @@ def qemu_rules(c: Context) -> None:
         c.add("vm.opregion", "x-igd-opregion", "warn", "x-igd-opregion=off", "the guest gets no OpRegion/VBT (black screen with most guest drivers)", frozenset({"upt_opregion"}))
     gms = vi.x_igd_gms
     if gms is not None and c.qemu is not None:
-        gen = platforms.qemu_gen(igd.device, qemu_era(c.qemu))
+        gen = platforms.qemu_gen(igd.device, qemu.era(c.qemu))
         if c.qemu < (9, 2):
             ok = 0 < gms <= 0x10
         elif c.qemu < (10, 0):
@@ -319,7 +304,7 @@ def qemu_rules(c: Context) -> None:
         elif gen == 8:
             ok = gms <= 0x40
         else:
-            ok = gms <= 0x40 or (c.qemu >= (10, 1) and 0xF0 <= gms <= 0xFE)
+            ok = gms == 0 or qemu.gms_accepted(c.qemu, gen, gms)
         c.add("vm.gms", "x-igd-gms in range", "pass" if ok else "fail", f"x-igd-gms={gms:#x} for QEMU generation {gen}", "" if ok else "see QEMU's accepted ranges per generation (<= 0x10 before gen 8, <= 0x40, 0xF0-0xFE on gen 9+ from 10.1)", LEGACY)
     for err in vm.errors_quoted[:3]:
         c.add("vm.qemu_error", "QEMU error in the configuration text", "warn", err[:200], "", ALL)
@@ -333,8 +318,8 @@ def run_checks(cap: Capture, vm: Any = None, qemu_version: str | None = None, de
     capture's ``decode_capture(cap, with_gtt_summary=False)`` when the caller has it."""
     dec = decoded if decoded is not None else decode_capture(cap, with_gtt_summary=False)
     qv = qemu_version or (vm.qemu_version_hint if vm is not None else None) or cap.host.get("qemu_version")
-    kv = version_tuple(cap.host.get("kernel_release"))
-    c = Context(cap, dec, vm, version_tuple(qv), kv)
+    kv = qemu.version(cap.host.get("kernel_release"))
+    c = Context(cap, dec, vm, qemu.version(qv), kv)
     if c.igd is None:
         c.add("igd.present", "An Intel IGD in the capture", "fail", "no IGD device in the capture", "take the capture on the machine with the IGD")
     else:
@@ -376,34 +361,3 @@ def requested_mode(vm: Any, qemu: tuple[int, int] | None) -> str | None:
     return "upt"
 
 
-def exit_code(result: dict) -> int:
-    asked = result["requested_mode"]
-    if asked is not None:
-        return EXIT_OK if result["verdicts"][asked]["verdict"] == "works" else EXIT_FINDINGS
-    return EXIT_OK if any(v["verdict"] == "works" for v in result["verdicts"].values()) else EXIT_FINDINGS
-
-
-def render(result: dict) -> str:
-    out = []
-    ident = result.get("igd") or {}
-    plat = result.get("platform") or {}
-    out.append(f"IGD {ident.get('vendor', 0):04x}:{ident.get('device', 0):04x} {plat.get('platform', '')} ({plat.get('name', 'unknown platform')}); kernel {result.get('kernel') or '?'}; QEMU {result.get('qemu_version') or '?'}")
-    if result.get("vm"):
-        vm = result["vm"]
-        machine = vm["machine"] or (f"{vm['machine_family']} (inferred)" if vm.get("machine_family") else "?")
-        out.append(f"VM: {vm['source']} config, machine {machine}, firmware {vm['firmware'] or '?'}; asks for {result['requested_mode'] or '?'}")
-    out.append("")
-    for mode in MODES:
-        v = result["verdicts"][mode]
-        mark = {"works": "WORKS", "fails": "FAILS", "unknown": "UNKNOWN"}[v["verdict"]]
-        extra = f" - failing: {', '.join(v['failing'])}" if v["failing"] else (f" - unknown: {', '.join(v['unknown'])}" if v["unknown"] else "")
-        asked = " (the VM's mode)" if result.get("requested_mode") == mode else ""
-        out.append(f"{mode:<13} {mark}{asked}{extra}")
-    out.append("")
-    order = {"fail": 0, "warn": 1, "unknown": 2, "pass": 3}
-    for r in sorted(result["rules"], key=lambda r: order[r["status"]]):
-        out.append(f"[{r['status'].upper():<7}] {r['id']}: {r['title']}")
-        out.append(f"          {r['evidence']}")
-        if r["fix"] and r["status"] != "pass":
-            out.append(f"          fix: {r['fix']}")
-    return "\n".join(out) + "\n"

@@ -32,21 +32,19 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from igdscope import platforms
+from igdscope.analysis import qemu
 from igdscope.capture import Capture
 from igdscope.decode.devices import capture_platform, decode_config, role_of
-from igdscope.decode.files import sniff, unknown_kind
 from igdscope.decode.firmware import rom_summary, vbt_decode, vbt_in_sections
-from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
+from igdscope.errors import BadInput
 from igdscope.schemas.opregion import leaves as op_leaves
 
 MiB = 1 << 20
 LABELS = ("unexpected", "expected", "info")
-QEMU_HOST_BRIDGES = {0x1237: "QEMU's i440FX host bridge", 0x29C0: "QEMU's Q35 host bridge (ICH9 MCH)"}
 ICH9_LPC = (0x8086, 0x2918)  # q35's built-in LPC bridge at 00:1f.0 (read from QEMU 7.2 over qtest)
 QEMU_SUBSYSTEM = (0x1AF4, 0x1100)  # the subsystem IDs QEMU gives its own devices
 MAX_BYTE_RUNS = 16  # byte runs reported per area before the rest are counted in one entry
@@ -185,23 +183,6 @@ def fmt_value(v: Any, path: str = "") -> str:
         return json.dumps(v, separators=(",", ":"), default=str)[:160]
     text = str(v)
     return repr(text) if len(text) <= 80 else repr(text[:77] + "...")
-
-
-def _version(text: Any) -> tuple[int, int] | None:
-    if not text:
-        return None
-    m = re.match(r"\s*v?(\d{1,9})\.(\d{1,9})(?!\d)", str(text))  # a version part, not a number too long for int()
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def _era(v: tuple[int, int] | None) -> str | None:
-    if v is None:
-        return None
-    return "A" if v < (9, 2) else ("B" if v < (10, 0) else "C")
-
-
-def _vtext(v: tuple[int, int] | None) -> str:
-    return f"{v[0]}.{v[1]}" if v else "of unknown version"
 
 
 # -- config spaces -----------------------------------------------------------------------------------
@@ -713,11 +694,11 @@ class _HG:
 
     @property
     def era(self) -> str | None:
-        return _era(self.qemu)
+        return qemu.era(self.qemu)
 
     @property
     def v(self) -> str:
-        return _vtext(self.qemu)
+        return qemu.text(self.qemu)
 
     def qgen(self) -> int | None:
         igd = self.host.device("igd") or self.guest.device("igd")
@@ -763,7 +744,7 @@ def _gms_label(hg: _HG, h: int, g: int) -> tuple[str, str, str | None]:
     if hg.era == "B":
         return "unexpected", rule, brk
     gen = hg.qgen()
-    ok = g != 0 and gen is not None and gen > 0 and ((gen < 8 and g <= 0x10) or (gen == 8 and g <= 0x40) or (gen >= 9 and (g <= 0x40 or (hg.qemu >= (10, 1) and 0xF0 <= g <= 0xFE))))
+    ok = gen is not None and qemu.gms_accepted(hg.qemu, gen, g)
     if ok:
         return "expected", f"{rule}: x-igd-gms={g:#x}", None
     if g == 0:
@@ -986,8 +967,8 @@ def _hb_id_labeller(hg: _HG, which: str, gcfg: _Cfg, hcfg: _Cfg):
         f = k.split(".", 1)[1]
         if which == "host_bridge":
             if f == "device":
-                if y in QEMU_HOST_BRIDGES and g_vendor == 0x8086:
-                    return "expected", f"{QEMU_HOST_BRIDGES[y]} sits at guest 00:00.0; legacy mode copies only its revision, prog-if and subsystem IDs", None
+                if qemu.host_bridge_name(y) and g_vendor == 0x8086:
+                    return "expected", f"{qemu.host_bridge_name(y)} sits at guest 00:00.0; legacy mode copies only its revision, prog-if and subsystem IDs", None
                 return "unexpected", f"wrong identity at 00:00.0: {fmt_value(g_vendor, 'identity')}:{fmt_value(y, 'identity')} is neither the host's bridge nor QEMU's", BREAKS_HB
             if f == "vendor":
                 return "unexpected", "wrong vendor at 00:00.0", BREAKS_HB
@@ -1231,11 +1212,11 @@ def _hg_gtt(hg: _HG, hcfg: _Cfg | None, gcfg: _Cfg | None) -> None:
 
 def _host_guest(host: Capture, guest: Capture, qemu_version: str | None, flip: bool) -> dict[str, Any]:
     if qemu_version:
-        qv, src = _version(qemu_version), "given"
+        qv, src = qemu.version(qemu_version), "given"
     elif host.host.get("qemu_version"):
-        qv, src = _version(host.host.get("qemu_version")), "the host capture"
+        qv, src = qemu.version(host.host.get("qemu_version")), "the host capture"
     elif guest.host.get("qemu_version"):
-        qv, src = _version(guest.host.get("qemu_version")), "the guest capture"
+        qv, src = qemu.version(guest.host.get("qemu_version")), "the guest capture"
     else:
         qv, src = None, "unknown"
     plat = capture_platform(host) or capture_platform(guest)
@@ -1376,7 +1357,7 @@ def _same_role(a: Capture, b: Capture) -> dict[str, Any]:
 def diff(a: Capture, b: Capture, *, qemu_version: str | None = None) -> dict[str, Any]:
     """Compare two captures. One guest and one other (host or unknown): host versus guest, by the
     rules of ``qemu_version`` (else the host capture's ``host.qemu_version``). Otherwise same-role."""
-    if qemu_version is not None and _version(qemu_version) is None:
+    if qemu_version is not None and qemu.version(qemu_version) is None:
         raise BadInput(f"QEMU version {qemu_version!r} is not X.Y")
     if b.machine == "guest" and a.machine != "guest":
         return _host_guest(a, b, qemu_version, flip=False)
@@ -1498,37 +1479,6 @@ def _diff_cfg_files(out: _Out, prefix: str, ca: _Cfg, cb: _Cfg) -> None:
 # -- the command ----------------------------------------------------------------------------------------
 
 
-def _read(path: str) -> bytes:
-    from igdscope.decode.files import read_input
-
-    return read_input(path)
-
-
-def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None, kind: str | None = None) -> dict[str, Any]:
-    """Compare two files of one kind, sniffed or given as ``kind`` (both files are read as it)."""
-    if path_a == "-" and path_b == "-":
-        raise BadInput("only one of A and B can be standard input")
-    data_a, data_b = _read(path_a), _read(path_b)
-    kinds = []
-    for path, data in ((path_a, data_a), (path_b, data_b)):
-        found = kind or sniff(data)
-        if found is None:
-            raise unknown_kind(path, data, ": give two captures or two VBT/OpRegion/ROM/config/lspci files, or --kind")
-        kinds.append(found)
-    if kinds[0] != kinds[1]:
-        raise BadInput(f"{path_a} is a {kinds[0]} and {path_b} a {kinds[1]}: diff compares two captures or two files of one kind")
-    if kinds[0] == "capture":
-        from igdscope import capture as capmod
-
-        res = diff(capmod.loads(data_a, path_a), capmod.loads(data_b, path_b), qemu_version=qemu_version)
-    else:
-        if qemu_version is not None and _version(qemu_version) is None:
-            raise BadInput(f"QEMU version {qemu_version!r} is not X.Y")
-        res = diff_files(data_a, data_b, kinds[0], (path_a, path_b))
-    res["a"]["file"] = path_a
-    res["b"]["file"] = path_b
-    return res
-
 
 def headline(res: dict[str, Any]) -> str:
     """One line: what was compared with what, by which rules."""
@@ -1542,61 +1492,3 @@ def headline(res: dict[str, Any]) -> str:
     return f"two {mode} files: differences are information, except what b lost"
 
 
-def render(res: dict[str, Any]) -> str:
-    """The result as text for people: unexpected differences first, then missing, expected, info."""
-    a, b = res["a"], res["b"]
-    s = res["summary"]
-
-    def side(d: dict) -> str:
-        name = d.get("file") or ""
-        if d.get("kind") == "capture":
-            what = f"{d.get('machine')} capture" + (f", IGD {d['igd']}" if d.get("igd") else "")
-        else:
-            what = f"{d.get('kind')} file, {d.get('bytes')} bytes" + (f", {d['device']}" if d.get("device") else "")
-        return f"{name} ({what})" if name else what
-
-    lines = [f"A: {side(a)}", f"B: {side(b)}", headline(res)]
-    groups = [("unexpected", "UNEXPECTED"), ("expected", "EXPECTED"), ("info", "INFO")]
-    for lab, title in groups:
-        items = [d for d in res["differences"] if d["label"] == lab]
-        if not items:
-            continue
-        lines.append("")
-        lines.append(f"{title} ({len(items)})")
-        for d in items:
-            ctx = d.get("context") or {}
-            va = fmt_value(d["a"], d["path"]) + (f" [{ctx['a']}]" if ctx.get("a") else "")
-            vb = fmt_value(d["b"], d["path"]) + (f" [{ctx['b']}]" if ctx.get("b") else "")
-            lines.append(f"  {'!' if lab == 'unexpected' else ('=' if lab == 'expected' else '-')} {d['path']}: {va} -> {vb}")
-            lines.append(f"      why: {d['why']}")
-            if d.get("breaks"):
-                lines.append(f"      breaks: {d['breaks']}")
-    if res.get("checked"):
-        lines.append("")
-        lines.append(f"CHECKED ({len(res['checked'])})")
-        for c in res["checked"]:
-            lines.append(f"  + {c['path']}: {fmt_value(c.get('value'), c['path'])}")
-            lines.append(f"      {c['what']}")
-    if res.get("missing_in_b"):
-        lines.append("")
-        lines.append("missing in B: " + ", ".join(res["missing_in_b"]))
-    if res.get("missing_in_a"):
-        lines.append("missing in A: " + ", ".join(res["missing_in_a"]))
-    lines.append("")
-    lines.append(f"{s['verdict']}: {s['unexpected']} unexpected, {s['expected']} expected, {s['info']} info")
-    return "\n".join(lines) + "\n"
-
-
-def exit_code(res: dict[str, Any]) -> int:
-    return EXIT_FINDINGS if res["summary"]["unexpected"] else EXIT_OK
-
-
-def run(path_a: str, path_b: str, *, as_json: bool = False, qemu_version: str | None = None, kind: str | None = None) -> int:
-    """``igdscope diff A B``: print the comparison (text, or JSON with ``as_json``); 0 when nothing
-    unexpected differs, 1 otherwise. Unreadable or mismatched input raises :class:`BadInput`."""
-    res = compare_paths(path_a, path_b, qemu_version=qemu_version, kind=kind)
-    if as_json:
-        sys.stdout.write(json.dumps(res, indent=1) + "\n")
-    else:
-        sys.stdout.write(render(res))
-    return exit_code(res)

@@ -461,9 +461,9 @@ def _vbt_about(raw: bytes, where: str, name: str) -> tuple[str, str | None]:
 
 
 def cmd_diff(args) -> int:
-    from igdscope.analysis import diff
+    from igdscope.cli import diff as diffcli
 
-    return diff.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version, kind=args.kind)
+    return diffcli.run(args.a, args.b, as_json=args.json, qemu_version=args.qemu_version, kind=args.kind)
 
 
 def vm_from_args(args):
@@ -504,6 +504,7 @@ def _vm_options(p: argparse.ArgumentParser, what: str) -> None:
 def cmd_check(args) -> int:
     from igdscope import capture
     from igdscope.analysis import check
+    from igdscope.cli import check as checkcli
 
     if args.capture:
         cap = capture.load(args.capture)
@@ -520,8 +521,8 @@ def cmd_check(args) -> int:
     if args.json:
         _emit_json(result)
     else:
-        sys.stdout.write(check.render(result))
-    return check.exit_code(result)
+        sys.stdout.write(checkcli.render(result))
+    return checkcli.exit_code(result)
 
 
 if __name__ == "__main__":  # pragma: no cover

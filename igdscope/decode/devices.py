@@ -106,14 +106,12 @@ def decode_config(cfg: bytes, role: str | None = None, plat: Platform | None = N
 
 # Host bridges QEMU emulates. 0x29C0 is also a real G33-era MCH: it counts as QEMU's only when
 # the IGD beside it is newer than that.
-QEMU_HOST_BRIDGES = {0x1237: "QEMU's i440FX", 0x29C0: "QEMU's Q35 (ICH9 MCH)"}
 
 
 def _emulated_host_bridge(device_id: int, plat: Platform | None) -> str | None:
-    if device_id == 0x1237:
-        return QEMU_HOST_BRIDGES[device_id]
-    if device_id == 0x29C0 and plat is not None and plat.gen >= 5:
-        return QEMU_HOST_BRIDGES[device_id]
+    if device_id == 0x1237 or (device_id == 0x29C0 and plat is not None and plat.gen >= 5):
+        machine, chipset = platforms.QEMU_HOST_BRIDGES[device_id]
+        return f"QEMU's {machine}" + (f" ({chipset})" if chipset else "")
     return None
 
 

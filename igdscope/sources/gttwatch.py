@@ -25,7 +25,6 @@ from igdscope.schemas.gtt import PteFormat
 from igdscope.sources import live
 from igdscope.sources.sysfs import Root
 
-RANGES_SHOWN = 8  # index ranges written out in a text line; the rest are counted
 RUNS_LISTED = 64  # index ranges listed in a JSON event
 DECODED = 8  # changes of at most this many entries list every entry, old and new value decoded
 
@@ -237,44 +236,3 @@ class Watch:
 # -- text ------------------------------------------------------------------------------------------
 
 
-def ranges(runs: list[dict[str, int]], total: int, shown: int = RANGES_SHOWN) -> str:
-    """``5-7, 1000, 4096-8191`` for at most ``shown`` runs, then how many more there are."""
-    parts = [str(r["first"]) if r["entries"] == 1 else f"{r['first']}-{r['first'] + r['entries'] - 1}" for r in runs[:shown]]
-    more = total - min(len(runs), shown)
-    return ", ".join(parts) + (f" \u2026 and {more} more" if more > 0 else "")
-
-
-def _n(count: int, one: str, many: str | None = None) -> str:
-    return f"{count} {one if count == 1 else many or one + 's'}"
-
-
-def _pte(value: int, address: int, is_present: bool, size: int) -> str:
-    return f"{value:#0{size * 2 + 2}x} ({address:#x}, {'present' if is_present else 'not present'})"
-
-
-def text(ev: dict[str, Any], size: int) -> list[str]:
-    """The text lines of one event; ``size`` is the PTE size in bytes."""
-    kind = ev["event"]
-    stamp = ev.get("time", "")[11:23]  # HH:MM:SS.mmm of the ISO time
-    if kind == "start":
-        what = f"entries {ev['first']}..{ev['first'] + ev['entries'] - 1}" if ev["first"] else f"{ev['entries']} entries"
-        plat = f"{ev['platform']}, " if ev.get("platform") else ""
-        return [f"watching the GGTT of {ev['device']} ({plat}{ev['format']} PTEs, {what}) every {ev['interval']:g} s through {ev['path']} (read-only); Ctrl-C stops"]
-    if kind in ("change", "back"):
-        n = ev["changed"]
-        if kind == "back":
-            head = f"{stamp}  device back; " + ("no entry differs from the last read before it went" if not n else f"{n} {'entry differs' if n == 1 else 'entries differ'} from the last read before it went: ")
-        else:
-            head = f"{stamp}  {n} {'entry' if n == 1 else 'entries'} changed: "
-        lines = [head + (ranges(ev["runs"], ev["runs_total"]) if n else "")]
-        width = max((len(str(e["index"])) for e in ev["entries"]), default=1)
-        for e in ev["entries"]:
-            lines.append(f"    entry {e['index']:>{width}}  {_pte(e['old'], e['old_address'], e['old_present'], size)} \u2192 {_pte(e['new'], e['new_address'], e['new_present'], size)}")
-        return lines
-    if kind == "gone":
-        return [f"{stamp}  device gone: {ev['reason']}; polling until it returns"]
-    if kind == "stop":
-        why = {"SIGINT": "Ctrl-C", "SIGTERM": "SIGTERM", "count": "--count reached"}.get(ev["reason"], ev["reason"])
-        return [f"stopped ({why}) after {_n(ev['ticks'], 'tick')} in {ev['seconds']:.1f} s: {_n(ev['changes'], 'change')} "
-                f"({_n(ev['changed_entries'], 'entry', 'entries')}), slowest tick {ev['slowest_tick_ms']:.1f} ms, {_n(ev['overruns'], 'overrun')}"]
-    return [str(ev)]

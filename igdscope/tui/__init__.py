@@ -60,10 +60,10 @@ def run(capture_path: str | None = None, *, root: str = "/", guest_path: str | N
     if vm is not None:
         src.vm = vm
     if qemu_version is not None:
-        from igdscope.analysis import check
+        from igdscope.analysis import qemu
         from igdscope.errors import BadInput
 
-        if check.version_tuple(qemu_version) is None:
+        if qemu.version(qemu_version) is None:
             raise BadInput(f"QEMU version {qemu_version!r} is not X.Y")
         src.qemu_version = qemu_version
     if capture_path and not demo:
