@@ -237,12 +237,12 @@ def qemu_rules(c: Context) -> None:
             ok = gen in (6, 8)
         elif era == "B":
             ok = gen != -1
-        elif c.qemu < (10, 1):
+        elif not qemu.legacy_mode_generations_only_6_to_9(c.qemu):
             ok = gen != -1
         else:
             ok = 6 <= gen <= 9
         name = f"{plat.platform} " if plat else ""
-        c.add("qemu.generation", "QEMU knows the IGD generation for legacy mode", "pass" if ok else "fail", f"QEMU {v} classifies {name}{igd.device:04x} as generation {gen}", "" if ok else ("QEMU 10.1 and later do legacy mode only for generations 6-9 (SNB ... CML); use UPT (x-igd-opregion=on, q35 or i440fx, any address)" if c.qemu >= (10, 1) else f"this QEMU does not know {igd.device:04x}: upgrade QEMU or use UPT"), LEGACY)
+        c.add("qemu.generation", "QEMU knows the IGD generation for legacy mode", "pass" if ok else "fail", f"QEMU {v} classifies {name}{igd.device:04x} as generation {gen}", "" if ok else ("QEMU 10.1 and later do legacy mode only for generations 6-9 (SNB ... CML); use UPT (x-igd-opregion=on, q35 or i440fx, any address)" if qemu.legacy_mode_generations_only_6_to_9(c.qemu) else f"this QEMU does not know {igd.device:04x}: upgrade QEMU or use UPT"), LEGACY)
         if c.qemu >= (10, 2):
             ivd = s.get("ivd")
             if ivd is not None:
@@ -250,7 +250,7 @@ def qemu_rules(c: Context) -> None:
         gms = s.get("gms")
         if gms is not None and c.qemu < (9, 2):
             c.add("qemu.gms", "Stolen memory the guest gets", "warn" if gms else "pass", f"host GMS {gms:#x} ({(s.get('dsm_bytes') or 0) >> 20} MiB); QEMU {v} gives the guest GMS 0 unless x-igd-gms", "set x-igd-gms (1-0x10) if the guest driver needs stolen memory (Windows: Code 43 without it on some generations)", LEGACY)
-        if plat is not None and plat.bdsm == "0xc0" and c.qemu < (9, 2):
+        if plat is not None and plat.bdsm == "0xc0" and not qemu.emulates_bdsm_0xc0(c.qemu):
             c.add("qemu.bdsm", "BDSM register location", "warn", f"{plat.platform} keeps BDSM at config 0xC0 (64-bit); QEMU {v} emulates only 0x5C, so the guest reads the host's stolen base unless its firmware handles it", "QEMU 9.2+ emulates the 64-bit BDSM of gen 11+", LEGACY)
     if igd.class_code >> 8 != 0x0300:
         c.add("qemu.class", "IGD class is VGA (0x0300)", "fail", f"class {igd.class_code:06x}", "QEMU legacy mode needs the IGD as primary VGA device", LEGACY)
@@ -290,7 +290,7 @@ def qemu_rules(c: Context) -> None:
     lm = vi.x_igd_legacy_mode
     if lm == "off":
         c.add("vm.legacy_mode", "x-igd-legacy-mode not off", "fail", "x-igd-legacy-mode=off", "remove it to allow legacy mode", LEGACY)
-    if vi.x_igd_opregion is False and c.qemu is not None and c.qemu >= (10, 1):
+    if vi.x_igd_opregion is False and c.qemu is not None and qemu.emulates_asls_always(c.qemu):
         c.add("vm.opregion", "x-igd-opregion", "warn", "x-igd-opregion=off", "the guest gets no OpRegion/VBT (black screen with most guest drivers)", frozenset({"upt_opregion"}))
     gms = vi.x_igd_gms
     if gms is not None and c.qemu is not None:
@@ -346,7 +346,7 @@ def run_checks(cap: Capture, vm: Any = None, qemu_version: str | None = None, de
     }
 
 
-def requested_mode(vm: Any, qemu: tuple[int, int] | None) -> str | None:
+def requested_mode(vm: Any, version: tuple[int, int] | None) -> str | None:
     if vm is None or vm.igd is None:
         return None
     vi = vm.igd
@@ -356,7 +356,7 @@ def requested_mode(vm: Any, qemu: tuple[int, int] | None) -> str | None:
         return "upt_opregion" if vi.x_igd_opregion else "upt"
     if vm.machine_family == "i440fx" and vi.guest_slot == 2 and (vi.guest_function or 0) == 0:
         return "legacy"
-    if vi.x_igd_opregion or (qemu is not None and qemu >= (10, 1) and vi.x_igd_opregion is not False):
+    if vi.x_igd_opregion or (version is not None and qemu.emulates_asls_always(version) and vi.x_igd_opregion is not False):
         return "upt_opregion"
     return "upt"
 

@@ -1162,7 +1162,7 @@ def _hg_gtt(hg: _HG, hcfg: _Cfg | None, gcfg: _Cfg | None) -> None:
         hbcfg = _dev_cfg(hg.host, "host_bridge", hg.plat) if hb else None
         hbase = (hbcfg.dec.get("summary", {}) if hbcfg else {}).get("bdsm")
     v = hg.v
-    zeroing = f" QEMU {v} legacy mode also zeroes the first GGMS/4 KiB entries at VM start." if hg.qemu is not None and hg.qemu < (10, 0) else ""
+    zeroing = f" QEMU {v} legacy mode also zeroes the first GGMS/4 KiB entries at VM start." if hg.qemu is not None and qemu.zeroes_ggtt_at_start(hg.qemu) else ""
     breaks = ("the IGD follows these entries to host-physical stolen memory through the guest's IOMMU mapping: DMAR faults, "
               "corrupted or black output")
     if hbase and hsize:
@@ -1230,7 +1230,7 @@ def _host_guest(host: Capture, guest: Capture, qemu_version: str | None, flip: b
     hcfg = _dev_cfg(host, "igd", plat) if host.device("igd") else None
     gcfg = _dev_cfg(guest, "igd", plat) if guest.device("igd") else None
     _hg_gtt(hg, hcfg, gcfg)
-    era_text = {"A": "2016-9.1", "B": "9.2", "C": "10.0+"}.get(hg.era or "", "unknown")
+    era_text = qemu.era_text(hg.qemu) or "unknown"
     extra = {
         "qemu_version": f"{qv[0]}.{qv[1]}" if qv else None,
         "qemu_version_from": src,
