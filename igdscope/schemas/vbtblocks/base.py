@@ -245,8 +245,14 @@ class BlockSpec(NamedTuple):
     builder: Callable[[dict[str, Any], int, int | None], bytes] | None = None
 
 
-def in_range(version: int, lo: int, hi: int | None) -> bool:
+def in_range(version: int, lo: int, hi: int | None = None) -> bool:
     return version >= lo and (hi is None or version <= hi)
+
+
+def gate_one(fields: dict[str, Any], name: str, version: int, lo: int = 0, hi: int | None = None) -> None:
+    """:func:`gate` for one member defined from BDB ``lo`` (to ``hi``)."""
+    if name in fields and not in_range(version, lo, hi):
+        _move_out(fields, (name,))
 
 
 def invalid_names(gates: dict[str, tuple[int, int | None] | None], version: int) -> tuple[str, ...]:
@@ -263,9 +269,33 @@ def invalid_names(gates: dict[str, tuple[int, int | None] | None], version: int)
     return names
 
 
+# derived text beside a coded value (an enum's name, a mode's wording): never information of its own
+_DERIVED_TEXT = frozenset({"name", "mode"})
+
+
+def is_zero(value: Any) -> bool:
+    """True for a decoded value that carries no information: zeros, False, None, empty, hex
+    strings of zeros, an enum ``{"value": 0, "name": ...}``, and containers of only such values
+    (derived text beside them does not count). The one test of what a field a BDB version does
+    not define may be dropped for."""
+    cls = value.__class__
+    if cls is int or cls is bool:
+        return not value
+    if (cls is list or cls is dict) and not any(value if cls is list else value.values()):
+        return True  # every member falsy: the usual case for what a BDB version does not define
+    if isinstance(value, dict):
+        return all(is_zero(v) for k, v in value.items() if k not in _DERIVED_TEXT)
+    if isinstance(value, (list, tuple)):
+        return all(is_zero(v) for v in value)
+    if isinstance(value, str):
+        return not value.strip("0")  # hex-rendered bytes
+    return not value
+
+
 def gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], version: int) -> dict[str, Any]:
-    """Move fields the version does not define out of ``fields``: zero ones are dropped, others go
-    to ``not_valid_for_bdb`` (so nothing is lost and the block still builds back)."""
+    """Move fields the version does not define out of ``fields``: zero ones (:func:`is_zero`) are
+    dropped, others go to ``not_valid_for_bdb`` (so nothing is lost and the block still builds
+    back; what an earlier gate moved there stays)."""
     return _move_out(fields, invalid_names(gates, version) if gates else ())
 
 
@@ -276,11 +306,11 @@ def gate_all(entries: list[dict[str, Any]], gates: dict[str, tuple[int, int | No
 
 
 def _move_out(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    odd = {}
+    odd = fields.pop("not_valid_for_bdb", None) or {}
     for name in names:
         if name in fields:
             value = fields.pop(name)
-            if value:
+            if not is_zero(value):
                 odd[name] = value
     if odd:
         fields["not_valid_for_bdb"] = odd
@@ -288,11 +318,17 @@ def _move_out(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
 
 
 def ungate(fields: dict[str, Any]) -> dict[str, Any]:
+    """Decoded fields back to a buildable dict: what :func:`gate` moved out is restored, derived
+    keys (findings, meanings, the per-panel and per-entry views, the selected panel) dropped."""
     fields = dict(fields)
     fields.update(fields.pop("not_valid_for_bdb", None) or {})
-    fields.pop("findings", None)
-    fields.pop("meaning", None)  # derived values (blocks 1, 2 and their child devices); not built
+    for key in _DERIVED_KEYS:
+        fields.pop(key, None)
     return fields
+
+
+# keys decoding adds beside a block's struct members; building ignores them
+_DERIVED_KEYS = ("findings", "meaning", "panels", "entries", "selected_panel", "selected_panel2", "notes")
 
 
 BLOCK_NAMES: dict[int, str] = {

@@ -36,7 +36,7 @@ from igdscope.binary import DecodeError, build, to_plain
 from igdscope.binary.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbtblocks.general import DP_PREEMPH_NAMES, DP_VSWING_NAMES, MAX_CHILD_DEVICES, handle_meaning
-from igdscope.schemas.vbtblocks.base import BlockSpec, EnumIn, FlatStruct, ZeroFilled, coded, invalid_names
+from igdscope.schemas.vbtblocks.base import BlockSpec, EnumIn, FlatStruct, ZeroFilled, coded, gate, ungate
 from igdscope.schemas.vbtblocks.panel import PANELS as NUM_PANELS
 from igdscope.schemas.vbtblocks.panel import (
     panel_marks,
@@ -45,56 +45,6 @@ from igdscope.schemas.vbtblocks.panel import (
 )
 
 # -- shared helpers ---------------------------------------------------------------------------------
-
-
-def _is_zero(value: Any) -> bool:
-    """True for a decoded value that carries no information: zeros, False, empty, hex strings of
-    zeros, ``{"value": 0, "name": ...}``, and containers of only such values."""
-    cls = value.__class__
-    if cls is int or cls is bool:
-        return not value
-    if cls is list or cls is dict:
-        # every member falsy (0, False, None, "", empty): zero without looking deeper -- the usual
-        # case for the arrays of members a BDB version does not define
-        if not any(value if cls is list else value.values()):
-            return True
-        if cls is list:
-            for item in value:
-                if not _is_zero(item):
-                    return False
-            return True
-    if isinstance(value, dict):
-        if set(value) == {"value", "name"}:
-            return not value["value"]
-        return all(_is_zero(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return all(_is_zero(v) for v in value)
-    if isinstance(value, str):
-        return not value.strip("0")  # hex-rendered bytes
-    return not value
-
-
-def gate(fields: dict[str, Any], gates: dict[str, tuple[int, int | None]], version: int) -> dict[str, Any]:
-    """Move the members a BDB version does not define out of ``fields``: all-zero ones (arrays
-    included) are dropped, others kept under ``not_valid_for_bdb`` so nothing is lost."""
-    odd = {}
-    for name in invalid_names(gates, version):
-        if name in fields:
-            value = fields.pop(name)
-            if not _is_zero(value):
-                odd[name] = value
-    if odd:
-        fields["not_valid_for_bdb"] = odd
-    return fields
-
-
-def ungate(fields: dict[str, Any]) -> dict[str, Any]:
-    """Plain values back to a buildable dict: gated members restored, derived keys dropped."""
-    fields = dict(fields)
-    fields.update(fields.pop("not_valid_for_bdb", None) or {})
-    for key in ("findings", "panels", "entries", "selected_panel", "selected_panel2", "meaning", "notes"):
-        fields.pop(key, None)
-    return fields
 
 
 def expected_size(ends: list[tuple[int, int]], version: int) -> int:

@@ -19,7 +19,7 @@ from construct import this
 from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Raw, merge_values, zero_value
 from igdscope.schemas.vbtblocks.general import CHILD_DEVICE_CONFIG_SIZE, CHILD_DEVICE_GATES, LEGACY_CHILD_DEVICE_CONFIG_SIZE, MAX_CHILD_DEVICES, ChildDevice, child_device_meaning
-from igdscope.schemas.vbtblocks.base import BlockSpec, BoundedRange, ZeroFilled, gate as _gate, ungate as _ungate
+from igdscope.schemas.vbtblocks.base import BlockSpec, BoundedRange, ZeroFilled, gate, ungate
 
 LegacyChildDevices = cs.Struct(
     cs.Check(this._params.bdb_version >= 0),  # fail loudly without the bdb_version parse parameter
@@ -46,7 +46,7 @@ def _legacy_post(plain: dict[str, Any], raw: bytes, bdb_version: int, context: d
     for dev in plain.get("devices") or []:
         if dev.get("device_type"):
             dev["meaning"] = child_device_meaning(dev, bdb_version)
-        devices.append(_gate(dev, CHILD_DEVICE_GATES, bdb_version))
+        devices.append(gate(dev, CHILD_DEVICE_GATES, bdb_version))
     plain["devices"] = devices
     plain["findings"] = findings
     return plain
@@ -60,7 +60,7 @@ def build_legacy_child_devices(values: dict[str, Any], bdb_version: int, size: i
     values.pop("findings", None)
     child_size = values.get("child_dev_size", LEGACY_CHILD_DEVICE_CONFIG_SIZE)
     template = zero_value(ChildDevice, CHILD_DEVICE_CONFIG_SIZE, bdb_version=bdb_version)
-    devices = [merge_values(template, _ungate(dev)) for dev in values.get("devices") or []]
+    devices = [merge_values(template, ungate(dev)) for dev in values.get("devices") or []]
     data = build(LegacyChildDevices, {"child_dev_size": child_size, "devices": devices, "unparsed": values.get("unparsed") or b""},
                  what, bdb_version=bdb_version, block_size=0)
     if size is not None and size != len(data):

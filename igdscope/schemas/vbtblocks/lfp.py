@@ -47,7 +47,7 @@ from construct import this
 
 from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Text, merge_values, zero_value
-from igdscope.schemas.vbtblocks.base import BlockSpec, FlatStruct, ZeroFilled, invalid_names
+from igdscope.schemas.vbtblocks.base import BlockSpec, FlatStruct, ZeroFilled, gate, invalid_names, is_zero
 from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings
 from igdscope.schemas.vbtblocks.panel import (
     PANELS,
@@ -71,27 +71,6 @@ def _in_range(version: int, gate: tuple[int, int | None] | None) -> bool:
         return True
     lo, hi = gate
     return version >= lo and (hi is None or version <= hi)
-
-
-def _nonzero(value: Any) -> bool:
-    if isinstance(value, dict):
-        return any(_nonzero(v) for k, v in value.items() if k != "name")
-    if isinstance(value, (list, tuple)):
-        return any(_nonzero(v) for v in value)
-    return bool(value)
-
-
-def _gate(fields: dict[str, Any], gates: Gates, version: int) -> dict[str, Any]:
-    """Leave out fields the BDB version does not define; non-zero ones go to ``not_valid_for_bdb``."""
-    odd = fields.pop("not_valid_for_bdb", None) or {}
-    for name in invalid_names(gates, version):
-        if name in fields:
-            value = fields.pop(name)
-            if _nonzero(value):
-                odd[name] = value
-    if odd:
-        fields["not_valid_for_bdb"] = odd
-    return fields
 
 
 def _offsets(struct: cs.Construct) -> dict[str, tuple[int, int]]:
@@ -122,7 +101,7 @@ def _coded(value: int, names: dict[int, str]) -> dict[str, Any]:
 
 def _drop_zero(fields: dict[str, Any], *names: str) -> None:
     for name in names:
-        if name in fields and not _nonzero(fields[name]):
+        if name in fields and is_zero(fields[name]):
             del fields[name]
 
 
@@ -322,7 +301,7 @@ def _post_lfp_options(plain: dict[str, Any], raw: bytes, bdb_version: int, conte
                 if _in_range(bdb_version, LFP_OPTIONS_GATES.get(name)) and not name.startswith("rsvd"):
                     absent.insert(0, name)
     _drop_zero(plain, "rsvd2", "rsvd4")
-    _gate(plain, LFP_OPTIONS_GATES, bdb_version)
+    gate(plain, LFP_OPTIONS_GATES, bdb_version)
     _absent(absent, n, findings)
     if n < 16:
         findings.append(f"the block is {n} bytes, under 16: i915 skips the DRRS type (dps_panel_type_bits)")
@@ -745,8 +724,8 @@ def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str], pan
                    for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * held, 4)]
     if invalid_names(BLACK_BORDER_GATES, bdb_version):
         for border in borders:
-            _gate(border, BLACK_BORDER_GATES, bdb_version)
-    _gated("black_border", borders, [_nonzero(b) for b in borders] if "black_border" in invalid else borders, invalid, columns, odd)
+            gate(border, BLACK_BORDER_GATES, bdb_version)
+    _gated("black_border", borders, [not is_zero(b) for b in borders] if "black_border" in invalid else borders, invalid, columns, odd)
     for name, j in (("dual_lfp_port_sync_enable", _TAIL_DUAL), ("gpu_dithering_for_banding_artifacts", _TAIL_DUAL + 1)):
         if name not in absent and offsets[name][0] + 2 <= have:
             values = _flags(t[j])
@@ -1095,13 +1074,13 @@ def _post_lfp_power(plain: dict[str, Any], raw: bytes, bdb_version: int, context
     out: dict[str, Any] = {}
     features = plain["features"]
     _drop_zero(features, "reserved2")
-    out["features"] = _gate(features, FEATURES_GATES, bdb_version)
+    out["features"] = gate(features, FEATURES_GATES, bdb_version)
     out["als"] = plain["als"][: _panels_held(n, 1, 4)]
     if LFP_POWER_OFFSETS["lace_aggressiveness_profile"][0] < n:
         out["lace_aggressiveness_profile"] = plain["lace_aggressiveness_profile"]
         if plain["reserved1"]:
             out["reserved1"] = plain["reserved1"]
-    _gate(out, LFP_POWER_HEAD_GATES, bdb_version)
+    gate(out, LFP_POWER_HEAD_GATES, bdb_version)
     _absent(absent, n, findings)
     invalid = invalid_names(LFP_POWER_GATES, bdb_version)
     columns: list[Column] = []

@@ -56,8 +56,8 @@ from construct import this
 
 from igdscope.binary import DecodeError, build, to_plain
 from igdscope.schemas.common import Raw, merge_values, zero_value
-from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
-from igdscope.schemas.vbtblocks.misc import gate, short_finding, since_finding
+from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled, gate_one
+from igdscope.schemas.vbtblocks.misc import short_finding, since_finding
 from igdscope.schemas.vbtblocks.panel import panel_selection
 
 MAX_MIPI_CONFIGURATIONS = 6
@@ -204,12 +204,12 @@ def _post_mipi_config(fields: dict, raw: bytes, version: int, context: dict) -> 
     findings = short_finding(raw, BDB_MIPI_CONFIG_SIZE) + since_finding(version, 175, 52)
     for config in fields["config"]:
         config["lane_count"] = config["lane_cnt"] + 1
-        gate(config, "port_sync", version, 219, 230)
-        gate(config, "blanking_packets_during_bllp", version, 219)
-        gate(config, "lp_clock_during_lpm", version, 219)
-    gate(fields, "pps", version, 177)
-    gate(fields, "pwm_delays", version, 186)
-    gate(fields, "pmic_i2c_bus_number", version, 190)
+        gate_one(config, "port_sync", version, 219, 230)
+        gate_one(config, "blanking_packets_during_bllp", version, 219)
+        gate_one(config, "lp_clock_during_lpm", version, 219)
+    gate_one(fields, "pps", version, 177)
+    gate_one(fields, "pwm_delays", version, 186)
+    gate_one(fields, "pmic_i2c_bus_number", version, 190)
     panel = panel_selection(context, version)["lfp1"]  # 6-15 only from a panel_type 6-15 (others fall back to 0)
     if panel >= MAX_MIPI_CONFIGURATIONS:
         findings.append(f"panel_type {panel} (block 40) has no MIPI configuration: block 52 holds {MAX_MIPI_CONFIGURATIONS} (i915 indexes it without a check)")

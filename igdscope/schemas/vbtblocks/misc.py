@@ -32,7 +32,7 @@ from construct import this
 
 from igdscope.binary.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw
-from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled
+from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled, gate_one
 from igdscope.schemas.vbtblocks.general import device_handle_names
 from igdscope.schemas.vbtblocks.dtd import EdidDtd, dtd_findings, dtd_plain
 
@@ -256,38 +256,6 @@ class PnpName(cs.Adapter):
 
 
 # -- post-processing shared by the blocks -------------------------------------------------------
-
-
-def is_zero(value: Any) -> bool:
-    """True for a decoded value that carries no information (zeros, False, empty, all-zero
-    containers) -- what a field the BDB version does not define yet should hold."""
-    cls = value.__class__
-    if cls is int or cls is bool:
-        return not value
-    if cls is list or cls is dict:
-        # every member falsy (0, False, None, "", empty): zero without looking deeper -- the usual
-        # case for the tables a BDB version does not define
-        if not any(value if cls is list else value.values()):
-            return True
-    if isinstance(value, dict):
-        if set(value) == {"value", "name"}:
-            return not value["value"]
-        return all(is_zero(v) for k, v in value.items() if k != "mode")
-    if isinstance(value, list):
-        return all(is_zero(v) for v in value)
-    if isinstance(value, str):
-        return value.strip("0") == ""
-    return not value
-
-
-def gate(fields: dict, name: str, version: int, lo: int = 0, hi: int | None = None) -> None:
-    """Move ``fields[name]`` out when BDB ``version`` does not define it: dropped when empty, kept
-    under ``not_valid_for_bdb`` otherwise (the convention of :func:`igdscope.schemas.vbt.decode_block`)."""
-    if name not in fields or (version >= lo and (hi is None or version <= hi)):
-        return
-    value = fields.pop(name)
-    if not is_zero(value):
-        fields.setdefault("not_valid_for_bdb", {})[name] = value
 
 
 def short_finding(raw: bytes, size: int, what: str = "struct") -> list[str]:
@@ -692,7 +660,7 @@ def _check_oem_custom(f, raw, version, context):
         if short_entries:
             mode.pop("display_flags_2", None)
         for name, lo, hi in gated:
-            gate(mode, name, version, lo, hi)
+            gate_one(mode, name, version, lo, hi)
     return out
 
 
@@ -851,7 +819,7 @@ _CIE_VALUES = [[(hi << 2 | lo, (hi << 2 | lo) / 1024) for lo in range(4)] for hi
 
 def _check_chromaticity(f, raw, version, context):
     out = short_finding(raw, 304, "struct (BDB 211+)") if version >= 211 else []
-    gate(f, "luminance_and_gamma", version, 211)
+    gate_one(f, "luminance_and_gamma", version, 211)
     cie_values = _CIE_VALUES
     for c in f["chromaticity"]:
         for name, hi, lo in _CIE_COORDINATES:
