@@ -32,7 +32,7 @@ from igdscope.schemas import vbt as V
 from igdscope.schemas.vbtblocks import base as vbtbase
 from igdscope.schemas.common import Flags, Raw, Text
 from igdscope.schemas.vbtblocks import lfp, mipi
-from igdscope.schemas.vbtblocks.misc import UpTo
+from igdscope.schemas.vbtblocks.base import UpTo
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))

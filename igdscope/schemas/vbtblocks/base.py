@@ -167,30 +167,39 @@ def block_name(block_id: int, bdb_version: int | None = None) -> str | None:
     return BLOCK_NAMES.get(block_id)
 
 
-class BoundedRange(cs.Subconstruct):
-    """``GreedyRange`` that stops after ``max_count`` items: entries are parsed while whole ones
-    remain, so the count is bounded by the bytes present and by ``max_count`` (a 1-byte child size
-    in a 64 KiB block would otherwise mean 65535 child structs)."""
+MAX_TABLE_ENTRIES = 256  # entries decoded per table at most; real tables hold a few dozen
 
-    def __init__(self, subcon: cs.Construct, max_count: int):
+
+class UpTo(cs.Subconstruct):
+    """At most ``count`` items (as many as fit when ``count`` is None), and never more than
+    ``limit``. Stops at the end of the stream, at an item that does not fit (its bytes are left
+    for the next field) and at an item that consumes no bytes -- so the number of items is bounded
+    by the bytes present and by ``limit``, whatever a header claims."""
+
+    def __init__(self, count: Any, subcon: cs.Construct, limit: int = MAX_TABLE_ENTRIES):
         super().__init__(subcon)
-        self.max_count = max_count
+        self.count = count
+        self.limit = limit
 
     def _parse(self, stream, context, path):
-        out = cs.ListContainer()
-        for i in range(self.max_count):
-            fallback = cs.stream_tell(stream, path)
+        count = None if self.count is None else cs.evaluate(self.count, context)
+        count = self.limit if count is None else min(count, self.limit)
+        end = cs.stream_size(stream)
+        items = cs.ListContainer()
+        while len(items) < count:
+            start = cs.stream_tell(stream, path)
+            if start >= end:
+                break
+            context._index = len(items)
             try:
-                context._index = i
-                out.append(self.subcon._parsereport(stream, context, path))
-            except cs.StopFieldError:
+                item = self.subcon._parsereport(stream, context, path)
+            except (cs.StreamError, cs.SizeofError):
+                cs.stream_seek(stream, start, 0, path)
                 break
-            except cs.ExplicitError:
-                raise
-            except cs.ConstructError:
-                cs.stream_seek(stream, fallback, 0, path)
+            if cs.stream_tell(stream, path) == start:
                 break
-        return out
+            items.append(item)
+        return items
 
     def _build(self, obj, stream, context, path):
         for i, item in enumerate(obj or []):
@@ -199,18 +208,40 @@ class BoundedRange(cs.Subconstruct):
         return obj
 
     def _sizeof(self, context, path):
-        raise cs.SizeofError("the number of entries depends on the bytes present", path=path)
+        raise cs.SizeofError("variable size", path=path)
 
     def _emitplain(self, gen, st, scope):
-        """Generated plain parser: a short entry ends the range (other errors leave the block
-        to the interpreted parser)."""
+        """Generated plain parser: the same stops; an item cut short by the end of the stream is
+        left unread (other errors leave the block to the interpreted parser)."""
+        limit = int(self.limit)
+        count = gen.tmp("n")
+        if self.count is None:
+            gen.line(f"{count} = {limit}")
+        else:
+            gen.line(f"{count} = {gen.expr(self.count, scope)}")
+            gen.line(f"{count} = {limit} if {count} is None else min({count}, {limit})")
         out, start = gen.tmp("a"), gen.tmp("s")
+        item = self.subcon
+        if type(item) is cs.FormatField and len(item.fmtstr) == 2 and item.fmtstr[1] in "bBhHlLqQ" and item.fmtstr[0] in "<>":
+            # whole integers: as many as fit and are asked for, in one unpack
+            size, unpack, n = item.length, gen.const(struct.Struct(item.fmtstr).iter_unpack, "I"), gen.tmp("k")
+            gen.line(f"{n} = max(0, min({count}, (len({st.buf}) - {st.pos}) // {size}))")
+            gen.line(f"{out} = [{start}[0] for {start} in {unpack}({st.buf}[{st.pos}:{st.pos} + {n} * {size}])]")
+            gen.line(f"{st.pos} += {n} * {size}")
+            return Val(out)
         gen.line(f"{out} = []")
-        with gen.block(f"for _ in range({int(self.max_count)}):"):
+        with gen.block(f"while len({out}) < {count}:"):
             gen.line(f"{start} = {st.pos}")
+            gen.line(f"if {start} >= len({st.buf}): break")
             item = gen.loop_item(self.subcon, st, scope, start)
+            gen.line(f"if {st.pos} == {start}: break")
             gen.line(f"{out}.append({item})")
         return Val(out)
+
+
+def BoundedRange(subcon: cs.Construct, max_count: int) -> UpTo:  # noqa: N802 -- reads like the construct it is
+    """As many whole ``subcon`` items as the bytes hold, at most ``max_count``."""
+    return UpTo(None, subcon, max_count)
 
 
 def int_of(value: Any) -> int:

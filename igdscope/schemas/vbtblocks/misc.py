@@ -32,7 +32,7 @@ from construct import this
 
 from igdscope.binary.plainparse import Unsupported, Val
 from igdscope.schemas.common import Raw
-from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, BlockSpec, EnumIn, FlatStruct, ZeroFilled, gate_one
+from igdscope.schemas.vbtblocks.base import BLOCK_NAMES, MAX_TABLE_ENTRIES, BlockSpec, EnumIn, FlatStruct, UpTo, ZeroFilled, gate_one
 from igdscope.schemas.vbtblocks.general import device_handle_names
 from igdscope.schemas.vbtblocks.dtd import EdidDtd, dtd_findings, dtd_plain
 
@@ -105,76 +105,8 @@ class Body(cs.Subconstruct):
         return gen.parse(self.subcon, gen.substream(data), scope)
 
 
-MAX_TABLE_ENTRIES = 256  # entries decoded per table at most; real tables hold a few dozen
 
 
-class UpTo(cs.Subconstruct):
-    """At most ``count`` items (as many as fit when ``count`` is None), and never more than
-    ``limit``. Stops at the end of the stream, at an item that does not fit (its bytes are left
-    for the next field) and at an item that consumes no bytes -- so the number of items is bounded
-    by the bytes present and by ``limit``, whatever a header claims."""
-
-    def __init__(self, count: Any, subcon: cs.Construct, limit: int = MAX_TABLE_ENTRIES):
-        super().__init__(subcon)
-        self.count = count
-        self.limit = limit
-
-    def _parse(self, stream, context, path):
-        count = None if self.count is None else cs.evaluate(self.count, context)
-        count = self.limit if count is None else min(count, self.limit)
-        end = cs.stream_size(stream)
-        items = cs.ListContainer()
-        while len(items) < count:
-            start = cs.stream_tell(stream, path)
-            if start >= end:
-                break
-            context._index = len(items)
-            try:
-                item = self.subcon._parsereport(stream, context, path)
-            except (cs.StreamError, cs.SizeofError):
-                cs.stream_seek(stream, start, 0, path)
-                break
-            if cs.stream_tell(stream, path) == start:
-                break
-            items.append(item)
-        return items
-
-    def _build(self, obj, stream, context, path):
-        for i, item in enumerate(obj or []):
-            context._index = i
-            self.subcon._build(item, stream, context, path)
-        return obj
-
-    def _sizeof(self, context, path):
-        raise cs.SizeofError("variable size", path=path)
-
-    def _emitplain(self, gen, st, scope):
-        """Generated plain parser: the same stops; an item cut short by the end of the stream is
-        left unread (other errors leave the block to the interpreted parser)."""
-        limit = int(self.limit)
-        count = gen.tmp("n")
-        if self.count is None:
-            gen.line(f"{count} = {limit}")
-        else:
-            gen.line(f"{count} = {gen.expr(self.count, scope)}")
-            gen.line(f"{count} = {limit} if {count} is None else min({count}, {limit})")
-        out, start = gen.tmp("a"), gen.tmp("s")
-        item = self.subcon
-        if type(item) is cs.FormatField and len(item.fmtstr) == 2 and item.fmtstr[1] in "bBhHlLqQ" and item.fmtstr[0] in "<>":
-            # whole integers: as many as fit and are asked for, in one unpack
-            size, unpack, n = item.length, gen.const(struct.Struct(item.fmtstr).iter_unpack, "I"), gen.tmp("k")
-            gen.line(f"{n} = max(0, min({count}, (len({st.buf}) - {st.pos}) // {size}))")
-            gen.line(f"{out} = [{start}[0] for {start} in {unpack}({st.buf}[{st.pos}:{st.pos} + {n} * {size}])]")
-            gen.line(f"{st.pos} += {n} * {size}")
-            return Val(out)
-        gen.line(f"{out} = []")
-        with gen.block(f"while len({out}) < {count}:"):
-            gen.line(f"{start} = {st.pos}")
-            gen.line(f"if {start} >= len({st.buf}): break")
-            item = gen.loop_item(self.subcon, st, scope, start)
-            gen.line(f"if {st.pos} == {start}: break")
-            gen.line(f"{out}.append({item})")
-        return Val(out)
 
 
 class IfMore(cs.Subconstruct):
