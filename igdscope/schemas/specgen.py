@@ -232,7 +232,53 @@ igt-gpu-tools `tools/intel_vbt_decode.c`.
 """
     text = _struct_doc("VBT", intro, [("VBT header", v.VbtHeader), ("BDB header", v.BdbHeader)])
     rows = ["## Block IDs\n", "| id | name |", "|---|---|"] + [f"| {i} | {n} |" for i, n in sorted(vbtbase.BLOCK_NAMES.items())]
-    return text + "\n" + "\n".join(rows) + "\n\n" + _panel_doc(vbtbase.BLOCK_NAMES)
+    return text + "\n" + "\n".join(rows) + "\n\n" + _blocks_doc() + "\n" + _panel_doc(vbtbase.BLOCK_NAMES)
+
+
+BLOCKS_INTRO = """\
+## Decoded blocks
+
+Every block igdscope decodes, from the registry (`igdscope/schemas/vbtblocks/__init__.py`): the
+module that holds its schema, the BDB versions it is decoded for, whether it is built back from
+its decoded values (`build_block`), and its top-level members (bit-fields and version-dependent
+layouts flattened; members a BDB version does not define are moved to `not_valid_for_bdb` when
+non-zero). Adding a block: its schema and `SPECS` entry in the module of its family, and its
+parity test.
+"""
+
+
+def _members(schema: cs.Construct) -> list[str]:
+    """Top-level member names of a block schema (through renames, zero-filling and flattening)."""
+    node = schema
+    for _ in range(8):
+        if isinstance(node, cs.Struct):
+            names = []
+            for sub in node.subcons:
+                if sub.name:
+                    names.append(sub.name)
+                else:
+                    names += _members(sub)
+            return names
+        inner = getattr(node, "subcon", None)
+        if inner is None:
+            if isinstance(node, cs.IfThenElse):
+                return list(dict.fromkeys(_members(node.thensubcon) + _members(node.elsesubcon)))
+            return []
+        node = inner
+    return []
+
+
+def _blocks_doc() -> str:
+    from igdscope.schemas.vbtblocks import BLOCKS, MODULES
+
+    owner = {i: m.__name__.rsplit(".", 1)[1] for m in MODULES for i in m.SPECS}
+    rows = ["| id | name | module | BDB | built back | members |", "|---|---|---|---|---|---|"]
+    for i, spec in BLOCKS.items():
+        bdb = f"{spec.min_bdb}-{spec.max_bdb}" if spec.max_bdb is not None else (f"{spec.min_bdb}+" if spec.min_bdb else "all")
+        members = _members(spec.schema)
+        shown = ", ".join(f"`{m}`" for m in members[:12]) + (f" and {len(members) - 12} more" if len(members) > 12 else "")
+        rows.append(f"| {i} | {spec.name} | `{owner[i]}` | {bdb} | {'yes' if spec.builder else 'no'} | {shown or '(a table of its own layout)'} |")
+    return BLOCKS_INTRO + "\n" + "\n".join(rows) + "\n"
 
 
 PANEL_INTRO = """\

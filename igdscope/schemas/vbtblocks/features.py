@@ -740,9 +740,16 @@ def build_features_block(block_id: int, values: dict[str, Any], bdb_version: int
     raise ValueError(f"no builder for BDB block {block_id} here")
 
 
+def _builder(block_id: int):
+    def build_block(values: dict[str, Any], bdb_version: int, size: int | None = None) -> bytes:
+        return build_features_block(block_id, values, bdb_version, size)
+
+    return build_block
+
+
 SPECS = {
-    9: BlockSpec("psr", Block9, full_size=PSR_SIZE, post=_psr_post),
-    12: BlockSpec("driver_features", Block12, full_size=DRIVER_FEATURES_SIZE, gates=DRIVER_FEATURES_GATES, post=_driver_features_post),
-    27: BlockSpec("edp", Block27, full_size=EDP_SIZE, post=_edp_post),
-    56: BlockSpec("compression_parameters", CompressionParameters, full_size=COMPRESSION_PARAMETERS_SIZE, post=_compression_post),
+    9: BlockSpec("psr", Block9, full_size=PSR_SIZE, post=_psr_post, builder=_builder(9)),
+    12: BlockSpec("driver_features", Block12, full_size=DRIVER_FEATURES_SIZE, gates=DRIVER_FEATURES_GATES, post=_driver_features_post, builder=_builder(12)),
+    27: BlockSpec("edp", Block27, full_size=EDP_SIZE, post=_edp_post, builder=_builder(27)),
+    56: BlockSpec("compression_parameters", CompressionParameters, full_size=COMPRESSION_PARAMETERS_SIZE, post=_compression_post, builder=_builder(56)),
 }

@@ -69,5 +69,5 @@ def build_legacy_child_devices(values: dict[str, Any], bdb_version: int, size: i
 
 
 SPECS = {
-    11: BlockSpec("child_device_table", LegacyChildDevices, post=_legacy_post),
+    11: BlockSpec("child_device_table", LegacyChildDevices, post=_legacy_post, builder=build_legacy_child_devices),
 }
