@@ -666,3 +666,16 @@ def test_every_blob_name_of_the_spec_has_the_kind_show_blob_decodes_it_as():
     for name in names:
         assert blob_kind(name, b"") == expected[name], name
     assert blob_kind("something/new", b"$VBT") == "vbt" and blob_kind("x", b"\x01\x02") is None
+
+
+def test_stolen_memory_is_worked_out_once_from_the_decoded_devices():
+    from igdscope.sources import demo
+    from igdscope.decode.model import decode_capture, stolen_memory
+
+    s = stolen_memory(decode_capture(demo.host_capture()))
+    assert (s.gms, s.dsm_bytes, s.bdsm) == (2, 64 << 20, demo.BDSM) and s.dsm == (demo.BDSM, 64 << 20)
+    assert s.ggms == 3 and s.gsm_bytes == 8 << 20 and s.gsm is not None and s.gsm[1] == 8 << 20
+    assert s.tolud is not None and s.tolud > demo.BDSM
+    # a capture without the IGD's registers: the host bridge's fields fill in
+    bare = stolen_memory({"devices": {"host_bridge": {"summary": {"bdsm": 0x1000, "dsm_bytes": 4096}}}})
+    assert bare.dsm == (0x1000, 4096) and bare.gsm is None and stolen_memory({}).dsm is None

@@ -186,18 +186,15 @@ def _load(args) -> tuple[Any, Any]:
 
 def landscape(cap, plat):
     from igdscope.analysis import dmar
-    from igdscope.decode.model import decode_capture
+    from igdscope.decode.model import decode_capture, stolen_memory
     from igdscope.schemas.gtt import format_for
 
     dec = decode_capture(cap, plat.platform if plat else None, with_gtt_summary=False) if cap.devices else {"devices": {}}
-    igd = dec["devices"].get("igd", {}).get("summary", {})
-    hb = dec["devices"].get("host_bridge", {}).get("summary", {})
-    bdsm = igd.get("bdsm", hb.get("bdsm"))
-    dsm = (bdsm, igd.get("dsm_bytes") or hb.get("dsm_bytes") or 0) if bdsm is not None else None
-    gsm = (hb["bgsm"], igd.get("gsm_bytes") or hb.get("gsm_bytes") or 0) if "bgsm" in hb else None
+    stolen = stolen_memory(dec)
+    dsm = (stolen.bdsm, stolen.dsm_bytes or 0) if stolen.bdsm is not None else None
     dev = cap.device("igd")
     bars = tuple((f"BAR{r['bar']}" if r["bar"] != 6 else "ROM", r["start"], r["size"]) for r in (dev.resources if dev else []))
-    return dmar.Landscape(cap.machine, dsm, gsm, hb.get("tolud"), bars, cap.blob("gtt"), format_for(plat))
+    return dmar.Landscape(cap.machine, dsm, stolen.gsm, stolen.tolud, bars, cap.blob("gtt"), format_for(plat))
 
 
 def _range(text: str | None, n: int) -> tuple[int, int]:

@@ -448,12 +448,9 @@ class View:
         fmt = format_for(plat)
         if fmt is None:
             return "platform unknown or before gen6: the PTE format is not known"
-        s = (self.device_decoded("igd") or {}).get("summary") or {}
-        hb = (self.device_decoded("host_bridge") or {}).get("summary") or {}
-        base = s.get("bdsm", hb.get("bdsm"))
-        size = s.get("dsm_bytes") or hb.get("dsm_bytes")
-        dsm = (base, size) if base is not None and size else None
-        return GttModel(blob.data, fmt, dsm, self._gtt_changed)
+        from igdscope.decode.model import stolen_memory
+
+        return GttModel(blob.data, fmt, stolen_memory(self.decoded).dsm, self._gtt_changed)
 
 
 def _same_configs(a: Capture, b: Capture) -> bool:
