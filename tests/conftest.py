@@ -9,6 +9,11 @@ from typing import Any
 
 import pytest
 
+# the helpers' own checks (fakes that assert how they are used) report like the tests' asserts
+pytest.register_assert_rewrite("tests.support")
+
+from tests.support.shared import SHARED, need
+
 SCHEMA_PATH = Path(__file__).resolve().parents[1] / "specs" / "capture.schema.json"
 
 
@@ -40,10 +45,7 @@ def capture_validator() -> Callable[[Any], None]:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``../shared`` beside the checkout (reference fact sheets, corpus, field data): test input only."""
-    path = Path(__file__).resolve().parents[2] / "shared"
-    if not path.is_dir():
-        pytest.skip(f"{path} is absent (the shared corpus and reference files are not part of the repository)")
-    return path
+    return need(SHARED)
 
 
 @pytest.fixture(autouse=True)

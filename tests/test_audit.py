@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from igdscope.sources import demo
-from tests.fakesys import build_tree, tree_digest
+from tests.support.fakesys import build_tree, tree_digest
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -161,12 +161,12 @@ def test_the_hook_sees_a_write(world, tmp_path):
     sysfs) is seen writing: the backup and the device file opened read-write and mapped."""
     body = textwrap.dedent(f"""
         from igdscope.sources import sysfs
-        from tests.fakesys import FakeRoot
+        from tests.support.fakesys import FakeRoot
         sysfs.Root = FakeRoot
         from igdscope.cli.main import main
         tree = {str(tmp_path / 'tree')!r}
         from igdscope.sources import demo
-        from tests.fakesys import build_tree, tree_digest
+        from tests.support.fakesys import build_tree, tree_digest
         from pathlib import Path
         code = main(["gtt", "invalidate", "--root", tree, "--yes", "--backup", {str(tmp_path / 'b.json')!r}])
     """)

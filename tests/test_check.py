@@ -164,7 +164,7 @@ def test_inferred_machine_is_named_as_inferred():
 def test_ovmf_guest_and_the_gop_in_the_rom():
     """An OVMF guest needs a GOP from the IGD's ROM: a legacy-only ROM and an EFI image without
     the GOP (OVMF's IgdAssignmentDxe alone) warn; a GOP, also a compressed one, passes."""
-    from tests import efi_encode as enc
+    from tests.support import efi_encode as enc
 
     vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -bios /usr/share/OVMF/OVMF_CODE.fd -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
     assert vm.firmware == "ovmf"
@@ -288,7 +288,7 @@ def test_check_on_a_fake_root(tmp_path):
     import subprocess
     import sys
 
-    from tests.fakesys import build_tree
+    from tests.support.fakesys import build_tree
 
     root = build_tree(demo.host_capture(), tmp_path / "root")
     r = subprocess.run([sys.executable, "-m", "igdscope", "check", "--root", str(root), "--qemu-version", "9.2", "--vm-args", "-M pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom", "--json"], capture_output=True, text=True)

@@ -21,6 +21,7 @@ import pytest
 from igdscope import capture as capmod
 from igdscope.cli.main import main
 from igdscope.sources import demo
+from tests.support.shared import CORPUS, need
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -238,14 +239,10 @@ def test_main_in_process_returns_codes(capsys):
     assert json.loads(capsys.readouterr().out)["machine"] == "host"
 
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
-
-
 def test_show_json_of_every_corpus_file(capsys):
     """Every real VBT, ROM and OpRegion: ``show --json`` is valid JSON with every byte string as
     hex -- including blocks past bdb_size that i915 and igt ignore (9 corpus VBTs have one)."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    need(CORPUS)
     files = sorted(p for p in CORPUS.iterdir() if p.suffix in (".vbt", ".rom", ".opregion"))
     ignored = with_findings = 0
     for p in files:
@@ -377,8 +374,7 @@ def test_text_view_never_prints_python_none(capsys):
     assert render._tree({"vrefresh": None, "psr2": {"value": None, "name": "not in this BDB version"},
                          "ddc_pin": {"value": 3, "name": None}, "findings": []}, 0) == [
         "vrefresh: -", "psr2: not in this BDB version", "ddc_pin: 0x3", "findings: none"]
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    need(CORPUS)
     nones = 0
     for p in sorted(p for p in CORPUS.iterdir() if p.suffix in (".vbt", ".rom", ".opregion")):
         for extra in ([], ["--all-panels"]):
@@ -463,7 +459,7 @@ def _text_sections(text: str) -> dict[str, list[str]]:
 
 
 def test_show_opregion_prints_every_field_igt_prints_with_meanings(capsys):
-    from tests.test_opregion_schema import igt_sections
+    from tests.support.igt_text import igt_sections
 
     path = corpus_file("gen9.5-kbl_rikka0w0_opregion.opregion")
     text = shown(capsys, str(path))

@@ -17,6 +17,7 @@ from igdscope.schemas import rom as rommod
 from igdscope.schemas import vbt as vbtmod
 from igdscope.sources import demo
 from igdscope.cli import diff as diffcli
+from tests.support.vbt_build import vbt_with_port
 
 
 def host() -> Capture:
@@ -326,18 +327,9 @@ def test_opregion_runtime_field_expected_static_field_unexpected():
     assert not any(c["path"] == "opregion" for c in res["checked"])
 
 
-def _vbt_with_port(port: str) -> bytes:
-    v = vbtmod.DEMO_BDB_VERSION
-    features = vbtmod.build_block(1, {"panel_fitting": 3, "flexaim": True, "msg_enable": True, "display_clock_mode": True,
-                                      "vbios_hotplug_support": True, "legacy_monitor_detect": 1}, v, size=5)
-    devices = [{"handle": 0x0004, "device_type": 0x60D2, "dvo_port": port, "ddc_pin": 1, "aux_channel": 0,
-                "integrated_encoder": True, "hdmi_support": True, "tmds_support": True}] + [{} for _ in range(7)]
-    return vbtmod.build_vbt(v, [(1, features), (2, vbtmod.build_block(2, {"crt_ddc_gmbus_pin": 2, "devices": devices}, v))], signature="$VBT COFFEELAKE-S")
-
-
 def test_guest_vbt_child_device_differs():
     g = guest()
-    g.blobs["vbt/debugfs"] = Blob(_vbt_with_port("hdmic"), "debugfs")
+    g.blobs["vbt/debugfs"] = Blob(vbt_with_port("hdmic"), "debugfs")
     res = diff.diff(host(), g)
     d = by_path(res, "vbt.block2.child[0].dvo_port")
     assert d["label"] == "unexpected"
@@ -459,7 +451,7 @@ def test_two_moments_gtt_changed():
 
 
 def test_files_vbt():
-    res = diff.diff_files(demo.vbt(), _vbt_with_port("hdmic"), "vbt")
+    res = diff.diff_files(demo.vbt(), vbt_with_port("hdmic"), "vbt")
     assert res["mode"] == "vbt"
     d = by_path(res, "vbt.block2.child[0].dvo_port")
     assert d["label"] == "info" and d["context"] == {"a": "HDMI-B", "b": "HDMI-C"}
@@ -519,7 +511,7 @@ def test_files_opregion_vfio_view_is_expected():
 def test_files_opregion_mailbox4_vbt_fields():
     o = demo.opregion()
     b = bytearray(o)
-    new = _vbt_with_port("hdmic")
+    new = vbt_with_port("hdmic")
     b[0x400 : 0x400 + len(new)] = new
     d = by_path(diff.diff_files(o, bytes(b), "opregion"), "opregion.mailboxes.vbt.block2.child[0].dvo_port")
     assert d is not None and d["b"]["name"] == "hdmic"
@@ -533,7 +525,7 @@ def test_files_rom():
     assert by_path(res, "rom.images[0].checksum_ok")["b"] is False
     raw = by_path(res, "rom.bytes[0x100:0x101]")
     assert raw is not None and "image 0 (legacy) body" in raw["why"]
-    other = rommod.build_legacy_image(0x8086, 0x3E92, b"x" * 40 + _vbt_with_port("hdmic"))
+    other = rommod.build_legacy_image(0x8086, 0x3E92, b"x" * 40 + vbt_with_port("hdmic"))
     res = diff.diff_files(r, other, "rom")
     assert by_path(res, "rom.images[0].pcir.device_id")["b"] == 0x3E92
     assert by_path(res, "rom.vbt.block2.child[0].dvo_port")["b"]["name"] == "hdmic"
@@ -621,7 +613,7 @@ def test_run_exit_codes_and_outputs(files, capsys):
 
 def test_run_two_files(files, capsys):
     a = files("a.vbt", demo.vbt())
-    b = files("b.vbt", _vbt_with_port("hdmic"))
+    b = files("b.vbt", vbt_with_port("hdmic"))
     assert diffcli.run(a, b, as_json=True, qemu_version=None) == EXIT_OK
     doc = json.loads(capsys.readouterr().out)
     assert doc["mode"] == "vbt" and by_path(doc, "vbt.block2.child[0].dvo_port")

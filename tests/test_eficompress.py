@@ -5,16 +5,14 @@ installed -- round trips through EDK2's own compressor (EfiCompress, the C code 
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
 
 from igdscope.binary import eficompress as E
 from igdscope.cli import render
 from igdscope.schemas import rom as R
-from tests import efi_encode as enc
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.support import efi_encode as enc
+from tests.support.shared import CORPUS
 
 
 def roundtrip(blocks: list[list]) -> dict:

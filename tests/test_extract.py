@@ -20,8 +20,8 @@ from igdscope.errors import BadInput
 from igdscope.schemas import opregion as op
 from igdscope.schemas import vbt as V
 from igdscope.sources import demo
+from tests.support.shared import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 VBT_DECODE = shutil.which("intel_vbt_decode") or ("/usr/bin/intel_vbt_decode" if Path("/usr/bin/intel_vbt_decode").exists() else None)
 
 

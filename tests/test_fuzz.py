@@ -22,7 +22,6 @@ import time
 import tracemalloc
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -38,12 +37,12 @@ from igdscope.schemas import opregion as op
 from igdscope.schemas import rom as R
 from igdscope.schemas import vbt as V
 from igdscope.sources import demo
-from tests import efi_encode
-from tests.fw_build import FLASH_DESCRIPTOR, compression_section, lzma_section, lzma_sized, lzmaf86_section, raw_section, tiano_section, volume
+from tests.support import efi_encode
+from tests.support.fw_build import FLASH_DESCRIPTOR, compression_section, lzma_section, lzma_sized, lzmaf86_section, raw_section, tiano_section, volume
+from tests.support.shared import CORPUS
 
 pytestmark = pytest.mark.fuzz
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_FUZZ_EXAMPLES", "200"))
 HANG_S = 10.0  # one decode of one input (at most 64 KiB) must never take this long
 

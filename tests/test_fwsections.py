@@ -19,8 +19,8 @@ from igdscope.decode import sections
 from igdscope.cli.main import main
 from igdscope.errors import BadInput
 from igdscope.sources import demo
-from tests.fw_build import (FLASH_DESCRIPTOR, compression_section, guid_section, lzma_section, lzma_sized, lzmaf86_section, raw_section,
-                            tiano_section, uefi_stream, volume, x86_convert)
+from tests.support.fw_build import (FLASH_DESCRIPTOR, code_like, compression_section, guid_section, lzma_section, lzma_sized,
+                                    lzmaf86_section, raw_section, tiano_section, uefi_stream, volume, x86_convert)
 
 VBT = demo.vbt()
 
@@ -167,22 +167,6 @@ def test_a_size_past_the_data_is_cut_to_the_data():
 # -- the other kinds of compressed section ------------------------------------------------------------
 
 
-def code_like(n: int, seed: int = 1) -> bytes:
-    """Bytes like x86 code: CALL/JMP rel32 (E8/E9) with near targets among others, so the x86
-    converter has much to change."""
-    rng = random.Random(seed)
-    out = bytearray()
-    while len(out) < n:
-        r = rng.random()
-        if r < 0.15:
-            out += bytes((rng.choice((0xE8, 0xE9)),)) + rng.randrange(-(1 << 20), 1 << 20).to_bytes(4, "little", signed=True)
-        elif r < 0.2:
-            out.append(rng.choice((0xE8, 0xE9)))
-        else:
-            out.append(rng.choice((0x00, 0xFF, 0x48, 0x8B, 0xC3, rng.randrange(256))))
-    return bytes(out[:n])
-
-
 def test_x86_converter_is_the_lzma_sdk_one():
     """igdscope undoes the x86 converter with liblzma's filter; an independent converter written
     from the LZMA SDK's description encodes, and both decodings agree with it on code-like bytes
@@ -324,11 +308,11 @@ def test_sections_made_by_edk2s_compressors():
 def test_diff_compares_the_vbts_of_two_bios_images(tmp_path, capsys):
     import json
 
-    from tests.test_diff import _vbt_with_port
+    from tests.support.vbt_build import vbt_with_port
 
     a, b = tmp_path / "bios-1.02.bin", tmp_path / "bios-1.05.bin"
-    a.write_bytes(FLASH_DESCRIPTOR + lzma_section(volume(raw_section(_vbt_with_port("hdmib")))))
-    b.write_bytes(FLASH_DESCRIPTOR + bytes(16) + compression_section(raw_section(_vbt_with_port("hdmic")), pbit=5))
+    a.write_bytes(FLASH_DESCRIPTOR + lzma_section(volume(raw_section(vbt_with_port("hdmib")))))
+    b.write_bytes(FLASH_DESCRIPTOR + bytes(16) + compression_section(raw_section(vbt_with_port("hdmic")), pbit=5))
     assert main(["diff", str(a), str(b)]) == 3  # not sniffed: the error names the image and --kind vbt
     assert capsys.readouterr().err.endswith("a VBT stored in it (plain or in a compressed section) is found with --kind vbt\n")
     assert main(["diff", str(a), str(b), "--kind", "vbt", "--json"]) == 0

@@ -18,7 +18,7 @@ from igdscope.sources import gttwatch
 from igdscope.schemas import gtt as G
 from igdscope.sources import demo, live
 from igdscope.sources.sysfs import Root
-from tests.fakesys import build_tree
+from tests.support.fakesys import build_tree
 
 GTT_OFFSET = 8 << 20  # the demo IGD: 16 MiB BAR0, GGTT in its upper half
 ADDR_MASK = 0x3FFF_FFFF_F000  # gen8 PTE address bits 45:12

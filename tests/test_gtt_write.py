@@ -1,5 +1,5 @@
 """The one device write: GGTT invalidation and restore, on fake trees that stand for sysfs
-(tests.fakesys.FakeRoot). Identity before every write, backups that are never replaced, a restore
+(tests.support.fakesys.FakeRoot). Identity before every write, backups that are never replaced, a restore
 that validates the whole backup before touching the device, and a fault-injection matrix:
 signals at every stage, a full or read-only disk, a second writer. In every case either nothing
 was written, or a restore of the first backup gives the original GGTT byte for byte."""
@@ -27,7 +27,7 @@ from igdscope import outfile
 from igdscope.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PERMISSION, EXIT_REFUSED
 from igdscope.sources import demo
 from igdscope.sources.sysfs import Root
-from tests.fakesys import FAKE_BOOT_ID, FakeRoot, build_tree
+from tests.support.fakesys import FAKE_BOOT_ID, FakeRoot, build_tree
 
 REPO = Path(__file__).resolve().parent.parent
 IGD = "sys/devices/pci0000:00/0000:00:02.0"
@@ -219,7 +219,7 @@ def test_a_plain_tree_is_never_written(tree, tmp_path):
 
 def test_the_command_line_round_trip(tree, tmp_path):
     before = _gtt(tree)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "tests.fake_cli", "gtt", *a], capture_output=True, text=True, timeout=120, cwd=REPO)  # noqa: E731
+    run = lambda *a: subprocess.run([sys.executable, "-m", "tests.support.fake_cli", "gtt", *a], capture_output=True, text=True, timeout=120, cwd=REPO)  # noqa: E731
     r = run("invalidate", "--root", str(tree))
     assert r.returncode == 0 and "dry run: nothing written" in r.stdout and "1048576" in r.stdout and "boot5b0c1e9a" in r.stdout
     backup = tmp_path / "b.json"
@@ -577,7 +577,7 @@ CHILD = textwrap.dedent("""
     sys.path.insert(0, {repo!r})
     from igdscope.analysis import invalidate as gw
     from igdscope.sources import sysfs
-    from tests.fakesys import FakeRoot
+    from tests.support.fakesys import FakeRoot
     sysfs.Root = FakeRoot
     from igdscope.cli import gtt
     real = gtt._report
@@ -618,7 +618,7 @@ def test_a_signal_mid_write_in_a_real_process(tree, tmp_path, sig):
     assert r.returncode == EXIT_INTERRUPTED, (r.returncode, r.stderr)
     assert f"interrupted by {sig} after {2 * gw.CHUNK} of 1048576 entries" in r.stdout and "igdscope gtt restore" in r.stdout
     assert _gtt(tree)[: 2 * gw.CHUNK * 8] == bytes(2 * gw.CHUNK * 8) and _gtt(tree)[2 * gw.CHUNK * 8 :] == before[2 * gw.CHUNK * 8 :]
-    r = subprocess.run([sys.executable, "-m", "tests.fake_cli", "gtt", "restore", str(tmp_path / "b.json"), "--root", str(tree)],
+    r = subprocess.run([sys.executable, "-m", "tests.support.fake_cli", "gtt", "restore", str(tmp_path / "b.json"), "--root", str(tree)],
                        capture_output=True, text=True, timeout=120, cwd=REPO)
     assert r.returncode == 0 and _gtt(tree) == before
 
@@ -660,7 +660,7 @@ def test_two_invalidates_racing(tree, tmp_path):
     """Two processes started together: one writes, the other is refused (lock or existing
     backup) or finds nothing to do; the backup that exists restores the original."""
     before = _gtt(tree)
-    cmd = lambda b: [sys.executable, "-m", "tests.fake_cli", "gtt", "invalidate", "--root", str(tree), "--yes", "--json", "--backup", str(b)]  # noqa: E731
+    cmd = lambda b: [sys.executable, "-m", "tests.support.fake_cli", "gtt", "invalidate", "--root", str(tree), "--yes", "--json", "--backup", str(b)]  # noqa: E731
     a = subprocess.Popen(cmd(tmp_path / "a.json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     b = subprocess.Popen(cmd(tmp_path / "b.json"), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     (_, ea), (_, eb) = a.communicate(timeout=120), b.communicate(timeout=120)

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from igdscope.sources import demo, live
-from tests.fakesys import FakeRoot as Root
-from tests.fakesys import build_tree
+from tests.support.fakesys import FakeRoot as Root
+from tests.support.fakesys import build_tree
 
 FIELDS = ("role", "bdf", "vendor", "device", "class_code", "revision", "subsystem_vendor", "subsystem_device", "driver", "iommu_group", "iommu_group_members", "resources", "config_size", "boot_vga")
 
@@ -191,7 +191,7 @@ def test_vfio_opregion_through_an_emulated_kernel(tmp_path, monkeypatch):
     """With --vfio and vfio-pci owning the IGD, the OpRegion and the bridges' config come from the
     vfio IGD regions (here an emulated kernel behind the reader's narrow ops interface)."""
     from igdscope.sources import vfio
-    from tests import test_vfio as tv
+    from tests.support import fake_vfio as tv
 
     root = build_tree(demo.host_capture(), tmp_path)
     kernels = []
@@ -214,7 +214,7 @@ def test_vfio_busy_group_is_reported(tmp_path, monkeypatch):
     import errno
 
     from igdscope.sources import vfio
-    from tests import test_vfio as tv
+    from tests.support import fake_vfio as tv
 
     root = build_tree(demo.host_capture(), tmp_path)
     real = vfio.read_igd_regions

@@ -12,8 +12,9 @@ import pytest
 from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import opregion as op
 from igdscope.schemas import vbt as V
+from tests.support.igt_text import igt_sections
+from tests.support.shared import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 OPREGION_FILE = "gen9.5-kbl_rikka0w0_opregion.opregion"
 
 
@@ -344,20 +345,6 @@ def test_random_garbage_never_raises_beyond_decode_error():
 
 
 # -- the real corpus: parity with intel_opregion_decode (igt 1.27.1) ---------------------------------
-
-
-def igt_sections(text: str) -> dict[str, dict[str, str]]:
-    """``{section title: {field: value}}`` from intel_opregion_decode's output."""
-    sections: dict[str, dict[str, str]] = {}
-    current: dict[str, str] | None = None
-    for line in text.splitlines():
-        if line and not line.startswith("\t") and line.endswith(":"):
-            current = sections.setdefault(line[:-1], {})
-        elif current is not None and line.startswith("\t"):
-            m = re.match(r"\t+([^:\t]+):\s*(.*)$", line)
-            if m:
-                current[m.group(1).strip()] = m.group(2).strip()
-    return sections
 
 
 def test_corpus_opregion_matches_intel_opregion_decode():

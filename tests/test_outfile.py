@@ -194,13 +194,13 @@ def test_a_read_only_disk_for_dump(tmp_path):
 
 
 def test_a_full_disk_for_a_gtt_backup(tmp_path):
-    from tests.fakesys import build_tree
+    from tests.support.fakesys import build_tree
 
     tree = build_tree(demo.host_capture(), tmp_path / "root")
     with open(tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:
         fh.seek(8 << 20)
         before = fh.read(8 << 20)
-    r = _in_small_tmpfs(tmp_path, f'"$PY" -m tests.fake_cli gtt invalidate --root {tree} --yes --backup "$MNT/b.json"; echo CODE=$?', "size=16k")
+    r = _in_small_tmpfs(tmp_path, f'"$PY" -m tests.support.fake_cli gtt invalidate --root {tree} --yes --backup "$MNT/b.json"; echo CODE=$?', "size=16k")
     assert "CODE=3" in r.stdout and "no space left on the device" in r.stderr, (r.stdout, r.stderr)
     assert r.stdout.split("LEFT=")[1].split("\n")[0].strip() == ""
     with open(tree / "sys/devices/pci0000:00/0000:00:02.0/resource0", "rb") as fh:

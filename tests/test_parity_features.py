@@ -33,16 +33,14 @@ from igdscope.schemas.vbtblocks import features as F
 from igdscope.schemas.vbtblocks import legacy as L
 from igdscope.schemas.vbtblocks import lfp as LFP
 from igdscope.schemas.vbtblocks import panel as P
-from tests import igt_text
+from tests.support import igt_text
+from tests.support.shared import CORPUS, need
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 BLOCK_IDS = (1, 2, 9, 11, 12, 27, 56)
 
 
 def corpus_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    return CORPUS
+    return need(CORPUS)
 
 
 def corpus_pairs() -> list[tuple[str, str]]:

@@ -23,9 +23,9 @@ from igdscope.binary import DecodeError, build, decode
 from igdscope.schemas import vbt as V  # the registry first: it loads the vbtblocks modules
 from igdscope.schemas.vbtblocks import dtd as D
 from igdscope.schemas.vbtblocks import lfp as L
-from tests import igt_text
+from tests.support import igt_text
+from tests.support.shared import CORPUS, need
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 IGT = shutil.which("intel_vbt_decode")
 BLOCK_IDS = (22, 23, 40, 41, 42, 43, 44, 58)
 
@@ -71,9 +71,7 @@ def corpus_cases() -> list[tuple[str, str]]:
 
 
 def need_corpus() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    return CORPUS
+    return need(CORPUS)
 
 
 # -- reading our side --------------------------------------------------------------------------

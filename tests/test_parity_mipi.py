@@ -43,9 +43,9 @@ from igdscope.binary import DecodeError
 from igdscope.schemas import vbt as V
 from igdscope.schemas.vbtblocks import mipi as M
 from igdscope.schemas.vbtblocks import misc as X
-from tests import igt_text
+from tests.support import igt_text
+from tests.support.shared import CORPUS, need
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 IGT = shutil.which("intel_vbt_decode")
 IGT_NEW = os.environ.get("IGDSCOPE_IGT_VBT_DECODE")
 BLOCK_TITLE = re.compile(r"^BDB block (\d+) \((\d+) bytes(?:, min \d+ bytes)?\) - (.*)$")
@@ -59,8 +59,7 @@ def corpus_names() -> list[str]:
 
 
 def need_corpus() -> None:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
+    need(CORPUS)
 
 
 def walk(data: bytes) -> dict:

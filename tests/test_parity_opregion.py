@@ -41,8 +41,8 @@ import pytest
 from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import opregion as op
 from igdscope.schemas import vbt as V
+from tests.support.shared import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 OPREGION_FILE = "gen9.5-kbl_rikka0w0_opregion.opregion"
 SMALL_VBT_FILE = "gen9.5-kbl_coreboot_google-eve.vbt"  # fits mailbox 4
 LARGE_VBT_FILE = "gen12-adlp_coreboot_google-redrix.vbt"  # 8607 bytes: needs RVDA

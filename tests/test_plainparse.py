@@ -33,8 +33,8 @@ from igdscope.schemas.vbtblocks import base as vbtbase
 from igdscope.schemas.common import Flags, Raw, Text
 from igdscope.schemas.vbtblocks import lfp, mipi
 from igdscope.schemas.vbtblocks.base import UpTo
+from tests.support.shared import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 EXAMPLES = int(os.environ.get("IGDSCOPE_PLAIN_EXAMPLES", "40"))
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 

@@ -2,7 +2,7 @@
 
 QEMU cannot emulate the IGD, so each guest capture is the demo guest's IGD with QEMU's real
 00:00.0 and 00:1f.0 around it, read over the qtest protocol from a paused ``pc`` or ``q35``
-machine (``tests/qemu_qtest.py``). What QEMU 7.2 (Debian) answers, recorded when these tests were
+machine (``tests/support/qemu_qtest.py``). What QEMU 7.2 (Debian) answers, recorded when these tests were
 written: ``pc`` has 8086:1237 rev 02 at 00:00.0, PIIX3 8086:7000 at 00:01.0 and nothing at
 00:1f.0; ``q35`` has 8086:29C0 at 00:00.0 and ICH9's LPC 8086:2918 (ISA bridge) at 00:1f.0; a
 ``vfio-pci-igd-lpc-bridge`` on ``pc`` is an ISA bridge whose vendor and device IDs stay 0 with no
@@ -22,7 +22,7 @@ from igdscope.capture import Blob, Capture, Device
 from igdscope.schemas import pci
 from igdscope.sources import demo
 from igdscope.cli import diff as diffcli
-from tests import qemu_qtest
+from tests.support import qemu_qtest
 
 QEMU = qemu_qtest.qemu_binary()
 pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)")

@@ -10,7 +10,6 @@ import random
 import re
 import time
 import tracemalloc
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +17,9 @@ from igdscope.decode.firmware import rom_summary, vbt_decode
 from igdscope.cli import render
 from igdscope.schemas import rom as R
 from igdscope.sources import demo
-from tests import igt_text
+from tests.support import igt_text
+from tests.support.shared import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 # What the corpus ROMs are (MANIFEST.tsv, README, and the bytes): PCIR device ID, PCIR layout,
 # device-list length, checksum state of the legacy image.

@@ -1,6 +1,6 @@
 """The one write a live read makes: the sysfs ``rom`` switch.
 
-The fake attribute (tests.fakesys.FakeSysfsRom) switches off exactly as the kernel's
+The fake attribute (tests.support.fakesys.FakeSysfsRom) switches off exactly as the kernel's
 pci_write_rom does (offset 0, count 2, first byte '0'), so writing a bare "0" leaves it on here
 as it does on a real machine. Signals are sent for real, in child processes where they would end
 the process."""
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from igdscope.sources import demo, live, sysfs
-from tests.fakesys import FakeRoot, FakeSysfsRom, build_tree, rom_state, rom_writes, tree_digest
+from tests.support.fakesys import FakeRoot, FakeSysfsRom, build_tree, rom_state, rom_writes, tree_digest
 
 ROM = "sys/devices/pci0000:00/0000:00:02.0/rom"
 REPO = Path(__file__).resolve().parent.parent
@@ -100,7 +100,7 @@ CHILD = textwrap.dedent("""
     sys.path.insert(0, {repo!r})
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     from igdscope.sources import live, sysfs
-    from tests.fakesys import FakeRoot
+    from tests.support.fakesys import FakeRoot
     root = FakeRoot({tree!r})
     sigs = [getattr(signal, n) for n in {signals!r}]
     sent = []
@@ -114,7 +114,7 @@ CHILD = textwrap.dedent("""
 
     root.on_rom_read = on_read
     if {second_on_switch!r}:
-        from tests import fakesys
+        from tests.support import fakesys
         real = fakesys.FakeSysfsRom.pwrite
         def pwrite(self, data, offset):
             if data == b"0\\n":

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from igdscope.sources import demo
-from tests.fakesys import umockdev_description
+from tests.support.fakesys import umockdev_description
 
 pytestmark = pytest.mark.umockdev
 

@@ -24,9 +24,11 @@ from pathlib import Path
 import pytest
 
 from igdscope.decode import sections
-from tests.fw_build import (compression_section, ffs_file, firmware_volume, fv_image_section, guid_section, lzma_section,
-                            lzma_sized, lzmaf86_section, raw_section, tiano_section)
-from tests.test_fwsections import VBT, code_like
+from igdscope.sources import demo
+from tests.support.fw_build import (code_like, compression_section, ffs_file, firmware_volume, fv_image_section, guid_section,
+                                    lzma_section, lzma_sized, lzmaf86_section, raw_section, tiano_section)
+
+VBT = demo.vbt()
 
 # IGDSCOPE_UEFIEXTRACT: another build (e.g. the newest, from UEFITool's sources) instead of the installed one
 UEFIEXTRACT = os.environ.get("IGDSCOPE_UEFIEXTRACT") or shutil.which("UEFIExtract") or shutil.which("uefiextract")

@@ -14,14 +14,11 @@ import pytest
 from igdscope.binary import DecodeError, to_plain
 from igdscope.schemas import vbt as V
 from igdscope.schemas.vbtblocks import base as vbtbase, general
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+from tests.support.shared import CORPUS, need
 
 
 def corpus_dir() -> Path:
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    return CORPUS
+    return need(CORPUS)
 
 
 def corpus_names() -> list[str]:

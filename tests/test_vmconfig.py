@@ -18,8 +18,9 @@ import pytest
 from igdscope.analysis import vmconfig
 from igdscope.errors import BadInput
 from igdscope.analysis.vmconfig import ICH9_LPC, parse_any, parse_libvirt, parse_proxmox, parse_qemu_cmdline
+from tests.support.shared import WORLD, need
 
-WORLD_VM = Path(__file__).resolve().parents[2] / "shared" / "world" / "vm"
+WORLD_VM = WORLD / "vm"
 
 # Per file: VmConfig facts, then the IGD entry (VmConfig.igd) field by field.  A callable checks the
 # value instead of comparing it.  "at_1f0": None = unknown (machine unknown).
@@ -179,9 +180,7 @@ KIND_TO_SOURCE = {"vm-conf": "proxmox", "vm-xml": "libvirt", "vm-cmdline": None}
 
 @pytest.fixture(scope="module")
 def world_vm() -> Path:
-    if not WORLD_VM.is_dir():
-        pytest.skip(f"{WORLD_VM} is absent (the shared corpus is not part of the repository)")
-    return WORLD_VM
+    return need(WORLD_VM)
 
 
 def _check(value: Any, want: Any, what: str) -> None:

@@ -49,7 +49,10 @@ import sys
 import time
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.support.shared import CORPUS
+
 SUFFIXES = (".vbt", ".rom", ".opregion")
 
 

@@ -171,7 +171,7 @@ async def live_bench(seconds: float) -> dict:
     from igdscope.sources import demo
     from igdscope.tui import make_app
     from igdscope.tui.sources import LiveSource, demo_source
-    from tests.fakesys import FakeRoot, build_tree
+    from tests.support.fakesys import FakeRoot, build_tree
 
     out = {}
     out["idle_static"], out["idle_static_ticks"] = await cpu_of(make_app(demo_source()), seconds, "1", poll=True)

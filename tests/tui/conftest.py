@@ -1,100 +1,27 @@
-"""Helpers for the TUI tests: settle an app (workers finished, messages handled), fake sources."""
+"""The TUI tests' pytest wiring: ``async def`` tests run on a fresh event loop, and the ``clock``
+fixture. The helpers they share (settle, tick, SIZE, ...) are in tests/support/tui.py."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from typing import Any
 
 import pytest
-from textual.widgets import DataTable
 
-from igdscope.capture import Blob, Capture
-from igdscope.sources import demo
-from igdscope.tui.sources import Reading, Source
-
-SIZE = (140, 42)
+from tests.support.tui import Clock
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: Any) -> bool | None:
-    """Run ``async def`` tests on a fresh event loop (no async plugin needed)."""
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests on a fresh event loop (no async plugin needed). The test gets the
+    values of the parameters it names (as pytest passes them: those without a default)."""
     if inspect.iscoroutinefunction(pyfuncitem.obj):
-        args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        params = inspect.signature(pyfuncitem.obj).parameters.values()
+        args = {p.name: pyfuncitem.funcargs[p.name] for p in params
+                if p.default is p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
         asyncio.run(pyfuncitem.obj(**args))
         return True
     return None
-
-
-async def settle(pilot: Any, rounds: int = 3) -> None:
-    """Let every worker finish and every posted message be handled (refreshes chain)."""
-    for _ in range(rounds):
-        await pilot.app.workers.wait_for_complete()
-        await pilot.pause()
-    await pilot.wait_for_scheduled_animations()
-    await pilot.pause()
-    for _ in range(100):  # DataTables measure their columns when idle: wait until they have
-        if not any(t._require_update_dimensions or t._updated_cells for t in pilot.app.screen.query(DataTable)):
-            break
-        await pilot.pause(0.01)
-    await pilot.pause()
-
-
-async def steady(pilot: Any) -> None:
-    """Settle, then wait until two screenshots in a row are the same (for snapshot tests:
-    nothing left to lay out or repaint)."""
-    await settle(pilot)
-    last = None
-    for _ in range(50):
-        pilot.app.screen.refresh(layout=True)
-        await pilot.pause()
-        await pilot.wait_for_scheduled_animations()
-        shot = pilot.app.export_screenshot()
-        if shot == last:
-            return
-        last = shot
-        await pilot.pause(0.02)
-
-
-async def tick(pilot: Any, full: bool = False) -> None:
-    """One live refresh, driven by the test instead of the timer."""
-    pilot.app.refresh_now(full=full)
-    await settle(pilot)
-
-
-class Clock:
-    """A clock the test moves: 12:00:00 UTC plus one second a reading."""
-
-    def __init__(self, start: float = 1_795_000_000.0):
-        self.now = start
-
-    def __call__(self) -> float:
-        self.now += 1.0
-        return self.now
-
-
-class ChangingSource(Source):
-    """A live-like source: the demo guest, whose OpRegion a test edits between ticks."""
-
-    live = True
-    label = "fake changing guest"
-
-    def __init__(self) -> None:
-        self.base = demo.guest_capture()
-        self.opregion = bytearray(self.base.blobs["opregion"].data)
-        self.reads = 0
-
-    def poke(self, offset: int, value: int, size: int = 4) -> None:
-        self.opregion[offset : offset + size] = value.to_bytes(size, "little")
-
-    def read(self, watch: frozenset[str], full: bool = False) -> Reading:
-        self.reads += 1
-        b = self.base
-        blobs = dict(b.blobs)
-        old = blobs["opregion"]
-        blobs["opregion"] = Blob(bytes(self.opregion), old.source, old.path, old.note)
-        cap = Capture(machine=b.machine, created=b.created, tool_version=b.tool_version, host=b.host, devices=b.devices, blobs=blobs, sources=b.sources, errors=list(b.errors))
-        return Reading(cap)
 
 
 @pytest.fixture

@@ -10,8 +10,7 @@ from igdscope.capture import Blob, Capture
 from igdscope.sources import demo
 from igdscope.tui import make_app
 from igdscope.tui.sources import DiffSource, StaticSource, demo_source
-from tests.tui.conftest import SIZE, settle
-from tests.tui.test_navigation import text_of
+from tests.support.tui import SIZE, settle, text_of
 
 
 def rows(table: DataTable, col: int = 1) -> list[str]:

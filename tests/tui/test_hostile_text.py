@@ -13,7 +13,7 @@ from igdscope.sources import demo
 from igdscope.textsafe import printable
 from igdscope.tui import make_app
 from igdscope.tui.sources import DiffSource, export_path, file_source
-from tests.tui.conftest import SIZE, settle
+from tests.support.tui import SIZE, settle
 
 EVIL = "evil\x1b[2J\rX\u202eY\ud800Z\u2028"
 SHOWN = printable(EVIL)  # evil\x1b[2J\x0dX\u202eY\ud800Z\u2028

@@ -11,9 +11,8 @@ from igdscope.sources import demo
 from igdscope.tui import make_app
 from igdscope.tui.screens.invalidate import InvalidateScreen
 from igdscope.tui.sources import LiveSource, demo_source
-from tests.fakesys import FakeRoot, build_tree
-from tests.tui.conftest import SIZE, settle
-from tests.tui.test_navigation import text_of
+from tests.support.fakesys import FakeRoot, build_tree
+from tests.support.tui import SIZE, settle, text_of
 
 GTT_AT = 8 << 20  # BAR0 is 16 MiB, the GGTT its upper half
 

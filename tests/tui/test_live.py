@@ -13,9 +13,8 @@ from textual.widgets import Tree
 from igdscope.sources import demo
 from igdscope.tui import make_app
 from igdscope.tui.sources import LiveSource, Reading, Source
-from tests.fakesys import FakeRoot, build_tree
-from tests.tui.conftest import SIZE, ChangingSource, settle, tick
-from tests.tui.test_navigation import text_of
+from tests.support.fakesys import FakeRoot, build_tree
+from tests.support.tui import SIZE, ChangingSource, settle, text_of, tick
 
 BCLP, CBLV = 0x310, 0x318  # ASLE mailbox (0x300): backlight request and current level
 

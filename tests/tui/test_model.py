@@ -16,7 +16,7 @@ from igdscope.tui.screens.gtt import parse_target
 from igdscope.tui.sources import export_path
 from igdscope.tui.widgets.diffview import DiffView
 from igdscope.analysis.vmconfig import parse_qemu_cmdline
-from tests.tui.conftest import settle
+from tests.support.tui import settle
 
 
 def test_flatten_splits_short_lists_and_keeps_coded_values():

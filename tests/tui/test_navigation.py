@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from textual.geometry import Region
 from textual.widgets import DataTable, Select, Tree
 
 from igdscope import capture
@@ -15,15 +14,9 @@ from igdscope.tui import make_app, source_for
 from igdscope.tui.sources import StaticSource, demo_source, file_source
 from igdscope.tui.widgets.gttlist import GttList
 from igdscope.tui.widgets.hexview import HexView
-from tests.tui.conftest import SIZE, settle
+from tests.support.tui import SIZE, settle, text_of
 
 SCREENS = {"1": "OverviewScreen", "2": "RegistersScreen", "3": "OpRegionScreen", "4": "VbtScreen", "5": "RomScreen", "6": "GttScreen", "7": "ChecksScreen", "8": "DiffScreen"}
-
-
-def text_of(widget) -> str:
-    """What the widget shows on the screen now, border and padding included."""
-    region = Region(0, 0, widget.outer_size.width, widget.outer_size.height)
-    return "\n".join(strip.text for strip in widget.render_lines(region))
 
 
 async def test_number_keys_switch_every_screen_and_each_shows_data():

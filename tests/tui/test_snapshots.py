@@ -12,8 +12,8 @@ import pytest
 from igdscope.sources import demo
 from igdscope.tui import make_app
 from igdscope.tui.sources import LiveSource, demo_source
-from tests.fakesys import FakeRoot, build_tree
-from tests.tui.conftest import SIZE, Clock, settle, steady
+from tests.support.fakesys import FakeRoot, build_tree
+from tests.support.tui import SIZE, Clock, settle, steady
 
 SCREENS = ["overview", "registers", "opregion", "vbt", "rom", "gtt", "checks", "diff"]
 

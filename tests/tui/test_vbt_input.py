@@ -10,7 +10,7 @@ from igdscope.schemas import vbt as vbtschema
 from igdscope.sources import demo
 from igdscope.tui import make_app
 from igdscope.tui.sources import StaticSource
-from tests.tui.conftest import SIZE, settle
+from tests.support.tui import SIZE, settle
 
 
 def demo_blocks() -> list[tuple[int, bytes]]:

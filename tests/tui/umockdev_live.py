@@ -22,9 +22,8 @@ from igdscope.sources import demo  # noqa: E402
 from igdscope.sources.sysfs import Root  # noqa: E402
 from igdscope.tui import make_app  # noqa: E402
 from igdscope.tui.sources import LiveSource  # noqa: E402
-from tests.fakesys import umockdev_description  # noqa: E402
-from tests.tui.conftest import SIZE, settle  # noqa: E402
-from tests.tui.test_navigation import text_of  # noqa: E402
+from tests.support.fakesys import umockdev_description  # noqa: E402
+from tests.support.tui import SIZE, settle, text_of  # noqa: E402
 
 IGD = "/sys/devices/pci0000:00/" + demo.IGD_BDF
 

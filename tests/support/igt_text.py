@@ -116,3 +116,17 @@ def int_of(value: str) -> int:
     """The number at the start of an igt value: "0x10cc (4300)" -> 0x10cc, "209" -> 209."""
     tok = value.split()[0]
     return int(tok, 16) if tok.lower().startswith("0x") else int(tok)
+
+
+def igt_sections(text: str) -> dict[str, dict[str, str]]:
+    """``{section title: {field: value}}`` from intel_opregion_decode's output."""
+    sections: dict[str, dict[str, str]] = {}
+    current: dict[str, str] | None = None
+    for line in text.splitlines():
+        if line and not line.startswith("\t") and line.endswith(":"):
+            current = sections.setdefault(line[:-1], {})
+        elif current is not None and line.startswith("\t"):
+            m = re.match(r"\t+([^:\t]+):\s*(.*)$", line)
+            if m:
+                current[m.group(1).strip()] = m.group(2).strip()
+    return sections

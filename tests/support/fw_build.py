@@ -6,11 +6,12 @@ description, independent of liblzma's, to encode LZMA+x86 payloads and check igd
 from __future__ import annotations
 
 import lzma
+import random
 import struct
 import uuid
 
 from igdscope.decode.sections import LZMA_GUID, LZMAF86_GUID, TIANO_GUID
-from tests import efi_encode
+from tests.support import efi_encode
 
 FLASH_DESCRIPTOR = bytes(16) + b"\x5a\xa5\xf0\x0f"
 EFI_SECTION_RAW = 0x19
@@ -172,3 +173,19 @@ def firmware_volume(*files: bytes, size: int = 0x10000, ffs3: bool = False) -> b
 def fv_image_section(fv: bytes) -> bytes:
     """An EFI_SECTION_FIRMWARE_VOLUME_IMAGE: how a volume sits inside a (compressed) section stream."""
     return _head(4 + len(fv), EFI_SECTION_FIRMWARE_VOLUME_IMAGE, False) + fv
+
+
+def code_like(n: int, seed: int = 1) -> bytes:
+    """Bytes like x86 code: CALL/JMP rel32 (E8/E9) with near targets among others, so the x86
+    converter has much to change."""
+    rng = random.Random(seed)
+    out = bytearray()
+    while len(out) < n:
+        r = rng.random()
+        if r < 0.15:
+            out += bytes((rng.choice((0xE8, 0xE9)),)) + rng.randrange(-(1 << 20), 1 << 20).to_bytes(4, "little", signed=True)
+        elif r < 0.2:
+            out.append(rng.choice((0xE8, 0xE9)))
+        else:
+            out.append(rng.choice((0x00, 0xFF, 0x48, 0x8B, 0xC3, rng.randrange(256))))
+    return bytes(out[:n])
