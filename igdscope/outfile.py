@@ -49,13 +49,13 @@ _REASONS = {
 }
 
 
-def os_error(path: str | os.PathLike, exc: OSError) -> IgdscopeError:
-    """The one-line error for an OSError while writing ``path``."""
+def os_error(path: str | os.PathLike, exc: OSError, doing: str = "write") -> IgdscopeError:
+    """The one-line error for an OSError while doing ``doing`` to ``path``."""
     if exc.errno in (errno.EACCES, errno.EPERM):
-        err: IgdscopeError = CannotWrite(f"cannot write {path}: permission denied")
+        err: IgdscopeError = CannotWrite(f"cannot {doing} {path}: permission denied")
         err.exit_code = EXIT_PERMISSION
         return err
-    return CannotWrite(f"cannot write {path}: {_REASONS.get(exc.errno or 0, exc.strerror or str(exc))}")
+    return CannotWrite(f"cannot {doing} {path}: {_REASONS.get(exc.errno or 0, exc.strerror or str(exc))}")
 
 
 def _kind(mode: int) -> str | None:
@@ -125,10 +125,8 @@ def write_file(path: str | os.PathLike, data: bytes | str, *, inputs: tuple[os.s
             os.close(fd)
         try:
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
         except OSError:
-            pass  # the directory went read-only meanwhile; nothing more can be done
+            pass  # gone (renamed or linked into place), or the directory went read-only meanwhile
     return target
 
 

@@ -989,21 +989,9 @@ def source_fingerprint(sources: list[str] | None = None) -> str:
     return h.hexdigest()
 
 
-def _load_shipped() -> dict[int, tuple[cs.Construct, Any]]:
-    if not USE_PRECOMPILED or not _named:
-        return {}
-    import importlib.util
-
-    if importlib.util.find_spec(GENERATED_MODULE) is None:
-        return {}  # not built (a source checkout): the parsers are generated at runtime
-    module = importlib.import_module(GENERATED_MODULE)
-    if module.FINGERPRINT != source_fingerprint():
-        return {}  # stale: a schema changed after the build
-    return {id(schema): (schema, module.PARSERS[name]) for name, schema in _named.items() if name in module.PARSERS}
-
-
 def shipped_state() -> str:
-    """Whether the generated parsers are in use: "current", "stale", "absent" or "off"."""
+    """Whether the generated parsers are in use: "current", "stale" (a schema changed after the
+    build), "absent" (not built: a source checkout) or "off"."""
     import importlib.util
 
     if not USE_PRECOMPILED:
@@ -1012,6 +1000,16 @@ def shipped_state() -> str:
         return "absent"
     module = importlib.import_module(GENERATED_MODULE)
     return "current" if module.FINGERPRINT == source_fingerprint() else "stale"
+
+
+def _load_shipped() -> dict[int, tuple[cs.Construct, Any]]:
+    """The shipped parsers by schema id; none unless current (else they are generated at runtime)."""
+    if not _named or shipped_state() != "current":
+        return {}
+    import importlib
+
+    parsers = importlib.import_module(GENERATED_MODULE).PARSERS
+    return {id(schema): (schema, parsers[name]) for name, schema in _named.items() if name in parsers}
 
 
 def precompiled_parser(schema: cs.Construct) -> Any:

@@ -258,8 +258,8 @@ def _run(args) -> int:
     except OSError as exc:  # a file or device the OS refused where no command expected it: one line
         from igdscope.outfile import os_error
 
-        err = os_error(exc.filename or "a file", exc)
-        print(f"igdscope: {str(err).replace('cannot write', 'cannot read or write', 1)}", file=sys.stderr)
+        err = os_error(exc.filename or "a file", exc, "read or write")
+        print(f"igdscope: {err}", file=sys.stderr)
         return err.exit_code
 
 

@@ -80,15 +80,14 @@ VbtLayout = cs.Struct(
     "blocks" / cs.GreedyRange(BdbBlock),
 )
 
-# -- the block registry ------------------------------------------------------------------------
-
+# -- one block, through the registry ----------------------------------------------------------
 
 
 def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int, bytes] | None = None) -> dict[str, Any] | None:
     """Decode one block's data bytes (without the 3-byte id/size header) into plain data, or None
     when no schema covers this id at this BDB version. Short blocks read as zero-filled (i915's
-    rule); bytes beyond the struct are returned as ``unparsed``. Block 2 adds ``findings`` about the
-    child entry size."""
+    rule); bytes beyond the struct are returned as ``unparsed``; the block's post hook adds derived
+    values and ``findings``."""
     spec = BLOCKS.get(block_id)
     if spec is None or not in_range(bdb_version, spec.min_bdb, spec.max_bdb):
         return None
