@@ -670,12 +670,17 @@ def test_every_blob_name_of_the_spec_has_the_kind_show_blob_decodes_it_as():
 
 def test_stolen_memory_is_worked_out_once_from_the_decoded_devices():
     from igdscope.sources import demo
-    from igdscope.decode.model import decode_capture, stolen_memory
+    from igdscope.decode.model import decode
 
-    s = stolen_memory(decode_capture(demo.host_capture()))
+    s = decode(demo.host_capture()).stolen
     assert (s.gms, s.dsm_bytes, s.bdsm) == (2, 64 << 20, demo.BDSM) and s.dsm == (demo.BDSM, 64 << 20)
     assert s.ggms == 3 and s.gsm_bytes == 8 << 20 and s.gsm is not None and s.gsm[1] == 8 << 20
     assert s.tolud is not None and s.tolud > demo.BDSM
-    # a capture without the IGD's registers: the host bridge's fields fill in
-    bare = stolen_memory({"devices": {"host_bridge": {"summary": {"bdsm": 0x1000, "dsm_bytes": 4096}}}})
-    assert bare.dsm == (0x1000, 4096) and bare.gsm is None and stolen_memory({}).dsm is None
+    # a capture without the IGD's config space: the host bridge's fields fill in
+    import dataclasses
+
+    cap = demo.host_capture()
+    bare = decode(dataclasses.replace(cap, devices=[d for d in cap.devices if d.role != "igd"]), "CFL").stolen
+    assert bare.bdsm == s.bdsm and bare.tolud == s.tolud and bare.gms == 2
+    empty = decode(dataclasses.replace(cap, devices=[])).stolen
+    assert empty.dsm is None and empty.gsm is None

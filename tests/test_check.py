@@ -210,7 +210,7 @@ WORLD = {
     "pve_i915ovmfpkg-33-cml-i3-10105-q35-addr18.conf": (0x9BC8, None, "fails", {"vm.address", "vm.1f0"}),  # IGD at guest 0x18
     "qemu_longqt-21-kbl-7700-q35-code43.cmdline": (0x5912, "10.1", "fails", {"vm.address", "vm.root_bus", "vm.1f0", "vm.machine"}),
     "pve_longqt-35-ptl-qm-set.cmdline": (0xB0A0, "10.1", "fails", {"qemu.generation"}),  # Panther Lake: no legacy mode
-    "pve_xiongyw-cfl-elitedesk-working.conf": (0x3E92, None, "works", set()),
+    "pve_xiongyw-cfl-elitedesk-working.conf": (0x3E92, "9.2", "works", set()),  # Proxmox 8.4 with QEMU 9.2.0 (not the demo host's 9.0)
     "libvirt_rikka0w0-skl-hd530-i440fx.xml": (0x1912, "4.2", "works", set()),
 }
 
@@ -259,8 +259,12 @@ def test_cli_check(tmp_path, world_vm):
 
     cap = tmp_path / "host.json"
     assert subprocess.run([sys.executable, "-m", "igdscope", "dump", "--demo", "-o", str(cap)], capture_output=True).returncode == 0
-    ok = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--proxmox", str(world_vm / "pve_xiongyw-cfl-elitedesk-working.conf")], capture_output=True, text=True)
+    conf = str(world_vm / "pve_xiongyw-cfl-elitedesk-working.conf")
+    ok = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--proxmox", conf, "--qemu-version", "9.2"], capture_output=True, text=True)
     assert ok.returncode == 0 and "legacy        WORKS (the VM's mode)" in ok.stdout
+    # the demo host's installed QEMU is 9.0.2: it cannot run machine pc-i440fx-9.2 (creation-qemu=9.2.0 is not the installed one)
+    old = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--proxmox", conf], capture_output=True, text=True)
+    assert old.returncode == 1 and "[FAIL   ] qemu.machine_version" in old.stdout and "installed QEMU is 9.0" in old.stdout
     bad = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -device vfio-pci,host=00:02.0,addr=02.0", "--qemu-version", "9.0", "--json"], capture_output=True, text=True)
     doc = json.loads(bad.stdout)
     # q35 asks for plain assignment, which works: exit 0; legacy mode would fail on 00:1f.0

@@ -51,3 +51,15 @@ def test_gtt_page_states_the_layouts():
     assert "| 45:12 | addr |" in text and "| 53 | pat1 |" in text and "| 11:4 | addr_hi |" in text
     for fmt in G.FORMATS.values():
         assert f"## {fmt.name}: {fmt.title}, {fmt.size} bytes" in text
+
+
+def test_qemu_model_spec_is_current_and_every_row_has_a_source():
+    from igdscope.analysis.qemu import errors, igd, specgen as qspec
+
+    for name, text in qspec.spec_files().items():
+        assert (SPECS / name).read_text() == text, f"specs/{name} is stale: run python -m igdscope.analysis.qemu.specgen"
+    assert igd.CHANGES and all(c.source.strip() and c.what.strip() for c in igd.CHANGES)
+    assert all(row[3].strip() for row in errors.MESSAGES)
+    # the ranges cover every version once, in order
+    reps = [r[3] for r in igd.RANGES]
+    assert reps == sorted(reps) and igd.representative((7, 2)) == (9, 1) and igd.representative((11, 1)) == (10, 2)

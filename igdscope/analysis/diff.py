@@ -716,15 +716,7 @@ def _dev_cfg(cap: Capture, role: str, plat: platforms.Platform | None) -> _Cfg |
 
 
 def _gmch_rule(hg: _HG) -> str:
-    if hg.qemu is None:
-        return "QEMU's GMCH handling depends on its version (none given): up to 9.1 GMS is cleared, from 9.2 the host's value is kept"
-    if hg.era == "A":
-        return f"QEMU {hg.v} (2016-9.1 rules) emulates GMCH read-only as the host's value with GMS cleared, or GMS = x-igd-gms"
-    if hg.era == "B":
-        return "QEMU 9.2 emulates GMCH read-only as the host's value (x-igd-gms has no effect)"
-    if hg.qemu < (10, 1):
-        return "QEMU 10.0 emulates GMCH read-only as the host's value, with GMS replaced by x-igd-gms when given"
-    return f"QEMU {hg.v} passes GMCH through, or emulates it read-only with GMS = x-igd-gms when given"
+    return qemu.gmch_behaviour(hg.qemu)
 
 
 def _gms_label(hg: _HG, h: int, g: int) -> tuple[str, str, str | None]:
@@ -755,26 +747,7 @@ def _gms_label(hg: _HG, h: int, g: int) -> tuple[str, str, str | None]:
 def _bdsm_emulated(hg: _HG) -> tuple[bool | None, str]:
     """Does this QEMU emulate the platform's BDSM register (0x5C or 0xC0)?"""
     loc = hg.plat.bdsm if hg.plat else None
-    if loc not in ("0x5c", "0xc0"):
-        return None, "BDSM location unknown for this platform"
-    if hg.qemu is None:
-        return (True, "QEMU emulates BDSM 0x5C (0xC0 on gen 11+ from 9.2); version unknown") if loc == "0x5c" else (None, "QEMU emulates the 64-bit BDSM at 0xC0 only from 9.2; version unknown")
-    gen = hg.qgen()
-    if hg.era == "A":
-        if loc == "0x5c":
-            return True, f"QEMU {hg.v} emulates BDSM at 0x5C (starts 0); the guest firmware writes the base of the region it reserved"
-        return False, f"QEMU {hg.v} emulates only the 32-bit BDSM at 0x5C; this platform keeps it at 0xC0 (64-bit, gen 11+), which passes through"
-    if gen is None or gen < 0:
-        return False, f"QEMU {hg.v} does not know this device's generation ({gen}): it does not emulate BDSM"
-    where = "0xC0 (64-bit)" if gen >= 11 else "0x5C"
-    if (loc == "0xc0") != (gen >= 11):
-        return False, f"QEMU {hg.v} emulates BDSM at {where} for generation {gen}, but this platform keeps it at {loc.upper().replace('0X', '0x')}"
-    mirror = ""
-    if hg.era == "B" and gen >= 11:
-        mirror = "; also its BAR0+0x1080C0 DSMBASE mirror"
-    elif hg.era == "C":
-        mirror = "; also its BAR0+0x1080C0 DSMBASE mirror"
-    return True, f"QEMU {hg.v} emulates BDSM at {where} (starts 0){mirror}; the guest firmware writes the base of the region it reserved"
+    return qemu.bdsm_emulation(hg.qemu, hg.qgen() if hg.qemu is not None else None, loc)
 
 
 def _igd_labeller(hg: _HG, hcfg: _Cfg, gcfg: _Cfg, guest_hb_did: int | None):

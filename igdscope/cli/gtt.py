@@ -186,11 +186,10 @@ def _load(args) -> tuple[Any, Any]:
 
 def landscape(cap, plat):
     from igdscope.analysis import dmar
-    from igdscope.decode.model import decode_capture, stolen_memory
+    from igdscope.decode.model import StolenMemory, decode
     from igdscope.schemas.gtt import format_for
 
-    dec = decode_capture(cap, plat.platform if plat else None, with_gtt_summary=False) if cap.devices else {"devices": {}}
-    stolen = stolen_memory(dec)
+    stolen = decode(cap, plat.platform if plat else None, with_gtt_summary=False).stolen if cap.devices else StolenMemory()
     dsm = (stolen.bdsm, stolen.dsm_bytes or 0) if stolen.bdsm is not None else None
     dev = cap.device("igd")
     bars = tuple((f"BAR{r['bar']}" if r["bar"] != 6 else "ROM", r["start"], r["size"]) for r in (dev.resources if dev else []))

@@ -103,13 +103,23 @@ CHECK_HELP = """\
 Say whether QEMU's IGD legacy mode, plain assignment (UPT) and UPT with x-igd-opregion will work
 with this host, kernel, QEMU version and VM configuration. Every rule prints its status (pass,
 fail, warn, unknown), the evidence (register, file or argument, and its value) and what to
-change; every failing rule is reported, not only the first. Exit 0 when the mode the VM asks
-for works (without a VM config: when any mode works), 1 when not.
+change; every failing rule is reported, not only the first. QEMU errors quoted in a config are
+explained. Exit 0 when the mode the VM asks for works (without a VM config: when any mode
+works), 1 when not.
+
+The QEMU version is the installed one (the host capture's, or --qemu-version); a Proxmox
+"meta: creation-qemu" is only the version the VM was created with. A versioned machine type
+(pc-q35-10.1) is a lower bound. With no version known, every range of QEMU releases whose IGD
+code differs is judged, and the verdict says where it changes.
+
+Without a capture and with no Intel display on this machine, a VM config is judged alone: the
+host's rules are "unknown"; --device names the IGD (hex device ID) for the QEMU rules.
 
 examples:
   sudo igdscope check --proxmox /etc/pve/qemu-server/100.conf
   igdscope check host.json --libvirt win10.xml --qemu-version 9.2
   igdscope check host.json --vm-args "-M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-opregion=on"
+  igdscope check --libvirt pasted.xml --device 3e92 --qemu-version 10.1    a config alone
   sudo igdscope check --pid $(pgrep -f qemu-system) --json
 """
 
@@ -167,7 +177,8 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("check", help="will legacy mode / UPT / UPT with OpRegion work? every failing rule with its evidence", description=CHECK_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("capture", nargs="?", metavar="CAPTURE", help="a host capture (igdscope dump -o); default: this machine")
     c.add_argument("--root", metavar="DIR", default="/", help="check the live machine under DIR")
-    _vm_options(c, "default: from the VM config, else the qemu binary on PATH")
+    c.add_argument("--device", metavar="ID", help="the IGD's device ID (hex, e.g. 3e92) when judging a VM config without a host capture")
+    _vm_options(c, "default: the host capture's, else the qemu binary on PATH")
     c.add_argument("--json", action="store_true")
 
     df = sub.add_parser("diff", help="compare two captures (host and guest, two hosts, two moments) or two files of one kind", description=DIFF_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -506,6 +517,8 @@ def cmd_check(args) -> int:
     from igdscope.analysis import check
     from igdscope.cli import check as checkcli
 
+    device = _device_ids(args.device)[0] if args.device else None
+    vm = vm_from_args(args)
     if args.capture:
         cap = capture.load(args.capture)
     else:
@@ -515,9 +528,11 @@ def cmd_check(args) -> int:
         try:
             cap = live.collect(Root(args.root))
         except live.NoIntelDisplay as exc:
-            print(f"igdscope: {exc}; nothing to check (try 'igdscope check' on a capture)", file=sys.stderr)
-            return EXIT_NO_IGD
-    result = check.run_checks(cap, vm_from_args(args), args.qemu_version)
+            if vm is None:
+                print(f"igdscope: {exc}; nothing to check (give a capture, or a VM config to judge alone: --libvirt/--proxmox/--vm-args)", file=sys.stderr)
+                return EXIT_NO_IGD
+            cap = None
+    result = check.run_checks(cap, vm, args.qemu_version, device=device)
     if args.json:
         _emit_json(result)
     else:

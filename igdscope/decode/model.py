@@ -1,11 +1,18 @@
 """A whole capture decoded: every device's config space by its role and the capture's platform,
 the OpRegion, every VBT copy, the option ROM and the GGTT summary, with the cross-checks between
-devices. What ``igdscope show`` and ``dump`` print and what check, diff and the TUI read."""
+devices — as one typed, read-only :class:`Decoded`. What ``igdscope show`` and ``dump`` print
+(:meth:`Decoded.plain`) and what check, diff, the gtt commands and the TUI read.
+
+The per-format payloads (a device's registers, the OpRegion, a VBT) stay the decoders' plain
+data: their fields are the schemas' and the kernel's names. What every consumer needs across
+formats — identities, roles, the summary registers, stolen memory — is typed here, worked out
+once."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
 
 from igdscope.capture import Capture
 from igdscope.decode.devices import (
@@ -16,41 +23,50 @@ from igdscope.decode.devices import (
 )
 from igdscope.errors import BadInput
 
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
-def decode_capture(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> dict[str, Any]:
-    plat = capture_platform(cap, platform)
-    devices: dict[str, dict] = {}
-    out: dict[str, Any] = {"machine": cap.machine, "platform": platform_plain(plat), "devices": devices, "findings": []}
-    for d in cap.devices:
-        cfg = cap.blobs[d.config_blob].data if d.config_blob in cap.blobs else None
-        if cfg is None:
-            devices[d.bdf if d.role == "display" else d.role] = {"bdf": d.bdf, "role": d.role, "missing": "config space not captured"}
-            continue
-        try:
-            dec = decode_config(cfg, d.role, plat if d.role != "display" else None, d.config_size, d.bdf)
-        except BadInput as exc:
-            dec = {"bdf": d.bdf, "role": d.role, "error": str(exc)}
-        devices[d.bdf if d.role == "display" else d.role] = dec
-    out["findings"] += cross_checks(devices)
-    out["blobs"] = {k: {"source": b.source, "path": b.path, "bytes": len(b.data), "sha256": b.sha256, "note": b.note} for k, b in sorted(cap.blobs.items())}
-    from igdscope.decode.firmware import (
-        gtt_summary,
-        opregion_summary,
-        rom_summary,
-        vbt_copies,
-    )
 
-    out["opregion"] = opregion_summary(cap)
-    out["vbt"] = vbt_copies(cap)
-    out["rom"] = rom_summary(cap.blob("rom")) if "rom" in cap.blobs else None
-    igd = cap.device("igd")
-    if out["rom"] is not None and igd is not None:
-        from igdscope.schemas import rom
+@dataclass(frozen=True)
+class DecodedDevice:
+    """One PCI function of a capture, decoded. ``plain`` is the decoder's dict, as ``show --json``
+    prints it under ``devices``; the properties are the parts consumers ask for by name."""
 
-        out["rom"]["match"] = rom.match_device(out["rom"], igd.device, igd.vendor)
-    if with_gtt_summary and "gtt" in cap.blobs:
-        out["gtt"] = gtt_summary(cap, plat)
-    return out
+    key: str  # the key in Decoded.devices: the role, or the address for an extra display device
+    bdf: str
+    role: str
+    plain: Mapping[str, Any]
+
+    @property
+    def error(self) -> str | None:
+        """Why the config space could not be decoded (or was not captured), None when it was."""
+        return self.plain.get("error") or self.plain.get("missing")
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        return self.plain.get("identity") or _EMPTY
+
+    @property
+    def summary(self) -> Mapping[str, Any]:
+        """GGC/GMS/GGMS, DSM/GSM sizes, BDSM, BGSM, TOLUD, ASLS, IVD ... as the device's registers
+        give them (keys exist only for what the platform's registers hold)."""
+        return self.plain.get("summary") or _EMPTY
+
+    @property
+    def vendor(self) -> int | None:
+        return self.identity.get("vendor")
+
+    @property
+    def device(self) -> int | None:
+        return self.identity.get("device")
+
+    @property
+    def class_code(self) -> int | None:
+        return self.identity.get("class")
+
+    @property
+    def emulated(self) -> str | None:
+        """The emulated chipset this host bridge's ID names (a guest's view), None otherwise."""
+        return self.plain.get("emulated")
 
 
 @dataclass(frozen=True)
@@ -79,14 +95,114 @@ class StolenMemory:
         return (self.bgsm, self.gsm_bytes or 0) if self.bgsm is not None else None
 
 
-def stolen_memory(decoded: dict[str, Any]) -> StolenMemory:
-    """:class:`StolenMemory` of a decoded capture (:func:`decode_capture`'s result)."""
-    devices = decoded.get("devices") or {}
-    igd = (devices.get("igd") or {}).get("summary") or {}
-    hb = (devices.get("host_bridge") or {}).get("summary") or {}
-
+def _stolen(igd: Mapping[str, Any], hb: Mapping[str, Any]) -> StolenMemory:
     def pick(key: str) -> Any:
         return igd[key] if igd.get(key) is not None else hb.get(key)
 
     return StolenMemory(gms=pick("gms"), dsm_bytes=igd.get("dsm_bytes") or hb.get("dsm_bytes"), bdsm=pick("bdsm"), ggms=pick("ggms"),
                         gsm_bytes=igd.get("gsm_bytes") or hb.get("gsm_bytes"), bgsm=hb.get("bgsm"), tolud=hb.get("tolud"))
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A capture decoded (see the module doc). Built by :func:`decode`; read-only."""
+
+    machine: str
+    platform: Mapping[str, Any] | None
+    devices: Mapping[str, DecodedDevice]
+    findings: tuple[str, ...]
+    blobs: Mapping[str, Mapping[str, Any]]
+    opregion: Mapping[str, Any] | None
+    vbt: tuple[Mapping[str, Any], ...]
+    rom: Mapping[str, Any] | None
+    gtt: Mapping[str, Any] | None = None
+    has_gtt_summary: bool = False
+    _order: tuple[str, ...] = field(default=(), repr=False)
+
+    def device(self, role: str) -> DecodedDevice | None:
+        """The device of a role ("igd", "host_bridge", "lpc"), or an extra display device by role
+        "display" (the first one)."""
+        d = self.devices.get(role)
+        if d is not None:
+            return d
+        return next((d for d in self.devices.values() if d.role == role), None)
+
+    def summary(self, role: str) -> Mapping[str, Any]:
+        d = self.device(role)
+        return d.summary if d is not None else _EMPTY
+
+    @property
+    def stolen(self) -> StolenMemory:
+        return _stolen(self.summary("igd"), self.summary("host_bridge"))
+
+    def plain(self) -> dict[str, Any]:
+        """The decoded capture as ``show --json`` / ``dump --json`` print it (see specs/capture.md)."""
+        out: dict[str, Any] = {"machine": self.machine, "platform": thaw(self.platform),
+                               "devices": {k: thaw(self.devices[k].plain) for k in self._order}, "findings": list(self.findings),
+                               "blobs": {k: thaw(v) for k, v in self.blobs.items()}, "opregion": thaw(self.opregion),
+                               "vbt": [thaw(v) for v in self.vbt], "rom": thaw(self.rom)}
+        if self.has_gtt_summary:
+            out["gtt"] = thaw(self.gtt)
+        return out
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, dict):
+        return MappingProxyType({k: _freeze(x) for k, x in v.items()})
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def thaw(v: Any) -> Any:
+    """Plain dicts and lists again (for JSON) from a read-only piece of a :class:`Decoded`."""
+    if isinstance(v, Mapping):
+        return {k: thaw(x) for k, x in v.items()}
+    if isinstance(v, tuple):
+        return [thaw(x) for x in v]
+    return v
+
+
+def decode(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> Decoded:
+    """Decode every part of ``cap``. ``platform`` overrides the platform the IGD's ID names;
+    ``with_gtt_summary=False`` skips the GGTT walk (the TUI and check do not need it)."""
+    from igdscope.decode.firmware import gtt_summary, opregion_summary, rom_summary, vbt_copies
+    from igdscope.schemas import rom as rom_schema
+
+    plat = capture_platform(cap, platform)
+    devices: dict[str, dict] = {}
+    for d in cap.devices:
+        key = d.bdf if d.role == "display" else d.role
+        cfg = cap.blobs[d.config_blob].data if d.config_blob in cap.blobs else None
+        if cfg is None:
+            devices[key] = {"bdf": d.bdf, "role": d.role, "missing": "config space not captured"}
+            continue
+        try:
+            devices[key] = decode_config(cfg, d.role, plat if d.role != "display" else None, d.config_size, d.bdf)
+        except BadInput as exc:
+            devices[key] = {"bdf": d.bdf, "role": d.role, "error": str(exc)}
+    findings = cross_checks(devices)
+    rom = rom_summary(cap.blob("rom")) if "rom" in cap.blobs else None
+    igd = cap.device("igd")
+    if rom is not None and igd is not None:
+        rom["match"] = rom_schema.match_device(rom, igd.device, igd.vendor)
+    gtt = gtt_summary(cap, plat) if with_gtt_summary and "gtt" in cap.blobs else None
+    typed = {k: DecodedDevice(k, v.get("bdf") or "", v.get("role") or k, _freeze(v)) for k, v in devices.items()}
+    return Decoded(
+        machine=cap.machine,
+        platform=_freeze(platform_plain(plat)),
+        devices=MappingProxyType(typed),
+        findings=tuple(findings),
+        blobs=_freeze({k: {"source": b.source, "path": b.path, "bytes": len(b.data), "sha256": b.sha256, "note": b.note} for k, b in sorted(cap.blobs.items())}),
+        opregion=_freeze(opregion_summary(cap)),
+        vbt=tuple(_freeze(v) for v in vbt_copies(cap)),
+        rom=_freeze(rom),
+        gtt=_freeze(gtt),
+        has_gtt_summary=with_gtt_summary and "gtt" in cap.blobs,
+        _order=tuple(devices),
+    )
+
+
+def decode_capture(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> dict[str, Any]:
+    """:func:`decode` as the plain dict ``show --json`` prints."""
+    return decode(cap, platform, with_gtt_summary=with_gtt_summary).plain()

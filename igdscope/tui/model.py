@@ -332,7 +332,7 @@ class View:
     from the previous View of the same source when their bytes did not change."""
 
     def __init__(self, capture: Capture, prev: View | None = None, gtt_changed: Any = None):
-        from igdscope.decode.model import decode_capture
+        from igdscope.decode.model import decode
 
         self.capture = capture
         self.prev = prev
@@ -341,7 +341,7 @@ class View:
         if same and prev is not None:
             self.decoded = prev.decoded
         else:
-            self.decoded = decode_capture(capture, with_gtt_summary=False)
+            self.decoded = decode(capture, with_gtt_summary=False)
         self._lock = threading.Lock()
 
     def _carry(self, name: str, *keys: str) -> Any:
@@ -361,14 +361,13 @@ class View:
         return self.capture.machine
 
     @property
-    def platform(self) -> dict | None:
-        return self.decoded.get("platform")
+    def platform(self) -> Any:
+        return self.decoded.platform
 
-    def device_decoded(self, role: str) -> dict | None:
-        for key, d in self.decoded.get("devices", {}).items():
-            if d.get("role") == role or key == role:
-                return d
-        return None
+    def device_decoded(self, role: str) -> Any:
+        """The decoder's data of the device of ``role`` (read-only), None when not captured."""
+        d = self.decoded.device(role)
+        return d.plain if d is not None else None
 
     def errors_for(self, *sources: str) -> list[dict[str, str]]:
         return [e for e in self.capture.errors if any(e["source"] == s or e["source"].startswith(s + " ") for s in sources)]
@@ -448,9 +447,7 @@ class View:
         fmt = format_for(plat)
         if fmt is None:
             return "platform unknown or before gen6: the PTE format is not known"
-        from igdscope.decode.model import stolen_memory
-
-        return GttModel(blob.data, fmt, stolen_memory(self.decoded).dsm, self._gtt_changed)
+        return GttModel(blob.data, fmt, self.decoded.stolen.dsm, self._gtt_changed)
 
 
 def _same_configs(a: Capture, b: Capture) -> bool:

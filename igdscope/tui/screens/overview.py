@@ -109,7 +109,7 @@ class OverviewScreen(DataScreen):
             mrows.append(("GGTT captured", Text(why, style="italic")))
         boxes["memory"].update(kv_table(mrows) if mrows else Text("no graphics control register decoded (platform unknown or config space not captured)"))
 
-        op = dec.get("opregion") or {}
+        op = dec.opregion or {}
         frows: list[tuple[str, object]] = []
         if op.get("present") and "error" not in op:
             ext = op.get("extended_vbt")
@@ -142,12 +142,13 @@ class OverviewScreen(DataScreen):
         boxes["blobs"].update(grid(["blob", "source", "bytes", "read from", "note"], brows) if brows else Text("no blobs captured"))
 
         problems = []
-        for role, d in dec.get("devices", {}).items():
+        for role, dd in dec.devices.items():
+            d = dd.plain
             for f in d.get("findings", []) or []:
                 problems.append(Text(f"! {ROLE_TITLES.get(d.get('role', role), role)}: {printable(f)}", style=self.tone("warning")))
             if "error" in d:
                 problems.append(Text(f"! {printable(role)}: {printable(d['error'])}", style=f"bold {self.tone('error')}"))
-        for f in dec.get("findings", []):
+        for f in dec.findings:
             problems.append(Text(f"! {printable(f)}", style=self.tone("warning")))
         for e in cap.errors:
             problems.append(Text(f"✗ {printable(e['source'])}: {printable(e['reason'])}", style=self.tone("error")))
