@@ -118,8 +118,11 @@ def test_host_bridge_of_64_bytes(world_pci):
 
 def test_coffee_lake_host_without_igd(world_pci):
     path = world_pci / "gen9.5-cfl_ecs-h310ch5-m2-no-igd.txt"
-    unknown = _by_role(_decode(path))["host_bridge"]
-    assert any("platform unknown" in f for f in unknown["findings"])
+    # the host bridge ID 0x3ec4 names the platform: the same decode with and without --platform
+    res = _decode(path)
+    assert res["platform"]["platform"] == "CFL"
+    assert any("host bridge ID 0x3ec4" in f for f in res["findings"])
+    assert _by_role(res)["host_bridge"]["summary"] == _by_role(_decode(path, "CFL"))["host_bridge"]["summary"]
     hb = _by_role(_decode(path, "CFL"))["host_bridge"]
     s = hb["summary"]
     assert s["ggc"] == 0x0003 and s["dsm_bytes"] == 0 and s["gsm_bytes"] == 0 and s["ivd"] is True
@@ -127,3 +130,6 @@ def test_coffee_lake_host_without_igd(world_pci):
     deven = next(r for r in hb["registers"] if r["name"] == "DEVEN")
     assert deven["raw"] == 0x8029 and next(f for f in deven["fields"] if f["name"] == "D2EN")["value"] == 0
     assert any("D2EN" in f for f in hb["findings"])
+    # CAPID0_A 0x62012079: bit 11 (IGD) clear, so this CPU has graphics that firmware disabled
+    assert s["igd_fused_off"] is False and s["igd_enabled"] is False
+    assert not any("no integrated graphics" in f for f in hb["findings"])
