@@ -1,7 +1,7 @@
 """Device ID → platform, graphics generation, register layouts, and QEMU's generation per era.
 
-The data lives in ``specs/platforms.tsv`` and ``specs/qemu-igd-gen.tsv`` (installed as the
-package ``igdscope._specs``), each with its sources in its header comments.
+The data lives in ``specs/platforms.tsv``, ``specs/host-bridges.tsv`` and ``specs/qemu-igd-gen.tsv``
+(installed as the package ``igdscope._specs``), each with its sources in its header comments.
 """
 
 from __future__ import annotations
@@ -99,3 +99,15 @@ def by_name(name: str) -> Platform | None:
         if p.platform.upper() == want:
             return p
     return None
+
+
+@cache
+def host_bridges() -> dict[int, str]:
+    """Host bridge (00:00.0) device ID -> platform code of the IGD table."""
+    return {int(r["device_id"], 16): r["platform"].strip() for r in _rows("host-bridges.tsv")}
+
+
+def by_host_bridge(device_id: int) -> Platform | None:
+    """The platform a host bridge's device ID names (the first IGD row of that platform code)."""
+    code = host_bridges().get(device_id)
+    return by_name(code) if code else None

@@ -594,9 +594,14 @@ def test_show_blob_config_takes_the_devices_role_and_the_captures_platform(tmp_p
     path = tmp_path / "host.json"
     path.write_text(cap.to_json())
     raw = tmp_path / "hb.bin"
-    raw.write_bytes(cap.blobs["config/0000:00:00.0"].data)
+    hb_cfg = cap.blobs["config/0000:00:00.0"].data
+    raw.write_bytes(hb_cfg[:2] + (0x0001).to_bytes(2, "little") + hb_cfg[4:])  # a host bridge ID no table knows
     alone = json.loads(shown(capsys, str(raw), "--json"))["device"]
     assert alone["registers"] == [] and any("platform unknown" in f for f in alone["findings"])
+    raw.write_bytes(hb_cfg)  # 0x3ec2 is a Coffee Lake host bridge: alone, it names its platform
+    alone = json.loads(shown(capsys, str(raw), "--json"))["device"]
+    assert alone["platform"]["platform"] == "CFL" and alone["summary"]["tolud"] == demo.TOLUD
+    assert any("host bridge ID 0x3ec2" in f for f in alone["findings"])
     for key in ("config/0000:00:00.0", "vfio/host_cfg"):
         dev = json.loads(shown(capsys, str(path), "--blob", key, "--json"))["device"]
         assert dev["role"] == "host_bridge" and dev["platform"]["platform"] == "CFL"

@@ -50,6 +50,9 @@ IGT = shutil.which("intel_vbt_decode")
 IGT_NEW = os.environ.get("IGDSCOPE_IGT_VBT_DECODE")
 BLOCK_TITLE = re.compile(r"^BDB block (\d+) \((\d+) bytes(?:, min \d+ bytes)?\) - (.*)$")
 MINE = {**X.SPECS, **M.SPECS}
+PARITY_BLOCKS = (52, 53)  # the blocks of vbtblocks/mipi.py
+# the blocks of vbtblocks/misc.py, whose tests are still in this file (test_misc_*)
+MISC_PARITY_BLOCKS = (3, 4, 5, 6, 7, 8, 10, 13, 15, 16, 18, 19, 20, 21, 24, 25, 26, 28, 29, 30, 31, 32, 45, 46, 51, 54, 57, 253)
 
 
 def corpus_names() -> list[str]:

@@ -175,3 +175,73 @@ def test_construct_errors_become_decode_errors():
     with pytest.raises(DecodeError) as e:
         decode(cs.Struct("a" / cs.Int16ul, "b" / cs.Struct("c" / cs.Int32ul)), b"\x01\x02\x03", "thing")
     assert "thing: truncated (3 bytes) at b.c" == str(e.value)
+
+
+# -- host bridge: PCIEXBAR by its LENGTH, CAPID0_A.IGD, platform from the host bridge ID --------------
+
+
+def _host(device_id: int = 0x3EC2, **regs: dict) -> bytes:
+    """A 256-byte host bridge config space with the given core registers built from their fields."""
+    cfg = bytearray(_hdr(device_id=device_id, base_class=6, subclass=0, capabilities_pointer=0, status={}) + bytes(192))
+    table = {r.name: r for r in pci.HOST_BRIDGE_CORE}
+    for name, values in regs.items():
+        r = table[name]
+        cfg[r.offset : r.offset + r.size] = r.build(values)
+    return bytes(cfg)
+
+
+@pytest.mark.parametrize("raw, base, size", [
+    (0xF4000005, 0xF4000000, 64 * MiB),  # SNB H61M-DS2: 64 MiB window
+    (0xF8000005, 0xF8000000, 64 * MiB),
+    (0xE0000001, 0xE0000000, 256 * MiB),
+    (0xEC000003, 0xE8000000, 128 * MiB),  # bit 26 is address mask in a 128 MiB window
+    (0x7F_FC000001, 0x7F_F0000000, 256 * MiB),  # bits 27:26 masked, bit 38 kept
+])
+def test_pciexbar_window_follows_length(raw, base, size):
+    assert pci.pciexbar_window(raw) == (base, size)
+    dec = decode_config(_host(PCIEXBAR={"base": raw & pci.PCIEXBAR_BASE_MASK, "length": (raw >> 1) & 3, "enable": raw & 1}), plat=platforms.by_name("CFL"))
+    assert (dec["summary"]["pciexbar"], dec["summary"]["pciexbar_bytes"]) == (base, size)
+    reg = next(r for r in dec["registers"] if r["name"] == "PCIEXBAR")
+    fields = {f["name"]: f for f in reg["fields"]}
+    assert reg["raw"] == raw and fields["base"]["value"] == base and fields["length"]["meaning"].startswith(f"{size // MiB} MiB window")
+
+
+def test_pciexbar_reserved_length_is_a_finding():
+    assert pci.pciexbar_window(0xE0000007) == (None, None)
+    dec = decode_config(_host(PCIEXBAR={"base": 0xE0000000, "length": 3, "enable": 1}), plat=platforms.by_name("CFL"))
+    assert "pciexbar" not in dec["summary"] and dec["summary"]["pciexbar_enabled"] is True
+    assert any("length code 3 is reserved" in f for f in dec["findings"])
+
+
+def test_capid0_igd_fused_off_replaces_the_firmware_advice():
+    fused = decode_config(_host(DEVEN={"D2EN": 0}, CAPID0_A={"IGD": 1}), plat=platforms.by_name("CFL"))
+    assert fused["summary"]["igd_fused_off"] is True and fused["summary"]["igd_enabled"] is False
+    assert any("no integrated graphics" in f for f in fused["findings"])
+    assert not any("enable the iGPU" in f for f in fused["findings"])
+    off = decode_config(_host(DEVEN={"D2EN": 0}, CAPID0_A={"IGD": 0}), plat=platforms.by_name("CFL"))
+    assert off["summary"]["igd_fused_off"] is False and any("enable the iGPU in the firmware setup" in f for f in off["findings"])
+    on = decode_config(_host(DEVEN={"D2EN": 1}, CAPID0_A={"IGD": 0, "VTDD": 1}), plat=platforms.by_name("CFL"))
+    capid = next(r for r in on["registers"] if r["name"] == "CAPID0_A")
+    assert capid["raw"] == 1 << 23 and {f["name"]: f["value"] for f in capid["fields"]} == {"VTDD": 1, "IGD": 0}
+    assert not any("D2EN" in f or "integrated graphics" in f for f in on["findings"])
+
+
+def test_host_bridge_id_names_the_platform():
+    table = platforms.host_bridges()
+    assert all(platforms.by_name(code) is not None for code in table.values()), "every code is a platforms.tsv code"
+    assert 0x29C0 not in table and 0x1237 not in table  # QEMU's host bridges
+    assert {table[i] for i in (0x0100, 0x0154, 0x0C04, 0x1918, 0x3EC4, 0x9B33, 0x9A14, 0x4660, 0xA700, 0xA706)} == {
+        "SNB", "IVB", "HSW", "SKL", "CFL", "CML", "TGL", "ADL-S", "RPL-S", "RPL-P"}
+    dec = decode_config(_host(0x0C04, TOLUD={"base": 0xCF200000, "lock": 1}))  # no platform given
+    assert dec["platform"]["platform"] == "HSW" and dec["summary"]["tolud"] == 0xCF200000
+    assert any("host bridge ID 0x0c04" in f for f in dec["findings"])
+    unknown = decode_config(_host(0x0001))
+    assert unknown["platform"] is None and unknown["registers"] == [] and any("platform unknown" in f for f in unknown["findings"])
+
+
+def test_nova_lake_p_ids():
+    ids = [0xD750, 0xD751, 0xD752, 0xD753, 0xD75F, 0xD754, 0xD755, 0xD756, 0xD757]
+    for did in ids:
+        p = platforms.lookup(did)
+        assert p is not None and p.platform == "NVL-P" and p.ggc_layout == "mtl", hex(did)
+        assert (p.qemu_gen("B"), p.qemu_gen("C")) == (-1, -1)

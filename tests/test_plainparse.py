@@ -127,7 +127,7 @@ def test_corpus_blocks_generated_equals_interpreted(shipped, monkeypatch):
         if spec is None or not vbtbase.in_range(version, spec.min_bdb, spec.max_bdb):
             continue
         try:
-            check(spec.schema, raw, {"bdb_version": version, "block_size": len(raw)}, must_compile=True)
+            check(spec.schema, raw, _params(version, raw, block_id), must_compile=True)
         except AssertionError as exc:
             raise AssertionError(f"{name} block {block_id} (BDB {version}): {exc}") from None
         checked += 1
@@ -176,15 +176,20 @@ def test_decode_plain_matches_decode_and_its_errors():
     assert same(decode_plain(V.VbtHeader, good, "VBT header"), to_plain(decode(V.VbtHeader, good, "VBT header"))) is None
 
 
-def _params(version: int, data: bytes) -> dict[str, Any]:
-    return {"bdb_version": version, "block_size": len(data)}
+def _params(version: int, data: bytes, name: str | int = "") -> dict[str, Any]:
+    """A schema's parse parameters; a block's (by id or shipped name "block N") as decode_block
+    gives them, from the block alone (block 42: the pointers i915 generates without block 41)."""
+    block = name if isinstance(name, int) else (int(name.split()[1]) if name.startswith("block ") else None)
+    if block is None:
+        return {"bdb_version": version, "block_size": len(data)}
+    return V.block_params(block, data, version)
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 @SETTINGS
 @given(data=st.binary(max_size=1000), version=st.sampled_from(VERSIONS) | st.integers(0, 300))
 def test_random_bytes(name, data, version):
-    check(SCHEMAS[name], data, _params(version, data))
+    check(SCHEMAS[name], data, _params(version, data, name))
 
 
 def _seeds(block_id: int) -> list[tuple[int, bytes]]:
@@ -223,7 +228,7 @@ def mutated_block(draw, block_id: int):
 @given(data=st.data())
 def test_mutated_corpus_blocks(block_id, data):
     version, raw = data.draw(mutated_block(block_id))
-    check(V.BLOCKS[block_id].schema, raw, _params(version, raw))
+    check(V.BLOCKS[block_id].schema, raw, _params(version, raw, block_id))
 
 
 # -- the generator on small schemas: constructs the block schemas use rarely or not at all ----------

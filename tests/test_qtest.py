@@ -8,7 +8,14 @@ written: ``pc`` has 8086:1237 rev 02 at 00:00.0, PIIX3 8086:7000 at 00:01.0 and 
 ``vfio-pci-igd-lpc-bridge`` on ``pc`` is an ISA bridge whose vendor and device IDs stay 0 with no
 host to copy from; QEMU's own devices carry subsystem 1AF4:1100.
 
-Skipped, with the reason, where ``qemu-system-x86_64`` is not installed.
+Per version (the last section): each QEMU binary found side by side — Debian bookworm's 7.2 and
+bookworm-backports' 10.0 (``tests/install-tools.sh`` fetches it into ``tests/.tools/``) — against the
+model in ``igdscope.analysis.qemu.machine`` for that binary's version: what sits at 00:00.0 and
+00:1f.0 of ``pc`` and ``q35`` (QMP ``query-pci``, ``info qtree``), whether the type
+``vfio-pci-igd-lpc-bridge`` exists (``qom-list-types``) and the ``vfio-pci`` IGD properties with
+their defaults (``-device vfio-pci,help``).
+
+Skipped, with the reason, where ``qemu-system-x86_64`` (or one version's binary) is not found.
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ from igdscope.capture import Blob, Capture, Device
 from igdscope.schemas import pci
 from igdscope.sources import demo
 from igdscope.cli import diff as diffcli
+from igdscope.analysis.qemu import machine
 from tests.support import qemu_qtest
 
 QEMU = qemu_qtest.qemu_binary()
-pytestmark = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)")
+needs_qemu = pytest.mark.skipif(QEMU is None, reason="qemu-system-x86_64 is not installed (Debian: apt-get install qemu-system-x86)")
 
 HB, ISA, LPC = "00:00.0", "00:01.0", "00:1f.0"
 LPC_BRIDGE = "vfio-pci-igd-lpc-bridge,addr=1f.0"
@@ -84,6 +92,7 @@ def unexpected_under(res: dict, prefix: str) -> list[dict]:
 # -- what QEMU itself answers ---------------------------------------------------------------------------
 
 
+@needs_qemu
 def test_qtest_reads_pc_chipset(spaces):
     pc = spaces["pc"]
     assert len(pc[HB]) == 256
@@ -93,6 +102,7 @@ def test_qtest_reads_pc_chipset(spaces):
     assert pc[LPC] == b"\xff" * 256  # 00:1f.0 is free on pc
 
 
+@needs_qemu
 def test_qtest_reads_q35_chipset(spaces):
     q35 = spaces["q35"]
     assert (ident(q35[HB])["vendor"], ident(q35[HB])["device"]) == (0x8086, 0x29C0)
@@ -101,12 +111,14 @@ def test_qtest_reads_q35_chipset(spaces):
     assert lpc["class"] >> 8 == 0x0601  # an ISA bridge
 
 
+@needs_qemu
 def test_qtest_reads_uncopied_lpc_bridge(spaces):
     lpc = ident(spaces["pc+lpc-bridge"][LPC])
     assert lpc["class"] >> 8 == 0x0601
     assert (lpc["vendor"], lpc["device"]) == (0, 0)  # nothing copied from a host
 
 
+@needs_qemu
 def test_qtest_helper_is_bounded_and_kills_qemu():
     qt = qemu_qtest.Qtest("pc", timeout=20)
     with qt:
@@ -119,6 +131,7 @@ def test_qtest_helper_is_bounded_and_kills_qemu():
     assert qt.proc is None
 
 
+@needs_qemu
 def test_qtest_helper_reports_qemu_errors():
     with pytest.raises(qemu_qtest.QtestError, match="machine"):
         qemu_qtest.read_config_spaces("no-such-machine", [HB], timeout=20)
@@ -130,6 +143,7 @@ def test_qtest_helper_reports_qemu_errors():
 # -- diff on guests built from them ------------------------------------------------------------------------
 
 
+@needs_qemu
 def test_q35_ich9_lpc_is_an_unexpected_identity(spaces, qemu_version):
     res = diff.diff(demo.host_capture(), guest_with(spaces["q35"]), qemu_version=qemu_version)
     d = by_path(res, "lpc.identity.device")
@@ -142,6 +156,7 @@ def test_q35_ich9_lpc_is_an_unexpected_identity(spaces, qemu_version):
     assert diffcli.exit_code(res) == 1
 
 
+@needs_qemu
 def test_pc_without_lpc_is_missing_lpc(spaces, qemu_version):
     res = diff.diff(demo.host_capture(), guest_with(spaces["pc"]), qemu_version=qemu_version)
     assert "lpc" in res["missing_in_b"]
@@ -150,6 +165,7 @@ def test_pc_without_lpc_is_missing_lpc(spaces, qemu_version):
     assert diffcli.exit_code(res) == 1
 
 
+@needs_qemu
 def test_uncopied_lpc_bridge_is_unexpected(spaces, qemu_version):
     res = diff.diff(demo.host_capture(), guest_with(spaces["pc+lpc-bridge"]), qemu_version=qemu_version)
     for f, host_value in (("vendor", 0x8086), ("device", demo.LPC_DID)):
@@ -162,6 +178,7 @@ def test_uncopied_lpc_bridge_is_unexpected(spaces, qemu_version):
     assert by_path(res, "lpc.identity.class") is None  # ISA bridge class, same prog-if as the host's
 
 
+@needs_qemu
 def test_pc_host_bridge_is_qemus_own_and_copied_fields_are_checked(spaces, qemu_version):
     real = spaces["pc"][HB]
     space = dict(spaces["pc"])
@@ -187,6 +204,7 @@ def test_pc_host_bridge_is_qemus_own_and_copied_fields_are_checked(spaces, qemu_
     assert checked["value"]["revision"] == 0x07 and checked["value"]["subsystem_vendor"] == demo.SUBSYS_VENDOR
 
 
+@needs_qemu
 def test_pc_with_a_filled_lpc_bridge_diffs_clean(spaces, qemu_version):
     """What legacy mode builds: QEMU's real bridges with the host's identity bytes copied in."""
     space = dict(spaces["pc+lpc-bridge"])
@@ -221,6 +239,7 @@ def _rule(result: dict, rid: str) -> dict:
     return next(r for r in result["rules"] if r["id"] == rid)
 
 
+@needs_qemu
 def test_check_q35_fails_legacy_on_the_lpc_qemu_really_has(spaces, qemu_version):
     check, vmconfig = _check()
     # the VM check reasons about is the machine qtest just read: ICH9's LPC really is at 00:1f.0
@@ -232,6 +251,7 @@ def test_check_q35_fails_legacy_on_the_lpc_qemu_really_has(spaces, qemu_version)
     assert "ICH9" in _rule(res, "vm.1f0")["evidence"]
 
 
+@needs_qemu
 def test_check_pc_keeps_1f0_free_as_qemu_shows(spaces, qemu_version):
     check, vmconfig = _check()
     assert spaces["pc"][LPC] == b"\xff" * 256
@@ -240,3 +260,72 @@ def test_check_pc_keeps_1f0_free_as_qemu_shows(spaces, qemu_version):
         res = check.run_checks(demo.host_capture(), vmconfig.parse_qemu_cmdline(argv), qemu_version=qemu_version)
         assert _rule(res, "vm.1f0")["status"] == "pass", (extra, _rule(res, "vm.1f0"))
         assert "vm.1f0" not in res["verdicts"]["legacy"]["failing"]
+
+
+# -- per QEMU version: the binaries against the model ------------------------------------------------------
+
+
+def _slot_binary(slot: qemu_qtest.Slot) -> str:
+    binary = slot.binary()
+    if binary is None:
+        pytest.skip(slot.missing_reason())
+    return binary
+
+
+@pytest.fixture(scope="module", params=qemu_qtest.SLOTS, ids=[s.version for s in qemu_qtest.SLOTS])
+def qemu_at(request) -> tuple[str, tuple[int, int]]:
+    """(binary, (major, minor)) of one version's QEMU; the version it reports must be its slot's."""
+    slot = request.param
+    binary = _slot_binary(slot)
+    reported = qemu_qtest.qemu_version(binary)
+    assert reported is not None, f"{binary} -version printed no version"
+    assert qemu_qtest.major_minor(reported) == qemu_qtest.major_minor(slot.version), (binary, reported)
+    return binary, qemu_qtest.major_minor(reported)
+
+
+@pytest.fixture(scope="module")
+def machine_answers(qemu_at) -> dict[str, list]:
+    """query-pci, the device types and ``info qtree`` of a paused pc and q35, one QMP run each."""
+    binary, _ = qemu_at
+    ask = [{"execute": "query-pci"}, {"execute": "qom-list-types", "arguments": {"implements": "device"}},
+           {"execute": "human-monitor-command", "arguments": {"command-line": "info qtree"}}]
+    return {m: qemu_qtest.qmp(binary, m, ask) for m in machine.MACHINE_FAMILIES}
+
+
+@pytest.mark.parametrize("family", machine.MACHINE_FAMILIES)
+def test_chipset_slots_match_the_model(qemu_at, machine_answers, family):
+    query_pci, _, qtree = machine_answers[family]
+    found = qemu_qtest.pci_functions(query_pci)
+    types = qemu_qtest.qtree_types(qtree)
+    model = machine.chipset(family)
+    assert model, family
+    for bdf in machine.SLOTS:
+        if bdf in model:
+            vendor, device, name = model[bdf]
+            assert bdf in found, (qemu_at, family, bdf, sorted(found))
+            assert (found[bdf]["vendor"], found[bdf]["device"]) == (vendor, device), (qemu_at, family, bdf)
+            assert types.get(bdf) == name, (qemu_at, family, bdf, types)
+        else:
+            assert bdf not in found, (qemu_at, family, bdf, found[bdf] if bdf in found else None)
+    assert found["00:00.0"]["class"] == 0x0600  # a host bridge on both
+    if "00:1f.0" in model:
+        assert found["00:1f.0"]["class"] == 0x0601  # ICH9's LPC is an ISA bridge
+
+
+def test_igd_lpc_bridge_type_matches_the_model(qemu_at, machine_answers):
+    _, version = qemu_at
+    for family in machine.MACHINE_FAMILIES:
+        names = {t["name"] for t in machine_answers[family][1]}
+        assert "vfio-pci" in names  # the list is the real one, not an empty answer
+        assert (machine.IGD_LPC_BRIDGE_TYPE in names) == machine.has_igd_lpc_bridge_type(version), (version, family)
+
+
+def test_vfio_pci_igd_properties_match_the_model(qemu_at):
+    binary, version = qemu_at
+    props = qemu_qtest.device_properties(binary, "vfio-pci")
+    assert "host" in props  # the property list is vfio-pci's
+    shown = {name: default for name, (_, default) in props.items() if name.startswith("x-igd-")}
+    assert shown == machine.vfio_pci_properties(version), (version, shown)
+    kinds = {r.name: r.kind for r in machine.VFIO_PCI_IGD_PROPERTIES}
+    for name in shown:
+        assert props[name][0] == kinds[name], (version, name, props[name])

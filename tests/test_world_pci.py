@@ -118,8 +118,11 @@ def test_host_bridge_of_64_bytes(world_pci):
 
 def test_coffee_lake_host_without_igd(world_pci):
     path = world_pci / "gen9.5-cfl_ecs-h310ch5-m2-no-igd.txt"
-    unknown = _by_role(_decode(path))["host_bridge"]
-    assert any("platform unknown" in f for f in unknown["findings"])
+    # the host bridge ID 0x3ec4 names the platform: the same decode with and without --platform
+    res = _decode(path)
+    assert res["platform"]["platform"] == "CFL"
+    assert any("host bridge ID 0x3ec4" in f for f in res["findings"])
+    assert _by_role(res)["host_bridge"]["summary"] == _by_role(_decode(path, "CFL"))["host_bridge"]["summary"]
     hb = _by_role(_decode(path, "CFL"))["host_bridge"]
     s = hb["summary"]
     assert s["ggc"] == 0x0003 and s["dsm_bytes"] == 0 and s["gsm_bytes"] == 0 and s["ivd"] is True
@@ -127,3 +130,37 @@ def test_coffee_lake_host_without_igd(world_pci):
     deven = next(r for r in hb["registers"] if r["name"] == "DEVEN")
     assert deven["raw"] == 0x8029 and next(f for f in deven["fields"] if f["name"] == "D2EN")["value"] == 0
     assert any("D2EN" in f for f in hb["findings"])
+    # CAPID0_A 0x62012079: bit 11 (IGD) clear, so this CPU has graphics that firmware disabled
+    assert s["igd_fused_off"] is False and s["igd_enabled"] is False
+    assert not any("no integrated graphics" in f for f in hb["findings"])
+
+
+# host bridge 0x60 PCIEXBAR (raw, ECAM base, window) and 0xE4 CAPID0_A as read from each dump
+HOST_FACTS = {
+    "gen6-snb_gigabyte-h61m-ds2.txt": (0xF4000005, 0xF4000000, 64 * MiB, 0xE280C096),
+    "gen7-ivb_dell-latitude-e6430.txt": (0xF8000005, 0xF8000000, 64 * MiB, 0xE200619B),
+    "gen7-ivb_intel-dh77df.txt": (0xF8000005, 0xF8000000, 64 * MiB, 0xE2808092),
+    "gen7.5-hsw_dell-latitude-e6540.txt": (0xF8000005, 0xF8000000, 64 * MiB, 0x62002169),
+    "gen9.5-cfl_ecs-h310ch5-m2-no-igd.txt": (0xE0000001, 0xE0000000, 256 * MiB, 0x62012079),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOST_FACTS))
+def test_pciexbar_window_and_capid0_of_real_host_bridges(world_pci, name):
+    raw, base, size, capid = HOST_FACTS[name]
+    hb = _by_role(_decode(world_pci / name))["host_bridge"]
+    regs = {r["name"]: r for r in hb["registers"]}
+    assert regs["PCIEXBAR"]["raw"] == raw and regs["CAPID0_A"]["raw"] == capid
+    assert (hb["summary"]["pciexbar"], hb["summary"]["pciexbar_bytes"], hb["summary"]["pciexbar_enabled"]) == (base, size, True)
+    assert next(f for f in regs["PCIEXBAR"]["fields"] if f["name"] == "base")["value"] == base
+    # every one of these CPUs has graphics: CAPID0_A bit 11 (IGD) is clear
+    assert hb["summary"]["igd_fused_off"] is False
+
+
+def test_skylake_server_host_bridge_names_its_platform(world_pci):
+    res = _decode(world_pci / "gen9-skl-server_supermicro-15d9-0884-host-64byte.txt")
+    assert res["platform"]["platform"] == "SKL"
+    assert any("host bridge ID 0x1918" in f for f in res["findings"])
+    hb = _by_role(res)["host_bridge"]
+    assert {r["name"] for r in hb["registers"]} >= {"GGC", "PCIEXBAR", "TOLUD"}
+    assert all(r["raw"] is None for r in hb["registers"])  # 64 bytes: none of them captured, and no crash

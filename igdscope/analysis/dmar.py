@@ -8,7 +8,11 @@ Wordings seen in kernel logs:
   DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7cd80000 [fault reason 0x01] ...
   ... Request device [0x00:0x02.0] ...                                  (some kernels)
 with timestamps, ``<3>`` log levels, journal ``host kernel:`` prefixes, mail ``>`` quotes, and
-lines wrapped after "fault addr".
+lines wrapped by mail clients (after "fault addr", or before the ``[fault reason ..]`` part, which
+then sits on a continuation line without a ``DMAR:`` prefix).
+
+A fault storm is rate limited by printk: ``dmar_fault: 893 callbacks suppressed`` stands for that
+many fault interrupts whose lines were dropped; :func:`parse_log` counts them per source.
 """
 
 from __future__ import annotations
@@ -53,6 +57,8 @@ FAULT = re.compile(
     re.X,
 )
 REASON_LINE = re.compile(r"DMAR:\s*\[fault\s+reason\s+(?P<reason>(?:0x)?[0-9a-fA-F]+)\]\s*(?P<text>.*)")
+# printk's rate limit: "<function>: <n> callbacks suppressed" (the DMAR fault handler is dmar_fault)
+SUPPRESSED = re.compile(r"(?P<source>[A-Za-z_][\w.]*):\s+(?P<count>\d+)\s+callbacks\s+suppressed")
 
 
 @dataclass
@@ -81,13 +87,42 @@ def _hex(text: str) -> int:
     return int(text, 16)
 
 
+@dataclass
+class Log:
+    """The DMAR faults of a log and the fault reports printk's rate limit dropped."""
+
+    faults: list[Fault]
+    suppressed: dict[str, int]  # rate-limit source (the kernel function) -> callbacks suppressed
+
+    @property
+    def suppressed_total(self) -> int:
+        return sum(self.suppressed.values())
+
+
 def parse(text: str, limit: int = 100_000) -> list[Fault]:
     """Every DMAR fault in ``text`` (a kernel log, a mail, a forum post)."""
+    return parse_log(text, limit).faults
+
+
+def _continues(line: str) -> bool:
+    """A wrapped remainder of the previous line, not a message of its own."""
+    t = line.strip()
+    return bool(t) and "DMAR" not in t and "Request device" not in t and SUPPRESSED.search(t) is None and not re.match(r"^\S+:\s", t)
+
+
+def parse_log(text: str, limit: int = 100_000) -> Log:
+    """Every DMAR fault in ``text`` plus the rate-limited ones it only counts."""
     lines = [PREFIX.sub("", raw, count=1).rstrip() for raw in text.splitlines()]
     faults: list[Fault] = []
+    suppressed: dict[str, int] = {}
     i = 0
     while i < len(lines) and len(faults) < limit:
         line = lines[i]
+        sup = SUPPRESSED.search(line)
+        if sup and ("dmar" in sup.group("source").lower() or "iommu" in sup.group("source").lower()):
+            suppressed[sup.group("source")] = suppressed.get(sup.group("source"), 0) + int(sup.group("count"))
+            i += 1
+            continue
         if "DMAR" not in line or "Request device" not in line:
             i += 1
             continue
@@ -101,6 +136,11 @@ def parse(text: str, limit: int = 100_000) -> list[Fault]:
         if m is None:
             i += 1
             continue
+        if m.group("reason") is None and i + 1 < len(lines) and _continues(lines[i + 1]):
+            wrapped = FAULT.search(f"{joined} {lines[i + 1].strip()}")  # reason wrapped onto the next line
+            if wrapped and wrapped.group("reason") is not None:
+                m = wrapped
+                i += 1
         reason = _hex(m.group("reason")) if m.group("reason") else None
         reason_text = (m.group("text") or "").strip()
         if reason is None and i + 1 < len(lines):
@@ -118,7 +158,7 @@ def parse(text: str, limit: int = 100_000) -> list[Fault]:
         pasid = m.group("pasid") or ("NO_PASID" if "NO_PASID" in (m.group("pasid_tag") or "") else None)
         faults.append(Fault(start + 1, access, requester, _hex(m.group("addr")) if m.group("addr") else None, reason, reason_text, pasid))
         i += 1
-    return faults
+    return Log(faults, suppressed)
 
 
 def parse_address(text: str) -> int:
@@ -156,6 +196,11 @@ class Landscape:
     gtt: bytes | None = None
     gtt_format: Any = None  # igdscope.schemas.gtt.PteFormat
 
+    @property
+    def known(self) -> bool:
+        """Whether anything about the machine's memory is known (False: the log alone)."""
+        return bool(self.dsm or self.gsm or self.bars or self.gtt is not None or self.tolud is not None)
+
 
 def classify(address: int, where: Landscape, reason: int | None = None) -> dict[str, Any]:
     """Where ``address`` lands and what that usually means."""
@@ -182,7 +227,7 @@ def classify(address: int, where: Landscape, reason: int | None = None) -> dict[
             out["meaning"].append(f"mapped by GGTT entr{'y' if len(hits) == 1 else 'ies'} {', '.join(str(i) for i in hits[:8])}: the IGD fetched this page through the GGTT; if these entries were left by the host driver, invalidate the GGTT before assigning the IGD")
     if page == 0:
         out["meaning"].append("address 0: a zeroed or not yet programmed pointer (GTT entry, ring or context) - typical right after a reset or at VM start")
-    if not out["regions"] and not out["gtt_entries"] and page != 0:
+    if not out["regions"] and not out["gtt_entries"] and page != 0 and where.known:
         beyond = where.tolud is not None and address >= where.tolud
         out["regions"].append({"name": "outside stolen memory and the captured GGTT" + (" (above TOLUD)" if beyond else "")})
     if reason in REASON_HINTS:

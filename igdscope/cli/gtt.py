@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
+from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput, NoIGD
 
 GTT_HELP = """\
 The IGD's global GTT (GGTT): every PTE decoded (gen6/7 32-bit, Haswell, gen8-gen12 64-bit,
@@ -180,8 +180,22 @@ def _load(args) -> tuple[Any, Any]:
     try:
         cap = live.collect(Root(args.root), gtt=True)
     except live.NoIntelDisplay as exc:
-        raise BadInput(str(exc)) from None
+        raise NoIGD(str(exc)) from None
     return cap, capture_platform(cap, args.platform)
+
+
+CAPTURE_ADDS = "a capture of the machine (igdscope dump --gtt, or this command run on it) adds where each address lands: stolen memory, the GTT stolen memory, the IGD's BARs and the GGTT entries that map it"
+
+
+def _load_for_faults(args) -> tuple[Any, Any, str | None]:
+    """(capture, platform, why there is none): fault and faults work from the log alone when no
+    capture is given and this machine has no Intel display device."""
+    if args.capture or args.file:
+        return (*_load(args), None)
+    try:
+        return (*_load(args), None)
+    except NoIGD as exc:
+        return None, None, f"no capture, and {exc}: classified from the log alone; {CAPTURE_ADDS}"
 
 
 def landscape(cap, plat):
@@ -294,7 +308,7 @@ def cmd_watch(args) -> int:
     try:
         site = live.gtt_site(root)
     except live.NoIntelDisplay as exc:
-        raise BadInput(str(exc)) from None
+        raise NoIGD(str(exc)) from None
     except live.GttUnavailable as exc:
         raise unavailable(exc) from None
     plat = capture_platform(Capture(), args.platform) if args.platform else platforms.lookup(site.device_id)
@@ -351,6 +365,12 @@ def _print_classification(res: dict) -> None:
         print(f"  - {m}")
 
 
+def _landscape_or_none(cap, plat):
+    from igdscope.analysis import dmar
+
+    return landscape(cap, plat) if cap is not None else dmar.Landscape()
+
+
 def cmd_fault(args) -> int:
     from igdscope.analysis import dmar
 
@@ -358,14 +378,16 @@ def cmd_fault(args) -> int:
         address = dmar.parse_address(args.address)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    cap, plat = _load(args)
+    cap, plat, without = _load_for_faults(args)
     found = dmar.parse(args.address)
     fault = found[0] if found else dmar.Fault(0, "access", "0000:00:02.0", address, None, "", None)
-    res = _classify_all([fault], landscape(cap, plat))[0]
+    res = _classify_all([fault], _landscape_or_none(cap, plat))[0]
     if args.json:
-        print(json.dumps(res))
+        print(json.dumps({**res, "capture": cap is not None, "without_capture": without}))
     else:
         _print_classification(res)
+        if without:
+            print(f"  ({without})")
     return EXIT_OK
 
 
@@ -373,22 +395,31 @@ def cmd_faults(args) -> int:
     from igdscope.analysis import dmar
 
     text = sys.stdin.read(64 << 20)
-    faults = dmar.parse(text)
-    cap, plat = _load(args)
-    igd = cap.device("igd")
+    log = dmar.parse_log(text)
+    faults = log.faults
+    cap, plat, without = _load_for_faults(args)
+    igd = cap.device("igd") if cap is not None else None
     device = args.device or (igd.bdf if igd else "0000:00:02.0")
     if len(device) == 7:
         device = "0000:" + device
     mine = [f for f in faults if f.requester == device]
-    where = landscape(cap, plat)
-    res = _classify_all(mine, where)
+    res = _classify_all(mine, _landscape_or_none(cap, plat))
     if args.json:
-        print(json.dumps({"device": device, "faults": res, "other_devices": len(faults) - len(mine)}))
+        print(json.dumps({"device": device, "faults": res, "other_devices": len(faults) - len(mine),
+                          "suppressed": log.suppressed, "suppressed_total": log.suppressed_total,
+                          "capture": cap is not None, "without_capture": without}))
         return EXIT_FINDINGS if res else EXIT_OK
+    sup = ""
+    if log.suppressed:
+        sup = f"; {log.suppressed_total} more fault report(s) suppressed by the kernel's rate limit (" + ", ".join(f"{k} {v}" for k, v in log.suppressed.items()) + "), device not logged"
     if not faults:
-        print("no DMAR faults in the input")
+        print("no DMAR faults in the input" + sup)
+        if without and log.suppressed:
+            print(f"({without})")
         return EXIT_OK
-    print(f"{len(mine)} DMAR fault(s) of {device}" + (f" ({len(faults) - len(mine)} of other devices not shown)" if len(faults) > len(mine) else ""))
+    print(f"{len(mine)} DMAR fault(s) of {device}" + (f" ({len(faults) - len(mine)} of other devices not shown)" if len(faults) > len(mine) else "") + sup)
+    if without:
+        print(f"({without})")
     for r in res:
         print(f"line {r['line']}: ", end="")
         _print_classification(r)

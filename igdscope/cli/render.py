@@ -102,6 +102,10 @@ def _summary_rows(s: dict) -> list[list[str]]:
     for k, label in labels.items():
         if k in s:
             rows.append([label, hx(s[k]), ""])
+    if "pciexbar" in s:
+        rows.append(["PCIEXBAR (ECAM window)", hx(s["pciexbar"]), size_text(s["pciexbar_bytes"]) + ("" if s.get("pciexbar_enabled") else ", disabled")])
+    if s.get("igd_fused_off"):
+        rows.append(["CAPID0_A.IGD", "1", "this CPU has no integrated graphics"])
     if "asls" in s:
         rows.append(["ASLS (OpRegion)", hx(s["asls"], 8), "no OpRegion" if s["asls"] in (0, 0xFFFFFFFF) else ""])
     return rows

@@ -74,6 +74,10 @@ def decode_config(cfg: bytes, role: str | None = None, plat: Platform | None = N
     findings += f1 + f2
     if plat is None and role in ("igd", "display"):
         plat = platforms.lookup(hdr.device_id)
+    if plat is None and role == "host_bridge" and hdr.vendor_id == 0x8086:
+        plat = platforms.by_host_bridge(hdr.device_id)
+        if plat is not None:
+            findings.append(f"platform {plat.platform} ({plat.name}) from the host bridge ID {hdr.device_id:#06x}: no IGD to identify it")
     out["platform"] = platform_plain(plat)
     layout = plat.ggc_layout if plat else None
     emulated = _emulated_host_bridge(hdr.device_id, plat) if role == "host_bridge" and hdr.vendor_id == 0x8086 else None
@@ -161,11 +165,28 @@ def _summary(role: str, cfg: bytes, layout: str | None, plat: Platform | None, r
         if r["name"] in ("BDSM", "GBSM", "BGSM", "TOLUD", "TSEGMB", "TOUUD") and r["raw"] is not None:
             key = "bdsm" if r["name"] == "GBSM" else r["name"].lower()
             s[key] = next(f["value"] for f in r["fields"] if f["name"] == "base")
+    pciexbar = next((r for r in regs if r["name"] == "PCIEXBAR" and r["raw"] is not None), None)
+    if pciexbar is not None:
+        base, size = pci.pciexbar_window(pciexbar["raw"])
+        for f in pciexbar["fields"]:
+            if f["name"] == "base" and base is not None:
+                f["value"], f["meaning"] = base, f"{base:#x}"
+        s["pciexbar_enabled"] = bool(pciexbar["raw"] & 1)
+        if size is None:
+            findings.append(f"PCIEXBAR length code 3 is reserved on this register layout: ECAM window unknown (raw {pciexbar['raw']:#x})")
+        else:
+            s["pciexbar"] = base
+            s["pciexbar_bytes"] = size
+    capid = next((r for r in regs if r["name"] == "CAPID0_A" and r["raw"] is not None), None)
+    if capid is not None:
+        s["igd_fused_off"] = bool(next(f["value"] for f in capid["fields"] if f["name"] == "IGD"))
     deven = next((r for r in regs if r["name"] == "DEVEN" and r["raw"] is not None), None)
     if deven is not None:
         d2en = next(f["value"] for f in deven["fields"] if f["name"] == "D2EN")
         s["igd_enabled"] = bool(d2en)
-        if not d2en:
+        if s.get("igd_fused_off"):
+            findings.append("CAPID0_A.IGD is set: this CPU has no integrated graphics (fused off); no firmware setting can enable an IGD")
+        elif not d2en:
             findings.append("DEVEN.D2EN is clear: firmware disabled the IGD (device 2); enable the iGPU in the firmware setup")
     asls = _reg_raw(regs, "ASLS")
     if asls is not None:
@@ -199,6 +220,16 @@ def capture_platform(cap: Capture, override: str | None = None) -> Platform | No
             raise BadInput(f"unknown platform {override!r} (see specs/platforms.tsv for the codes)")
         return plat
     igd = cap.device("igd")
-    return platforms.lookup(igd.device) if igd else None
+    host = cap.device("host_bridge")
+    return platform_for(igd.device if igd else None, host.device if host and host.vendor == 0x8086 else None)
+
+
+def platform_for(igd_device: int | None, host_device: int | None) -> Platform | None:
+    """The platform of a machine: by its IGD's device ID, else by its host bridge's (a dump
+    without an IGD, or an IGD newer than the table)."""
+    plat = platforms.lookup(igd_device) if igd_device is not None else None
+    if plat is None and host_device is not None:
+        plat = platforms.by_host_bridge(host_device)
+    return plat
 
 

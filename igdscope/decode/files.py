@@ -126,23 +126,24 @@ def vbt_inside(data: bytes, kind: str, name: str = "input") -> dict[str, Any]:
 
 
 def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> dict[str, Any]:
-    from igdscope import platforms
     from igdscope.decode.devices import (
         cross_checks,
         decode_config,
+        platform_for,
         platform_plain,
         role_of,
     )
 
-    plat = platform
     roles = {}
+    ids: dict[str, int] = {}
     for d in devs:
         if len(d.data) >= 12:
             vendor = int.from_bytes(d.data[0:2], "little")
             cls = int.from_bytes(d.data[9:12], "little")
             roles[d.bdf] = role_of(vendor, cls, d.bdf)
-            if plat is None and roles[d.bdf] == "igd":
-                plat = platforms.lookup(int.from_bytes(d.data[2:4], "little"))
+            if roles[d.bdf] in ("igd", "host_bridge") and vendor == 0x8086 and roles[d.bdf] not in ids:
+                ids[roles[d.bdf]] = int.from_bytes(d.data[2:4], "little")
+    plat = platform or platform_for(ids.get("igd"), ids.get("host_bridge"))
     devices = {}
     for d in devs:
         role = roles.get(d.bdf, "other")
@@ -154,7 +155,10 @@ def decode_lspci(devs: list[lspci.LspciDevice], platform: Platform | None) -> di
         dec["findings"] = d.findings + dec.get("findings", [])
         devices[d.bdf] = dec
     by_role = {dec.get("role"): dec for dec in devices.values() if dec.get("role") in ("igd", "host_bridge")}
-    return {"platform": platform_plain(plat), "devices": devices, "findings": cross_checks(by_role)}
+    findings = cross_checks(by_role)
+    if platform is None and plat is not None and "igd" not in ids:
+        findings.insert(0, f"platform {plat.platform} ({plat.name}) from the host bridge ID {ids['host_bridge']:#06x}: no IGD in the dump")
+    return {"platform": platform_plain(plat), "devices": devices, "findings": findings}
 
 
 # -- OpRegion / VBT / ROM / GTT ------------------------------------------------------------------

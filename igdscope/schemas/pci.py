@@ -465,13 +465,35 @@ def pte_size(layout: str) -> int:
     return 8 if layout in ("bdw", "chv", "mtl") else 4
 
 
+# PCIEXBAR LENGTH (bits 2:1) -> ECAM window bytes; the base then takes bits 38:28, 38:27 or 38:26 (the
+# bits below it are the address mask and read 0). Intel's SNB/IVB memory reference code (Pci000.h:
+# Length 2:1, ADMSK64 26, ADMSK128 27, base 38:28) and coreboot's system agent block
+# (PCIEXBAR_LENGTH_256MB 0, _128MB 1, _64MB 2). 12th-gen and later parts widen LENGTH to bits 3:1
+# (code 3 = 512 MiB there); this 2-bit field does not describe them.
+PCIEXBAR_WINDOW = {0: 256 * MiB, 1: 128 * MiB, 2: 64 * MiB}
+PCIEXBAR_LENGTH_NAMES = ((0, "256 MiB window (buses 0-255)"), (1, "128 MiB window (buses 0-127)"), (2, "64 MiB window (buses 0-63)"), (3, "reserved"))
+PCIEXBAR_BASE_MASK = ((1 << 39) - 1) & ~((1 << 26) - 1)  # bits 38:26
+
+
+def pciexbar_window(raw: int) -> tuple[int | None, int | None]:
+    """(ECAM base, window bytes) of a PCIEXBAR value; (None, None) for the reserved length code."""
+    size = PCIEXBAR_WINDOW.get((raw >> 1) & 3)
+    if size is None:
+        return None, None
+    return raw & PCIEXBAR_BASE_MASK & ~(size - 1), size
+
+
 # Host bridge 00:00.0 registers on client "core" parts (chipsec hostctl*.xml, common.xml).
 HOST_BRIDGE_CORE: tuple[Register, ...] = (
     Register("PXPEPBAR", 0x40, 8, "PCI Express egress port base", (base_field(38, 12, "base"), Field("enable", 0, 0, "", "flag"))),
     Register("MCHBAR", 0x48, 8, "memory controller hub MMIO base", (base_field(41, 15, "base (width per platform)"), Field("enable", 0, 0, "", "flag"))),
     Register("DEVEN", 0x54, 4, "device enables", (Field("D2EN", 4, 4, "device 2 (IGD) enabled", "flag"),)),
     Register("DPR", 0x5C, 4, "DMA protected range", (base_field(31, 20, "top of DPR"), Field("size_mib", 11, 4, "DPR size in MiB"), Field("EPM", 2, 2, "enable protected memory", "flag"), Field("PRS", 1, 1, "protected region status", "flag"), lock())),
-    Register("PCIEXBAR", 0x60, 8, "PCI Express config (ECAM) base", (base_field(38, 28, "base"), Field("length", 2, 1, "window length code"), Field("enable", 0, 0, "", "flag"))),
+    Register("PCIEXBAR", 0x60, 8, "PCI Express config (ECAM) base", (
+        base_field(38, 26, "base: bits 38:28 (256 MiB window), 38:27 (128 MiB) or 38:26 (64 MiB), as length selects"),
+        Field("length", 2, 1, "window length", "enum", PCIEXBAR_LENGTH_NAMES),
+        Field("enable", 0, 0, "", "flag"),
+    )),
     Register("DMIBAR", 0x68, 8, "DMI root complex block base", (base_field(38, 12, "base"), Field("enable", 0, 0, "", "flag"))),
     Register("TOM", 0xA0, 8, "top of memory", (base_field(38, 20, "top of DRAM"), lock())),
     Register("TOUUD", 0xA8, 8, "top of upper usable DRAM", (base_field(41, 20, "address"), lock())),
@@ -479,7 +501,13 @@ HOST_BRIDGE_CORE: tuple[Register, ...] = (
     Register("BGSM", 0xB4, 4, "base of GTT stolen memory", (base_field(31, 20, "base"), lock())),
     Register("TSEGMB", 0xB8, 4, "TSEG (SMM) memory base", (base_field(31, 20, "base"), lock())),
     Register("TOLUD", 0xBC, 4, "top of low usable DRAM", (base_field(31, 20, "address"), lock())),
-    Register("CAPID0_A", 0xE4, 4, "capability identifiers A", (Field("VTDD", 23, 23, "VT-d disabled by fuse", "flag"),)),
+    # CAPID0_A bit 11 "IGD" (internal graphics disable) at the same place in Intel's SNB/IVB memory
+    # reference code (Pci000.h) and its Alder Lake register structs (Pci000StructAdl0xxx.h), and in
+    # chipsec's common.xml.
+    Register("CAPID0_A", 0xE4, 4, "capability identifiers A", (
+        Field("VTDD", 23, 23, "VT-d disabled by fuse", "flag"),
+        Field("IGD", 11, 11, "internal graphics disable: 1 = this CPU has no graphics engine (device 2 fused off)", "flag"),
+    )),
 )
 
 IGD_BDSM32 = Register("BDSM", 0x5C, 4, "base of data stolen memory (gen <= 10)", (base_field(31, 20, "base"), lock()))

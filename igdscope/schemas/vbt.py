@@ -92,11 +92,22 @@ def decode_block(block_id: int, raw: bytes, bdb_version: int, context: dict[int,
     if spec is None or not in_range(bdb_version, spec.min_bdb, spec.max_bdb):
         return None
     raw = bytes(raw)
-    parsed = decode_plain(spec.schema, raw, f"BDB block {block_id} ({spec.name})", bdb_version=bdb_version, block_size=len(raw))
+    params = block_params(block_id, raw, bdb_version, context)
+    parsed = decode_plain(spec.schema, raw, f"BDB block {block_id} ({spec.name})", **params)
     plain = gate(parsed, spec.gates, bdb_version)
     if spec.post is not None:
         plain = spec.post(plain, raw, bdb_version, context or {})
     return plain
+
+
+def block_params(block_id: int, raw: bytes, bdb_version: int, context: dict[int, bytes] | None = None) -> dict[str, Any]:
+    """The parse parameters of a block's schema: ``bdb_version``, ``block_size`` and whatever its
+    registry entry works out from the other blocks (``BlockSpec.params``)."""
+    params: dict[str, Any] = {"bdb_version": bdb_version, "block_size": len(raw)}
+    spec = BLOCKS.get(block_id)
+    if spec is not None and spec.params is not None:
+        params.update(spec.params(bytes(raw), bdb_version, context or {}))
+    return params
 
 
 def build_block(block_id: int, values: dict[str, Any], bdb_version: int, size: int | None = None) -> bytes:

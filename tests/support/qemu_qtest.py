@@ -20,7 +20,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 QEMU = "qemu-system-x86_64"
 CONFIG_BYTES = 256  # the conventional config space: what mechanism #1 reaches
@@ -37,6 +39,46 @@ def qemu_binary() -> str | None:
     return shutil.which(QEMU)
 
 
+# -- the QEMU binaries side by side, one per version ------------------------------------------------------
+
+TOOLS = Path(__file__).resolve().parents[1] / ".tools"  # filled by tests/install-tools.sh, gitignored
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one QEMU version's binary comes from: an environment override, else its usual place."""
+
+    version: str  # "7.2": the major.minor this slot's binary must report
+    env: str
+    where: str  # said in the skip reason
+    skip_file: Path | None = None  # install-tools.sh's reason when its fetch failed
+
+    def binary(self) -> str | None:
+        override = os.environ.get(self.env)
+        if override:
+            return override if os.access(override, os.X_OK) else None
+        if self.version == "7.2":
+            return shutil.which(QEMU) or (f"/usr/bin/{QEMU}" if os.access(f"/usr/bin/{QEMU}", os.X_OK) else None)
+        path = TOOLS / f"qemu-{self.version}" / QEMU
+        return str(path) if os.access(path, os.X_OK) else None
+
+    def missing_reason(self) -> str:
+        why = ""
+        if self.skip_file is not None and self.skip_file.is_file():
+            why = ": " + self.skip_file.read_text(errors="replace").strip().splitlines()[0][:300]
+        override = os.environ.get(self.env)
+        if override:
+            return f"QEMU {self.version}: ${self.env}={override} is not an executable"
+        return f"QEMU {self.version} not found ({self.where}; or set ${self.env}){why}"
+
+
+SLOTS = (
+    Slot("7.2", "IGDSCOPE_QEMU_7_2", f"{QEMU} on PATH or /usr/bin, Debian bookworm's qemu-system-x86"),
+    Slot("10.0", "IGDSCOPE_QEMU_10_0", "tests/.tools/qemu-10.0, fetched from bookworm-backports by tests/install-tools.sh",
+         TOOLS / "qemu-10.0.skip"),
+)
+
+
 def qemu_version(binary: str | None = None, timeout: float = 10.0) -> str | None:
     """``"7.2.22"`` from ``qemu-system-x86_64 --version``, or None."""
     binary = binary or qemu_binary()
@@ -48,6 +90,100 @@ def qemu_version(binary: str | None = None, timeout: float = 10.0) -> str | None
         return None
     m = re.search(r"version (\d+\.\d+(?:\.\d+)?)", out)
     return m.group(1) if m else None
+
+
+def major_minor(text: str) -> tuple[int, int]:
+    major, minor = text.split(".")[:2]
+    return int(major), int(minor)
+
+
+def _help_default(text: str) -> bool | int | str:
+    """QEMU's help prints bool defaults as ``false``/``true`` (7.2) or ``off``/``on`` (10.0)."""
+    t = text.strip().strip('"')
+    if t in ("on", "true"):
+        return True
+    if t in ("off", "false"):
+        return False
+    return int(t, 0) if re.fullmatch(r"-?(0x[0-9a-fA-F]+|\d+)", t) else t
+
+
+_PROP = re.compile(r"^\s*([A-Za-z0-9_.-]+)=<([^>]+)>(.*)$")
+
+
+def device_properties(binary: str, device: str, timeout: float = 20.0) -> dict[str, tuple[str, bool | int | str | None]]:
+    """``{property: (type, default)}`` from ``-device DEVICE,help`` (default None where none is printed)."""
+    try:
+        run = subprocess.run([binary, "-device", f"{device},help"], capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise QtestError(f"{binary} -device {device},help: {exc}") from None
+    props = {}
+    for line in run.stdout.splitlines():
+        m = _PROP.match(line)
+        if not m:
+            continue
+        d = re.search(r"\(default: (.*)\)\s*$", m.group(3))
+        props[m.group(1)] = (m.group(2), _help_default(d.group(1)) if d else None)
+    if not props:
+        raise QtestError(f"{binary} -device {device},help listed no properties: {(run.stderr or run.stdout).strip()[:300]}")
+    return props
+
+
+def qmp(binary: str, machine: str, commands: list[dict], timeout: float = 30.0) -> list:
+    """The ``return`` of each QMP command, asked of a paused ``machine`` over stdio (``-qmp stdio -S``).
+
+    All commands are written at once followed by ``quit``; QEMU answers them in order and exits.
+    Bounded: the run is killed at ``timeout``."""
+    lines = [{"execute": "qmp_capabilities"}, *commands, {"execute": "quit"}]
+    text = "".join(json.dumps(c) + "\n" for c in lines)
+    argv = [binary, "-machine", machine, "-accel", "tcg", "-display", "none", "-nodefaults", "-S", "-qmp", "stdio"]
+    try:
+        run = subprocess.run(argv, input=text, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise QtestError(f"QMP with {binary} ({machine}): {exc}") from None
+    answers = []
+    for line in run.stdout.splitlines():
+        try:
+            msg = json.loads(line)
+        except ValueError:
+            continue
+        if "return" in msg or "error" in msg:
+            answers.append(msg)
+    if len(answers) < len(lines) - 1:  # quit may close before its own answer
+        raise QtestError(f"QMP with {binary} ({machine}) answered {len(answers)} of {len(lines)} commands: "
+                         f"{run.stderr.strip()[:300] or 'no message'}")
+    errors = [a["error"] for a in answers[: len(commands) + 1] if "error" in a]
+    if errors:
+        raise QtestError(f"QMP error: {errors[0]}")
+    return [a["return"] for a in answers[1 : len(commands) + 1]]
+
+
+def pci_functions(query_pci: list) -> dict[str, dict]:
+    """``{"00:1f.0": {"vendor", "device", "class"}}`` from a QMP ``query-pci`` answer (bus 0 and below)."""
+    out = {}
+    for bus in query_pci:
+        for d in bus.get("devices", []):
+            bdf = f"{d['bus']:02x}:{d['slot']:02x}.{d['function']}"
+            out[bdf] = {"vendor": d["id"]["vendor"], "device": d["id"]["device"], "class": d["class_info"]["class"]}
+    return out
+
+
+_QTREE_DEV = re.compile(r"^(\s*)dev: ([^,]+), id")
+_QTREE_ADDR = re.compile(r"^\s*addr = ([0-9a-f]{2})\.([0-7])\b")
+
+
+def qtree_types(qtree: str) -> dict[str, str]:
+    """``{"00:1f.0": QOM type}`` of the PCI functions on bus 0 in ``info qtree`` text."""
+    out, dev = {}, None
+    for line in qtree.splitlines():
+        m = _QTREE_DEV.match(line)
+        if m:
+            dev = m.group(2).strip()
+            continue
+        a = _QTREE_ADDR.match(line)
+        if a and dev is not None:
+            out.setdefault(f"00:{a.group(1)}.{a.group(2)}", dev)
+            dev = None
+    return out
 
 
 def parse_bdf(bdf: str) -> tuple[int, int, int]:

@@ -144,6 +144,58 @@ class ZeroFilled(cs.Subconstruct):
         return Val(res, None, True)
 
 
+class Tables(cs.Construct):
+    """The tables a block reaches through pointers: for each offset of ``offsets`` (a list, from
+    the parse parameters; None for a table not there), ``subcon`` parsed from the ``length``
+    bytes at that offset of the stream -- the block's data, offsets counted from its start -- or
+    None when they do not lie in it. Bytes are only read where they are, whatever a pointer says;
+    the stream position is left where it was (the tables may overlap, precede or follow one
+    another). Block 42 is made of such tables (block 41 holds their pointers)."""
+
+    def __init__(self, offsets: Any, length: Any, subcon: cs.Construct):
+        super().__init__()
+        self.offsets = offsets
+        self.length = length
+        self.subcon = subcon
+
+    def _parse(self, stream, context, path):
+        offsets = cs.evaluate(self.offsets, context) or ()
+        n = cs.evaluate(self.length, context)
+        start = cs.stream_tell(stream, path)
+        end = cs.stream_size(stream)
+        items = cs.ListContainer()
+        for at in offsets:
+            if at is None or at < 0 or n < 0 or at + n > end:
+                items.append(None)
+                continue
+            cs.stream_seek(stream, at, 0, path)
+            data = cs.stream_read(stream, n, path)
+            items.append(self.subcon._parsereport(io.BytesIO(data), context, path))
+        cs.stream_seek(stream, start, 0, path)
+        return items
+
+    def _build(self, obj, stream, context, path):
+        raise cs.ConstructError("tables reached through pointers are built by their block's own builder", path=path)
+
+    def _sizeof(self, context, path):
+        raise cs.SizeofError("tables at pointed-to offsets", path=path)
+
+    def _emitplain(self, gen, st, scope):
+        """Generated plain parser: the same loop, each table parsed from its own bytes."""
+        offsets = gen.assign(gen.expr(self.offsets, scope), "o")
+        n = gen.assign(gen.expr(self.length, scope), "n")
+        out, at = gen.tmp("a"), gen.tmp("o")
+        gen.line(f"{out} = []")
+        with gen.block(f"for {at} in {offsets} or ():"):
+            with gen.block(f"if {at} is None or {at} < 0 or {n} < 0 or {at} + {n} > len({st.buf}):"):
+                gen.line(f"{out}.append(None)")
+                gen.line("continue")
+            sub = gen.substream(gen.assign(f"{st.buf}[{at}:{at} + {n}]", "b"))
+            val = gen.parse(self.subcon, sub, scope)
+            gen.line(f"{out}.append({val.plain})")
+        return Val(out)
+
+
 class EnumIn(cs.Enum):
     """``Enum`` that also builds from the ``{"value": n, "name": ...}`` form of
     :func:`~igdscope.decode.to_plain`, so decoded plain data builds back."""
@@ -274,6 +326,10 @@ class BlockSpec(NamedTuple):
     # builder(values, bdb_version, size) -> bytes: the block's data from its decoded values (the
     # inverse of decoding; None where a block is built by a builder of its own shape)
     builder: Callable[[dict[str, Any], int, int | None], bytes] | None = None
+    # params(raw, bdb_version, context) -> dict: parse parameters the schema reads besides
+    # bdb_version and block_size, worked out from the other blocks (block 42: where its tables
+    # are, from block 41's pointers)
+    params: Callable[[bytes, int, dict[int, bytes]], dict[str, Any]] | None = None
 
 
 def in_range(version: int, lo: int, hi: int | None = None) -> bool:

@@ -47,8 +47,8 @@ from construct import this
 
 from igdscope.binary import DecodeError, build
 from igdscope.schemas.common import Text, merge_values, zero_value
-from igdscope.schemas.vbtblocks.base import BlockSpec, FlatStruct, ZeroFilled, gate, invalid_names, is_zero
-from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings
+from igdscope.schemas.vbtblocks.base import BlockSpec, FlatStruct, Tables, ZeroFilled, gate, invalid_names, is_zero
+from igdscope.schemas.vbtblocks.dtd import DTD_SIZE, EdidDtd, dtd_at, dtd_findings, dtd_plain
 from igdscope.schemas.vbtblocks.panel import (
     PANELS,
     panel_marks,
@@ -622,8 +622,47 @@ LFP_DATA_TAIL_GATES: Gates = {
 }
 BLACK_BORDER_GATES: Gates = {"top": (227, None), "bottom": (227, None), "left": (238, None), "right": (238, None)}
 
-# The block's own layout is given by the pointers (block 41, or generated); the schema keeps the bytes.
-LfpData = cs.Struct("data" / cs.GreedyBytes)
+# The block is made of tables the pointers (block 41, or generated) point to: struct
+# lfp_data_entry's three (fp_timing, dvo_timing, pnp_id) for each of the 16 panels, and the tail
+# at the panel_name pointer. The parse parameters say where they are (:func:`_lfp_data_params`);
+# a table that does not lie in the block is None.
+_FP_TIMING_MEMBERS = cs.Struct(*FpTiming.subcons[:-1])  # all but the terminator
+FpTimingTable = FlatStruct(
+    # the members the table holds before its terminator (read as zeros beyond: dropped by the hook)
+    ZeroFilled(this._params.fp_timing_body, _FP_TIMING_MEMBERS),
+    "terminator" / cs.IfThenElse(this._params.fp_timing_size >= 2, cs.Int16ul, cs.Computed(None)) * "the table's last 2 bytes",
+)
+LfpData = cs.Struct(
+    "fp_timing" / Tables(this._params.fp_timing_offsets, this._params.fp_timing_size, FpTimingTable)
+    * "struct fp_timing of the pointers' size (block 41), per panel",
+    "dvo_timing" / Tables(this._params.dvo_timing_offsets, DTD_SIZE, EdidDtd) * "struct bdb_edid_dtd, per panel",
+    "pnp_id" / Tables(this._params.panel_pnp_id_offsets, PNP_ID_SIZE, PnpId) * "struct bdb_edid_pnp_id, per panel",
+    "tail" / Tables(this._params.panel_name_offset, this._params.tail_size, ZeroFilled(this._params.tail_size, LfpDataTail))
+    * "struct bdb_lfp_data_tail at the panel_name pointer (as much of it as the block holds)",
+)
+
+
+def _lfp_data_params(raw: bytes, bdb_version: int, context: dict[int, bytes]) -> dict[str, Any]:
+    """Where block 42's tables are (its parse parameters), from the pointers i915 uses."""
+    ctx = dict(context)
+    ctx[42] = raw
+    return _table_params(_pointers(ctx, bdb_version), len(raw))
+
+
+_NO_TABLES = {"fp_timing_size": 0, "fp_timing_body": 0, "fp_timing_offsets": (), "dvo_timing_offsets": (),
+              "panel_pnp_id_offsets": (), "panel_name_offset": (), "tail_size": 0}
+
+
+def _table_params(res: _Pointers, size: int) -> dict[str, Any]:
+    ptr = res.data  # None exactly when there are no pointers
+    if ptr is None:
+        return dict(_NO_TABLES)
+    fp_size = res.fp_timing_size or ptr[1]
+    name_at = ptr[NAME_AT]
+    tail = ptr[NAME_AT + 1] and 0 <= name_at < size
+    return {"fp_timing_size": fp_size, "fp_timing_body": max(fp_size - 2, 0),
+            "fp_timing_offsets": ptr[0:NAME_AT:6], "dvo_timing_offsets": ptr[2:NAME_AT:6], "panel_pnp_id_offsets": ptr[4:NAME_AT:6],
+            "panel_name_offset": (name_at,) if tail else (), "tail_size": min(LFP_DATA_TAIL_SIZE, size - name_at) if tail else 0}
 
 
 @lru_cache(maxsize=1024)
@@ -633,41 +672,28 @@ def pnp_mfg_id(mfg_name: int) -> str:
     return "".join(chr(ord("@") + ((be >> s) & 0x1F)) for s in (10, 5, 0))
 
 
-_PNP_ID = struct.Struct("<HHLBB").unpack_from  # struct bdb_edid_pnp_id (PnpId)
-_U16 = struct.Struct("<H").unpack_from
-
-
-def _pnp_at(data: bytes, off: int) -> dict[str, Any]:
-    mfg_name, product_code, serial, mfg_week, mfg_year = _PNP_ID(data, off)
-    return {"mfg_name": mfg_name, "product_code": product_code, "serial": serial, "mfg_week": mfg_week, "mfg_year": mfg_year,
-            "mfg_id": pnp_mfg_id(mfg_name), "year": 1990 + mfg_year}
+def _pnp_view(pnp: dict[str, Any]) -> dict[str, Any]:
+    pnp["mfg_id"] = pnp_mfg_id(pnp["mfg_name"])
+    pnp["year"] = 1990 + pnp["mfg_year"]
+    return pnp
 
 
 @lru_cache(maxsize=64)
-def _fp_timing_reader(size: int) -> Any:
-    """A reader ``(data, off) -> dict`` of fp_timing tables of ``size`` bytes (the terminator in
-    their last 2): one unpack of the members the body (all but the last 2 bytes) holds -- a prefix
-    of :data:`FpTiming`'s, whose members follow each other from byte 0 -- and of the terminator;
-    bytes between the members and the terminator come out as ``unparsed``."""
+def _fp_timing_held(size: int) -> tuple[str, ...]:
+    """The members an fp_timing table of ``size`` bytes holds before its terminator (its last 2
+    bytes): a prefix of :data:`FpTiming`'s, whose members follow each other from byte 0."""
     body = max(size - 2, 0)
-    held = [(name, width) for name, (off, width) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + width <= body]
-    names = tuple(name for name, _ in held)
-    layout = "<" + "".join("H" if width == 2 else "L" for _, width in held)
-    if size >= 2:
-        names += ("terminator",)
-        layout += f"{body - sum(width for _, width in held)}xH"
-    unpack = struct.Struct(layout).unpack_from
-    end = FP_TIMING_FIELDS_END
+    return tuple(name for name, (off, width) in FP_TIMING_OFFSETS.items() if name != "terminator" and off + width <= body)
 
-    def read(data: bytes, off: int) -> dict[str, Any]:
-        out = dict(zip(names, unpack(data, off)))
-        if size < 2:
-            out["terminator"] = None
-        elif body > end:
-            out["unparsed"] = data[off + end : off + body].hex()
-        return out
 
-    return read
+def _fp_timing_view(table: dict[str, Any], size: int) -> dict[str, Any]:
+    """An fp_timing table as parsed (members read as zeros past the table's body) cut to the
+    members it holds, then the terminator, then bytes between them (``unparsed``)."""
+    out = {name: table[name] for name in _fp_timing_held(size)}
+    out["terminator"] = table["terminator"]
+    if "unparsed" in table:
+        out["unparsed"] = table["unparsed"]
+    return out
 
 
 def _panels_held(have: int, at: int, size: int) -> int:
@@ -675,60 +701,48 @@ def _panels_held(have: int, at: int, size: int) -> int:
     return max(0, min(PANELS, (have - at) // size))
 
 
-_LFP_DATA_TAIL = struct.Struct(f"<{PANELS * f'{PANEL_NAME_SIZE}s'}H{PANELS}B{PANELS}B{4 * PANELS}BHH")  # LfpDataTail
-assert _LFP_DATA_TAIL.size == LFP_DATA_TAIL_SIZE
 BLACK_BORDER_MEMBERS = tuple(BLACK_BORDER_GATES)
 assert BLACK_BORDER_MEMBERS == tuple(sc.name for sc in LfpBlackBorder.subcons)  # the order _tail_plain builds them in
-# where the members start in the unpacked tail
-_TAIL_SCALING = PANELS
-_TAIL_DRRS = _TAIL_SCALING + 1
-_TAIL_OVERLAP = _TAIL_DRRS + PANELS
-_TAIL_BORDER = _TAIL_OVERLAP + PANELS
-_TAIL_DUAL = _TAIL_BORDER + 4 * PANELS
 
 
-def _tail_plain(data: bytes, at: int, bdb_version: int, findings: list[str], panels: list[dict[str, Any]]) -> None:
-    """Add the per-panel members of the LFP data tail at ``at`` in block 42's data to the 16
-    ``panels``, gated by version."""
-    chunk = data[at : at + LFP_DATA_TAIL_SIZE]
-    have = len(chunk)
-    t = _LFP_DATA_TAIL.unpack(chunk.ljust(LFP_DATA_TAIL_SIZE, b"\0"))
+def _tail_plain(tail: dict[str, Any], have: int, size: int, bdb_version: int, findings: list[str], panels: list[dict[str, Any]]) -> None:
+    """Add the per-panel members of the LFP data tail (parsed from the ``have`` bytes the block
+    holds of it, zeros beyond) to the 16 ``panels``, gated by version; ``size`` is the block's."""
     offsets = LFP_DATA_TAIL_OFFSETS
     absent = []
     if have < LFP_DATA_TAIL_SIZE:
-        for name, (off, size) in offsets.items():
-            if off + size > have and _in_range(bdb_version, LFP_DATA_TAIL_GATES.get(name)):
+        for name, (off, width) in offsets.items():
+            if off + width > have and _in_range(bdb_version, LFP_DATA_TAIL_GATES.get(name)):
                 if name == "black_border" and bdb_version < 238:
                     if off + 4 * (PANELS - 1) + 2 > have:
                         absent.append(name)
                     continue
                 absent.append(name)
-        _absent(absent, len(data), findings)
+        _absent(absent, size, findings)
     invalid = invalid_names(LFP_DATA_TAIL_GATES, bdb_version)
     columns: list[Column] = []
     odd: list[OddColumn] = []
-    n_names = _panels_held(have, offsets["panel_name"][0], PANEL_NAME_SIZE)
-    columns.append(("panel_name", [name.rstrip(b"\0").decode("latin-1") for name in t[:n_names]]))
+    columns.append(("panel_name", tail["panel_name"][:_panels_held(have, offsets["panel_name"][0], PANEL_NAME_SIZE)]))
     if "scaling_enable" not in absent:
-        values = _flags(t[_TAIL_SCALING])
+        values = _flags(tail["scaling_enable"])
         _gated("scaling_enable", values, values, invalid, columns, odd)
-    for name, first in (("seamless_drrs_min_refresh_rate", _TAIL_DRRS), ("pixel_overlap_count", _TAIL_OVERLAP)):
-        values = t[first : first + _panels_held(have, offsets[name][0], 1)]
+    for name in ("seamless_drrs_min_refresh_rate", "pixel_overlap_count"):
+        values = tuple(tail[name][: _panels_held(have, offsets[name][0], 1)])
         _gated(name, values, values, invalid, columns, odd)
     border_at = offsets["black_border"][0]
     if have >= border_at + 4 * PANELS:
-        borders = [{"top": t[k], "bottom": t[k + 1], "left": t[k + 2], "right": t[k + 3]} for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * PANELS, 4)]
+        borders = tail["black_border"]
     else:  # the panels with at least one border byte in the tail, and their members that are there
         held = max(0, min(PANELS, (have - border_at + 3) // 4))
-        borders = [dict(zip(BLACK_BORDER_MEMBERS, t[k : k + min(4, have - border_at - (k - _TAIL_BORDER))]))
-                   for k in range(_TAIL_BORDER, _TAIL_BORDER + 4 * held, 4)]
+        borders = [{m: b[m] for m in BLACK_BORDER_MEMBERS[: min(4, have - border_at - 4 * k)]}
+                   for k, b in enumerate(tail["black_border"][:held])]
     if invalid_names(BLACK_BORDER_GATES, bdb_version):
         for border in borders:
             gate(border, BLACK_BORDER_GATES, bdb_version)
     _gated("black_border", borders, [not is_zero(b) for b in borders] if "black_border" in invalid else borders, invalid, columns, odd)
-    for name, j in (("dual_lfp_port_sync_enable", _TAIL_DUAL), ("gpu_dithering_for_banding_artifacts", _TAIL_DUAL + 1)):
+    for name in ("dual_lfp_port_sync_enable", "gpu_dithering_for_banding_artifacts"):
         if name not in absent and offsets[name][0] + 2 <= have:
-            values = _flags(t[j])
+            values = _flags(tail[name])
             _gated(name, values, values, invalid, columns, odd)
     _fill(panels, columns, odd)
 
@@ -753,29 +767,21 @@ def _post_lfp_data(plain: dict[str, Any], raw: bytes, bdb_version: int, context:
     panels: list[dict[str, Any]] = []
     lfp1, lfp2 = sel["lfp1"], sel["lfp2"]
     if ptr is not None:
-        size = len(raw)
-        fp_size = res.fp_timing_size or ptr[1]
-        read_fp_timing = _fp_timing_reader(fp_size)
-        # a table is read when it lies in the block: 0 <= offset <= these
-        fp_last, dtd_last, pnp_last = size - fp_size, size - DTD_SIZE, size - PNP_ID_SIZE
+        params = _table_params(res, len(raw))
+        fp_size = params["fp_timing_size"]
         panels = _panel_dicts(sel, [])
         skipped = []
-        for i, entry, fo, do, po in zip(range(PANELS), panels, ptr[0:NAME_AT:6], ptr[2:NAME_AT:6], ptr[4:NAME_AT:6]):
-            held = 0
-            if 0 <= fo <= fp_last:
-                entry["fp_timing"] = read_fp_timing(raw, fo)
-                held = 1
-            if 0 <= do <= dtd_last:
-                entry["dvo_timing"] = dtd_at(raw, do)
-                held += 1
-            if 0 <= po <= pnp_last:
-                entry["pnp_id"] = _pnp_at(raw, po)
-                held += 1
-            if held < 3:
+        for i, entry, fp, dtd, pnp in zip(range(PANELS), panels, plain["fp_timing"], plain["dvo_timing"], plain["pnp_id"]):
+            if fp is not None:
+                entry["fp_timing"] = _fp_timing_view(fp, fp_size)
+            if dtd is not None:
+                entry["dvo_timing"] = dtd_plain(dtd)
+            if pnp is not None:
+                entry["pnp_id"] = _pnp_view(pnp)
+            if fp is None or dtd is None or pnp is None:
                 skipped.append(str(i))
-        name_at = ptr[NAME_AT]
-        if ptr[NAME_AT + 1] and 0 <= name_at < size:
-            _tail_plain(raw, name_at, bdb_version, findings, panels)
+        if plain["tail"]:
+            _tail_plain(plain["tail"][0], params["tail_size"], len(raw), bdb_version, findings, panels)
         if skipped:
             findings.append(f"panel(s) {', '.join(skipped)}: pointers lead outside block 42 ({len(raw)} bytes): tables not read")
         if not res.valid:
@@ -1191,7 +1197,7 @@ SPECS = {
     23: BlockSpec("sdvo_lvds_dtd", _zero_filled(SdvoLvdsDtd), full_size=SDVO_LVDS_DTD_SIZE, post=_post_sdvo_lvds_dtd),
     40: BlockSpec("lfp_options", _zero_filled(LfpOptions), full_size=LFP_OPTIONS_SIZE, post=_post_lfp_options),
     41: BlockSpec("lfp_data_ptrs", LFP_DATA_PTRS_BLOCK, full_size=LFP_DATA_PTRS_SIZE, post=_post_lfp_data_ptrs),
-    42: BlockSpec("lfp_data", LfpData, post=_post_lfp_data),
+    42: BlockSpec("lfp_data", LfpData, post=_post_lfp_data, params=_lfp_data_params),
     43: BlockSpec("lfp_backlight", _zero_filled(LfpBacklight), full_size=LFP_BACKLIGHT_SIZE, post=_post_lfp_backlight),
     44: BlockSpec("lfp_power", _zero_filled(LfpPower), full_size=LFP_POWER_SIZE, post=_post_lfp_power),
 }
