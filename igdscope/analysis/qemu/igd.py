@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from igdscope import platforms
+from igdscope.analysis.qemu import machine
 
 Version = tuple[int, int]
 
@@ -108,13 +109,19 @@ def era(v: Version | None) -> str | None:
 
 
 def opregion_default(v: Version) -> bool:
-    return v >= (10, 1)
+    """x-igd-opregion's default in QEMU ``v`` (from the machine tables)."""
+    return bool(machine.vfio_pci_properties(v).get("x-igd-opregion"))
 
 
 def has_option(v: Version, name: str) -> bool:
-    if name in ("x-igd-legacy-mode", "x-igd-lpc"):
-        return v >= (10, 0)
-    return True
+    """Whether QEMU ``v``'s vfio-pci has the IGD property ``name``."""
+    return name in machine.vfio_pci_properties(v)
+
+
+def q35_at_1f0() -> str:
+    """What q35 puts at guest 00:1f.0 (its own LPC bridge), by the machine tables."""
+    vendor, device, name = machine.chipset("q35")["00:1f.0"]
+    return f"{name} {vendor:04x}:{device:04x} (q35 built-in)"
 
 
 # -- the assignment --------------------------------------------------------------------------------
