@@ -58,7 +58,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     "pve_gangqizai-rpl-13600-legacy-igd.conf": {
         "source": "proxmox", "machine": "pc-i440fx-8.0", "family": "i440fx", "version": "8.0",
-        "firmware": "ovmf", "vga": "none", "hint": "8.0.2", "nodefaults": True, "at_1f0": [],
+        "firmware": "ovmf", "vga": "none", "hint": None, "created": "8.0.2", "nodefaults": True, "at_1f0": [],
         "n_assigned": 2,
         "igd": {"host": "0000:00:02.0", "all_functions": False, "id": "hostpci0", "guest_bus": "pci.0",
                 "guest_slot": 2, "guest_function": 0, "on_root_bus": True,
@@ -72,7 +72,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "pve_i915ovmfpkg-33-cml-i3-10105-q35-addr18.conf": {
         # q35 + OVMF; IGD only via args: -device vfio-pci,host=00:02.0,addr=0x18 (no bus: pcie.0)
         "source": "proxmox", "machine": "q35", "family": "q35", "version": None, "firmware": "ovmf",
-        "vga": "none", "hint": "6.1.0", "at_1f0": [ICH9_LPC], "n_assigned": 1,
+        "vga": "none", "hint": None, "created": "6.1.0", "at_1f0": [ICH9_LPC], "n_assigned": 1,
         "igd": {"host": "0000:00:02.0", "id": None, "guest_bus": "pcie.0", "guest_slot": 0x18,
                 "guest_function": 0, "on_root_bus": True, "romfile": "/usr/share/kvm/i915ovmf.rom",
                 "x_igd_opregion": True, "legacy_igd": False, "origin": "args:"},
@@ -110,7 +110,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "pve_xiongyw-cfl-elitedesk-working.conf": {
         # hostpci0: 0000:00:02 (no function), legacy-igd=1, romfile; machine pc-i440fx-9.2; meta 9.2.0
         "source": "proxmox", "machine": "pc-i440fx-9.2", "family": "i440fx", "version": "9.2",
-        "firmware": "ovmf", "vga": "none", "hint": "9.2.0", "at_1f0": [], "n_assigned": 2,
+        "firmware": "ovmf", "vga": "none", "hint": None, "created": "9.2.0", "at_1f0": [], "n_assigned": 2,
         "igd": {"host": "0000:00:02.0", "all_functions": True, "id": "hostpci0", "guest_bus": "pci.0",
                 "guest_slot": 2, "guest_function": 0, "on_root_bus": True,
                 "romfile": "/usr/share/kvm/igpu-uhd630.rom", "legacy_igd": True, "x_igd_opregion": True,
@@ -207,7 +207,8 @@ def test_world_file(world_vm: Path, name: str) -> None:
     _check(cfg.machine_family, exp["family"], "machine_family")
     _check(cfg.machine_version, exp["version"], "machine_version")
     _check(cfg.firmware, exp["firmware"], "firmware")
-    for key, attr in (("vga", "vga"), ("nodefaults", "nodefaults"), ("hint", "qemu_version_hint")):
+    for key, attr in (("vga", "vga"), ("nodefaults", "nodefaults"), ("hint", "qemu_version_hint"),
+                      ("created", "created_with_qemu")):
         if key in exp:
             _check(getattr(cfg, attr), exp[key], attr)
     _check(cfg.devices_at_1f0, exp["at_1f0"], "devices_at_1f0")
@@ -468,7 +469,9 @@ def test_pve_multifunction_mdev_and_overrides() -> None:
     ))
     a0, a1 = cfg.assigned
     assert a0.host == "0000:00:02.0" and a0.all_functions
-    assert a1.mdev == "i915-GVTg_V5_4" and a1.host is None and a1.options["x-pci-vendor-id"] == "0x8086"
+    # the mdev's parent is named (hostpci1's host): it is the IGD's mdev, not an assumption
+    assert a1.mdev == "i915-GVTg_V5_4" and a1.host == "0000:00:02.0" and not a1.mdev_parent_assumed
+    assert a1.options["x-pci-vendor-id"] == "0x8086" and "host" not in a1.options
 
 
 def test_pve_snapshot_sections_and_description_are_ignored() -> None:
@@ -545,7 +548,9 @@ def test_libvirt_rom_disabled_mdev_and_auto_address() -> None:
     cfg = parse_libvirt(xml)
     a, m = cfg.assigned
     assert a.romfile == "" and a.id == "hostdev0" and a.guest_slot is None and a.on_root_bus is None
-    assert m.mdev == "11111111-2222-3333-4444-555555555555" and m.host is None and m.id == "hostdev1"
+    # an mdev by UUID names no parent: GVT-g's only parent, the IGD, is assumed and flagged
+    assert m.mdev == "11111111-2222-3333-4444-555555555555" and m.id == "hostdev1"
+    assert m.host == "0000:00:02.0" and m.mdev_parent_assumed and not a.mdev_parent_assumed
 
 
 def test_libvirt_snippet_with_qemu_prefix_needs_no_namespace() -> None:
