@@ -21,7 +21,7 @@ import pytest
 from igdscope import capture as capmod
 from igdscope.cli.main import main
 from igdscope.sources import demo
-from tests.support.shared import CORPUS, need
+from tests.support.shared import CORPUS, WORLD, need
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -641,3 +641,109 @@ def test_show_capture_says_how_to_see_one_blob(host_json):
     assert r.returncode == 0
     assert r.stdout.decode().rstrip().endswith(
         "  one blob in full: igdscope show CAPTURE --blob NAME; its raw bytes: igdscope extract opregion|rom|vbt CAPTURE")
+
+
+# ------------------------------------------------------------------------------------------------
+# Files given to the wrong option are named, with the option that reads them (exit 3)
+
+_LIBVIRT_XML = "<domain type='kvm'><os><type machine='pc-i440fx-9.2'>hvm</type></os></domain>\n"
+_PVE_CONF = "hostpci0: 0000:00:02.0,legacy-igd=1\nmachine: pc-i440fx-9.2\nvga: none\n"
+_QEMU_SH = "#!/bin/sh\nqemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=2\n"
+
+
+def _vm_files(tmp_path: Path) -> dict[str, Path]:
+    files = {"win.xml": _LIBVIRT_XML.encode(), "100.conf": _PVE_CONF.encode(), "start.sh": _QEMU_SH.encode(),
+             "x.vbt": b"$VBT" + bytes(200), "x.rom": b"\x55\xaa" + bytes(510),
+             "opregion.bin": b"IntelGraphicsMem" + bytes(8192)}
+    out = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        out[name] = tmp_path / name
+    return out
+
+
+@pytest.mark.parametrize("name, option, needle", [
+    ("win.xml", "--proxmox", "is a libvirt domain XML, not a Proxmox VM config: use igdscope check --libvirt {p}"),
+    ("100.conf", "--libvirt", "is a Proxmox VM config, not a libvirt domain XML: use igdscope check --proxmox {p}"),
+    ("start.sh", "--libvirt", 'is a QEMU command line, not a libvirt domain XML: use igdscope check --vm-args "$(cat {p})"'),
+    ("start.sh", "--proxmox", 'is a QEMU command line, not a Proxmox VM config: use igdscope check --vm-args "$(cat {p})"'),
+    ("x.vbt", "--libvirt", "is a VBT, not a libvirt domain XML: use igdscope show {p}"),
+    ("x.rom", "--proxmox", "is an option ROM, not a Proxmox VM config: use igdscope show {p}"),
+])
+def test_vm_file_of_another_kind_is_named(tmp_path, capsys, host_json, name, option, needle):
+    p = _vm_files(tmp_path)[name]
+    assert main(["check", str(host_json), option, str(p)]) == 3
+    err = capsys.readouterr().err
+    assert err == f"igdscope: {p} {needle.format(p=p)}\n"
+
+
+def test_capture_given_to_a_vm_option_is_named(capsys, host_json):
+    assert main(["check", str(host_json), "--libvirt", str(host_json)]) == 3
+    assert capsys.readouterr().err == f"igdscope: {host_json} is an igdscope capture, not a libvirt domain XML: use igdscope check {host_json}\n"
+
+
+def test_vm_args_text_of_another_kind_is_named(tmp_path, capsys, host_json):
+    for text, what, opt in ((_LIBVIRT_XML, "a libvirt domain XML", "--libvirt"), (_PVE_CONF, "a Proxmox VM config", "--proxmox"),
+                            ("qm set 100 --machine pc --hostpci0 0000:00:02.0,legacy-igd=1\n", "Proxmox qm set commands", "--proxmox")):
+        assert main(["check", str(host_json), "--vm-args", text]) == 3
+        assert capsys.readouterr().err == (f"igdscope: the --vm-args text is {what}, not a QEMU command line: "
+                                           f"save it to a file and use igdscope check {opt} FILE\n")
+    p = _vm_files(tmp_path)["win.xml"]
+    assert main(["check", str(host_json), "--vm-args", str(p)]) == 3
+    err = capsys.readouterr().err
+    assert err == (f"igdscope: --vm-args takes the QEMU command line itself, not a file name; {p} is a libvirt domain XML: "
+                   f"use igdscope check --libvirt {p}\n")
+
+
+def test_world_qm_set_file(capsys, host_json):
+    p = need(WORLD / "vm" / "pve_longqt-35-ptl-qm-set.cmdline")
+    assert main(["check", str(host_json), "--vm-args", p.read_text()]) == 3
+    assert "is Proxmox qm set commands, not a QEMU command line: save it to a file and use igdscope check --proxmox FILE" in capsys.readouterr().err
+    assert main(["check", str(host_json), "--proxmox", str(p), "--json"]) == 0
+    vm = json.loads(capsys.readouterr().out)["vm"]
+    assert (vm["source"], vm["machine"], vm["firmware"]) == ("proxmox", "pc", "ovmf")
+
+
+def test_vm_args_with_a_shebang_keeps_its_machine(capsys, host_json):
+    """A leading comment is not a QEMU start: the -M q35 of the text stands (it once became pc)."""
+    text = "#!/bin/sh\n# my VM\n-M q35 -nodefaults -device vfio-pci,host=00:02.0,bus=pcie.0,addr=0x2\n"
+    assert main(["check", str(host_json), "--vm-args", text, "--json"]) == 0
+    vm = json.loads(capsys.readouterr().out)["vm"]
+    assert (vm["machine"], vm["machine_family"], vm["firmware"]) == ("q35", "q35", "seabios")
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("win.xml", "is a libvirt domain XML, not a capture: use igdscope {cmd} --libvirt {p}"),
+    ("100.conf", "is a Proxmox VM config, not a capture: use igdscope {cmd} --proxmox {p}"),
+    ("start.sh", 'is a QEMU command line, not a capture: use igdscope {cmd} --vm-args "$(cat {p})"'),
+    ("x.vbt", "is a VBT, not a capture: use igdscope show {p}"),
+    ("x.rom", "is an option ROM, not a capture: use igdscope show {p}"),
+    ("opregion.bin", "is an OpRegion, not a capture: use igdscope show {p}"),
+])
+def test_files_where_a_capture_is_expected_are_named(tmp_path, capsys, name, needle):
+    p = _vm_files(tmp_path)[name]
+    for cmd in ("check", "tui"):
+        assert main([cmd, str(p)]) == 3
+        assert capsys.readouterr().err == f"igdscope: {p} {needle.format(p=p, cmd=cmd)}\n"
+
+
+def test_lspci_text_and_garbage_where_a_capture_is_expected(tmp_path, capsys):
+    cfg = demo.igd_config()[:256]
+    text = "00:02.0 VGA compatible controller [0300]: Intel Corporation CoffeeLake-S GT2 [8086:3e92]\n"
+    text += "".join(f"{o:02x}: " + " ".join(f"{b:02x}" for b in cfg[o : o + 16]) + "\n" for o in range(0, 256, 16))
+    p = tmp_path / "lspci.txt"
+    p.write_text(text)
+    assert main(["check", str(p)]) == 3
+    assert capsys.readouterr().err == f"igdscope: {p} is lspci text, not a capture: use igdscope show {p}\n"
+    g = tmp_path / "g.bin"
+    g.write_bytes(b"\xff\xfe\x00garbage")
+    assert main(["check", str(g)]) == 3
+    err = capsys.readouterr().err
+    assert err.startswith(f"igdscope: {g}: unknown kind (10 bytes") and "not an igdscope capture" in err and "utf-8" not in err
+
+
+def test_show_and_diff_name_vm_definitions(tmp_path, capsys):
+    files = _vm_files(tmp_path)
+    for args in (["show", str(files["win.xml"])], ["diff", str(files["win.xml"]), str(files["win.xml"])]):
+        assert main(args) == 3
+        assert capsys.readouterr().err == f"igdscope: {files['win.xml']} is a libvirt domain XML: use igdscope check --libvirt {files['win.xml']}\n"

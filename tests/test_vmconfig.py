@@ -58,7 +58,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     },
     "pve_gangqizai-rpl-13600-legacy-igd.conf": {
         "source": "proxmox", "machine": "pc-i440fx-8.0", "family": "i440fx", "version": "8.0",
-        "firmware": "ovmf", "vga": "none", "hint": "8.0.2", "nodefaults": True, "at_1f0": [],
+        "firmware": "ovmf", "vga": "none", "hint": None, "created": "8.0.2", "nodefaults": True, "at_1f0": [],
         "n_assigned": 2,
         "igd": {"host": "0000:00:02.0", "all_functions": False, "id": "hostpci0", "guest_bus": "pci.0",
                 "guest_slot": 2, "guest_function": 0, "on_root_bus": True,
@@ -72,7 +72,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "pve_i915ovmfpkg-33-cml-i3-10105-q35-addr18.conf": {
         # q35 + OVMF; IGD only via args: -device vfio-pci,host=00:02.0,addr=0x18 (no bus: pcie.0)
         "source": "proxmox", "machine": "q35", "family": "q35", "version": None, "firmware": "ovmf",
-        "vga": "none", "hint": "6.1.0", "at_1f0": [ICH9_LPC], "n_assigned": 1,
+        "vga": "none", "hint": None, "created": "6.1.0", "at_1f0": [ICH9_LPC], "n_assigned": 1,
         "igd": {"host": "0000:00:02.0", "id": None, "guest_bus": "pcie.0", "guest_slot": 0x18,
                 "guest_function": 0, "on_root_bus": True, "romfile": "/usr/share/kvm/i915ovmf.rom",
                 "x_igd_opregion": True, "legacy_igd": False, "origin": "args:"},
@@ -110,7 +110,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "pve_xiongyw-cfl-elitedesk-working.conf": {
         # hostpci0: 0000:00:02 (no function), legacy-igd=1, romfile; machine pc-i440fx-9.2; meta 9.2.0
         "source": "proxmox", "machine": "pc-i440fx-9.2", "family": "i440fx", "version": "9.2",
-        "firmware": "ovmf", "vga": "none", "hint": "9.2.0", "at_1f0": [], "n_assigned": 2,
+        "firmware": "ovmf", "vga": "none", "hint": None, "created": "9.2.0", "at_1f0": [], "n_assigned": 2,
         "igd": {"host": "0000:00:02.0", "all_functions": True, "id": "hostpci0", "guest_bus": "pci.0",
                 "guest_slot": 2, "guest_function": 0, "on_root_bus": True,
                 "romfile": "/usr/share/kvm/igpu-uhd630.rom", "legacy_igd": True, "x_igd_opregion": True,
@@ -207,7 +207,8 @@ def test_world_file(world_vm: Path, name: str) -> None:
     _check(cfg.machine_family, exp["family"], "machine_family")
     _check(cfg.machine_version, exp["version"], "machine_version")
     _check(cfg.firmware, exp["firmware"], "firmware")
-    for key, attr in (("vga", "vga"), ("nodefaults", "nodefaults"), ("hint", "qemu_version_hint")):
+    for key, attr in (("vga", "vga"), ("nodefaults", "nodefaults"), ("hint", "qemu_version_hint"),
+                      ("created", "created_with_qemu")):
         if key in exp:
             _check(getattr(cfg, attr), exp[key], attr)
     _check(cfg.devices_at_1f0, exp["at_1f0"], "devices_at_1f0")
@@ -468,7 +469,9 @@ def test_pve_multifunction_mdev_and_overrides() -> None:
     ))
     a0, a1 = cfg.assigned
     assert a0.host == "0000:00:02.0" and a0.all_functions
-    assert a1.mdev == "i915-GVTg_V5_4" and a1.host is None and a1.options["x-pci-vendor-id"] == "0x8086"
+    # the mdev's parent is named (hostpci1's host): it is the IGD's mdev, not an assumption
+    assert a1.mdev == "i915-GVTg_V5_4" and a1.host == "0000:00:02.0" and not a1.mdev_parent_assumed
+    assert a1.options["x-pci-vendor-id"] == "0x8086" and "host" not in a1.options
 
 
 def test_pve_snapshot_sections_and_description_are_ignored() -> None:
@@ -545,7 +548,9 @@ def test_libvirt_rom_disabled_mdev_and_auto_address() -> None:
     cfg = parse_libvirt(xml)
     a, m = cfg.assigned
     assert a.romfile == "" and a.id == "hostdev0" and a.guest_slot is None and a.on_root_bus is None
-    assert m.mdev == "11111111-2222-3333-4444-555555555555" and m.host is None and m.id == "hostdev1"
+    # an mdev by UUID names no parent: GVT-g's only parent, the IGD, is assumed and flagged
+    assert m.mdev == "11111111-2222-3333-4444-555555555555" and m.id == "hostdev1"
+    assert m.host == "0000:00:02.0" and m.mdev_parent_assumed and not a.mdev_parent_assumed
 
 
 def test_libvirt_snippet_with_qemu_prefix_needs_no_namespace() -> None:
@@ -624,3 +629,232 @@ def test_garbage_under_the_size_limit_is_bounded() -> None:
         except BadInput:
             pass
     assert time.perf_counter() - t0 < 20
+
+
+# ------------------------------------------------------------------------------------------------
+# Quoted errors wrapped onto several lines (issue #22)
+
+_OPREGION_ERR = "vfio error: 0000:00:02.0: does not support requested IGD OpRegion feature: No such device"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # wrapped inside the message
+        "qemu-system-x86_64: -device vfio-pci,host=00:02.0,bus=pci.0,addr=0x2,x-igd-opregion=on: vfio error: "
+        "0000:00:02.0: does not\nsupport requested IGD OpRegion feature: No such device\n",
+        # wrapped inside the quoted option, before its message starts
+        "qemu-system-x86_64: -device vfio-pci,host=00:02.0,bus=pci.0,addr=0x2,\nx-igd-opregion=on: vfio error: "
+        "0000:00:02.0: does not support requested IGD OpRegion feature: No such device\n",
+    ],
+    ids=["in-message", "in-option"],
+)
+def test_wrapped_qemu_error_is_joined_and_its_option_read(text: str) -> None:
+    cfg = parse_qemu_cmdline(text)
+    assert cfg.errors_quoted == [_OPREGION_ERR]
+    igd = cfg.igd
+    assert (igd.host, igd.guest_bus, igd.guest_slot, igd.x_igd_opregion, igd.origin) == (
+        "0000:00:02.0", "pci.0", 2, True, "QEMU error echo")
+    assert cfg.unparsed == []  # the continuation line is not read as a command
+
+
+def test_error_quoted_in_a_comment_is_collected_but_is_not_an_option() -> None:
+    text = (
+        "#!/bin/sh\n"
+        "# last time it said:\n"
+        "# qemu-system-x86_64: -device vfio-pci,host=00:02.0,addr=2: PCI: slot 2 function 0 not\n"
+        "#   available for vfio-pci, in use by VGA\n"
+        "qemu-system-x86_64 -M q35 -nodefaults -device vfio-pci,host=00:02.0,bus=pcie.0,addr=0x10\n"
+    )
+    cfg = parse_qemu_cmdline(text)
+    assert cfg.errors_quoted == ["PCI: slot 2 function 0 not available for vfio-pci, in use by VGA"]
+    assert len(cfg.assigned) == 1 and cfg.igd.guest_slot == 0x10  # the commented addr=2 is not data
+    assert cfg.machine_family == "q35"
+
+
+def test_proxmox_description_and_task_error_wrapped() -> None:
+    cfg = parse_proxmox(_pve(
+        "#kvm: -device vfio-pci,host=0000:00:02.0,id=hostpci0,bus=pci.0,addr=0x2: vfio 0000:00:02.0: failed to",
+        "#%20setup container for group 1: No available IOMMU models",
+        "hostpci0: 0000:00:02.0,legacy-igd=1", "machine: pc-i440fx-9.2", "vga: none",
+        "TASK ERROR: start failed: QEMU exited", "with code 1",
+    ))
+    assert cfg.errors_quoted == [
+        "vfio 0000:00:02.0: failed to setup container for group 1: No available IOMMU models",
+        "TASK ERROR: start failed: QEMU exited with code 1",
+    ]
+    assert cfg.igd.legacy_igd and cfg.machine_version == "9.2" and cfg.unparsed == []
+
+
+def test_wrapped_error_stops_at_the_next_command() -> None:
+    text = (
+        "qemu-system-x86_64: -device vfio-pci,host=00:02.0: vfio 0000:00:02.0: group 1 is not viable\n"
+        "qemu-system-x86_64 -M q35 -device vfio-pci,host=00:02.0,bus=pcie.0,addr=2\n"
+    )
+    cfg = parse_qemu_cmdline(text)
+    assert cfg.errors_quoted == ["vfio 0000:00:02.0: group 1 is not viable"]
+    assert cfg.machine_family == "q35" and cfg.igd.guest_bus == "pcie.0"
+
+
+# ------------------------------------------------------------------------------------------------
+# Comments, shebangs and other commands are never a QEMU start
+
+
+def test_comments_and_shebang_never_start_qemu_with_bare_args() -> None:
+    text = "#!/bin/sh\n# my IGD VM\n\n-M q35 -nodefaults -device vfio-pci,host=00:02.0,bus=pcie.0,addr=2 # -M pc\n"
+    cfg = parse_qemu_cmdline(text, bare_args=True)
+    assert (cfg.machine, cfg.machine_family, cfg.firmware) == ("q35", "q35", "seabios")
+    assert cfg.igd.on_root_bus is True
+    # bare options are the invocation: QEMU's defaults apply to what they leave out
+    cfg = parse_qemu_cmdline("# comment\n-device vfio-pci,host=00:02.0,addr=2\n", bare_args=True)
+    assert (cfg.machine_family, cfg.firmware) == ("i440fx", "seabios")
+    # without bare_args a fragment says nothing about the machine
+    assert parse_qemu_cmdline("# comment\n-device vfio-pci,host=00:02.0,addr=2\n").machine_family is None
+    with pytest.raises(BadInput, match="no QEMU options found"):
+        parse_qemu_cmdline("#!/bin/sh\n# -M q35 -device vfio-pci,host=00:02.0\n", bare_args=True)
+
+
+def test_non_qemu_commands_are_not_an_invocation() -> None:
+    text = (
+        "echo qemu-system-x86_64 -M pc\n"
+        "modprobe vfio-pci ids=8086:3e92\n"
+        "if [ -e /dev/vfio/1 ]; then qemu-system-x86_64 -M q35 -nodefaults "
+        "-device vfio-pci,host=00:02.0,bus=pcie.0,addr=0x2; fi\n"
+    )
+    cfg = parse_qemu_cmdline(text)
+    assert cfg.machine == "q35" and len(cfg.assigned) == 1 and cfg.igd.guest_address == "00:02.0"
+    with pytest.raises(BadInput):
+        parse_qemu_cmdline("echo qemu-system-x86_64 -M pc\nvirsh start win10\n", bare_args=True)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("qemu_")))
+def test_world_command_lines_read_the_same_as_vm_args(world_vm: Path, name: str) -> None:
+    """Header comments and shebangs never make a QEMU start: read as --vm-args text, every world
+    command line gives the machine and firmware a person reads off it."""
+    path = world_vm / name
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    cfg = parse_qemu_cmdline(path.read_text(encoding="utf-8"), bare_args=True)
+    exp = EXPECTED[name]
+    if name.startswith("qemu_awilliam"):  # a bare fragment: as --vm-args it is the whole invocation
+        assert (cfg.machine_family, cfg.firmware) == ("i440fx", "seabios")
+    else:
+        assert (cfg.machine_family, cfg.firmware) == (exp["family"], exp["firmware"])
+    assert cfg.igd.host == exp["igd"]["host"]
+
+
+# ------------------------------------------------------------------------------------------------
+# Which kind of VM definition a text is
+
+
+def test_vm_kind_names_qm_set_files(world_vm: Path) -> None:
+    from igdscope.decode.vmtext import vm_kind
+
+    text = (world_vm / "pve_longqt-35-ptl-qm-set.cmdline").read_text(encoding="utf-8")
+    assert vm_kind(text) == "proxmox" and vm_kind(text, detail=True) == "proxmox-qm"
+    conf = (world_vm / "pve_xiongyw-cfl-elitedesk-working.conf").read_text(encoding="utf-8")
+    assert vm_kind(conf, detail=True) == "proxmox"
+    xml = (world_vm / "libvirt_rikka0w0-skl-hd530-i440fx.xml").read_text(encoding="utf-8")
+    assert vm_kind(xml, detail=True) == "libvirt"
+    assert vm_kind("#!/bin/sh\n# hello\n", detail=True) is None
+
+
+# ------------------------------------------------------------------------------------------------
+# libvirt errors point at the user's lines
+
+
+def test_libvirt_truncated_file_names_its_own_last_line() -> None:
+    lines = ["<domain type='kvm'>", "  <name>win</name>", "  <os>", "    <type machine='pc-q35-9.2'>hvm</type>",
+             "  </os>", "  <devices>"] + [f"    <disk type='file' device='disk'><source file='/d{i}'/></disk>" for i in range(9)] + [
+             "    <hostdev mode='subsystem' type='pci'>"]
+    assert len(lines) == 16
+    with pytest.raises(BadInput) as exc:
+        parse_libvirt("\n".join(lines) + "\n")
+    assert str(exc.value) == "libvirt XML: truncated: the text ends (line 16) before every element is closed"
+
+
+def test_libvirt_error_line_and_column_are_the_files() -> None:
+    text = "<?xml version='1.0'?>\n<domain>\n  <devices>\n    <hostdev mode='subsystem' type='pci'>\n  </devices>\n</domain>\n"
+    with pytest.raises(BadInput) as exc:
+        parse_libvirt(text)
+    # expat points at the name of the closing tag: line 5, third character after the two spaces
+    assert str(exc.value) == "libvirt XML: not well-formed at line 5, column 5: mismatched tag"
+    with pytest.raises(BadInput) as exc:
+        parse_libvirt("<domain><name>a & b</name></domain>")
+    assert "at line 1, column 18:" in str(exc.value)  # column of the user's text, not the wrapper's
+
+
+# ------------------------------------------------------------------------------------------------
+# Which QEMU runs: created-with versus running versus machine type
+
+
+def test_created_with_qemu_is_never_the_running_qemu() -> None:
+    cfg = parse_proxmox(_pve("hostpci0: 0000:00:02.0,legacy-igd=1", "machine: pc-q35-8.1+pve0",
+                             "meta: creation-qemu=9.0.2,ctime=1700000000", "vga: none"))
+    assert cfg.created_with_qemu == "9.0.2" and cfg.qemu_version_hint is None
+    assert (cfg.machine_family, cfg.machine_version) == ("q35", "8.1")
+
+
+@pytest.mark.parametrize(
+    "machine, family, version",
+    [("pc-q35-10.1", "q35", "10.1"), ("pc-i440fx-9.2+pve1", "i440fx", "9.2"), ("pc-q35-8.1+pve0", "q35", "8.1"),
+     ("q35", "q35", None), ("pc", "i440fx", None), ("q35+pve0", "q35", None), ("pc-1.0", "i440fx", "1.0"),
+     ("pc-i440fx-rhel7.6.0", "i440fx", None)],
+)
+def test_machine_version_is_the_machine_types(machine: str, family: str, version: str | None) -> None:
+    cfg = parse_qemu_cmdline(f"qemu-system-x86_64 -machine {machine} -device vfio-pci,host=00:02.0")
+    assert (cfg.machine_family, cfg.machine_version, cfg.qemu_version_hint) == (family, version, None)
+
+
+@pytest.mark.parametrize(
+    "binary, version",
+    [("/opt/qemu-10.0.2/bin/qemu-system-x86_64", "10.0.2"), ("/usr/bin/qemu-system-x86_64", None),
+     ("/usr/bin/qemu-system-x86_64-9.2", "9.2"), ("/opt/python3.11/bin/qemu-system-x86_64", None),
+     ("/opt/qemu/9.1.0/bin/qemu-system-x86_64", "9.1.0"), ("/usr/libexec/qemu-kvm", None)],
+)
+def test_running_qemu_only_from_a_versioned_binary(binary: str, version: str | None) -> None:
+    assert parse_qemu_cmdline(f"{binary} -M pc -device vfio-pci,host=00:02.0").qemu_version_hint == version
+    xml = f"<domain type='kvm'><devices><emulator>{binary}</emulator></devices></domain>"
+    assert parse_libvirt(xml).qemu_version_hint == version
+
+
+# ------------------------------------------------------------------------------------------------
+# GVT-g mdevs
+
+
+_UUID = "a297db4a-f4c2-11e6-90f6-d3b88d6c9525"
+
+
+def test_qemu_sysfsdev_mdev_is_the_igds() -> None:
+    cfg = parse_qemu_cmdline(f"qemu-system-x86_64 -M pc -vga none -device vfio-pci,"
+                             f"sysfsdev=/sys/bus/mdev/devices/{_UUID},display=on,x-igd-opregion=on")
+    igd = cfg.igd
+    assert igd is not None and (igd.mdev, igd.host, igd.mdev_parent_assumed) == (_UUID, "0000:00:02.0", True)
+    assert igd.x_igd_opregion is True and igd.options["display"] == "on"
+    assert any("parent is not named" in n for n in cfg.notes)
+    # the parent named in the path
+    cfg = parse_qemu_cmdline(f"qemu-system-x86_64 -M pc -device vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:00:02.0/{_UUID}")
+    assert (cfg.igd.mdev, cfg.igd.host, cfg.igd.mdev_parent_assumed) == (_UUID, "0000:00:02.0", False)
+    # sysfsdev naming a PCI device is plain assignment
+    cfg = parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,sysfsdev=/sys/bus/pci/devices/0000:00:02.0")
+    assert (cfg.igd.mdev, cfg.igd.host) == (None, "0000:00:02.0")
+
+
+def test_libvirt_and_proxmox_mdevs_assign_the_igd() -> None:
+    xml = f"""<domain type='kvm'><os><type machine='pc-i440fx-9.2'>hvm</type></os><devices>
+      <hostdev mode='subsystem' type='mdev' managed='no' model='vfio-pci' display='on'>
+        <source><address uuid='{_UUID}'/></source></hostdev>
+      <hostdev mode='subsystem' type='mdev' model='vfio-ap'><source><address uuid='{_UUID[:-1]}6'/></source></hostdev>
+    </devices></domain>"""
+    cfg = parse_libvirt(xml)
+    assert len(cfg.assigned) == 1  # vfio-ap is not a PCI device
+    igd = cfg.igd
+    assert (igd.mdev, igd.host, igd.mdev_parent_assumed, igd.options["display"]) == (_UUID, "0000:00:02.0", True, "on")
+    cfg = parse_proxmox(_pve("hostpci0: 0000:00:02.0,mdev=i915-GVTg_V5_4", "machine: pc-i440fx-9.2", "vga: none"))
+    igd = cfg.igd
+    assert (igd.mdev, igd.host, igd.mdev_parent_assumed, igd.id) == ("i915-GVTg_V5_4", "0000:00:02.0", False, "hostpci0")
+
+
+def test_libvirt_host_function_is_kept(world_vm: Path) -> None:
+    cfg = parse_libvirt((world_vm / "libvirt_longqt-27-hostdev-function1-freeze.xml").read_text(encoding="utf-8"))
+    assert [a.host for a in cfg.assigned] == ["0000:00:02.1"] and cfg.assigned[0].mdev is None

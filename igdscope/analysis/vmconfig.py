@@ -45,6 +45,12 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from igdscope.decode.vmtext import PVE_KEY as _PVE_KEY
+from igdscope.decode.vmtext import PVE_KNOWN as _PVE_KNOWN
+from igdscope.decode.vmtext import QEMU_BIN as _QEMU_BIN
+from igdscope.decode.vmtext import QEMU_ECHO as _ECHO
+from igdscope.decode.vmtext import QEMU_ECHO_OPT as _ECHO_OPT
+from igdscope.decode.vmtext import vm_kind
 from igdscope.errors import BadInput
 
 MAX_TEXT_CHARS = 2 * 1024 * 1024  # real definitions are a few KiB; snapshots make PVE files longer
@@ -101,7 +107,10 @@ class Assigned:
     x_pci_class_code: int | None = None
     legacy_igd: bool = False  # Proxmox hostpci flag
     pcie: bool | None = None  # Proxmox hostpci flag
-    mdev: str | None = None  # Proxmox mdev type, or the mdev UUID from sysfsdev=
+    mdev: str | None = None  # Proxmox mdev type, or the mdev UUID from sysfsdev= / libvirt <source uuid>
+    # an mdev (GVT-g) whose parent device the input does not name: host is the IGD 0000:00:02.0,
+    # the only parent GVT-g creates mdevs on
+    mdev_parent_assumed: bool = False
     multifunction: bool | None = None
     hotplugged: bool | None = None  # False for cold-plugged definitions; None when unknowable
     origin: str = ""  # "-device", "hostpci0", "<hostdev>", "-set only", "<qemu:override> only"
@@ -129,7 +138,10 @@ class VmConfig:
     firmware: str | None = None  # "seabios", "ovmf", None = unknown
     vga: str | None = None  # -vga / Proxmox vga / libvirt primary video model, as written
     nodefaults: bool | None = None
+    # the QEMU that runs the VM, only when the input names it (a versioned binary or libvirt
+    # <emulator> path); never a machine type's version (that is machine_version, a lower bound)
     qemu_version_hint: str | None = None
+    created_with_qemu: str | None = None  # Proxmox meta: creation-qemu=, the QEMU the VM was created with
     assigned: list[Assigned] = field(default_factory=list)
     devices_at_1f0: list[str] | None = None  # None = unknown (machine unknown)
     devices: list[GuestDevice] = field(default_factory=list)
@@ -324,11 +336,22 @@ _VERSION_IN_PATH = re.compile(r"(?<![\d.])(\d{1,2}\.\d{1,2}(?:\.\d{1,3})?)(?![\d
 
 
 def _version_from_binary(path: str) -> str | None:
-    base = path.rsplit("/", 1)[-1]
-    if re.fullmatch(r"qemu-system-[\w-]+|qemu-kvm|kvm", base) and "/" not in path:
+    """The QEMU version a binary's path names (``/opt/qemu-10.0.2/bin/qemu-system-x86_64``,
+    ``qemu-system-x86_64-9.2``): a version in the binary's name or in a directory named after QEMU
+    (``qemu-9.2``, ``qemu/9.2.0``); None for other numbers (``/opt/python3.11/...``)."""
+    parts = [p for p in path.strip().split("/") if p]
+    if not parts:
         return None
-    m = _VERSION_IN_PATH.search(path)
-    return m[1] if m else None
+    for k in range(len(parts) - 1, -1, -1):
+        comp = parts[k]
+        named = "qemu" in comp.lower() or (k > 0 and "qemu" in parts[k - 1].lower() and re.fullmatch(r"v?[\d.]+", comp))
+        if k == len(parts) - 1:
+            comp = re.sub(r"^(?:qemu-system-x86_64|qemu-system-i386)", "", comp)  # x86_64 is no version
+        if named:
+            m = _VERSION_IN_PATH.search(comp)
+            if m:
+                return m[1]
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,6 +372,7 @@ class _Dev:
     pcie: bool | None = None
     all_functions: bool = False
     mdev: str | None = None
+    mdev_parent: str | None = None  # the parent device of an mdev, when the input names it
     hotplugged: bool | None = False
 
 
@@ -727,8 +751,20 @@ class _Builder:
         sysfs = p.get("sysfsdev")
         if isinstance(sysfs, str):
             tail = sysfs.rstrip("/").rsplit("/", 1)[-1]
-            if "/mdev/" in sysfs or re.fullmatch(r"[0-9a-fA-F-]{36}", tail):
+            if "/mdev/" in sysfs or _UUID.fullmatch(tail) or d.mdev:
                 a.mdev = a.mdev or tail
+                parent = d.mdev_parent
+                if parent is None:
+                    # /sys/bus/pci/devices/0000:00:02.0/UUID names the parent; /sys/bus/mdev/devices/UUID does not
+                    pm = re.search(r"/([0-9a-fA-F]{4,8}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7])/[^/]+/?$", sysfs)
+                    norm = normalise_host(pm[1]) if pm else None
+                    parent = norm[0] if norm else None
+                if parent is not None:
+                    a.host = parent
+                elif a.host is None:
+                    a.host, a.mdev_parent_assumed = "0000:00:02.0", True
+                    self.note(f"{a.id or 'mdev ' + a.mdev}: mediated device (GVT-g) whose parent is not named here; "
+                              "taken as the IGD 0000:00:02.0, the only device GVT-g creates mdevs on")
             else:
                 norm = normalise_host(tail)
                 if norm:
@@ -778,6 +814,9 @@ class _Builder:
         if a.host and a.host.startswith("0000:00:02.") and not a.host.endswith(".0"):
             self.note(f"{a.id or a.host}: host {a.host} is not function 0 of slot 00:02 (the IGD is 00:02.0)")
         return a
+
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _s(v: Any) -> str | None:
@@ -841,11 +880,6 @@ _DQ_PIECE = re.compile(
 )
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.S)
 _PROMPT = re.compile(r"^[\w.-]+@[\w.-]+:\S*[#$]$")
-_QEMU_BIN = re.compile(r"^(?:.*/)?(?:qemu-system-[\w.-]+|qemu-kvm|kvm)(?:\.exe)?$")
-_ECHO = re.compile(
-    r"^\s*(?:\d{4}-\d\d-\d\dT[\d:.]+Z?\s+)?(?P<prog>(?:\S*/)?(?:qemu-system-[\w.-]+|qemu-kvm|kvm))(?:\[\d+\])?:\s+(?P<rest>\S.*)$"
-)
-_ECHO_OPT = re.compile(r"^(?P<opt>-{1,2}[A-Za-z][\w-]*)\s+(?P<arg>\S+?):\s+(?P<msg>.+)$")
 
 
 @dataclass
@@ -990,31 +1024,108 @@ class _Env:
         return raw
 
 
+# Words that start a shell command or a config line: a line starting with one never continues a
+# wrapped error message.
+_NOT_CONTINUATION_WORDS = frozenset(
+    """sudo exec echo printf cd export declare local set unset if then else elif fi for while do done case
+    esac function return exit sleep modprobe rmmod insmod virsh qm pvesh systemctl cat ls cp mv rm mkdir
+    chmod chown ln kill wait source . eval trap test [ [[ { } ! time nice nohup taskset numactl env chrt
+    ionice read shift""".split()
+)
+_ECHO_MAX_WRAP = 6  # continuation lines joined onto one quoted error
+
+
+def _continues(line: str, *, loose: bool) -> bool:
+    """Is ``line`` (comment marker already removed) the wrapped rest of an error message?  ``loose``
+    when the message so far is cut inside the option it quotes (no ``: message`` yet)."""
+    s = line.strip()
+    if not s or s.startswith(("-", "#", "<", "$", "/", "./")) or s.endswith("\\"):
+        return False
+    if _ECHO.match(s) or re.match(r"^TASK ERROR:", s) or _PROMPT.match(s.split(None, 1)[0]):
+        return False
+    first = s.split(None, 1)[0]
+    if _QEMU_BIN.match(first) or first in _NOT_CONTINUATION_WORDS:
+        return False
+    if loose:
+        return True
+    if s.startswith("[") or _ASSIGN.match(first):
+        return False
+    km = _PVE_KEY.match(s)
+    return not (km and _PVE_KNOWN.match(km[1]))
+
+
+def _quoted_error(lines: list[str], i: int, comment: bool) -> tuple[str, tuple[str, str] | None, int] | None:
+    """The QEMU / Proxmox error quoted at ``lines[i]``, joined across the lines it is wrapped onto:
+    (message, (option, argument) or None, index of the next line), or None when the line is not an
+    error.  ``comment``: the lines are ``#`` comments (a description), read without the marker."""
+
+    def body(k: int) -> str | None:
+        ln = lines[k]
+        if comment:
+            st = ln.lstrip()
+            if not st.startswith("#"):
+                return None
+            return _pve_unescape(st.lstrip("#"))
+        return None if ln.lstrip().startswith("#") else ln
+
+    first = body(i)
+    if first is None or not first.strip():
+        return None
+    task = re.match(r"^\s*(TASK ERROR:\s*\S.*)$", first)
+    m = _ECHO.match(first)
+    if task:
+        text = task[1].strip()
+    elif m:
+        text = m["rest"].strip()
+        if not (text.startswith("-") or m["prog"] != "kvm" or re.search(r"error|fail|cannot|not ", text, re.I)):
+            return None  # a Proxmox "kvm: 1" line
+    else:
+        return None
+    k = i + 1
+    while k < len(lines) and k - i <= _ECHO_MAX_WRAP:
+        nxt = body(k)
+        cut_in_option = bool(m) and text.startswith("-") and _ECHO_OPT.match(text) is None
+        if nxt is None or not _continues(nxt, loose=cut_in_option):
+            break
+        sep = "" if cut_in_option and text.endswith((",", "=", ":")) else " "
+        text = text + sep + nxt.strip()
+        k += 1
+    if task:
+        return text, None, k
+    mo = _ECHO_OPT.match(text)
+    if mo:
+        return mo["msg"].strip(), (mo["opt"], mo["arg"]), k
+    if text.startswith("-"):
+        return None  # an option echoed without a message: not an error line
+    return text, None, k
+
+
+def _pve_unescape(text: str) -> str:
+    """qemu-server writes a description's special characters as %XX."""
+    return re.sub(r"%([0-9A-Fa-f]{2})", lambda mm: chr(int(mm[1], 16)), text) if "%" in text else text
+
+
 def _echo_lines(text: str, b: _Builder) -> tuple[str, dict[int, tuple[str, str]]]:
-    """Take QEMU error echoes out of the text: the message goes to errors_quoted, the option and
-    argument are kept as a command fragment."""
+    """Take QEMU error echoes out of the text: the message (joined across wrapped lines) goes to
+    errors_quoted, the option and argument are kept as a command fragment.  An error quoted in a
+    ``#`` comment is collected too, but its option is not part of the command line."""
     echoes: dict[int, tuple[str, str]] = {}
     lines = text.split("\n")
-    for i, ln in enumerate(lines):
-        if not ln.strip() or ln.lstrip().startswith("#"):
+    i = 0
+    while i < len(lines):
+        comment = lines[i].lstrip().startswith("#")
+        q = _quoted_error(lines, i, comment)
+        if q is None:
+            i += 1
             continue
-        m = _ECHO.match(ln)
-        if not m:
-            if re.match(r"^\s*TASK ERROR:\s*\S", ln):
-                b.cfg.errors_quoted.append(ln.strip())
-                lines[i] = ""
-            continue
-        rest = m["rest"]
-        mo = _ECHO_OPT.match(rest)
-        if mo:
-            b.cfg.errors_quoted.append(mo["msg"].strip())
-            echoes[i] = (mo["opt"], mo["arg"])
+        msg, opt, nxt = q
+        b.cfg.errors_quoted.append(msg)
+        for k in range(i, nxt):
+            lines[k] = "" if not comment else "#"
+        if opt is not None and not comment:
+            echoes[i] = opt
             lines[i] = f"__igdscope_echo_{i}__"
-        elif rest.startswith("-") or (m["prog"] == "kvm" and not re.search(r"error|fail|cannot|not ", rest, re.I)):
-            continue  # an invocation / a Proxmox "kvm: 1" line, not an error echo
-        else:
-            b.cfg.errors_quoted.append(rest.strip())
-            lines[i] = ""
+        i = nxt
     return "\n".join(lines), echoes
 
 
@@ -1022,8 +1133,15 @@ def _echo_lines(text: str, b: _Builder) -> tuple[str, dict[int, tuple[str, str]]
 # QEMU command lines
 
 
-def parse_qemu_cmdline(text: str | bytes) -> VmConfig:
-    """A QEMU command line, shell script or fragment (see module docstring)."""
+_SHELL_LEADERS = frozenset({"then", "do", "else", "{", "!", "time", "command", "builtin"})
+
+
+def parse_qemu_cmdline(text: str | bytes, *, bare_args: bool = False) -> VmConfig:
+    """A QEMU command line, shell script or fragment (see module docstring).  ``bare_args``: the
+    text is what one QEMU process was given (``igdscope check --vm-args``), so options without a
+    binary in front are that invocation's and QEMU's defaults (machine, firmware, VGA) apply to them;
+    otherwise a bare fragment says nothing about what it leaves out.  Comments, shebangs, blank
+    lines and commands that are not QEMU are never an invocation."""
     text = _text(text, "QEMU command line")
     b = _Builder("qemu")
     body, echoes = _echo_lines(text, b)
@@ -1051,6 +1169,8 @@ def parse_qemu_cmdline(text: str | bytes) -> VmConfig:
         i = 0
         if words and _PROMPT.match(words[0]):
             i = 1
+        while i < len(words) and words[i] in _SHELL_LEADERS:
+            i += 1  # "then qemu-system-x86_64 ...", "! cmd", "{ cmd; }"
         if i < len(words) and words[i] in ("export", "declare", "local", "readonly", "typeset"):
             i += 1
             while i < len(words) and words[i].startswith("-"):
@@ -1080,7 +1200,10 @@ def parse_qemu_cmdline(text: str | bytes) -> VmConfig:
                     break
             continue
         if first.startswith("-"):
-            recognised += b.scan([env.expand(w) for w in words[i:]], "-device")
+            n_opts = b.scan([env.expand(w) for w in words[i:]], "-device")
+            recognised += n_opts
+            if bare_args and n_opts:
+                b.invocation = True
             continue
         if first == "qm" and i + 1 < len(words) and words[i + 1] in ("set", "create"):
             qm_cmds += 1
@@ -1129,15 +1252,14 @@ def parse_libvirt(text: str | bytes) -> VmConfig:
     text = _text(text, "libvirt XML")
     if _DTD.search(text):
         raise BadInput("libvirt XML: has a DTD or entity declaration (<!DOCTYPE/<!ENTITY); refused")
-    body = re.sub(r"<\?xml[^>]*\?>", "", text)
-    wrapped = f'<igdscope-wrap xmlns:qemu="{LIBVIRT_QEMU_NS}">{body}</igdscope-wrap>'
+    # the XML declaration is blanked (same length, same lines) so positions stay the file's own; the
+    # wrapper element (snippets can have several roots) opens on line 1 and closes after the text
+    body = re.sub(r"<\?xml[^>]*\?>", lambda m: re.sub(r"[^\n]", " ", m.group()), text)
+    opening = f'<igdscope-wrap xmlns:qemu="{LIBVIRT_QEMU_NS}">'
     try:
-        wrap = ET.fromstring(wrapped)
+        wrap = ET.fromstring(f"{opening}{body}</igdscope-wrap>")
     except ET.ParseError as exc:
-        msg = str(exc)
-        if "no element found" in msg or "unclosed token" in msg:
-            raise BadInput(f"libvirt XML: truncated ({msg})") from None
-        raise BadInput(f"libvirt XML: not well-formed ({msg})") from None
+        raise BadInput(_libvirt_parse_error(exc, body, len(opening))) from None
     except RecursionError:
         raise BadInput("libvirt XML: nested too deeply") from None
     b = _Builder("libvirt")
@@ -1273,6 +1395,23 @@ def parse_libvirt(text: str | bytes) -> VmConfig:
     return b.finish()
 
 
+def _libvirt_parse_error(exc: ET.ParseError, body: str, opening: int) -> str:
+    """expat's complaint with the line and column of the user's text (1-based, as editors count);
+    an error in the closing wrapper means the text ended with an element still open."""
+    line, col = getattr(exc, "position", (0, 0))
+    reason = re.sub(r":\s*line \d+, column \d+\s*$", "", str(exc))
+    lines = body.split("\n")
+    if line == 1:
+        col -= opening
+    past_end = line > len(lines) or (line == len(lines) and col >= len(lines[-1]))
+    if past_end or reason.startswith(("no element found", "unclosed token")):
+        last = len(lines) - 1 if len(lines) > 1 and not lines[-1].strip() else len(lines)
+        while last > 1 and not lines[last - 1].strip():
+            last -= 1
+        return f"libvirt XML: truncated: the text ends (line {last}) before every element is closed"
+    return f"libvirt XML: not well-formed at line {line}, column {max(col, 0) + 1}: {reason}"
+
+
 def _lv_addr(addr: ET.Element) -> str:
     slot = _lv_int(addr.get("slot")) or 0
     fn = _lv_int(addr.get("function")) or 0
@@ -1309,6 +1448,9 @@ def _libvirt_hostdev(h: ET.Element, b: _Builder, root: str | None, full: bool) -
     mode, typ = h.get("mode", "subsystem"), h.get("type")
     if mode != "subsystem" or typ not in ("pci", "mdev"):
         return None
+    if typ == "mdev" and h.get("model") not in (None, "vfio-pci"):
+        b.note(f"<hostdev type='mdev' model={h.get('model')!r}>: not a PCI device (vfio-ccw / vfio-ap); not read")
+        return None
     src_el = next((c for c in h if _local(c.tag) == "source"), None)
     props: dict[str, Any] = {}
     srcattrs: dict[str, Any] = {k: v for k, v in h.attrib.items()}
@@ -1322,6 +1464,9 @@ def _libvirt_hostdev(h: ET.Element, b: _Builder, root: str | None, full: bool) -
                 if uuid:
                     props["sysfsdev"] = f"/sys/bus/mdev/devices/{uuid}"
                     d.mdev = uuid
+                    for attr in ("display", "ramfb"):
+                        if h.get(attr) in ("on", "off"):
+                            props[attr] = h.get(attr)
             else:
                 dom, bus, slot, fn = (_lv_int(sa.get(k)) for k in ("domain", "bus", "slot", "function"))
                 if None in (bus, slot) or (slot or 0) > 31 or (fn or 0) > 7:
@@ -1369,16 +1514,6 @@ def _libvirt_hostdev(h: ET.Element, b: _Builder, root: str | None, full: bool) -
 # Proxmox VE
 
 
-_PVE_KEY = re.compile(r"^([a-z][a-z0-9_-]*):(?:\s+(.*?))?\s*$")
-_PVE_KNOWN = re.compile(
-    r"^(?:acpi|affinity|agent|allow-ksm|amd-sev|arch|args|audio0|autostart|balloon|bios|boot|bootdisk|cdrom|cicustom|"
-    r"cipassword|citype|ciupgrade|ciuser|cores|cpu|cpulimit|cpuunits|description|efidisk0|freeze|hookscript|"
-    r"hostpci\d+|hotplug|hugepages|ide\d+|intel-tdx|ipconfig\d+|ivshmem|keephugepages|keyboard|kvm|localtime|lock|"
-    r"machine|memory|meta|migrate_downtime|migrate_speed|name|nameserver|net\d+|numa\d*|onboot|ostype|parallel\d+|"
-    r"parent|protection|reboot|rng0|runningcpu|runningmachine|sata\d+|scsi\d+|scsihw|searchdomain|serial\d+|shares|"
-    r"smbios1|smp|snaptime|sockets|spice_enhancements|sshkeys|startdate|startup|tablet|tags|tdf|template|tpmstate0|"
-    r"unused\d+|usb\d+|vcpus|vga|virtio\d+|virtiofs\d+|vmgenid|vmstate|vmstatestorage|watchdog)$"
-)
 # qemu-server PCI.pm: default guest slots on bus pci.N for hostpciN (i440fx and q35's pci.0 bridge)
 _PVE_PCI_ADDR = {0: ("pci.0", 0x10), 1: ("pci.0", 0x11), 2: ("pci.0", 0x1B), 3: ("pci.0", 0x1C)}
 _PVE_PCI_ADDR.update({i: ("pci.2", 0x0D + i - 4) for i in range(4, 16)})
@@ -1447,6 +1582,12 @@ def parse_proxmox(text: str | bytes) -> VmConfig:
     while i < len(lines):
         raw = lines[i]
         ln = raw.strip()
+        if ln.startswith("#") or (section is None and ln and not ln.startswith("[")):
+            q = _quoted_error(lines, i, ln.startswith("#"))
+            if q is not None:
+                cfg.errors_quoted.append(q[0])
+                i = q[2]
+                continue
         i += 1
         if not ln or ln.startswith("#"):
             continue
@@ -1471,14 +1612,6 @@ def parse_proxmox(text: str | bytes) -> VmConfig:
                 if len(words) >= 3 and words[0] == "qm" and words[1] in ("set", "create"):
                     _qm_apply(words, conf, b)
                     qm_used = True
-            continue
-        em = _ECHO.match(ln)
-        if em and (em["rest"].startswith("-") or em["prog"] != "kvm"):
-            mo = _ECHO_OPT.match(em["rest"])
-            cfg.errors_quoted.append((mo["msg"] if mo else em["rest"]).strip())
-            continue
-        if re.match(r"^TASK ERROR:", ln):
-            cfg.errors_quoted.append(ln)
             continue
         km = _PVE_KEY.match(ln)
         if km:
@@ -1548,8 +1681,8 @@ def _pve_build(conf: dict[str, str], b: _Builder, truncated: bool) -> None:
         cfg.vga = _pve_propstring(conf["vga"], "type").get("type") or conf["vga"]
     meta = _pve_propstring(conf.get("meta", ""), None)
     if meta.get("creation-qemu"):
-        cfg.qemu_version_hint = meta["creation-qemu"]
-        b.note(f"meta creation-qemu={meta['creation-qemu']}: QEMU version at creation; the running QEMU may be newer")
+        cfg.created_with_qemu = meta["creation-qemu"]
+        b.note(f"meta creation-qemu={meta['creation-qemu']}: the QEMU the VM was created with, not the one that runs it")
     winversion7 = conf.get("ostype") == "win7"
     # hostpciN -> -device as PCI.pm generates it
     legacy_count = 0
@@ -1657,7 +1790,8 @@ def _pve_hostpci(idx: int, value: str, b: _Builder, q35: bool, ovmf: bool, win7:
             b.note(f"{key}: romfile={rf} is absolute but Proxmox prefixes /usr/share/kvm/ anyway")
     if po.get("mdev"):
         d.mdev = po["mdev"]
-        d.props.pop("host", None)
+        host = d.props.pop("host", None)
+        d.mdev_parent = host if isinstance(host, str) else None
         d.props["sysfsdev"] = f"/sys/bus/mdev/devices/<uuid for {key}>"
     for opt in ("vendor-id", "device-id", "sub-vendor-id", "sub-device-id"):
         if po.get(opt):
@@ -1690,58 +1824,9 @@ def _pve_legacy_checks(conf: dict[str, str], d: _Dev, b: _Builder, q35: bool) ->
 # Sniffing
 
 
-def _strip_leading_comments(text: str) -> str:
-    s = text.lstrip()
-    while True:
-        if s.startswith("<!--"):
-            end = s.find("-->")
-            if end < 0:
-                return ""
-            s = s[end + 3:].lstrip()
-        elif s.startswith("#"):
-            nl = s.find("\n")
-            if nl < 0:
-                return ""
-            s = s[nl + 1:].lstrip()
-        else:
-            return s
-
-
 def sniff(text: str) -> str | None:
     """"libvirt", "proxmox", "qemu" or None."""
-    body = _strip_leading_comments(text)
-    if body.startswith("<"):
-        return "libvirt"
-    pve_keys = qm = invocation = options = 0
-    for ln in body.split("\n")[:20000]:
-        s = ln.strip()
-        s = re.sub(r"^[\w.-]+@[\w.-]+:\S*[#$]\s+", "", s)
-        if not s or s.startswith("#"):
-            continue
-        if re.match(r"^qm\s+(set|create)\b", s):
-            qm += 1
-            continue
-        if _ECHO.match(s) and _ECHO_OPT.match(_ECHO.match(s)["rest"]):
-            options += 1
-            continue
-        km = _PVE_KEY.match(s)
-        if km and _PVE_KNOWN.match(km[1]) and not (km[1] == "kvm" and (km[2] or "").startswith("-")):
-            pve_keys += 1
-            continue
-        first = s.split(None, 1)[0]
-        if _QEMU_BIN.match(first) or re.search(r"(?:^|[\s/])(?:qemu-system-[\w.-]+|qemu-kvm)(?:\s|$)", s):
-            invocation += 1
-        if re.match(r"^-{1,2}(device|machine|M|vga|set|global|drive|blockdev|nodefaults|enable-kvm|m|smp|cpu|name)\b", s):
-            options += 1
-        elif re.search(r"(?:^|\s)-(?:device|machine|M)\s", s):
-            options += 1
-    if qm or (pve_keys and not invocation and (pve_keys >= 2 or not options)):
-        return "proxmox"
-    if invocation or options:
-        return "qemu"
-    if pve_keys:
-        return "proxmox"
-    return None
+    return vm_kind(text)
 
 
 _HINTS = {

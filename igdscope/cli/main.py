@@ -250,6 +250,11 @@ def _run(args) -> int:
     try:
         if args.command == "tui":
             from igdscope import tui
+            from igdscope.decode.files import load_capture
+
+            for path in (args.capture, args.guest):
+                if path and os.path.isfile(path):
+                    load_capture(path, "tui")  # a VBT, VM config, ... named as what it is, before the screen opens
 
             return tui.run(args.capture, root=args.root, guest_path=args.guest, interval=args.interval, vm=vm_from_args(args), qemu_version=args.qemu_version)
         if args.command == "gtt":
@@ -483,8 +488,8 @@ def vm_from_args(args):
     from igdscope.errors import BadInput
 
     if args.vm_args is not None:
-        words = args.vm_args.split()  # none: the parser says the command line is empty
-        return vmconfig.parse_qemu_cmdline(args.vm_args if not words or "qemu" in words[0] else "qemu-system-x86_64 " + args.vm_args)
+        _vm_args_kind(args.vm_args, args.command)
+        return vmconfig.parse_qemu_cmdline(args.vm_args, bare_args=True)
     if args.pid is not None:
         try:
             raw = Path(args.root, "proc", str(args.pid), "cmdline").read_bytes()
@@ -494,13 +499,38 @@ def vm_from_args(args):
 
         return vmconfig.parse_qemu_cmdline(" ".join(shlex.quote(a) for a in raw.decode("utf-8", "replace").split("\0") if a))
     if args.libvirt or args.proxmox:
+        from igdscope.decode import files
+
         path = args.libvirt or args.proxmox
-        try:
-            text = Path(path).read_text(errors="replace")
-        except OSError as exc:
-            raise BadInput(f"{path}: cannot read: {exc.strerror}") from None
+        data = files.read_input(path)
+        kind = files.what_is(data)
+        want = ("libvirt",) if args.libvirt else ("proxmox", "proxmox-qm")
+        if kind is not None and kind not in want:
+            raise files.not_a(path, kind, files.KIND_NAMES[want[0]], args.command)
+        text = data.decode("utf-8", "replace")
         return vmconfig.parse_libvirt(text) if args.libvirt else vmconfig.parse_proxmox(text)
     return None
+
+
+def _vm_args_kind(text: str, command: str) -> None:
+    """Refuse --vm-args text that is another kind of VM definition, or a file name (the option takes
+    the command line itself), with the option that reads it."""
+    import shlex
+
+    from igdscope.decode import files, vmtext
+    from igdscope.errors import BadInput
+
+    word = text.strip()
+    if word and not word.startswith("-") and not any(c.isspace() for c in word) and Path(word).is_file():
+        data = files.read_input(word)
+        kind = files.what_is(data)
+        fix = files.use_instead(kind, word, command) if kind is not None else f'igdscope {command} --vm-args "$(cat {shlex.quote(word)})"'
+        what = f"{files.KIND_NAMES[kind]}" if kind is not None else "a file"
+        raise BadInput(f"--vm-args takes the QEMU command line itself, not a file name; {word} is {what}: use {fix}")
+    kind = vmtext.vm_kind(text, detail=True)
+    if kind in ("libvirt", "proxmox", "proxmox-qm"):
+        raise BadInput(f"the --vm-args text is {vmtext.KIND_NAMES[kind]}, not a QEMU command line: "
+                       f"save it to a file and use igdscope {command} {vmtext.KIND_OPTION[kind]} FILE")
 
 
 def _vm_options(p: argparse.ArgumentParser, what: str) -> None:
@@ -513,14 +543,15 @@ def _vm_options(p: argparse.ArgumentParser, what: str) -> None:
 
 
 def cmd_check(args) -> int:
-    from igdscope import capture
     from igdscope.analysis import check
     from igdscope.cli import check as checkcli
 
     device = _device_ids(args.device)[0] if args.device else None
     vm = vm_from_args(args)
     if args.capture:
-        cap = capture.load(args.capture)
+        from igdscope.decode.files import load_capture
+
+        cap = load_capture(args.capture, "check")
     else:
         from igdscope.sources import live
         from igdscope.sources.sysfs import Root

@@ -11,7 +11,7 @@ from typing import Any
 
 from igdscope import capture as capmod
 from igdscope.capture import Capture
-from igdscope.decode import lspci
+from igdscope.decode import lspci, vmtext
 from igdscope.decode.firmware import (
     opregion_decode,
     rom_summary,
@@ -71,9 +71,65 @@ def sniff(data: bytes) -> str | None:
     return None
 
 
+# what each kind is called in messages ("NAME is a VBT, not ...")
+KIND_NAMES = {
+    "capture": "an igdscope capture", "vbt": "a VBT", "opregion": "an OpRegion", "rom": "an option ROM",
+    "config": "a PCI config space", "lspci": "lspci text", **vmtext.KIND_NAMES,
+}
+
+
+def what_is(data: bytes) -> str | None:
+    """:func:`sniff`, and for text it does not know, the kind of VM definition it is ("libvirt",
+    "proxmox", "proxmox-qm", "qemu"; see :func:`igdscope.decode.vmtext.vm_kind`)."""
+    kind = sniff(data)
+    if kind is not None:
+        return kind
+    head = data[: 1 << 20]
+    if b"\x00" in head[:4096]:
+        return None
+    return vmtext.vm_kind(head.decode("utf-8", "replace"), detail=True)
+
+
+def use_instead(kind: str, name: str, command: str = "check") -> str:
+    """The command that reads a file of ``kind``: ``igdscope show x.vbt``, ``igdscope check --libvirt
+    win.xml``, ... (``command``: the command a VM definition or capture is given to: check or tui)."""
+    import shlex
+
+    q = shlex.quote(name)
+    if kind == "capture":
+        return f"igdscope {command} {q}"
+    if kind in vmtext.KIND_OPTION:
+        opt = vmtext.KIND_OPTION[kind]
+        return f'igdscope {command} --vm-args "$(cat {q})"' if opt == "--vm-args" else f"igdscope {command} {opt} {q}"
+    return f"igdscope show {q}"
+
+
+def not_a(name: str, kind: str, expected: str, command: str = "check") -> BadInput:
+    """``NAME is a libvirt domain XML, not a capture: use igdscope check --libvirt NAME``."""
+    return BadInput(f"{name} is {KIND_NAMES.get(kind, kind)}, not {expected}: use {use_instead(kind, name, command)}")
+
+
+def load_capture(path: str, command: str = "check") -> Capture:
+    """The capture in ``path`` (``-``: standard input); any other kind of file igdscope knows (a
+    VBT, ROM, OpRegion, config space, lspci text, libvirt XML, Proxmox config, QEMU command line) is
+    refused with what it is and the command that reads it."""
+    name = "stdin" if path == "-" else path
+    data = read_input(path)
+    if capmod.looks_like_capture(data[:8192]) or data.lstrip()[:1] == b"{":
+        return capmod.loads(data, name=name)  # a capture, or JSON whose own error says what is wrong
+    kind = what_is(data)
+    if kind is not None:
+        raise not_a(name, kind, "a capture", command)
+    raise unknown_kind(name, data, ": not an igdscope capture (igdscope dump -o FILE writes one)")
+
+
 def unknown_kind(name: str, data: bytes, advice: str) -> BadInput:
     """The error for input :func:`sniff` does not know: what it starts with, and what it is when it
-    is one of the files people pick up by mistake (a GOP .efi, a BIOS image), else ``advice``."""
+    is one of the files people pick up by mistake (a GOP .efi, a BIOS image, a VM definition), else
+    ``advice``."""
+    vm = what_is(data) if data else None
+    if vm in vmtext.KIND_NAMES:
+        return BadInput(f"{name} is {KIND_NAMES[vm]}: use {use_instead(vm, name)}")
     head = f"{name}: unknown kind ({len(data)} bytes, starts {data[:8].hex()})"
     if data[:2] == b"MZ":
         return BadInput(f"{head}: a PE/COFF executable (an EFI driver such as a GOP .efi), not an option ROM; "
