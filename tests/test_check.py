@@ -305,3 +305,42 @@ def test_check_on_a_fake_root(tmp_path):
     assert rs["own.driver"]["status"] == "pass" and rs["kernel.asls"]["status"] == "pass"
     # without --vfio the OpRegion of a vfio-pci-owned IGD is not read: said, not guessed
     assert rs["kernel.opregion"]["status"] == "unknown" and "pass --vfio" in rs["kernel.opregion"]["evidence"]
+
+
+# Every world VM config whose outcome follows from its content: the mode it asks for, the verdict
+# of every mode, the rules that must fail (each with a fix) and the cautions the verdict names.
+# file -> (IGD of its platform, installed QEMU, asked mode, verdicts (legacy, upt, upt_opregion), must fail, cautions)
+WORLD_ALL = {
+    "pve_gangqizai-rpl-13600-legacy-igd.conf": (0xA780, "8.0", "legacy", ("works", "works", "works"), set(), set()),  # works (Proxmox 8.0)
+    "pve_xiongyw-cfl-elitedesk-working.conf": (0x3E92, "9.2", "legacy", ("works", "works", "works"), set(), set()),
+    "libvirt_rikka0w0-skl-hd530-i440fx.xml": (0x1912, "4.2", "legacy", ("works", "works", "works"), set(), set()),
+    "qemu_lansing-macos-igd-working.cmdline": (0x3E92, None, "legacy", ("works", "works", "works"), set(), set()),
+    "pve_longqt-35-ptl-qm-set.cmdline": (0xB0A0, "10.1", "legacy", ("fails", "works", "works"), {"qemu.generation"}, set()),  # Panther Lake
+    "qemu_vivekmiyani-whl-macos-q35.cmdline": (0x3EA0, "7.2", "upt", ("fails", "works", "works"), {"vm.1f0"}, set()),
+    # IGD at guest 00:18.0 under OVMF: the reporter's Windows showed a problem mark
+    "pve_i915ovmfpkg-33-cml-i3-10105-q35-addr18.conf": (0x9BC8, "6.2", "upt_opregion", ("fails", "works", "works"), {"vm.address", "vm.1f0"}, {"vm.windows_address"}),
+    # IGD behind a root port under OVMF, q35 10.1: Code 43
+    "qemu_longqt-21-kbl-7700-q35-code43.cmdline": (0x5912, "10.1", "upt_opregion", ("fails", "works", "works"), {"vm.address", "vm.root_bus", "vm.1f0", "vm.machine"}, {"vm.windows_address"}),
+    # host function 00:02.1: the reporter's host froze
+    "libvirt_longqt-27-hostdev-function1-freeze.xml": (0x3E92, "10.1", "upt", ("fails", "fails", "fails"), {"vm.igd", "vm.igd_function"}, set()),
+    # a quoted 'No such device': explained, and named as a caution
+    "qemu_gvt-linux-19-opregion-no-such-device.cmdline": (0x3E92, "3.0", "upt_opregion", ("unknown", "works", "works"), set(), {"vm.qemu_error"}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(WORLD_ALL))
+def test_every_world_config_gets_its_verdicts_failing_rules_and_fixes(world_vm, name):
+    did, qv, asked, verdicts, must_fail, cautions = WORLD_ALL[name]
+    vm = vmconfig.parse_any((world_vm / name).read_text())
+    r = check.run_checks(host(device=did), vm, qv)
+    assert r["requested_mode"] == asked
+    assert tuple(r["verdicts"][m]["verdict"] for m in check.MODES) == verdicts, r["verdicts"]
+    failing = set().union(*(r["verdicts"][m]["failing"] for m in check.MODES))
+    assert must_fail <= failing
+    for rule in r["rules"]:
+        if rule["status"] == "fail":
+            assert rule["fix"], rule  # every failure says what to change
+    assert cautions <= set(r["verdicts"][asked].get("cautions", []))
+    text = checkcli.render(r)
+    if cautions and r["verdicts"][asked]["verdict"] == "works":
+        assert "NO RULE FAILS" in text and "WORKS (the VM's mode)" not in text

@@ -285,7 +285,7 @@ def rom_rules(c: Context) -> None:
             c.add("rom.ovmf", "warn", "OVMF guest with a legacy-only ROM", fix, LEGACY)
         else:
             c.add("rom.ovmf", "warn", f"OVMF guest; no GOP in the ROM: {gop.get('how')}", fix, LEGACY)
-        if not gop.get("present"):
+        if not gop.get("present") and not (vm_igd is not None and vm_igd.mdev):
             c.add("vm.gop", "warn", "OVMF guest and no Intel GOP in the IGD's ROM: no picture before the guest OS driver loads (no boot menu, no boot logo)",
                   "give romfile= a ROM with the Intel GOP driver if the pre-boot display matters", frozenset({"upt", "upt_opregion"}))
     if igd is not None and rom["images"]:
@@ -385,12 +385,12 @@ def qemu_rules(c: Context, v: tuple[int, int]) -> None:
         c.add(s.id, status, ev, fix, LEGACY)
     if vm is not None and vi is not None and a.x_igd_legacy_mode == "off":
         c.add("vm.legacy_mode", "fail", "x-igd-legacy-mode=off", "remove it to allow legacy mode", LEGACY)
-    if v < (9, 2) and a.host_gms is not None and (vi is None or vi.x_igd_gms is None):
+    if v < (9, 2) and a.host_gms is not None and (vi is None or vi.x_igd_gms is None) and not a.mdev:
         gms = a.host_gms
         c.add("qemu.gms", "warn" if gms else "pass", f"host GMS {gms:#x} ({(c.summary('igd').get('dsm_bytes') or 0) >> 20} MiB); QEMU {t} gives the guest GMS 0 unless x-igd-gms",
               "set x-igd-gms (1-0x10) if the guest driver needs stolen memory (Windows: Code 43 without it on some generations)", LEGACY)
     plat = platforms.lookup(a.device_id) if a.device_id is not None else None
-    if plat is not None and plat.bdsm == "0xc0" and v < (9, 2):
+    if plat is not None and plat.bdsm == "0xc0" and v < (9, 2) and not a.mdev:
         c.add("qemu.bdsm", "warn", f"{plat.platform} keeps BDSM at config 0xC0 (64-bit); QEMU {t} emulates only 0x5C, so the guest reads the host's stolen base unless its firmware handles it", "QEMU 9.2+ emulates the 64-bit BDSM of gen 11+", LEGACY)
     # the OpRegion (as a mode to try: x-igd-opregion=on)
     op = qm.judge(v, replace(a, x_igd_opregion=True, x_igd_legacy_mode="off" if v >= (10, 0) else a.x_igd_legacy_mode))
@@ -445,8 +445,8 @@ def vm_rules(c: Context) -> bool:
         return False
     fn = _host_function(vi)
     if vi.mdev:
-        c.add("vm.igd", "pass", f"GVT-g mediated device {vi.mdev} of the IGD ({vi.origin})")
-        c.add("vm.mdev", "fail", "a GVT-g (mdev) device: a share of the IGD, not the IGD itself", "legacy mode needs the whole IGD (0000:00:02.0) assigned", LEGACY)
+        parent = "the IGD (parent assumed: 0000:00:02.0)" if getattr(vi, "mdev_parent_assumed", False) else f"{vi.host or 'the IGD'}"
+        c.add("vm.igd", "pass", f"GVT-g mediated device {vi.mdev} of {parent} ({vi.origin})")
     elif fn not in (0, None):
         igd = c.igd
         numvfs = (igd.sriov or {}).get("numvfs") if igd is not None else None

@@ -720,28 +720,10 @@ def _gmch_rule(hg: _HG) -> str:
 
 
 def _gms_label(hg: _HG, h: int, g: int) -> tuple[str, str, str | None]:
-    rule = _gmch_rule(hg)
     brk = ("the guest driver's stolen-memory size no longer matches the region the guest firmware reserved (etc/igd-bdsm-size): "
            "i915 can use memory past it; the Windows driver can stop with Code 43")
-    if hg.qemu is None:
-        if g == 0 or g <= 0x10:
-            return "expected", f"{rule}; GMS {g:#x} fits QEMU up to 9.1 (cleared, or x-igd-gms={g:#x})", None
-        return "unexpected", f"{rule}; GMS {g:#x} is no value QEMU gives the guest", brk
-    if hg.era == "A":
-        if g == 0:
-            return "expected", f"{rule}: the guest gets no data stolen memory unless x-igd-gms is set", None
-        if g <= 0x10:
-            return "expected", f"{rule}: x-igd-gms={g:#x} ({g * 32} MiB)", None
-        return "unexpected", f"{rule}; x-igd-gms accepts only 1-0x10", brk
-    if hg.era == "B":
-        return "unexpected", rule, brk
-    gen = hg.qgen()
-    ok = gen is not None and qemu.gms_accepted(hg.qemu, gen, g)
-    if ok:
-        return "expected", f"{rule}: x-igd-gms={g:#x}", None
-    if g == 0:
-        return "unexpected", f"{rule}: GMS 0 is no x-igd-gms value (0 means 'keep the host's')", brk
-    return "unexpected", f"{rule}; GMS {g:#x} is outside x-igd-gms's range for QEMU generation {gen}", brk
+    ok, why = qemu.guest_gms(hg.qemu, hg.qgen() if hg.qemu is not None else None, g)
+    return ("expected", why, None) if ok else ("unexpected", why, brk)
 
 
 def _bdsm_emulated(hg: _HG) -> tuple[bool | None, str]:

@@ -20,6 +20,7 @@ from igdscope.analysis.qemu.igd import (  # noqa: F401  (the model's answers, as
     era,
     gmch_behaviour,
     gms_accepted,
+    guest_gms,
     zeroes_ggtt_at_start,
 )
 from igdscope.platforms import QEMU_ERAS, QEMU_HOST_BRIDGES

@@ -240,6 +240,29 @@ def gmch_behaviour(v: Version | None) -> str:
     return f"QEMU {_txt(v)} passes GMCH through, or emulates it read-only with GMS = x-igd-gms when given"
 
 
+def guest_gms(v: Version | None, gen: int | None, g: int) -> tuple[bool, str]:
+    """Whether a guest GMS of ``g`` is one QEMU ``v`` gives the guest (with or without x-igd-gms),
+    and why."""
+    rule = gmch_behaviour(v)
+    if v is None:
+        if g <= 0x10:
+            return True, f"{rule}; GMS {g:#x} fits QEMU up to 9.1 (cleared, or x-igd-gms={g:#x})"
+        return False, f"{rule}; GMS {g:#x} is no value QEMU gives the guest"
+    if v < (9, 2):
+        if g == 0:
+            return True, f"{rule}: the guest gets no data stolen memory unless x-igd-gms is set"
+        if g <= 0x10:
+            return True, f"{rule}: x-igd-gms={g:#x} ({g * 32} MiB)"
+        return False, f"{rule}; x-igd-gms accepts only 1-0x10"
+    if v < (10, 0):
+        return False, rule
+    if gen is not None and gms_accepted(v, gen, g):
+        return True, f"{rule}: x-igd-gms={g:#x}"
+    if g == 0:
+        return False, f"{rule}: GMS 0 is no x-igd-gms value (0 means 'keep the host's')"
+    return False, f"{rule}; GMS {g:#x} is outside x-igd-gms's range for QEMU generation {gen}"
+
+
 def bdsm_emulation(v: Version | None, gen: int | None, location: str | None) -> tuple[bool | None, str]:
     """Does QEMU ``v`` emulate the platform's BDSM register (``location`` "0x5c" / "0xc0")?"""
     if location not in ("0x5c", "0xc0"):
@@ -409,12 +432,13 @@ def _legacy_steps(v: Version, a: Assignment, gen: int | None, cls: int | None) -
     """Every precondition of legacy mode in QEMU ``v``, evaluated on ``a``."""
     t = _txt(v)
     s: list[Step] = []
+    # A GVT-g device or a VF never gets legacy mode; the other conditions are still evaluated, as
+    # QEMU does (before 10.0 its legacy probe runs for any Intel VGA device at guest 00:02.0, and
+    # prints what it finds at 00:1f.0).
     if a.mdev:
-        s.append(Step("vm.mdev", "Not a GVT-g (mdev) device", False, "a GVT-g mediated device gets no legacy mode", "assign the IGD itself (0000:00:02.0) for legacy mode"))
-        return s
-    if a.vf or (a.host_function not in (0, None)):
+        s.append(Step("vm.mdev", "Not a GVT-g (mdev) device", False, "a GVT-g mediated device gets no legacy mode (no ROM, no host/LPC bridge regions)", "assign the IGD itself (0000:00:02.0) for legacy mode"))
+    elif a.vf or (a.host_function not in (0, None)):
         s.append(Step("vm.igd_function", "The IGD is host 00:02.0", False, f"host function 00:02.{a.host_function}" + (" (an SR-IOV VF)" if a.vf else ""), "legacy mode and the OpRegion are for the physical IGD 00:02.0 only"))
-        return s
     if a.x_igd_legacy_mode == "off" and v >= (10, 0):
         s.append(Step("vm.legacy_mode", "x-igd-legacy-mode not off", False, "x-igd-legacy-mode=off", "remove it to allow legacy mode"))
     if cls is None:
