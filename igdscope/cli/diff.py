@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from igdscope.analysis import qemu
-from igdscope.analysis.diff import diff, diff_files, fmt_value, headline
+from igdscope.analysis.diff import diff, diff_files, fmt_value
 from igdscope.decode.files import read_input, sniff, unknown_kind
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
 
@@ -37,6 +37,18 @@ def compare_paths(path_a: str, path_b: str, *, qemu_version: str | None = None, 
     res["a"]["file"] = path_a
     res["b"]["file"] = path_b
     return res
+
+
+def headline(res: dict[str, Any]) -> str:
+    """One line: what was compared with what, by which rules."""
+    s, mode = res["summary"], res["mode"]
+    if mode == "host-guest":
+        qv = s.get("qemu_version")
+        return (f"host versus guest, compared with QEMU {qv} ({s.get('qemu_version_from')}; rules of QEMU {s.get('qemu_rules')})" if qv
+                else "host versus guest, QEMU version unknown (give --qemu-version X.Y): version-dependent items are judged loosely")
+    if mode == "same-role":
+        return "two captures of the same role: differences are information, except what b lost"
+    return f"two {mode} files: differences are information, except what b lost"
 
 
 def render(res: dict[str, Any]) -> str:

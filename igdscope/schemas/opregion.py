@@ -5,7 +5,7 @@ Layout and names follow the Linux kernel's ``intel_opregion.c`` (``struct opregi
 ``opregion_acpi``, ``opregion_swsci``, ``opregion_asle``, ``opregion_asle_ext``); the 3.x backlight
 mailbox follows EDK2's ``IgdOpRegion30.h``; bit meanings come from the kernel's ``ASLE_*`` /
 ``ASLC_*`` / ``SWSCI_*`` macros. Everything is little-endian and byte-packed, so several fields are
-unaligned (RVDA is a u64 at 0x3BA). Facts and their sources: ``../shared/reference/opregion.md``.
+unaligned (RVDA is a u64 at 0x3BA).
 
 Public functions take bytes and return plain data (dicts, lists, ints, strings):
 
@@ -567,7 +567,7 @@ def meanings(dec: dict[str, Any]) -> dict[str, dict[str, str]]:
     """What the header's and each decoded mailbox's values mean, as short text per field, from the
     output of :func:`parse_opregion` (``header``, ``mailboxes``, ``display_ids``, ``edid``). Only
     fields with something to say are present; the sources are the kernel's macros and uses
-    (``intel_opregion.c``, ``intel_acpi.c``) and the facts in ../shared/reference/opregion.md."""
+    (``intel_opregion.c``, ``intel_acpi.c``)."""
     hdr = dec.get("header") or {}
     over = hdr.get("over") or {}
     major, minor = over.get("major", 0), over.get("minor", 0)

@@ -3,8 +3,7 @@ block walk, and decoding / building one block through the registry of
 :mod:`igdscope.schemas.vbtblocks` (blocks 1 and 2 are in its ``general`` module).
 
 Names follow the Linux kernel's ``intel_vbt_defs.h`` (``struct vbt_header``, ``bdb_header``) and
-the block walk follows ``intel_bios.c`` / igt's ``intel_vbt_decode.c``. Facts and their sources:
-``../shared/reference/vbt.md``.
+the block walk follows ``intel_bios.c`` / igt's ``intel_vbt_decode.c``.
 
 Version gating is data: :data:`BLOCKS` maps a block id to its name, schema and BDB range, and each
 block schema is parsed with the BDB version as a parse parameter (``bdb_version=``, read inside

@@ -10,7 +10,7 @@ Capability offsets (``cap_offset`` and every ``next``) count from the start of t
 ``next == 0`` ends the chain. :func:`parse_region_info` walks that chain defensively: a chain the
 kernel (or a capture file) got wrong yields findings, never an exception.
 
-Facts: see ``/work/shared/reference/qemu-igd.md`` §5.3, checked against ``include/uapi/linux/vfio.h``
+Facts: the kernel's ``include/uapi/linux/vfio.h``
 (linux-blktests/linux-block @ ce7b8f47, awilliam/linux-vfio @ 117aad82 for the pre-capability form)
 and the vfio-pci ``GET_REGION_INFO`` handler (capabilities shifted to ``sizeof(info)``; a too-small
 ``argsz`` is answered with the needed size, ``cap_offset = 0`` and the CAPS flag set).

@@ -6,7 +6,6 @@ Names follow the kernel's ``intel_vbt_defs.h`` (``struct bdb_edid_dtd``, formerl
 ``lvds_dvo_timing``; ``struct generic_dtd_entry``, ``struct bdb_generic_dtd``); the derived mode
 follows ``fill_detail_timing_data()`` and ``parse_generic_dtd()`` in ``intel_bios.c`` and uses
 the names of ``struct drm_display_mode`` (``hdisplay``, ``hsync_start``, ... ``clock`` in kHz).
-Facts: ``../shared/reference/vbt.md`` sections 13 and 14.
 
 Units and bit layouts, and where intel_vbt_decode differs:
 

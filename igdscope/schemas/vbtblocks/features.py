@@ -4,8 +4,7 @@
 Struct and member names follow the kernel's ``intel_vbt_defs.h`` (``struct bdb_psr``,
 ``psr_table``, ``bdb_driver_features``, ``bdb_edp``, ``edp_*``, ``bdb_compression_parameters``,
 ``dsc_compression_parameters_entry``); meanings follow ``intel_bios.c`` (parse_psr, parse_edp,
-parse_driver_features, parse_compression_parameters, fill_dsc). Facts and sources:
-``../shared/reference/vbt.md`` sections 6, 9, 10, 11 and 13.
+parse_driver_features, parse_compression_parameters, fill_dsc).
 
 Decoded output keeps the raw struct members (so a block builds back byte for byte) and adds:
 

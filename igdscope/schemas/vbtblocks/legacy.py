@@ -5,8 +5,7 @@ then entries of that size, each laid out as ``struct child_device_config`` (igt'
 ``bdb_legacy_child_devices``; its comment says "presumably 7 * 33"). i915 does not read this
 block -- its child devices come from block 2 only; igt dumps it with the block 2 child decoder.
 Each entry is read like a block 2 child: into a zero-filled full-size struct, with the BDB
-version gates of block 2 and the same derived ``meaning``. Facts: ``../shared/reference/vbt.md``
-section 8.
+version gates of block 2 and the same derived ``meaning`` (``intel_bios.c``).
 """
 
 from __future__ import annotations

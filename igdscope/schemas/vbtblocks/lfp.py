@@ -6,8 +6,7 @@ Names follow the kernel's ``intel_vbt_defs.h`` (``struct bdb_lfp_options``, ``bd
 ``bdb_lfp_power``, ``bdb_sdvo_lvds_options``, ``bdb_sdvo_lvds_dtd``); what i915 does with them
 follows ``intel_bios.c`` (``get_panel_type()``, ``generate_lfp_data_ptrs()``,
 ``validate_lfp_data_ptrs()``, ``parse_lfp_data()``, ``parse_lfp_backlight()``,
-``parse_power_conservation_features()``, ``parse_sdvo_lvds_data()``). Facts and sources:
-``../shared/reference/vbt.md`` sections 6, 12, 13 and 17.
+``parse_power_conservation_features()``, ``parse_sdvo_lvds_data()``).
 
 Per-panel data. The kernel packs one value per panel into bit masks (``(mask >> panel * bits) &
 ((1 << bits) - 1)``) or arrays of 16; each block here is decoded into ``panels``: 16 dicts, one

@@ -33,8 +33,7 @@ op      name          body
 Decoding never trusts a size further than the bytes present: every panel, sequence and element
 is cut at the end of its container, with a finding. v1/v2 elements carry no size, so an unknown
 operation ends the panel's decoding (as in i915); v3 elements are skipped by their size byte.
-The u32 size of a v3 block is read two ways by the same code (see ``../shared/reference/vbt.md``
-section 4): the block walker counts it from the version byte, the block copier
+The u32 size of a v3 block is read two ways by the same code (``intel_bios.c``): the block walker counts it from the version byte, the block copier
 (``init_bdb_block``) and the sequence parser from after the u32 -- 5 bytes apart. Bspec and real
 firmware use the second reading (a Jasper Lake VBT: u32 = its one panel entry); the block's bytes
 here are the copier's (``walk_blocks`` gives the u32 + 5 from the version byte), the panel

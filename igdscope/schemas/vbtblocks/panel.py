@@ -1,8 +1,7 @@
 """The one panel-selection rule: which of the 16 panel entries i915 uses, for every VBT block that
 holds one value per panel (:data:`PER_PANEL_BLOCKS`; blocks 52 and 53 are indexed by it too).
 
-It follows ``get_panel_type()`` in the kernel's ``intel_bios.c`` (facts and sources:
-``../shared/reference/vbt.md`` section 6), OpRegion override aside (i915 asks the OpRegion first
+It follows ``get_panel_type()`` in the kernel's ``intel_bios.c``, OpRegion override aside (i915 asks the OpRegion first
 only on machines in its DMI quirk list):
 
 - block 40 ``panel_type`` 0-15 is the panel;

@@ -41,7 +41,7 @@ class DiffScreen(DataScreen):
 
     @staticmethod
     def _header(res: dict) -> str:
-        from igdscope.analysis.diff import headline
+        from igdscope.cli.diff import headline
 
         s = res.get("summary") or {}
         lines = [headline(res)] if res.get("mode") else []
