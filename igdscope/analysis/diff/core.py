@@ -9,11 +9,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from igdscope.analysis.qemu import machine
 from igdscope.capture import Capture
 
 MiB = 1 << 20
 LABELS = ("unexpected", "expected", "info")
-ICH9_LPC = (0x8086, 0x2918)  # q35's built-in LPC bridge at 00:1f.0 (read from QEMU 7.2 over qtest)
+ICH9_LPC = machine.chipset("q35")["00:1f.0"][:2]  # q35's built-in LPC bridge at 00:1f.0 (vendor, device)
 QEMU_SUBSYSTEM = (0x1AF4, 0x1100)  # the subsystem IDs QEMU gives its own devices
 MAX_BYTE_RUNS = 16  # byte runs reported per area before the rest are counted in one entry
 STALE_GTT_MIN = 8  # guest GGTT entries equal to the host's at the same index before they count

@@ -136,7 +136,7 @@ def _igd_labeller(hg: _HG, hcfg: _Cfg, gcfg: _Cfg, guest_hb_did: int | None):
                 return "info", f"{bdsm_why}; something else wrote the guest's value", None
             return "info", bdsm_why, None
         if k.startswith("registers.ASLS"):
-            return "expected", ("QEMU emulates ASLS (legacy mode or x-igd-opregion; always from 10.1); the guest firmware (SeaBIOS, or OVMF "
+            return "expected", (f"{qemu.asls_behaviour(hg.qemu)}; the guest firmware (SeaBIOS, or OVMF "
                                 "with IgdAssignmentDxe) wrote the guest-physical address of its copy of etc/igd-opregion"), None
         if k.startswith("registers."):
             return "info", "run-time register written by the OS driver or ACPI code (passed through)", None
@@ -200,8 +200,8 @@ def _hg_must_haves(hg: _HG, hcfg: _Cfg, gcfg: _Cfg) -> None:
     if ga is not None:
         if ga in (0, 0xFFFFFFFF):
             host_note = " (the host publishes none either: ASLS is 0 there too)" if ha in (0, 0xFFFFFFFF) else ""
-            why = (f"ASLS is {ga:#x} in the guest: no OpRegion for the guest driver{host_note}. QEMU sets it up only in legacy mode or with "
-                   "x-igd-opregion=on (default from 10.1), and the guest firmware must copy etc/igd-opregion and write ASLS "
+            why = (f"ASLS is {ga:#x} in the guest: no OpRegion for the guest driver{host_note}. {qemu.asls_behaviour(hg.qemu)}, "
+                   "and the guest firmware must copy etc/igd-opregion and write ASLS "
                    "(SeaBIOS does; upstream OVMF needs IgdAssignmentDxe)")
             _replace_or_add(out, "igd.registers.ASLS.base", ha, ga, "unexpected", why, BREAKS_NO_VBT, missing=True)
         elif ga == ha:

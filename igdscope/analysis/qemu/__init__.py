@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from igdscope.analysis.qemu.igd import (  # noqa: F401  (the model's answers, asked through this package)
+    asls_behaviour,
     asls_emulated_always,
     bdsm_emulation,
     era,

@@ -283,6 +283,15 @@ def bdsm_emulation(v: Version | None, gen: int | None, location: str | None) -> 
     return True, f"QEMU {t} emulates BDSM at {where} (starts 0){mirror}; the guest firmware writes the base of the region it reserved"
 
 
+def asls_behaviour(v: Version | None) -> str:
+    """When QEMU ``v`` emulates ASLS (IGD config 0xFC) and gives the guest its OpRegion."""
+    if v is None:
+        return "QEMU emulates ASLS in legacy mode or with x-igd-opregion=on (always from 10.1, where x-igd-opregion is on by default)"
+    if asls_emulated_always(v):
+        return f"QEMU {_txt(v)} emulates ASLS unless x-igd-opregion=off (on by default)"
+    return f"QEMU {_txt(v)} emulates ASLS only in legacy mode or with x-igd-opregion=on (off by default)"
+
+
 def asls_emulated_always(v: Version) -> bool:
     return v >= (10, 1)
 
@@ -364,7 +373,7 @@ def judge(v: Version, a: Assignment) -> Outcome:
         opregion = None if gen is None and v >= (10, 1) else (bool(opt) and ok)
         op_why = "GVT-g gives the OpRegion only with x-igd-opregion=on" + (" and only for QEMU generation 8 or 9" if v >= (10, 1) else "")
     elif v >= (10, 0) and v < (10, 1) and gen == -1:
-        opregion, op_why = False, f"QEMU 10.0 leaves the IGD setup of a generation -1 device before the OpRegion: x-igd-opregion has no effect"
+        opregion, op_why = False, "QEMU 10.0 leaves the IGD setup of a generation -1 device before the OpRegion: x-igd-opregion has no effect"
         if opt:
             notes.append("QEMU 10.0 prints 'IGD device ... is unsupported in legacy mode, try SandyBridge or newer' and gives no OpRegion although x-igd-opregion=on; QEMU 10.1 and later give it")
     elif igd is False and v >= (10, 0):
