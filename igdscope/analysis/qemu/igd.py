@@ -413,10 +413,6 @@ def judge(v: Version, a: Assignment) -> Outcome:
                 gms_step = Step("vm.gms", "x-igd-gms in range", False, ev + "; QEMU prints an error and ignores it", f"use a value in {rng}" if gen and gen > 0 else "remove x-igd-gms")
 
     # Registers and fw_cfg.
-    loc = None
-    if a.device_id is not None:
-        p = platforms.lookup(a.device_id)
-        loc = p.bdsm if p else None
     emulated_anywhere = bool(legacy) if v < (10, 0) else (igd is not False and (gen or 0) > 0)
     bdsm_reg = None
     if emulated_anywhere and gen is not None:
