@@ -27,6 +27,7 @@ def test_a_good_assignment_enters_legacy_mode_on_every_version(v):
     out = qm.judge(v, GOOD)
     assert out.legacy is True and out.opregion is True and out.fatal == () and out.bdsm_register == "0x5c"
     assert out.generation == (8 if v < (9, 2) else 9)
+    assert out.lpc_bridge is True and out.asls_emulated is True and "etc/igd-opregion" in out.fw_cfg and "etc/igd-bdsm-size" in out.fw_cfg
 
 
 def test_generation_tables_per_version_decide_legacy_mode():
@@ -221,3 +222,12 @@ def test_no_advice_to_set_what_is_set():
     assert rs["vm.gms"]["status"] == "pass" and "qemu.gms" not in rs
     rs = rules(check.run_checks(demo.host_capture(), vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0"), "9.0"))
     assert rs["qemu.gms"]["status"] == "warn" and "x-igd-gms" in rs["qemu.gms"]["fix"]
+
+
+def test_lpc_bridge_and_asls_outside_legacy_mode():
+    upt = replace(GOOD, machine_family="q35", at_1f0=("ICH9-LPC 8086:2918",), x_igd_legacy_mode="off")
+    assert qm.judge((10, 1), upt).lpc_bridge is False and qm.judge((10, 1), upt).asls_emulated is True  # 10.1: ASLS always
+    assert qm.judge((10, 0), upt).asls_emulated is False  # 10.0: only with the OpRegion set up
+    assert qm.judge((10, 1), replace(upt, x_igd_lpc=True)).lpc_bridge is False  # 00:1f.0 is taken on q35
+    assert qm.judge((10, 1), replace(upt, x_igd_lpc=True, machine_family="i440fx", at_1f0=())).lpc_bridge is True
+    assert qm.judge((10, 1), replace(upt, x_igd_opregion=False)).asls_emulated is False

@@ -185,6 +185,8 @@ class Outcome:
     gms: Step | None  # what x-igd-gms does, when given
     fw_cfg: dict[str, str] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    lpc_bridge: bool | None = None  # a vfio-pci-igd-lpc-bridge with the host LPC identity at guest 00:1f.0
+    asls_emulated: bool | None = None
 
 
 def _txt(v: Version) -> str:
@@ -430,7 +432,17 @@ def judge(v: Version, a: Assignment) -> Outcome:
             fw["etc/igd-bdsm-size"] = "GGMS MiB + the host's DSM size"
         else:
             fw["etc/igd-bdsm-size"] = "0 (generation unknown: stolen memory through LMEMBAR)" if (gen or 0) <= 0 else "the data stolen memory size (GMS, or x-igd-gms)"
-    return Outcome(v, igd, igd_why, gen, tuple(steps), legacy, failure, opregion, op_why, tuple(fatal), bdsm_reg, gmch_behaviour(v), gms_step, fw, tuple(notes))
+    # The LPC bridge copy: legacy mode (which forces x-igd-lpc from 10.0), or x-igd-lpc alone from 10.0.
+    wants_lpc = bool(legacy) or (v >= (10, 0) and bool(a.x_igd_lpc))
+    lpc: bool | None = False
+    if wants_lpc:
+        free = None if a.at_1f0 is None else not a.at_1f0
+        lpc = None if (free is None or a.lpc_region is None) else (free and bool(a.lpc_region) and not a.hotplugged)
+    if v < (10, 1):
+        asls: bool | None = bool(legacy) or bool(opregion)
+    else:
+        asls = igd if a.x_igd_opregion is not False else False
+    return Outcome(v, igd, igd_why, gen, tuple(steps), legacy, failure, opregion, op_why, tuple(fatal), bdsm_reg, gmch_behaviour(v), gms_step, fw, tuple(notes), lpc, asls)
 
 
 def _legacy_steps(v: Version, a: Assignment, gen: int | None, cls: int | None) -> list[Step]:
