@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from igdscope import capture as C
-from igdscope.capture import Blob, Capture, Device
+from igdscope.capture import Blob, Capture, CaptureBuilder, Device
 from igdscope.errors import EXIT_BAD_INPUT, BadInput
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -50,7 +50,7 @@ def _pattern(n: int, seed: int = 1) -> bytes:
 
 
 def make_capture() -> Capture:
-    cap = Capture(machine="host", created="2024-05-01T12:00:00Z", tool_version="0.1.0")
+    cap = CaptureBuilder(machine="host", created="2024-05-01T12:00:00Z", tool_version="0.1.0")
     cap.blobs = {
         f"config/{IGD}": Blob(_config(0x8086, 0x3E92, 0x030000, 0, 4096), "sysfs", f"/sys/bus/pci/devices/{IGD}/config"),
         f"config/{HB}": Blob(_config(0x8086, 0x3E30, 0x060000, 7, 256), "sysfs", f"/sys/bus/pci/devices/{HB}/config"),
@@ -87,7 +87,7 @@ def make_capture() -> Capture:
     cap.sources = {"discovery": "sysfs walk", "opregion": {"used": "debugfs", "tried": [{"source": "debugfs", "result": "read 8192 bytes"}]}}
     cap.error(f"config {LPC}", "only 64 of 256 bytes readable")
     cap.error("gtt", "GGTT location unknown")
-    return cap
+    return cap.build()
 
 
 def make_doc() -> dict:
@@ -325,7 +325,7 @@ def test_unknown_keys_are_ignored_at_every_level():
 
 def test_loader_defaults_for_absent_optional_keys():
     cap = C.loads('{"format": "igdscope-capture", "version": 1}')
-    assert (cap.machine, cap.created, cap.devices, cap.blobs, cap.errors, cap.host, cap.sources) == ("unknown", "", [], {}, [], {}, {})
+    assert (cap.machine, cap.created, cap.devices, cap.blobs, cap.errors, cap.host, cap.sources) == ("unknown", "", (), {}, (), {}, {})
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -577,9 +577,9 @@ _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.di
 
 
 def _small_doc() -> dict:
-    cap = make_capture()
+    cap = make_capture().builder()
     cap.blobs["opregion"] = Blob(b"IntelGraphicsMem" + bytes(5000), "debugfs")  # keep the fuzz cheap, still compressed
-    return json.loads(cap.to_json())
+    return json.loads(cap.build().to_json())
 
 
 _BASE = _small_doc()
@@ -639,11 +639,10 @@ _BLOB_BYTES = st.one_of(
     _BLOB_BYTES,
 )
 def test_blob_round_trip_keeps_bytes_and_digest(capture_validator, extra, config):
-    cap = Capture(machine="guest", tool_version="x")
-    cap.blobs = {name: Blob(data, source, path, note) for name, (data, source, path, note) in extra.items()}
-    cap.blobs[f"config/{IGD}"] = Blob(config, "sysfs")
-    cap.devices = [Device(role="igd", bdf=IGD, vendor=0x8086, device=0x46A6, class_code=0x030000, revision=0x0C,
-                          config_blob=f"config/{IGD}", config_size=4096)]
+    blobs = {name: Blob(data, source, path, note) for name, (data, source, path, note) in extra.items()}
+    blobs[f"config/{IGD}"] = Blob(config, "sysfs")
+    cap = Capture(machine="guest", tool_version="x", blobs=blobs,
+                  devices=[Device(role="igd", bdf=IGD, vendor=0x8086, device=0x46A6, class_code=0x030000, revision=0x0C, config_blob=f"config/{IGD}", config_size=4096)])
     text = cap.to_json()
     doc = json.loads(text)
     capture_validator(doc)

@@ -3,6 +3,7 @@ read back as the capture it was made from; missing and unreadable sources become
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def test_unprivileged_config_reads_are_recorded(tmp_path):
 
 def test_missing_pieces_become_errors(tmp_path):
     cap = demo.host_capture()
-    cap.devices = [d for d in cap.devices if d.role != "lpc"]
+    cap = dataclasses.replace(cap, devices=[d for d in cap.devices if d.role != "lpc"])
     root = build_tree(cap, tmp_path)
     os.unlink(root / "sys/devices/pci0000:00/0000:00:02.0/rom")
     os.unlink(root / "sys/devices/pci0000:00/0000:00:02.0/iommu_group")
@@ -165,15 +166,15 @@ def test_sriov_pf_and_vfs(tmp_path):
     physfn are recorded, and the VFs are kept as further display functions."""
     from igdscope.capture import Blob, Device
 
-    cap = demo.host_capture()
-    igd = cap.device("igd")
-    igd.sriov = {"role": "pf", "totalvfs": 7, "numvfs": 2}
+    cap = demo.host_capture().builder()
+    igd = cap.replace_device("igd", sriov={"role": "pf", "totalvfs": 7, "numvfs": 2})
     for fn in (1, 2):
         bdf = f"0000:00:02.{fn}"
         cap.blobs[f"config/{bdf}"] = Blob(demo.igd_config()[:256], "demo", "")
         cap.devices.append(Device(role="display", bdf=bdf, vendor=0x8086, device=0x3E92, class_code=0x030000, revision=0,
                                   subsystem_vendor=0x1458, subsystem_device=0xD000, driver="vfio-pci", iommu_group=10 + fn,
                                   iommu_group_members=[bdf], sriov={"role": "vf", "physfn": igd.bdf}, config_blob=f"config/{bdf}", config_size=256))
+    cap = cap.build()
     root = build_tree(cap, tmp_path)
     got = live.collect(Root(root), use_udev=False)
     assert got.device("igd").sriov == {"role": "pf", "totalvfs": 7, "numvfs": 2}
