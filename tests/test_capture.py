@@ -678,3 +678,71 @@ def test_stolen_memory_is_worked_out_once_from_the_decoded_devices():
     # a capture without the IGD's registers: the host bridge's fields fill in
     bare = stolen_memory({"devices": {"host_bridge": {"summary": {"bdsm": 0x1000, "dsm_bytes": 4096}}}})
     assert bare.dsm == (0x1000, 4096) and bare.gsm is None and stolen_memory({}).dsm is None
+
+
+# -- frozen --------------------------------------------------------------------------------------
+
+
+def _mutations(cap: Capture):
+    igd = cap.device("igd")
+    return {
+        "blobs[k] = ": lambda: cap.blobs.__setitem__("x", Blob(b"x", "test")),
+        "del blobs[k]": lambda: cap.blobs.__delitem__("rom"),
+        "blobs.pop": lambda: cap.blobs.pop("rom"),
+        "devices.append": lambda: cap.devices.append(igd),
+        "devices[0] = ": lambda: cap.devices.__setitem__(0, igd),
+        "host[k] = ": lambda: cap.host.__setitem__("kernel_release", "7.0"),
+        "host.update": lambda: cap.host.update(kernel_release="7.0"),
+        "sources[k] = ": lambda: cap.sources.__setitem__("discovery", "x"),
+        "errors.append": lambda: cap.errors.append({"source": "x", "reason": "y"}),
+        "errors[0][k] = ": lambda: cap.errors[0].__setitem__("reason", "y"),
+        "machine = ": lambda: setattr(cap, "machine", "guest"),
+        "blobs = ": lambda: setattr(cap, "blobs", {}),
+        "decoded = ": lambda: setattr(cap, "decoded", {}),
+        "device.driver = ": lambda: setattr(igd, "driver", "i915"),
+    }
+
+
+@pytest.mark.parametrize("how", ["built", "loaded"])
+def test_a_capture_refuses_every_mutation(how):
+    cap = make_capture() if how == "built" else C.loads(make_capture().to_json())
+    before = cap.to_json()
+    for what, mutate in _mutations(cap).items():
+        with pytest.raises((TypeError, AttributeError)):  # FrozenInstanceError is an AttributeError
+            mutate()
+        assert cap.to_json() == before, what
+
+
+def test_a_capture_owns_what_it_was_made_from():
+    blobs = {"rom": Blob(b"\x55\xaa", "test")}
+    devices = [Device(role="igd", bdf=IGD, vendor=0x8086, device=0x3E92, class_code=0x030000, revision=0)]
+    host = {"kernel_release": "6.8"}
+    errors = [{"source": "rom", "reason": "short"}]
+    cap = Capture(blobs=blobs, devices=devices, host=host, errors=errors)
+    blobs["gtt"] = Blob(b"", "test")
+    devices.clear()
+    host["kernel_release"] = "7.0"
+    errors[0]["reason"] = "edited"
+    assert list(cap.blobs) == ["rom"] and [d.bdf for d in cap.devices] == [IGD]
+    assert cap.host["kernel_release"] == "6.8" and cap.errors[0]["reason"] == "short"
+
+
+def test_a_builder_makes_a_changed_copy_and_leaves_the_capture_alone():
+    cap = make_capture()
+    b = cap.builder()
+    b.blobs["gtt"] = Blob(bytes(16), "test")
+    del b.blobs["rom"]
+    b.host["kernel_release"] = "7.0"
+    b.error("live", "gone")
+    changed = b.replace_device("igd", driver="vfio-pci")
+    new = b.build()
+    b.blobs.clear()  # the built capture does not see the builder's later edits
+    assert changed.driver == "vfio-pci" and new.device("igd").driver == "vfio-pci" and cap.device("igd").driver == "i915"
+    assert set(new.blobs) == set(cap.blobs) - {"rom"} | {"gtt"} and "gtt" not in cap.blobs
+    assert new.blobs[f"config/{IGD}"] is cap.blobs[f"config/{IGD}"]  # blobs are shared, not copied
+    assert (new.host["kernel_release"], cap.host["kernel_release"]) == ("7.0", "6.8.0-31-generic")
+    assert new.errors[-1] == {"source": "live", "reason": "gone"} and len(new.errors) == len(cap.errors) + 1
+    assert new.config("igd") == cap.config("igd") and b.device("lpc").bdf == LPC
+    with pytest.raises(KeyError):
+        b.replace_device("display", driver="x")
+    assert C.loads(cap.builder().build().to_json()).to_json() == cap.to_json()  # a round trip through a builder changes nothing

@@ -518,7 +518,7 @@ def gtt_site(root: Root, bdf: str | None = None) -> GttSite:
     if did is None:
         raise GttUnavailable(f"no PCI device {bdf} under {root.path(PCI_DEVICES)}")
     try:
-        cfg = root.read_bytes(f"{base}/config", CONFIG_MAX)
+        cfg = read_config(root, base, None).data
     except OSError as exc:
         raise GttUnavailable(f"/{base}/config: {os_reason(exc)}", exc.errno) from None
     if len(cfg) < 0x52:

@@ -184,12 +184,12 @@ class Refresher:
         for bdf in sorted(reading.gone):
             gone[bdf] = self._gone.get(bdf) or Change(self.tick, when, "present", "gone")
         self._gone = gone
-        common = dict(live=src.live, tick=self.tick, when=when, gone=gone, notes=self.notes + reading.notes, vm=src.vm, qemu_version=src.qemu_version)
+        common = {"live": src.live, "tick": self.tick, "when": when, "gone": gone, "notes": self.notes + reading.notes, "vm": src.vm, "qemu_version": src.qemu_version}
         if reading.host is None:
             # the whole source failed: keep the last good data, say why where the data would be
             kept = {}
             if prev is not None:
-                kept = dict(host=prev.host, guest=prev.guest, opregion_changes=prev.opregion_changes, gtt_changes=prev.gtt_changes, gtt_last_change=prev.gtt_last_change)
+                kept = {"host": prev.host, "guest": prev.guest, "opregion_changes": prev.opregion_changes, "gtt_changes": prev.gtt_changes, "gtt_last_change": prev.gtt_last_change}
             self.prev = Snapshot(self.seq, src.label, error=reading.error or "no data", **kept, **common)
             return self.prev
         old = prev.host if prev is not None else None
@@ -205,9 +205,8 @@ class Refresher:
                 if delta is not None:
                     gtt_changed, gtt_changes, last = delta
                     gtt_last_change = last or gtt_last_change
-        if prev is not None:
-            if gtt_changed is None and self._gtt_mask is not None and old is not None and old.capture.blobs.get("gtt") is not cap.blobs.get("gtt"):
-                gtt_changed = self._gtt_mask
+        if gtt_changed is None and self._gtt_mask is not None and old is not None and old.capture.blobs.get("gtt") is not cap.blobs.get("gtt"):
+            gtt_changed = self._gtt_mask
         if old is not None and gtt_changed is None and _unchanged(old.capture, cap):
             view = old  # nothing read differs: the screens keep what they show
         else:

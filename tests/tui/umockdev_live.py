@@ -10,8 +10,8 @@ library and the wrapper, not the Python bindings.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ctypes
+import dataclasses
 import json
 import os
 import sys
