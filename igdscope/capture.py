@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from igdscope import __version__
@@ -56,9 +59,10 @@ class Blob:
         return self._digest[1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Device:
-    """One PCI function the capture describes (IGD, host bridge 00:00.0, LPC bridge 00:1f.0)."""
+    """One PCI function the capture describes (IGD, host bridge 00:00.0, LPC bridge 00:1f.0).
+    Frozen: a source builds it whole (:func:`dataclasses.replace` makes a changed copy)."""
 
     role: str
     bdf: str
@@ -84,37 +88,51 @@ class Device:
         return 0
 
 
-@dataclass
+def _read_only(entries: Mapping[str, Any]) -> Mapping[str, Any]:
+    return entries if isinstance(entries, MappingProxyType) else MappingProxyType(dict(entries))
+
+
+@dataclass(frozen=True)
 class Capture:
+    """One capture, frozen: every field is set once, when it is made. ``devices`` and ``errors``
+    are tuples, ``host``, ``blobs``, ``sources`` and each error read-only mappings (lists and
+    dicts given to the constructor are copied). Sources build one with :class:`CaptureBuilder`;
+    :meth:`builder` starts a changed copy."""
+
     machine: str = "unknown"  # host, guest or unknown
     created: str = ""
     tool_version: str = __version__
-    host: dict[str, Any] = field(default_factory=dict)
-    devices: list[Device] = field(default_factory=list)
-    blobs: dict[str, Blob] = field(default_factory=dict)
-    sources: dict[str, Any] = field(default_factory=dict)  # which source gave what, and why not others
-    errors: list[dict[str, str]] = field(default_factory=list)
+    host: Mapping[str, Any] = field(default_factory=dict)
+    devices: tuple[Device, ...] = ()
+    blobs: Mapping[str, Blob] = field(default_factory=dict)
+    sources: Mapping[str, Any] = field(default_factory=dict)  # which source gave what, and why not others
+    errors: tuple[Mapping[str, str], ...] = ()
     decoded: dict[str, Any] | None = None  # courtesy view; ignored on load
 
-    # -- helpers -----------------------------------------------------------------------------
-    def error(self, source: str, reason: str) -> None:
-        self.errors.append({"source": source, "reason": reason})
+    def __post_init__(self) -> None:
+        put = object.__setattr__
+        put(self, "host", _read_only(self.host))
+        put(self, "devices", tuple(self.devices))
+        put(self, "blobs", _read_only(self.blobs))
+        put(self, "sources", _read_only(self.sources))
+        put(self, "errors", tuple(_read_only(e) for e in self.errors))
 
+    __hash__ = None  # type: ignore[assignment]  # equal by value; mappings do not hash
+
+    # -- helpers -----------------------------------------------------------------------------
     def device(self, role: str) -> Device | None:
-        for d in self.devices:
-            if d.role == role:
-                return d
-        return None
+        return _device_of(self.devices, role)
 
     def config(self, role: str) -> bytes | None:
-        d = self.device(role)
-        if d is None or d.config_blob is None or d.config_blob not in self.blobs:
-            return None
-        return self.blobs[d.config_blob].data
+        return _config_of(self.devices, self.blobs, role)
 
     def blob(self, key: str) -> bytes | None:
         b = self.blobs.get(key)
         return None if b is None else b.data
+
+    def builder(self) -> CaptureBuilder:
+        """A mutable copy to build a changed capture from (``.build()`` freezes it again)."""
+        return CaptureBuilder.of(self)
 
     # -- JSON --------------------------------------------------------------------------------
     def to_dict(self, decoded: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -124,11 +142,11 @@ class Capture:
             "tool": {"name": "igdscope", "version": self.tool_version},
             "created": self.created,
             "machine": self.machine,
-            "host": self.host,
+            "host": dict(self.host),
             "devices": [_device_to_dict(d) for d in self.devices],
             "blobs": {k: _blob_to_dict(b) for k, b in sorted(self.blobs.items())},
-            "sources": self.sources,
-            "errors": list(self.errors),
+            "sources": dict(self.sources),
+            "errors": [dict(e) for e in self.errors],
         }
         dec = decoded if decoded is not None else self.decoded
         if dec is not None:
@@ -138,6 +156,67 @@ class Capture:
     def to_json(self, decoded: dict[str, Any] | None = None) -> str:
         # compact: json's C encoder only runs without indent; `igdscope show` is the reader's view
         return json.dumps(self.to_dict(decoded), separators=(",", ":")) + "\n"
+
+
+def _device_of(devices: Iterable[Device], role: str) -> Device | None:
+    for d in devices:
+        if d.role == role:
+            return d
+    return None
+
+
+def _config_of(devices: Iterable[Device], blobs: Mapping[str, Blob], role: str) -> bytes | None:
+    d = _device_of(devices, role)
+    if d is None or d.config_blob is None or d.config_blob not in blobs:
+        return None
+    return blobs[d.config_blob].data
+
+
+class CaptureBuilder:
+    """The mutable side of a :class:`Capture`: sources fill one (append devices, set blobs, record
+    errors) and hand out :meth:`build`'s frozen Capture. The fields are plain lists and dicts."""
+
+    def __init__(self, machine: str = "unknown", created: str = "", tool_version: str = __version__, *, host: Mapping[str, Any] | None = None,
+                 devices: Iterable[Device] = (), blobs: Mapping[str, Blob] | None = None, sources: Mapping[str, Any] | None = None,
+                 errors: Iterable[Mapping[str, str]] = ()):
+        self.machine = machine
+        self.created = created
+        self.tool_version = tool_version
+        self.host: dict[str, Any] = dict(host or {})
+        self.devices: list[Device] = list(devices)
+        self.blobs: dict[str, Blob] = dict(blobs or {})
+        self.sources: dict[str, Any] = dict(sources or {})
+        self.errors: list[dict[str, str]] = [dict(e) for e in errors]
+
+    @classmethod
+    def of(cls, cap: Capture) -> CaptureBuilder:
+        """A builder holding ``cap``'s facts (top-level copies: the Blob and Device objects are shared)."""
+        return cls(cap.machine, cap.created, cap.tool_version, host=cap.host, devices=cap.devices, blobs=cap.blobs, sources=cap.sources, errors=cap.errors)
+
+    def error(self, source: str, reason: str) -> None:
+        self.errors.append({"source": source, "reason": reason})
+
+    def device(self, role: str) -> Device | None:
+        return _device_of(self.devices, role)
+
+    def config(self, role: str) -> bytes | None:
+        return _config_of(self.devices, self.blobs, role)
+
+    def blob(self, key: str) -> bytes | None:
+        b = self.blobs.get(key)
+        return None if b is None else b.data
+
+    def replace_device(self, which: str, /, **changes: Any) -> Device:
+        """Swap the first device whose role is ``which`` for a copy with ``changes``; returns the copy."""
+        for i, d in enumerate(self.devices):
+            if d.role == which:
+                self.devices[i] = dataclasses.replace(d, **changes)
+                return self.devices[i]
+        raise KeyError(which)
+
+    def build(self) -> Capture:
+        return Capture(machine=self.machine, created=self.created, tool_version=self.tool_version, host=self.host, devices=self.devices,
+                       blobs=self.blobs, sources=self.sources, errors=self.errors)
 
 
 def _device_to_dict(d: Device) -> dict[str, Any]:

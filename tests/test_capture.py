@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from igdscope import capture as C
-from igdscope.capture import Blob, Capture, Device
+from igdscope.capture import Blob, Capture, CaptureBuilder, Device
 from igdscope.errors import EXIT_BAD_INPUT, BadInput
 
 SPECS = Path(__file__).resolve().parents[1] / "specs"
@@ -50,7 +50,7 @@ def _pattern(n: int, seed: int = 1) -> bytes:
 
 
 def make_capture() -> Capture:
-    cap = Capture(machine="host", created="2024-05-01T12:00:00Z", tool_version="0.1.0")
+    cap = CaptureBuilder(machine="host", created="2024-05-01T12:00:00Z", tool_version="0.1.0")
     cap.blobs = {
         f"config/{IGD}": Blob(_config(0x8086, 0x3E92, 0x030000, 0, 4096), "sysfs", f"/sys/bus/pci/devices/{IGD}/config"),
         f"config/{HB}": Blob(_config(0x8086, 0x3E30, 0x060000, 7, 256), "sysfs", f"/sys/bus/pci/devices/{HB}/config"),
@@ -87,7 +87,7 @@ def make_capture() -> Capture:
     cap.sources = {"discovery": "sysfs walk", "opregion": {"used": "debugfs", "tried": [{"source": "debugfs", "result": "read 8192 bytes"}]}}
     cap.error(f"config {LPC}", "only 64 of 256 bytes readable")
     cap.error("gtt", "GGTT location unknown")
-    return cap
+    return cap.build()
 
 
 def make_doc() -> dict:
@@ -325,7 +325,7 @@ def test_unknown_keys_are_ignored_at_every_level():
 
 def test_loader_defaults_for_absent_optional_keys():
     cap = C.loads('{"format": "igdscope-capture", "version": 1}')
-    assert (cap.machine, cap.created, cap.devices, cap.blobs, cap.errors, cap.host, cap.sources) == ("unknown", "", [], {}, [], {}, {})
+    assert (cap.machine, cap.created, cap.devices, cap.blobs, cap.errors, cap.host, cap.sources) == ("unknown", "", (), {}, (), {}, {})
 
 
 # -- bad input ---------------------------------------------------------------------------------
@@ -577,9 +577,9 @@ _JSON = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.di
 
 
 def _small_doc() -> dict:
-    cap = make_capture()
+    cap = make_capture().builder()
     cap.blobs["opregion"] = Blob(b"IntelGraphicsMem" + bytes(5000), "debugfs")  # keep the fuzz cheap, still compressed
-    return json.loads(cap.to_json())
+    return json.loads(cap.build().to_json())
 
 
 _BASE = _small_doc()
@@ -639,11 +639,10 @@ _BLOB_BYTES = st.one_of(
     _BLOB_BYTES,
 )
 def test_blob_round_trip_keeps_bytes_and_digest(capture_validator, extra, config):
-    cap = Capture(machine="guest", tool_version="x")
-    cap.blobs = {name: Blob(data, source, path, note) for name, (data, source, path, note) in extra.items()}
-    cap.blobs[f"config/{IGD}"] = Blob(config, "sysfs")
-    cap.devices = [Device(role="igd", bdf=IGD, vendor=0x8086, device=0x46A6, class_code=0x030000, revision=0x0C,
-                          config_blob=f"config/{IGD}", config_size=4096)]
+    blobs = {name: Blob(data, source, path, note) for name, (data, source, path, note) in extra.items()}
+    blobs[f"config/{IGD}"] = Blob(config, "sysfs")
+    cap = Capture(machine="guest", tool_version="x", blobs=blobs,
+                  devices=[Device(role="igd", bdf=IGD, vendor=0x8086, device=0x46A6, class_code=0x030000, revision=0x0C, config_blob=f"config/{IGD}", config_size=4096)])
     text = cap.to_json()
     doc = json.loads(text)
     capture_validator(doc)
@@ -684,3 +683,71 @@ def test_stolen_memory_is_worked_out_once_from_the_decoded_devices():
     assert bare.bdsm == s.bdsm and bare.tolud == s.tolud and bare.gms == 2
     empty = decode(dataclasses.replace(cap, devices=[])).stolen
     assert empty.dsm is None and empty.gsm is None
+
+
+# -- frozen --------------------------------------------------------------------------------------
+
+
+def _mutations(cap: Capture):
+    igd = cap.device("igd")
+    return {
+        "blobs[k] = ": lambda: cap.blobs.__setitem__("x", Blob(b"x", "test")),
+        "del blobs[k]": lambda: cap.blobs.__delitem__("rom"),
+        "blobs.pop": lambda: cap.blobs.pop("rom"),
+        "devices.append": lambda: cap.devices.append(igd),
+        "devices[0] = ": lambda: cap.devices.__setitem__(0, igd),
+        "host[k] = ": lambda: cap.host.__setitem__("kernel_release", "7.0"),
+        "host.update": lambda: cap.host.update(kernel_release="7.0"),
+        "sources[k] = ": lambda: cap.sources.__setitem__("discovery", "x"),
+        "errors.append": lambda: cap.errors.append({"source": "x", "reason": "y"}),
+        "errors[0][k] = ": lambda: cap.errors[0].__setitem__("reason", "y"),
+        "machine = ": lambda: setattr(cap, "machine", "guest"),
+        "blobs = ": lambda: setattr(cap, "blobs", {}),
+        "decoded = ": lambda: setattr(cap, "decoded", {}),
+        "device.driver = ": lambda: setattr(igd, "driver", "i915"),
+    }
+
+
+@pytest.mark.parametrize("how", ["built", "loaded"])
+def test_a_capture_refuses_every_mutation(how):
+    cap = make_capture() if how == "built" else C.loads(make_capture().to_json())
+    before = cap.to_json()
+    for what, mutate in _mutations(cap).items():
+        with pytest.raises((TypeError, AttributeError)):  # FrozenInstanceError is an AttributeError
+            mutate()
+        assert cap.to_json() == before, what
+
+
+def test_a_capture_owns_what_it_was_made_from():
+    blobs = {"rom": Blob(b"\x55\xaa", "test")}
+    devices = [Device(role="igd", bdf=IGD, vendor=0x8086, device=0x3E92, class_code=0x030000, revision=0)]
+    host = {"kernel_release": "6.8"}
+    errors = [{"source": "rom", "reason": "short"}]
+    cap = Capture(blobs=blobs, devices=devices, host=host, errors=errors)
+    blobs["gtt"] = Blob(b"", "test")
+    devices.clear()
+    host["kernel_release"] = "7.0"
+    errors[0]["reason"] = "edited"
+    assert list(cap.blobs) == ["rom"] and [d.bdf for d in cap.devices] == [IGD]
+    assert cap.host["kernel_release"] == "6.8" and cap.errors[0]["reason"] == "short"
+
+
+def test_a_builder_makes_a_changed_copy_and_leaves_the_capture_alone():
+    cap = make_capture()
+    b = cap.builder()
+    b.blobs["gtt"] = Blob(bytes(16), "test")
+    del b.blobs["rom"]
+    b.host["kernel_release"] = "7.0"
+    b.error("live", "gone")
+    changed = b.replace_device("igd", driver="vfio-pci")
+    new = b.build()
+    b.blobs.clear()  # the built capture does not see the builder's later edits
+    assert changed.driver == "vfio-pci" and new.device("igd").driver == "vfio-pci" and cap.device("igd").driver == "i915"
+    assert set(new.blobs) == set(cap.blobs) - {"rom"} | {"gtt"} and "gtt" not in cap.blobs
+    assert new.blobs[f"config/{IGD}"] is cap.blobs[f"config/{IGD}"]  # blobs are shared, not copied
+    assert (new.host["kernel_release"], cap.host["kernel_release"]) == ("7.0", "6.8.0-31-generic")
+    assert new.errors[-1] == {"source": "live", "reason": "gone"} and len(new.errors) == len(cap.errors) + 1
+    assert new.config("igd") == cap.config("igd") and b.device("lpc").bdf == LPC
+    with pytest.raises(KeyError):
+        b.replace_device("display", driver="x")
+    assert C.loads(cap.builder().build().to_json()).to_json() == cap.to_json()  # a round trip through a builder changes nothing

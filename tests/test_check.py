@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 
 import pytest
 
@@ -16,26 +17,24 @@ from igdscope.analysis import qemu
 
 
 def host(**changes):
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
     igd = cap.device("igd")
     cfg = bytearray(cap.blobs[igd.config_blob].data)
     if "device" in changes:
-        igd.device = changes["device"]
+        cap.replace_device("igd", device=changes["device"])
         cfg[2:4] = changes["device"].to_bytes(2, "little")
     if "asls" in changes:
         cfg[0xFC:0x100] = changes["asls"].to_bytes(4, "little")
         if changes["asls"] == 0:
             cap.blobs.pop("opregion", None)
     if "class_code" in changes:
-        igd.class_code = changes["class_code"]
+        cap.replace_device("igd", class_code=changes["class_code"])
         cfg[9:12] = changes["class_code"].to_bytes(3, "little")
     if "ggc" in changes:
         cfg[0x50:0x52] = changes["ggc"].to_bytes(2, "little")
     cap.blobs[igd.config_blob] = Blob(bytes(cfg), "demo", "")
-    for k in ("driver", "iommu_group", "iommu_group_members", "sriov"):
-        if k in changes:
-            setattr(igd, k, changes[k])
-    return cap
+    cap.replace_device("igd", **{k: changes[k] for k in ("driver", "iommu_group", "iommu_group_members", "sriov") if k in changes})
+    return cap.build()
 
 
 def rules(result):
@@ -79,15 +78,14 @@ def test_every_failure_is_reported_at_once():
 def test_class_0380_by_kernel_version():
     cap = host(class_code=0x038000)
     assert rules(check.run_checks(cap))["kernel.class"]["status"] == "fail"  # 6.8 < 6.15
-    cap.host["kernel_release"] = "6.15.2"
+    cap = dataclasses.replace(cap, host={**cap.host, "kernel_release": "6.15.2"})
     assert rules(check.run_checks(cap))["kernel.class"]["status"] == "pass"
 
 
 def test_versions_with_absurdly_long_numbers_are_unknown():
     # int() refuses decimal strings over 4300 digits: such a "version" is not one, and says so
     cap = host()
-    cap.host["kernel_release"] = "6" * 5000 + ".8"
-    cap.host["qemu_version"] = "9" * 5000 + ".0"
+    cap = dataclasses.replace(cap, host={**cap.host, "kernel_release": "6" * 5000 + ".8", "qemu_version": "9" * 5000 + ".0"})
     assert qemu.version(cap.host["qemu_version"]) is None
     assert qemu.version("1" * 10 + ".2") is None and qemu.version("10.2.1") == (10, 2)
     r = rules(check.run_checks(cap))
@@ -110,8 +108,7 @@ def test_qemu_eras_and_ivd():
 
 def test_framebuffer_and_disable_vga():
     cap = host()
-    cap.host["iomem"] = cap.host["iomem"] + ["c0000000-c07fffff : efifb"]
-    cap.host["vfio_pci_disable_vga"] = "Y"
+    cap = dataclasses.replace(cap, host={**cap.host, "iomem": cap.host["iomem"] + ["c0000000-c07fffff : efifb"], "vfio_pci_disable_vga": "Y"})
     rs = rules(check.run_checks(cap))
     assert rs["own.framebuffer"]["status"] == "fail" and "efifb" in rs["own.framebuffer"]["evidence"]
     assert rs["own.disable_vga"]["status"] == "fail"
@@ -119,7 +116,7 @@ def test_framebuffer_and_disable_vga():
 
 def test_rom_rules():
     cap = host()
-    del cap.blobs["rom"]
+    cap = dataclasses.replace(cap, blobs={k: b for k, b in cap.blobs.items() if k != "rom"})
     vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0")
     r = check.run_checks(cap, vm, "9.0")
     assert rules(r)["rom.present"]["status"] == "fail" and "rom.present" in r["verdicts"]["legacy"]["failing"]
@@ -134,10 +131,10 @@ def test_rom_device_rule_reads_pcir_device_list_and_the_generic_id():
     cap = host()  # the demo ROM: PCIR 0406, the generic ID of Skylake-and-later VBIOS images
     r = rules(check.run_checks(cap, vm, "9.0"))["rom.device_id"]
     assert r["status"] == "pass" and "generic PCIR device ID 0406" in r["evidence"] and "patched" in r["evidence"]
-    cap.blobs["rom"] = Blob(R.build_rom(R.build_legacy_image(0x8086, 0x0102, b"VBIOS", device_ids=[0x0102, 0x3E92])), "sysfs")
+    cap = dataclasses.replace(cap, blobs={**cap.blobs, "rom": Blob(R.build_rom(R.build_legacy_image(0x8086, 0x0102, b"VBIOS", device_ids=[0x0102, 0x3E92])), "sysfs")})
     r = rules(check.run_checks(cap, vm, "9.0"))["rom.device_id"]
     assert r["status"] == "pass" and "device list names 3e92" in r["evidence"]
-    cap.blobs["rom"] = Blob(R.build_rom(R.build_legacy_image(0x8086, 0x0102, b"VBIOS")), "sysfs")  # a Sandy Bridge ROM
+    cap = dataclasses.replace(cap, blobs={**cap.blobs, "rom": Blob(R.build_rom(R.build_legacy_image(0x8086, 0x0102, b"VBIOS")), "sysfs")})  # a Sandy Bridge ROM
     r = rules(check.run_checks(cap, vm, "9.0"))["rom.device_id"]
     assert r["status"] == "warn" and "made for another Intel device, not 8086:3e92" in r["evidence"] and r["fix"]
     hsw = host(device=0x0412)  # a Haswell is not served by the generic Skylake-and-later ROM
@@ -179,8 +176,7 @@ def test_ovmf_guest_and_the_gop_in_the_rom():
                            "OVMF guest; GOP: image 1 (EFI) contains the GOP protocol GUID"),
     }
     for name, (rom, status, evidence) in roms.items():
-        cap = host()
-        cap.blobs["rom"] = Blob(rom, "demo", "")
+        cap = dataclasses.replace(host(), blobs={**host().blobs, "rom": Blob(rom, "demo", "")})
         r = rules(check.run_checks(cap, vm, "9.0"))["rom.ovmf"]
         assert (r["status"], r["evidence"]) == (status, evidence), name
     seabios = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")

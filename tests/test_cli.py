@@ -589,8 +589,9 @@ def test_show_blob_decodes_each_blob_as_its_file_would_be(tmp_path, capsys):
 
 
 def test_show_blob_config_takes_the_devices_role_and_the_captures_platform(tmp_path, capsys):
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
     cap.blobs["vfio/host_cfg"] = capmod.Blob(cap.blobs["config/0000:00:00.0"].data, "vfio", "/dev/vfio/2 0000:00:02.0 host bridge config region")
+    cap = cap.build()
     path = tmp_path / "host.json"
     path.write_text(cap.to_json())
     raw = tmp_path / "hb.bin"
@@ -617,8 +618,9 @@ def test_show_blob_config_takes_the_devices_role_and_the_captures_platform(tmp_p
 
 
 def test_show_blob_errors_are_one_line(tmp_path, capsys):
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
     cap.blobs["notes"] = capmod.Blob(b"\x01\x02 not firmware" * 4, "file", "/tmp/notes")
+    cap = cap.build()
     path = tmp_path / "host.json"
     path.write_text(cap.to_json())
     raw = tmp_path / "op.bin"

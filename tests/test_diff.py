@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from igdscope.analysis import diff
-from igdscope.capture import Blob, Capture
+from igdscope.capture import Blob, Capture, CaptureBuilder
 from igdscope.errors import EXIT_FINDINGS, EXIT_OK, BadInput
 from igdscope.schemas import opregion as op
 from igdscope.schemas import rom as rommod
@@ -28,7 +28,7 @@ def guest() -> Capture:
     return demo.guest_capture()
 
 
-def set_cfg(cap: Capture, role: str, off: int, data: bytes) -> None:
+def set_cfg(cap: CaptureBuilder, role: str, off: int, data: bytes) -> None:
     d = cap.device(role)
     raw = bytearray(cap.blobs[d.config_blob].data)
     raw[off : off + len(data)] = data
@@ -106,9 +106,9 @@ def test_flipped_order_swaps_sides():
 
 
 def test_asls_zero_in_guest():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0xFC, u32(0))
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     d = by_path(res, "igd.registers.ASLS.base")
     assert d["label"] == "unexpected" and d["b"] == 0 and d["a"] == demo.ASLS
     assert "no OpRegion" in d["why"] and "VBT" in d["breaks"]
@@ -117,17 +117,17 @@ def test_asls_zero_in_guest():
 
 
 def test_asls_still_the_hosts():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0xFC, u32(demo.ASLS))
-    d = by_path(diff.diff(host(), g), "igd.registers.ASLS.base")
+    d = by_path(diff.diff(host(), g.build()), "igd.registers.ASLS.base")
     assert d["label"] == "unexpected" and "did not emulate" in d["why"]
 
 
 def test_no_opregion_blob_in_guest():
-    g = guest()
+    g = guest().builder()
     del g.blobs["opregion"]
     g.sources["opregion"] = {"used": None, "tried": [{"source": "debugfs", "result": "i915 not loaded"}]}
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     d = by_path(res, "opregion")
     assert d["label"] == "unexpected" and d["b"] is None
     assert f"at ASLS {demo.GUEST_ASLS:#x}" in d["why"] and "i915 not loaded" in d["why"]
@@ -135,16 +135,16 @@ def test_no_opregion_blob_in_guest():
 
 
 def test_garbage_at_guest_asls():
-    g = guest()
+    g = guest().builder()
     g.blobs["opregion"] = Blob(bytes(8192), "devmem")
-    d = by_path(diff.diff(host(), g), "opregion.header.signature")
+    d = by_path(diff.diff(host(), g.build()), "opregion.header.signature")
     assert d["label"] == "unexpected" and "no OpRegion at ASLS" in d["why"]
 
 
 def test_bdsm_zero_in_guest():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0x5C, u32(0))
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     d = by_path(res, "igd.registers.BDSM.base")
     assert d["label"] == "unexpected" and d["b"] == 0
     assert "reserved no stolen memory" in d["why"] and "Code 43" in d["breaks"]
@@ -152,38 +152,38 @@ def test_bdsm_zero_in_guest():
 
 
 def test_bdsm_still_the_hosts():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0x5C, u32(demo.BDSM))
-    d = by_path(diff.diff(host(), g), "igd.registers.BDSM.base")
+    d = by_path(diff.diff(host(), g.build()), "igd.registers.BDSM.base")
     assert d["label"] == "unexpected" and "host-physical" in d["why"]
 
 
 def test_wrong_lpc_device_id():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "lpc", 0x02, (0xA30E).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g), "lpc.identity.device")
+    d = by_path(diff.diff(host(), g.build()), "lpc.identity.device")
     assert d["label"] == "unexpected" and (d["a"], d["b"]) == (demo.LPC_DID, 0xA30E)
     assert "wrong identity at 00:1f.0" in d["why"] and "Code 43" in d["breaks"]
 
 
 def test_ich9_lpc_in_guest():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "lpc", 0x02, (0x2918).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g), "lpc.identity.device")
+    d = by_path(diff.diff(host(), g.build()), "lpc.identity.device")
     assert d["label"] == "unexpected" and "ICH9" in d["why"]
 
 
 def test_lpc_missing_in_guest():
-    g = guest()
+    g = guest().builder()
     g.devices = [d for d in g.devices if d.role != "lpc"]
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     assert by_path(res, "lpc")["label"] == "unexpected" and "lpc" in res["missing_in_b"]
 
 
 def test_lpc_subsystem_not_copied():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "lpc", 0x2C, u32(0x11001AF4))
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     for f in ("subsystem_vendor", "subsystem_device"):
         d = by_path(res, f"lpc.identity.{f}")
         assert d["label"] == "unexpected" and "not copied" in d["why"]
@@ -191,39 +191,38 @@ def test_lpc_subsystem_not_copied():
 
 
 def test_wrong_host_bridge_identity():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "host_bridge", 0x02, (0x9999).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g), "host_bridge.identity.device")
+    d = by_path(diff.diff(host(), g.build()), "host_bridge.identity.device")
     assert d["label"] == "unexpected" and "wrong identity at 00:00.0" in d["why"]
 
 
 def test_host_bridge_revision_not_copied():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "host_bridge", 0x08, bytes([0x02]))
-    d = by_path(diff.diff(host(), g), "host_bridge.identity.revision")
+    d = by_path(diff.diff(host(), g.build()), "host_bridge.identity.revision")
     assert d["label"] == "unexpected" and (d["a"], d["b"]) == (0x07, 0x02)
 
 
 def test_igd_device_id_changed():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0x02, (0x3E91).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g), "igd.identity.device")
+    d = by_path(diff.diff(host(), g.build()), "igd.identity.device")
     assert d["label"] == "unexpected" and "platform detection" in d["breaks"]
 
 
 def test_igd_not_at_02_0():
-    g = guest()
-    igd = g.device("igd")
-    igd.role, igd.bdf = "display", "0000:00:05.0"
-    res = diff.diff(host(), g)
+    g = guest().builder()
+    g.replace_device("igd", role="display", bdf="0000:00:05.0")
+    res = diff.diff(host(), g.build())
     d = by_path(res, "igd.bdf")
     assert d["label"] == "unexpected" and "00:05.0" in d["why"]
 
 
 def test_igd_class_changed():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0x0A, (0x0380).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g), "igd.identity.class")
+    d = by_path(diff.diff(host(), g.build()), "igd.identity.class")
     assert d["label"] == "unexpected" and "0x0300" in d["breaks"]
 
 
@@ -231,11 +230,11 @@ def test_igd_class_changed():
 
 
 def test_guest_gtt_entries_in_host_stolen_memory():
-    g = guest()
+    g = guest().builder()
     ptes = np.frombuffer(g.blob("gtt"), dtype="<u8").copy()
     ptes[100000:100050] = np.arange(demo.BDSM | 1, (demo.BDSM | 1) + 50 * 4096, 4096, dtype=np.uint64)
     g.blobs["gtt"] = Blob(ptes.tobytes(), "test")
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     d = by_path(res, "gtt.host_stolen_entries")
     assert d["label"] == "unexpected"
     assert d["b"]["entries"] == 50 and d["b"]["first_index"] == 100000 and d["b"]["first_address"] == demo.BDSM
@@ -244,30 +243,30 @@ def test_guest_gtt_entries_in_host_stolen_memory():
 
 
 def test_guest_gtt_still_holds_host_entries():
-    g = guest()
+    g = guest().builder()
     gt = bytearray(g.blob("gtt"))
     gt[: 4096 * 8] = demo.gtt()[: 4096 * 8]
     g.blobs["gtt"] = Blob(bytes(gt), "test")
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     stale = by_path(res, "gtt.host_entries")
     assert stale["label"] == "unexpected" and stale["b"]["entries"] == 4096 and stale["b"]["first_index"] == 0
     assert by_path(res, "gtt.host_stolen_entries")["b"]["entries"] == 1920 * 1080 * 4 // 4096 + 1  # the host framebuffer
 
 
 def test_guest_ram_over_host_stolen_range_is_only_info():
-    g = guest()
+    g = guest().builder()
     ptes = np.frombuffer(g.blob("gtt"), dtype="<u8").copy()
     ptes[100000:100010] = np.arange(demo.BDSM | 1, (demo.BDSM | 1) + 10 * 4096, 4096, dtype=np.uint64)
     g.blobs["gtt"] = Blob(ptes.tobytes(), "test")
     g.host["iomem"] = ["00100000-bfffffff : System RAM", *g.host["iomem"]]
-    d = by_path(diff.diff(host(), g), "gtt.host_stolen_entries")
+    d = by_path(diff.diff(host(), g.build()), "gtt.host_stolen_entries")
     assert d["label"] == "info" and "System RAM" in d["why"]
 
 
 # -- the OpRegion and VBT ------------------------------------------------------------------------------------
 
 
-def _extended_pair() -> tuple[Capture, Capture]:
+def _extended_pair() -> tuple[CaptureBuilder, CaptureBuilder]:
     """A host with an OpRegion 2.0 whose VBT is an extended VBT at an absolute RVDA, and the guest
     QEMU gives it: vfio-pci's view (2.1, RVDA 0x2000) copied by the guest firmware."""
     ext = demo.vbt()
@@ -275,17 +274,17 @@ def _extended_pair() -> tuple[Capture, Capture]:
         "header": {"over": {"major": 2, "minor": 0, "revision": 0}, "mboxes": {"acpi": True, "swsci": True, "asle": True}},
         "mailboxes": {"acpi": {"drdy": 1}, "asle": {"ardy": 1, "rvda": 0x8A0E0000, "rvds": len(ext)}},
     })
-    h = host()
+    h = host().builder()
     h.blobs["opregion"] = Blob(raw, "devmem", "/dev/mem@0x8a0dc018")
     h.blobs["opregion/rvda"] = Blob(ext, "devmem", "/dev/mem@0x8a0e0000")
-    g = guest()
+    g = guest().builder()
     g.blobs["opregion"] = Blob(op.vfio_view(raw, ext)[: op.OPREGION_SIZE], "debugfs")
     return h, g
 
 
 def test_opregion_20_to_21_vfio_rewrite_is_expected():
     h, g = _extended_pair()
-    res = diff.diff(h, g)
+    res = diff.diff(h.build(), g.build())
     ver = by_path(res, "opregion.header.version")
     assert ver["label"] == "expected" and (ver["a"], ver["b"]) == ("2.0.0", "2.1.0") and "vfio-pci" in ver["why"]
     rvda = by_path(res, "opregion.mailboxes.asle.rvda")
@@ -299,7 +298,7 @@ def test_opregion_wrong_rvda_is_unexpected():
     bad = bytearray(g.blob("opregion"))
     bad[op.RVDA_OFFSET : op.RVDA_OFFSET + 8] = (0x3000).to_bytes(8, "little")
     g.blobs["opregion"] = Blob(bytes(bad), "debugfs")
-    d = by_path(diff.diff(h, g), "opregion.mailboxes.asle.rvda")
+    d = by_path(diff.diff(h.build(), g.build()), "opregion.mailboxes.asle.rvda")
     assert d["label"] == "unexpected" and "0x2000" in d["why"] and "no VBT in the guest" in d["breaks"]
 
 
@@ -308,18 +307,18 @@ def test_opregion_version_kept_at_20_is_unexpected():
     bad = bytearray(g.blob("opregion"))
     bad[0x16] = 0
     g.blobs["opregion"] = Blob(bytes(bad), "debugfs")
-    d = by_path(diff.diff(h, g), "opregion.header.version")
+    d = by_path(diff.diff(h.build(), g.build()), "opregion.header.version")
     assert d["label"] == "unexpected" and (d["a"], d["b"]) == ("2.0.0", "2.0.0") and "should read 2.1" in d["why"]
 
 
 def test_opregion_runtime_field_expected_static_field_unexpected():
-    g = guest()
+    g = guest().builder()
     raw = bytearray(g.blob("opregion"))
     raw[0x310:0x314] = u32(0x80000080)  # ASLE BCLP: the guest driver's backlight request
     raw[0x31C:0x31E] = (0x8A40).to_bytes(2, "little")  # BCLM[0]: firmware's backlight table
     raw[0x58:0x5C] = u32(0x1F)  # MBOX: now claims mailbox 5 too
     g.blobs["opregion"] = Blob(bytes(raw), "debugfs")
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     assert by_path(res, "opregion.mailboxes.asle.bclp.level")["label"] == "expected"
     bclm = by_path(res, "opregion.mailboxes.asle.bclm[0].percent")
     assert bclm["label"] == "unexpected" and (bclm["a"], bclm["b"]) == (0, 10) and "0x31c" in bclm["why"]
@@ -328,9 +327,9 @@ def test_opregion_runtime_field_expected_static_field_unexpected():
 
 
 def test_guest_vbt_child_device_differs():
-    g = guest()
+    g = guest().builder()
     g.blobs["vbt/debugfs"] = Blob(vbt_with_port("hdmic"), "debugfs")
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     d = by_path(res, "vbt.block2.child[0].dvo_port")
     assert d["label"] == "unexpected"
     assert d["a"] == {"value": 1, "name": "hdmib"} and d["b"] == {"value": 2, "name": "hdmic"}
@@ -339,10 +338,10 @@ def test_guest_vbt_child_device_differs():
 
 
 def test_guest_without_any_vbt():
-    g = guest()
+    g = guest().builder()
     for k in ("vbt/debugfs", "opregion", "rom"):
         del g.blobs[k]
-    res = diff.diff(host(), g)
+    res = diff.diff(host(), g.build())
     assert by_path(res, "vbt")["label"] == "unexpected" and "vbt" in res["missing_in_b"]
 
 
@@ -359,25 +358,25 @@ def test_gms_cleared_by_version(version, label):
 @pytest.mark.parametrize("version, gms, label", [("9.0", 0x01, "expected"), ("9.0", 0x20, "unexpected"), ("10.0", 0x01, "expected"),
                                                   ("10.1", 0xF1, "expected"), ("10.0", 0xF1, "unexpected"), ("9.2", 0x01, "unexpected")])
 def test_x_igd_gms_ranges(version, gms, label):
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0x50, ((gms << 8) | (demo.GGC & 0xFF)).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g, qemu_version=version), "igd.registers.GGC.GMS")
+    d = by_path(diff.diff(host(), g.build(), qemu_version=version), "igd.registers.GGC.GMS")
     assert d["label"] == label, d
 
 
 def test_ggms_change_is_unexpected():
-    g = guest()
+    g = guest().builder()
     set_cfg(g, "igd", 0x50, (demo.GUEST_GGC & ~0xC0 | 0x40).to_bytes(2, "little"))
-    d = by_path(diff.diff(host(), g), "igd.registers.GGC.GGMS")
+    d = by_path(diff.diff(host(), g.build()), "igd.registers.GGC.GGMS")
     assert d["label"] == "unexpected" and "GGTT" in d["breaks"]
 
 
-def _tgl_pair(guest_c0: int) -> tuple[Capture, Capture]:
+def _tgl_pair(guest_c0: int) -> tuple[CaptureBuilder, CaptureBuilder]:
     """The demo pair as a Tiger Lake (BDSM is the 64-bit register at 0xC0)."""
-    h, g = host(), guest()
+    h, g = host().builder(), guest().builder()
     for cap in (h, g):
         set_cfg(cap, "igd", 0x02, (0x9A49).to_bytes(2, "little"))
-        cap.device("igd").device = 0x9A49
+        cap.replace_device("igd", device=0x9A49)
     set_cfg(h, "igd", 0xC0, (demo.BDSM | 1).to_bytes(8, "little"))
     set_cfg(g, "igd", 0xC0, guest_c0.to_bytes(8, "little"))
     return h, g
@@ -385,21 +384,21 @@ def _tgl_pair(guest_c0: int) -> tuple[Capture, Capture]:
 
 def test_bdsm_at_c0_not_emulated_before_92():
     h, g = _tgl_pair(demo.BDSM | 1)  # passed through: the guest reads the host's 64-bit BDSM
-    res = diff.diff(h, g, qemu_version="9.1")
+    res = diff.diff(h.build(), g.build(), qemu_version="9.1")
     d = by_path(res, "igd.registers.BDSM.base")
     assert d["label"] == "unexpected" and "0xC0" in d["why"] and "only the 32-bit BDSM at 0x5C" in d["why"]
 
 
 def test_bdsm_at_c0_emulated_from_92():
     h, g = _tgl_pair(demo.GUEST_BDSM)
-    d = by_path(diff.diff(h, g, qemu_version="9.2"), "igd.registers.BDSM.base")
+    d = by_path(diff.diff(h.build(), g.build(), qemu_version="9.2"), "igd.registers.BDSM.base")
     assert d["label"] == "expected" and "0xC0 (64-bit)" in d["why"]
 
 
 def test_unknown_qemu_version_is_judged_loosely():
-    h = host()
+    h = host().builder()
     h.host["qemu_version"] = None
-    res = diff.diff(h, guest())
+    res = diff.diff(h.build(), guest())
     assert res["summary"]["qemu_version"] is None and res["summary"]["qemu_version_from"] == "unknown"
     assert by_path(res, "igd.registers.GGC.GMS")["label"] == "expected"
     assert "QEMU version unknown" in diffcli.render(res)
@@ -410,9 +409,9 @@ def test_bad_qemu_version():
         diff.diff(host(), guest(), qemu_version="nine")
     with pytest.raises(BadInput, match="not X.Y"):  # too long for int(): not a version either
         diff.diff(host(), guest(), qemu_version="9" * 5000 + ".2")
-    h = host()
+    h = host().builder()
     h.host["qemu_version"] = "9" * 5000 + ".2"
-    assert diff.diff(h, guest())["summary"]["qemu_version"] is None
+    assert diff.diff(h.build(), guest())["summary"]["qemu_version"] is None
 
 
 # -- same role: two hosts, two moments ------------------------------------------------------------------------
@@ -425,12 +424,12 @@ def test_same_capture_twice():
 
 
 def test_two_moments_info_and_losses():
-    b = host()
+    b = host().builder()
     b.host["kernel_release"] = "6.11.0-1-pve"
-    b.device("igd").driver = "i915"
+    b.replace_device("igd", driver="i915")
     set_cfg(b, "igd", 0xFC, u32(0))
     del b.blobs["opregion"]
-    res = diff.diff(host(), b)
+    res = diff.diff(host(), b.build())
     assert by_path(res, "host.kernel_release")["label"] == "info"
     assert by_path(res, "igd.driver")["label"] == "info"
     assert by_path(res, "igd.registers.ASLS.base")["label"] == "unexpected"
@@ -439,11 +438,11 @@ def test_two_moments_info_and_losses():
 
 
 def test_two_moments_gtt_changed():
-    b = host()
+    b = host().builder()
     gt = bytearray(b.blob("gtt"))
     gt[8 * 16384 : 8 * 16390] = bytes(8 * 6)
     b.blobs["gtt"] = Blob(bytes(gt), "test")
-    d = by_path(diff.diff(host(), b), "gtt.changed")
+    d = by_path(diff.diff(host(), b.build()), "gtt.changed")
     assert d["label"] == "info" and d["b"]["changed"] == 6
 
 
@@ -600,9 +599,9 @@ def test_run_exit_codes_and_outputs(files, capsys):
     assert diffcli.run(h, g, as_json=False, qemu_version=None) == EXIT_OK
     text = capsys.readouterr().out
     assert "EXPECTED" in text and "UNEXPECTED" not in text and "nothing unexpected differs" in text
-    bad = guest()
+    bad = guest().builder()
     set_cfg(bad, "igd", 0xFC, u32(0))
-    b = files("bad.json", bad.to_json())
+    b = files("bad.json", bad.build().to_json())
     assert diffcli.run(h, b, as_json=False, qemu_version=None) == EXIT_FINDINGS
     text = capsys.readouterr().out
     assert text.index("UNEXPECTED") < text.index("EXPECTED") and "breaks:" in text

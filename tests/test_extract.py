@@ -182,13 +182,13 @@ def test_hostile_headers():
 
 
 def _capture_json(drop: tuple[str, ...] = (), replace: dict[str, bytes] | None = None) -> bytes:
-    cap = demo.guest_capture()
+    cap = demo.guest_capture().builder()
     cap.blobs.pop("gtt", None)
     for key in drop:
         cap.blobs.pop(key, None)
     for key, data in (replace or {}).items():
         cap.blobs[key] = Blob(data, "demo", f"/test/{key}")
-    return cap.to_json().encode()
+    return cap.build().to_json().encode()
 
 
 def test_capture_prefers_debugfs_then_opregion_then_rom():
@@ -311,10 +311,11 @@ def test_extracted_opregion_decodes_like_the_blob_and_names_the_devmem_vbt():
 def test_extract_opregion_or_rom_needs_a_capture_that_has_it(tmp_path):
     with pytest.raises(BadInput, match=r"^c.json: the capture has no OpRegion"):
         extract_blob(_capture_json(drop=("opregion",)), "capture", "opregion", "c.json")
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
     cap.blobs.pop("opregion")
     cap.sources["opregion"] = {"used": None, "tried": [{"source": "debugfs", "result": "not tried: i915 does not own 0000:00:02.0"},
                                                        {"source": "vfio", "result": "not tried: vfio-pci does not own 0000:00:02.0"}]}
+    cap = cap.build()
     with pytest.raises(BadInput, match=r"no OpRegion \(debugfs: not tried: i915 does not own 0000:00:02.0; vfio: not tried"):
         extract_blob(cap.to_json().encode(), "capture", "opregion", "c.json")
     with pytest.raises(BadInput, match=r"^c.json: the capture has no option ROM$"):

@@ -10,7 +10,8 @@
 
 A module imports only from its own layer or the layers above it in this list; no import cycle;
 only tui/ imports textual (and rich); only binary/ and schemas/ import construct; the write path
-is imported only by the gtt command and the TUI's GTT screens."""
+is imported only by the gtt command and the TUI's GTT screens; tui/ holds no sysfs, debugfs, procfs
+or /dev path (it shows what sources/ read)."""
 
 from __future__ import annotations
 
@@ -138,3 +139,38 @@ def test_only_its_layer_imports_a_library(library, allowed):
 def test_the_write_path_is_imported_only_where_a_write_is_asked_for():
     users = sorted({m for m, imps in GRAPH.items() for t, _ in imps if t == WRITE_PATH})
     assert set(users) <= set(WRITE_PATH_USERS), users
+
+
+# A string that is a path into the machine: the TUI shows what sources/ read and never reads itself.
+MACHINE_PATHS = ("/sys/", "sys/", "/dev/", "dev/", "/proc/", "proc/")
+DEBUGFS = "sys/kernel/debug"
+
+
+def machine_path_literals(path: Path) -> list[str]:
+    """``line: text`` of every string constant (f-string pieces too) in the file that is a sysfs,
+    debugfs, procfs or /dev path, and of every use of sources.sysfs's path constants."""
+    tree = ast.parse(path.read_text(), str(path))
+    bad = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+            if text.startswith(MACHINE_PATHS) or DEBUGFS in text:
+                bad.append(f"{node.lineno}: {text[:60]!r}")
+        elif isinstance(node, ast.ImportFrom) and node.module == "igdscope.sources.sysfs":
+            bad += [f"{node.lineno}: imports {a.name}" for a in node.names if a.name.isupper()]
+    return bad
+
+
+def test_the_tui_holds_no_machine_paths():
+    bad = {m: found for m, p in MODULES.items() if m.startswith("igdscope.tui") for found in [machine_path_literals(p)] if found}
+    assert bad == {}
+
+
+def test_the_machine_path_rule_finds_what_it_forbids(tmp_path):
+    reader = tmp_path / "reader.py"
+    reader.write_text('from igdscope.sources.sysfs import PCI_DEVICES, Root\n'
+                      'def f(root, bdf, dri):\n'
+                      '    root.read_attr(f"{PCI_DEVICES}/{bdf}/power/runtime_status")\n'
+                      '    return root.read_bytes(f"sys/kernel/debug/dri/{dri}/i915_opregion"), "/dev/mem"\n'
+                      'HELP = "as root, igdscope reads /sys/bus/pci/devices/<IGD>/rom"\n')
+    assert sorted(machine_path_literals(reader)) == ["1: imports PCI_DEVICES", "4: '/dev/mem'", "4: 'sys/kernel/debug/dri/'"]

@@ -3,6 +3,7 @@ read back as the capture it was made from; missing and unreadable sources become
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def test_unprivileged_config_reads_are_recorded(tmp_path):
 
 def test_missing_pieces_become_errors(tmp_path):
     cap = demo.host_capture()
-    cap.devices = [d for d in cap.devices if d.role != "lpc"]
+    cap = dataclasses.replace(cap, devices=[d for d in cap.devices if d.role != "lpc"])
     root = build_tree(cap, tmp_path)
     os.unlink(root / "sys/devices/pci0000:00/0000:00:02.0/rom")
     os.unlink(root / "sys/devices/pci0000:00/0000:00:02.0/iommu_group")
@@ -165,15 +166,15 @@ def test_sriov_pf_and_vfs(tmp_path):
     physfn are recorded, and the VFs are kept as further display functions."""
     from igdscope.capture import Blob, Device
 
-    cap = demo.host_capture()
-    igd = cap.device("igd")
-    igd.sriov = {"role": "pf", "totalvfs": 7, "numvfs": 2}
+    cap = demo.host_capture().builder()
+    igd = cap.replace_device("igd", sriov={"role": "pf", "totalvfs": 7, "numvfs": 2})
     for fn in (1, 2):
         bdf = f"0000:00:02.{fn}"
         cap.blobs[f"config/{bdf}"] = Blob(demo.igd_config()[:256], "demo", "")
         cap.devices.append(Device(role="display", bdf=bdf, vendor=0x8086, device=0x3E92, class_code=0x030000, revision=0,
                                   subsystem_vendor=0x1458, subsystem_device=0xD000, driver="vfio-pci", iommu_group=10 + fn,
                                   iommu_group_members=[bdf], sriov={"role": "vf", "physfn": igd.bdf}, config_blob=f"config/{bdf}", config_size=256))
+    cap = cap.build()
     root = build_tree(cap, tmp_path)
     got = live.collect(Root(root), use_udev=False)
     assert got.device("igd").sriov == {"role": "pf", "totalvfs": 7, "numvfs": 2}
@@ -237,3 +238,98 @@ def test_vfio_without_device_nodes(tmp_path):
     tried = {t["source"]: t["result"] for t in got.sources["opregion"]["tried"]}
     assert "no vfio on this system" in tried["vfio"]
     assert got.sources["opregion"]["used"] is None
+
+
+# -- the cheap per-tick read -------------------------------------------------------------------------
+
+EVERYTHING = frozenset({live.WATCH_DEVICES, live.WATCH_CONFIG, live.WATCH_OPREGION, live.WATCH_GTT})
+IGD_DIR = "sys/devices/pci0000:00/0000:00:02.0"
+
+
+def _poke(path, offset: int, data: bytes) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[offset : offset + len(data)] = data
+    path.write_bytes(bytes(raw))
+
+
+def test_light_read_gives_what_a_full_read_gives(tmp_path):
+    root = build_tree(demo.guest_capture(), tmp_path)
+    base = live.collect(Root(root), gtt=True, use_udev=False)
+    # the machine changes under the reader: a config byte, an OpRegion mailbox field, a GGTT entry
+    _poke(root / IGD_DIR / "config", 0x3C, b"\x5a")  # interrupt line
+    _poke(root / "sys/kernel/debug/dri/0/i915_opregion", 0x310, (0x800000FF).to_bytes(4, "little"))  # ASLE BCLP
+    _poke(root / IGD_DIR / "resource0", (8 << 20) + 8 * 5, (0x12345003).to_bytes(8, "little"))  # PTE 5 of the GGTT half
+    light = live.read_light(Root(root), base, EVERYTHING)
+    full = live.collect(Root(root), gtt=True, use_udev=False)
+    assert light.full is None and light.gone == frozenset() and light.notes == ()
+    _same_devices(light.capture, full)
+    assert dict(light.capture.blobs) == dict(full.blobs)  # data, source, path and note of every blob
+    assert light.capture.errors == full.errors and light.capture.host == full.host and light.capture.machine == "guest"
+    for key in ("config/0000:00:02.0", "opregion", "gtt"):  # re-read, and the next tick reads against them
+        assert light.capture.blobs[key].data != base.blobs[key].data
+        assert light.base.blobs[key] is light.capture.blobs[key]
+    assert light.capture.blobs["config/0000:00:02.0"].data[0x3C] == 0x5A
+    assert int.from_bytes(light.capture.blobs["gtt"].data[40:48], "little") == 0x12345003
+    assert light.base.created == base.created  # the base stays the full read's
+
+
+def test_light_read_reads_only_what_is_watched(tmp_path):
+    root = build_tree(demo.guest_capture(), tmp_path)
+    base = live.collect(Root(root), gtt=True, use_udev=False)
+    _poke(root / IGD_DIR / "config", 0x3C, b"\x5a")
+    _poke(root / "sys/kernel/debug/dri/0/i915_opregion", 0x310, (0x800000FF).to_bytes(4, "little"))
+    light = live.read_light(Root(root), base, frozenset({live.WATCH_DEVICES}))
+    assert all(light.capture.blobs[k] is base.blobs[k] for k in base.blobs) and light.base is base
+    light = live.read_light(Root(root), base, frozenset({live.WATCH_DEVICES, live.WATCH_OPREGION}))
+    assert light.capture.blobs["opregion"].data[0x310:0x314] == (0x800000FF).to_bytes(4, "little")
+    assert light.capture.blobs["config/0000:00:02.0"] is base.blobs["config/0000:00:02.0"]
+    (root / IGD_DIR / "power").mkdir()
+    (root / IGD_DIR / "power/runtime_status").write_text("suspended\n")  # a config read would wake it
+    light = live.read_light(Root(root), base, EVERYTHING)
+    assert light.notes == ("0000:00:02.0 is runtime-suspended: config space not re-read (a read would wake it)",)
+    assert light.capture.blobs["config/0000:00:02.0"] is base.blobs["config/0000:00:02.0"]
+    assert light.capture.blobs["config/0000:00:00.0"].data == base.blobs["config/0000:00:00.0"].data
+
+
+def test_light_read_says_when_a_full_read_is_due_and_what_is_gone(tmp_path):
+    root = build_tree(demo.host_capture(), tmp_path)
+    base = live.collect(Root(root), use_udev=False)
+    light = live.read_light(Root(root), base, EVERYTHING)
+    assert "opregion" not in base.blobs and light.notes == () and light.gone == frozenset()  # vfio-pci owns the IGD: no OpRegion without --vfio
+    from igdscope.capture import Blob
+
+    with_vfio = dataclasses.replace(base, blobs={**base.blobs, "opregion": Blob(demo.opregion(), "vfio", "/dev/vfio/2 0000:00:02.0 region")})
+    light = live.read_light(Root(root), with_vfio, EVERYTHING)  # opening the vfio device would reset the IGD: never re-read
+    assert light.notes == ("OpRegion from vfio is not re-read live (only debugfs is: the vfio region resets the IGD when opened)",)
+    assert light.capture.blobs["opregion"] is with_vfio.blobs["opregion"]
+    (root / "sys/bus/pci/devices/0000:00:1f.0").unlink()  # the LPC bridge leaves the bus
+    light = live.read_light(Root(root), base, EVERYTHING)
+    assert light.gone == {"0000:00:1f.0"} and light.full is None
+    assert [e["reason"] for e in light.capture.errors if e["source"] == "live"] == [
+        f"0000:00:1f.0 is gone from {Root(root).path('sys/bus/pci/devices')} (removed or unbound from the bus); the data shown is the last read"]
+    (root / IGD_DIR / "driver").unlink()  # vfio-pci lets the IGD go
+    light = live.read_light(Root(root), base, EVERYTHING)
+    assert light.capture is None and light.full == "0000:00:02.0: driver changed"
+
+
+def test_live_reader_reads_in_full_then_light_then_in_full_again(tmp_path, monkeypatch):
+    root = build_tree(demo.guest_capture(), tmp_path)
+    calls = []
+    real_collect, real_light = live.collect, live.read_light
+    monkeypatch.setattr(live, "collect", lambda *a, **k: calls.append("full") or real_collect(*a, **k))
+    monkeypatch.setattr(live, "read_light", lambda *a, **k: calls.append("light") or real_light(*a, **k))
+    reader = live.LiveReader(Root(root), gtt=True, use_udev=False)
+    first = reader.read(EVERYTHING)
+    second = reader.read(EVERYTHING)
+    reader.request_full()
+    third = reader.read(EVERYTHING)
+    assert calls == ["full", "light", "full"]
+    assert first.capture is not None and second.capture is not None and third.error is None
+    link = root / "sys/bus/pci/devices/0000:00:02.0"
+    target = os.readlink(link)
+    link.unlink()
+    gone = reader.read(EVERYTHING)
+    assert gone.gone == {"0000:00:02.0"} and gone.capture.device("igd") is not None
+    os.symlink(target, link)
+    back = reader.read(EVERYTHING)  # everything gone is back: a full read
+    assert calls[-2:] == ["light", "full"] and back.gone == frozenset() and back.capture.errors == first.capture.errors

@@ -125,15 +125,11 @@ def rules(result):
 
 
 def test_unknown_version_shows_where_the_verdict_changes():
-    cap = demo.host_capture()
-    cap.host.pop("qemu_version", None)
-    igd = cap.device("igd")
-    cfg = bytearray(cap.blobs[igd.config_blob].data)
-    cfg[2:4] = (0xA780).to_bytes(2, "little")
-    from igdscope.capture import Blob
+    from tests.test_check import host
 
-    cap.blobs[igd.config_blob] = Blob(bytes(cfg), "demo", "")
-    igd.device = 0xA780
+    b = host(device=0xA780).builder()  # a Raptor Lake-S IGD, and no QEMU found on the host
+    b.host.pop("qemu_version", None)
+    cap = b.build()
     vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom")
     r = check.run_checks(cap, vm)
     v = r["verdicts"]["legacy"]
@@ -183,8 +179,9 @@ def test_host_function_1_is_not_the_igd(shared_dir):
     assert rs["vm.igd"]["status"] == "fail" and "00:02.1" in rs["vm.igd"]["evidence"] and "function" in rs["vm.igd"]["fix"]
     assert all(r["verdicts"][m]["verdict"] == "fails" for m in check.MODES) and checkcli.exit_code(r) == 1
     # with SR-IOV VFs on the host, 00:02.1 is VF 1: plain assignment only
-    cap = demo.host_capture()
-    cap.device("igd").sriov = {"role": "pf", "totalvfs": 7, "numvfs": 2}
+    from tests.test_check import host
+
+    cap = host(sriov={"role": "pf", "totalvfs": 7, "numvfs": 2})
     r = check.run_checks(cap, vm, "10.1")
     assert rules(r)["vm.igd"]["status"] == "warn" and "VF 1" in rules(r)["vm.igd"]["evidence"]
     assert "vm.igd_function" in r["verdicts"]["upt_opregion"]["failing"] and r["verdicts"]["upt"]["verdict"] != "fails"
@@ -197,8 +194,9 @@ def test_guest_capture_says_so_first_and_gives_no_host_fixes():
 
 
 def test_no_lpc_bridge_on_the_host_fails_legacy_only():
-    cap = demo.host_capture()
-    cap.devices = [d for d in cap.devices if d.role != "lpc"]
+    b = demo.host_capture().builder()
+    b.devices = [d for d in b.devices if d.role != "lpc"]
+    cap = b.build()
     vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-opregion=on")
     r = check.run_checks(cap, vm, "10.1")
     lpc = rules(r)["kernel.lpc"]

@@ -65,7 +65,7 @@ def ident(cfg: bytes) -> dict[str, int]:
 
 def guest_with(space: dict[str, bytes]) -> Capture:
     """The demo guest (its IGD, OpRegion, VBT, ROM, GGTT) with QEMU's real 00:00.0 and 00:1f.0."""
-    cap = demo.guest_capture()
+    cap = demo.guest_capture().builder()
     cap.devices = [d for d in cap.devices if d.role == "igd"]
     for key in [k for k in cap.blobs if k.startswith("config/") and not k.endswith("02.0")]:
         del cap.blobs[key]
@@ -78,7 +78,7 @@ def guest_with(space: dict[str, bytes]) -> Capture:
         cap.blobs[key] = Blob(cfg, "qtest", f"qemu-system-x86_64 qtest, config mechanism #1, {bdf}")
         cap.devices.append(Device(role=role, bdf=f"0000:{bdf}", vendor=i["vendor"], device=i["device"], class_code=i["class"], revision=i["revision"],
                                   subsystem_vendor=i["subsystem_vendor"], subsystem_device=i["subsystem_device"], config_blob=key, config_size=256))
-    return cap
+    return cap.build()
 
 
 def by_path(res: dict, path: str) -> dict | None:

@@ -4,6 +4,7 @@ command line; ordinary text, non-ASCII included, is left as it is."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -41,12 +42,13 @@ def test_the_stream_keeps_its_own_control():
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("hostile")
-    host = demo.host_capture()
+    host = demo.host_capture().builder()
     host.host["cmdline"] = HOSTILE
     host.host["kernel_release"] = HOSTILE
-    host.host["hypervisor"]["dmi_sys_vendor"] = HOSTILE
-    host.devices[0].driver = HOSTILE
+    host.host["hypervisor"] = {**host.host["hypervisor"], "dmi_sys_vendor": HOSTILE}
+    host.devices[0] = dataclasses.replace(host.devices[0], driver=HOSTILE)
     host.error("rom", HOSTILE)
+    host = host.build()
     (d / "host.json").write_text(host.to_json())
     (d / "plain.json").write_text(demo.host_capture().to_json())  # diff compares the two hosts: driver, kernel differ
     assert "\\ud800" in (d / "host.json").read_text()  # JSON escapes the lone surrogate itself

@@ -168,8 +168,7 @@ def _load(args) -> tuple[Any, Any]:
             raise BadInput(f"{args.file}: cannot read: {exc.strerror}") from None
         if len(data) > 16 << 20:
             raise BadInput(f"{args.file}: larger than a GGTT (8 MiB at most)")
-        cap = Capture()
-        cap.blobs["gtt"] = Blob(data, "file", args.file)
+        cap = Capture(blobs={"gtt": Blob(data, "file", args.file)})
         return cap, capture_platform(cap, args.platform)
     if args.capture:
         cap = capmod.load(args.capture)

@@ -196,9 +196,8 @@ def _res(bar: int, start: int, size: int, flags: int) -> dict[str, int]:
 
 
 def host_capture() -> Capture:
-    cap = Capture(machine="host", created=CREATED, tool_version=__version__)
     sysfs = "/sys/bus/pci/devices"
-    cap.blobs = {
+    blobs = {
         f"config/{IGD_BDF}": Blob(igd_config(), "demo", f"{sysfs}/{IGD_BDF}/config"),
         f"config/{HB_BDF}": Blob(host_bridge_config(), "demo", f"{sysfs}/{HB_BDF}/config"),
         f"config/{LPC_BDF}": Blob(lpc_config(), "demo", f"{sysfs}/{LPC_BDF}/config"),
@@ -206,13 +205,13 @@ def host_capture() -> Capture:
         "rom": Blob(option_rom(), "demo", f"{sysfs}/{IGD_BDF}/rom"),
         "gtt": Blob(gtt(), "demo", f"{sysfs}/{IGD_BDF}/resource0", "GGTT: 8388608 bytes at BAR0+0x800000"),
     }
-    cap.devices = [
+    devices = [
         _dev("igd", IGD_BDF, IGD_DID, 0x030000, 0x00, 0xD000, f"config/{IGD_BDF}", 4096, driver="vfio-pci", iommu_group=2, iommu_group_members=[IGD_BDF], boot_vga=True,
              resources=[_res(0, HOST_BAR0, 16 * MiB, 0x140204), _res(2, HOST_BAR2, 256 * MiB, 0x14220C), _res(4, HOST_BAR4, 64, 0x40101), _res(6, 0xC0000, 128 << 10, 0x200)]),
         _dev("host_bridge", HB_BDF, HB_DID, 0x060000, 0x07, 0x5000, f"config/{HB_BDF}", 4096, driver="skl_uncore", iommu_group=0, iommu_group_members=[HB_BDF]),
         _dev("lpc", LPC_BDF, LPC_DID, 0x060100, 0x10, 0x5001, f"config/{LPC_BDF}", 256, iommu_group=9, iommu_group_members=[LPC_BDF, "0000:00:1f.3", "0000:00:1f.4", "0000:00:1f.6"]),
     ]
-    cap.host = {
+    host = {
         "kernel_release": "6.8.12-4-pve",
         "cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.8.12-4-pve root=/dev/mapper/pve-root ro quiet intel_iommu=on iommu=pt",
         "modules": {
@@ -241,14 +240,14 @@ def host_capture() -> Capture:
         ],
         "qemu_version": "9.0.2",
     }
-    cap.sources = {
+    sources = {
         "discovery": "demo",
         "opregion": {"used": "vfio", "tried": [
             {"source": "debugfs", "result": f"not tried: i915 does not own {IGD_BDF} (driver: vfio-pci)"},
             {"source": "vfio", "result": f"read {len(opregion())} bytes"},
         ]},
     }
-    return cap
+    return Capture(machine="host", created=CREATED, tool_version=__version__, host=host, devices=devices, blobs=blobs, sources=sources)
 
 
 # The VM the demo guest runs in: QEMU 9.0, i440fx, SeaBIOS, the IGD at guest 00:02.0 (legacy mode);
@@ -259,10 +258,9 @@ VM_ARGS = ("qemu-system-x86_64 -machine pc-i440fx-9.0,accel=kvm -cpu host -m 8G 
 
 
 def guest_capture() -> Capture:
-    cap = Capture(machine="guest", created=CREATED, tool_version=__version__)
     sysfs = "/sys/bus/pci/devices"
     dri = "/sys/kernel/debug/dri/0"
-    cap.blobs = {
+    blobs = {
         f"config/{IGD_BDF}": Blob(igd_config(guest=True), "demo", f"{sysfs}/{IGD_BDF}/config"),
         f"config/{HB_BDF}": Blob(host_bridge_config(guest=True), "demo", f"{sysfs}/{HB_BDF}/config"),
         f"config/{LPC_BDF}": Blob(guest_lpc_config(), "demo", f"{sysfs}/{LPC_BDF}/config"),
@@ -271,13 +269,13 @@ def guest_capture() -> Capture:
         "rom": Blob(option_rom(), "demo", f"{sysfs}/{IGD_BDF}/rom"),
         "gtt": Blob(gtt(guest=True), "demo", f"{sysfs}/{IGD_BDF}/resource0", "GGTT: 8388608 bytes at BAR0+0x800000"),
     }
-    cap.devices = [
+    devices = [
         _dev("igd", IGD_BDF, IGD_DID, 0x030000, 0x00, 0xD000, f"config/{IGD_BDF}", 256, driver="i915", boot_vga=True,
              resources=[_res(0, GUEST_BAR0, 16 * MiB, 0x140204), _res(2, GUEST_BAR2, 256 * MiB, 0x14220C), _res(4, GUEST_BAR4, 64, 0x40101), _res(6, 0xFEB80000, 128 << 10, 0x46200)]),
         Device(role="host_bridge", bdf=HB_BDF, vendor=0x8086, device=0x1237, class_code=0x060000, revision=0x07, subsystem_vendor=SUBSYS_VENDOR, subsystem_device=0x5000, config_blob=f"config/{HB_BDF}", config_size=256),
         _dev("lpc", LPC_BDF, LPC_DID, 0x060100, 0x10, 0x5001, f"config/{LPC_BDF}", 256),
     ]
-    cap.host = {
+    host = {
         "kernel_release": "6.1.0-28-amd64",
         "cmdline": "BOOT_IMAGE=/boot/vmlinuz-6.1.0-28-amd64 root=/dev/sda1 ro quiet",
         "modules": {m: {"loaded": m == "i915"} for m in ("i915", "xe", "vfio_pci", "vfio_pci_core", "vfio_iommu_type1", "vfio", "kvm_intel", "kvmgt")},
@@ -291,9 +289,9 @@ def guest_capture() -> Capture:
         "dmar": [],
         "qemu_version": None,
     }
-    cap.sources = {
+    sources = {
         "discovery": "demo",
         "opregion": {"used": "debugfs", "tried": [{"source": "debugfs", "result": "read 8192 bytes"}]},
     }
-    cap.errors = [{"source": f"iommu_group {IGD_BDF}", "reason": "no IOMMU group (a VM without a virtual IOMMU)"}]
-    return cap
+    errors = [{"source": f"iommu_group {IGD_BDF}", "reason": "no IOMMU group (a VM without a virtual IOMMU)"}]
+    return Capture(machine="guest", created=CREATED, tool_version=__version__, host=host, devices=devices, blobs=blobs, sources=sources, errors=errors)

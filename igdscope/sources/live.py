@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 
 from igdscope import platforms
-from igdscope.capture import Blob, Capture, Device
+from igdscope.capture import Blob, Capture, CaptureBuilder, Device
 from igdscope.sources.sysfs import PCI_DEVICES, Root, os_reason, read_rom
 from igdscope.sources.udev import PciFunction, discover
 
@@ -63,8 +63,11 @@ def intel_displays(root: Root, use_udev: bool | None = None) -> tuple[list[PciFu
 
 
 def collect(root: Root, *, gtt: bool = False, allow_devmem: bool = False, vfio: bool = False, use_udev: bool | None = None) -> Capture:
+    """One Capture of the machine under ``root``: every Intel display function, the host and LPC
+    bridges, host facts, the option ROM, the OpRegion and the VBT i915 selected (and the GGTT
+    with ``gtt``). Raises :class:`NoIntelDisplay`; every other failure is an error in the capture."""
     funcs, displays, how = intel_displays(root, use_udev)
-    cap = Capture(created=_now())
+    cap = CaptureBuilder(created=_now())
     cap.sources["discovery"] = how
     igd = pick_igd(displays)
     dom = igd.bdf.split(":")[0]
@@ -87,15 +90,189 @@ def collect(root: Root, *, gtt: bool = False, allow_devmem: bool = False, vfio: 
     _vbt_debugfs(root, cap, igd_dev)
     if gtt:
         read_gtt(root, cap, igd_dev)
-    return cap
+    return cap.build()
+
+
+# -- the cheap per-tick read ------------------------------------------------------------------
+
+# what a light read re-reads (device presence and drivers are always checked)
+WATCH_DEVICES = "devices"
+WATCH_CONFIG = "config"
+WATCH_OPREGION = "opregion"
+WATCH_GTT = "gtt"
+
+
+@dataclass(frozen=True)
+class LiveRead:
+    """One read of the live machine: the capture (None when the whole read failed, ``error``
+    says why and what to do), the devices gone from the bus since the full read (``gone``, by
+    BDF) and what was deliberately not re-read (``notes``)."""
+
+    capture: Capture | None
+    error: str | None = None
+    gone: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class LightRead:
+    """What :func:`read_light` found: ``capture`` to show, ``base`` to read the next tick against
+    (the last full read with the blobs re-read since), or ``full`` (why a full read is due: a
+    driver was bound or unbound), in which case the other fields are empty."""
+
+    capture: Capture | None = None
+    base: Capture | None = None
+    gone: frozenset[str] = frozenset()
+    notes: tuple[str, ...] = ()
+    full: str | None = None
+
+
+def gone_devices(root: Root, cap: Capture) -> frozenset[str]:
+    """The BDFs of ``cap``'s devices no longer on the bus under ``root``."""
+    return frozenset(d.bdf for d in cap.devices if not root.exists(f"{PCI_DEVICES}/{d.bdf}"))
+
+
+def read_light(root: Root, base: Capture, watch: frozenset[str], *, gtt: bool = True) -> LightRead:
+    """Re-read cheaply what ``watch`` names on top of ``base`` (a full :func:`collect`): device
+    presence and drivers always; with ``config`` every present device's config space (not while
+    it is runtime-suspended: a read would wake it); with ``opregion`` the OpRegion when it came
+    from debugfs (never the vfio region: opening the vfio device resets the IGD); with ``gtt``
+    (and ``gtt``) the GGTT. The same readers as :func:`collect`, so the fields agree."""
+    gone = gone_devices(root, base)
+    for d in base.devices:
+        if d.bdf not in gone and root.readlink_name(f"{PCI_DEVICES}/{d.bdf}/driver") != d.driver:
+            return LightRead(full=f"{d.bdf}: driver changed")  # bound or unbound between udev events (or without udev)
+    cap = CaptureBuilder.of(base)
+    cap.created = _now()
+    fresh: dict[str, Blob] = {}  # blobs re-read this tick
+    notes: list[str] = []
+    for bdf in sorted(gone):
+        cap.error("live", f"{bdf} is gone from {root.path(PCI_DEVICES)} (removed or unbound from the bus); the data shown is the last read")
+    if WATCH_CONFIG in watch:
+        for d in base.devices:
+            if d.bdf in gone or d.config_blob is None:
+                continue
+            sysdir = f"{PCI_DEVICES}/{d.bdf}"
+            if root.read_attr(f"{sysdir}/power/runtime_status") == "suspended":
+                notes.append(f"{d.bdf} is runtime-suspended: config space not re-read (a read would wake it)")
+                continue
+            try:
+                fresh[d.config_blob] = read_config(root, sysdir, d.config_size)
+            except OSError as exc:
+                cap.error(f"config {d.bdf}", os_reason(exc))
+    igd = base.device("igd")
+    if WATCH_OPREGION in watch and igd is not None and igd.bdf not in gone:
+        blob = base.blobs.get("opregion")
+        if blob is not None and blob.source == "debugfs":
+            try:
+                data = root.read_bytes(blob.path.lstrip("/"), len(blob.data) or OPREGION_SIZE)
+            except OSError as exc:
+                cap.error("opregion", f"{blob.path}: {os_reason(exc)}")
+            else:
+                fresh["opregion"] = Blob(data, blob.source, blob.path, blob.note)
+        elif blob is not None:
+            notes.append(f"OpRegion from {blob.source} is not re-read live (only debugfs is: the vfio region resets the IGD when opened)")
+    cap.blobs.update(fresh)
+    if WATCH_GTT in watch and gtt and igd is not None and igd.bdf not in gone:
+        cap.blobs.pop("gtt", None)
+        cap.errors = [e for e in cap.errors if e["source"] != "gtt"]
+        read_gtt(root, cap, igd)
+        if "gtt" in cap.blobs:
+            fresh["gtt"] = cap.blobs["gtt"]
+    nxt = base if not fresh else Capture(machine=base.machine, created=base.created, tool_version=base.tool_version, host=base.host,
+                                         devices=base.devices, blobs={**base.blobs, **fresh}, sources=base.sources, errors=base.errors)
+    return LightRead(cap.build(), nxt, gone, tuple(notes))
+
+
+class LiveReader:
+    """The live machine under ``root``, read for a display that refreshes: a full :func:`collect`
+    first (and again when asked, when a driver changes or when devices gone come back), then
+    :func:`read_light` each tick. Not thread-safe: one caller at a time."""
+
+    def __init__(self, root: Root, *, gtt: bool = True, use_udev: bool | None = None):
+        self.root = root
+        self.gtt = gtt
+        self.use_udev = use_udev
+        self.base: Capture | None = None  # the last full read (with the blobs re-read since)
+        self.gone: frozenset[str] = frozenset()
+        self.full_needed = True
+
+    def request_full(self) -> None:
+        """The next :meth:`read` is a full one (a udev event said the bus changed)."""
+        self.full_needed = True
+
+    def read(self, watch: frozenset[str], full: bool = False) -> LiveRead:
+        if full or self.full_needed or self.base is None:
+            return self.read_full()
+        return self.read_watched(watch)
+
+    def read_full(self) -> LiveRead:
+        self.full_needed = False
+        try:
+            cap = collect(self.root, gtt=self.gtt, use_udev=self.use_udev)
+        except NoIntelDisplay as exc:
+            gone: set[str] = set()
+            if self.base is not None:  # what left the bus; at least the IGD, which discovery no longer finds
+                gone = set(gone_devices(self.root, self.base))
+                igd = self.base.device("igd")
+                if igd is not None:
+                    gone.add(igd.bdf)
+            self.gone = frozenset(gone)
+            self.full_needed = True
+            return LiveRead(None, f"{exc}. Waiting for it to appear (bind it, or rescan the PCI bus); 'igdscope demo' shows the demo machine.", self.gone)
+        except OSError as exc:
+            self.full_needed = True
+            return LiveRead(None, f"{self.root.path(PCI_DEVICES)}: {os_reason(exc)}")
+        self.base = cap
+        self.gone = frozenset()
+        return LiveRead(cap)
+
+    def read_watched(self, watch: frozenset[str]) -> LiveRead:
+        assert self.base is not None
+        if self.gone and not gone_devices(self.root, self.base):
+            return self.read_full()  # everything gone is back: read it all again
+        light = read_light(self.root, self.base, watch, gtt=self.gtt)
+        if light.full is not None:
+            return self.read_full()
+        self.gone = light.gone
+        self.base = light.base
+        return LiveRead(light.capture, None, light.gone, light.notes)
 
 
 # -- devices ---------------------------------------------------------------------------------
 
 
-def _device(root: Root, cap: Capture, role: str, f: PciFunction) -> Device:
+def _device(root: Root, cap: CaptureBuilder, role: str, f: PciFunction) -> Device:
+    """The Device at ``f`` (its config space into ``cap.blobs``, what cannot be read into ``cap.errors``)."""
     base = f.sysdir
-    d = Device(
+    bv = root.read_attr(f"{base}/boot_vga")
+    iommu_group, members = None, []
+    grp = root.readlink_name(f"{base}/iommu_group")
+    if grp is not None and grp.isdigit():
+        iommu_group = int(grp)
+        members = root.listdir(f"sys/kernel/iommu_groups/{grp}/devices") or root.listdir(f"{base}/iommu_group/devices")
+    elif role in ("igd", "display"):
+        why = "a VM without a virtual IOMMU" if cap.machine == "guest" else "IOMMU off: add intel_iommu=on to the kernel command line"
+        cap.error(f"iommu_group {f.bdf}", f"no IOMMU group ({why})")
+    sriov = None
+    total = root.read_int(f"{base}/sriov_totalvfs")
+    if total is not None:
+        sriov = {"role": "pf", "totalvfs": total, "numvfs": root.read_int(f"{base}/sriov_numvfs") or 0}
+    physfn = root.readlink_name(f"{base}/physfn")
+    if physfn:
+        sriov = {"role": "vf", "physfn": physfn}
+    config_size = root.size(f"{base}/config")
+    key = None
+    try:
+        blob = read_config(root, base, config_size)
+    except OSError as exc:
+        cap.error(f"config {f.bdf}", os_reason(exc))
+    else:
+        if blob.note:
+            cap.error(f"config {f.bdf}", blob.note)
+        key = f"config/{f.bdf}"
+        cap.blobs[key] = blob
+    return Device(
         role=role,
         bdf=f.bdf,
         vendor=f.vendor,
@@ -105,39 +282,25 @@ def _device(root: Root, cap: Capture, role: str, f: PciFunction) -> Device:
         subsystem_vendor=root.read_int(f"{base}/subsystem_vendor", 16),
         subsystem_device=root.read_int(f"{base}/subsystem_device", 16),
         driver=root.readlink_name(f"{base}/driver"),
-        boot_vga=None,
+        iommu_group=iommu_group,
+        iommu_group_members=members,
+        sriov=sriov,
+        resources=_resources(root, f"{base}/resource"),
+        config_blob=key,
+        config_size=config_size,
+        boot_vga=None if bv is None else bv == "1",
     )
-    bv = root.read_attr(f"{base}/boot_vga")
-    d.boot_vga = None if bv is None else bv == "1"
-    grp = root.readlink_name(f"{base}/iommu_group")
-    if grp is not None and grp.isdigit():
-        d.iommu_group = int(grp)
-        d.iommu_group_members = root.listdir(f"sys/kernel/iommu_groups/{grp}/devices") or root.listdir(f"{base}/iommu_group/devices")
-    elif role in ("igd", "display"):
-        why = "a VM without a virtual IOMMU" if cap.machine == "guest" else "IOMMU off: add intel_iommu=on to the kernel command line"
-        cap.error(f"iommu_group {f.bdf}", f"no IOMMU group ({why})")
-    total = root.read_int(f"{base}/sriov_totalvfs")
-    if total is not None:
-        d.sriov = {"role": "pf", "totalvfs": total, "numvfs": root.read_int(f"{base}/sriov_numvfs") or 0}
-    physfn = root.readlink_name(f"{base}/physfn")
-    if physfn:
-        d.sriov = {"role": "vf", "physfn": physfn}
-    d.resources = _resources(root, f"{base}/resource")
-    key = f"config/{f.bdf}"
-    d.config_size = root.size(f"{base}/config")
-    try:
-        data = root.read_bytes(f"{base}/config", CONFIG_MAX)
-    except OSError as exc:
-        cap.error(f"config {f.bdf}", os_reason(exc))
-    else:
-        note = ""
-        expected = d.config_size or 256
-        if len(data) < expected:
-            note = f"only {len(data)} of {expected} bytes readable" + (" (unprivileged read: run as root for the full space)" if len(data) == 64 else "")
-            cap.error(f"config {f.bdf}", note)
-        cap.blobs[key] = Blob(data, "sysfs", f"/{base}/config", note)
-        d.config_blob = key
-    return d
+
+
+def read_config(root: Root, base: str, config_size: int | None) -> Blob:
+    """The config space of the function whose sysfs directory is ``base`` (as much as is
+    readable; the note says when that is less than the kernel exposes). Raises OSError."""
+    data = root.read_bytes(f"{base}/config", CONFIG_MAX)
+    note = ""
+    expected = config_size or 256
+    if len(data) < expected:
+        note = f"only {len(data)} of {expected} bytes readable" + (" (unprivileged read: run as root for the full space)" if len(data) == 64 else "")
+    return Blob(data, "sysfs", f"/{base}/config", note)
 
 
 def _resources(root: Root, path: str) -> list[dict[str, int]]:
@@ -163,7 +326,7 @@ def _resources(root: Root, path: str) -> list[dict[str, int]]:
 # -- option ROM ------------------------------------------------------------------------------
 
 
-def _rom(root: Root, cap: Capture, d: Device) -> None:
+def _rom(root: Root, cap: CaptureBuilder, d: Device) -> None:
     path = f"{PCI_DEVICES}/{d.bdf}/rom"
     if not root.exists(path):
         cap.error("rom", f"{d.bdf} has no rom file in sysfs (no ROM BAR and no shadowed VGA ROM)")
@@ -201,7 +364,7 @@ def _debugfs_dri_dir(root: Root, bdf: str) -> str | None:
     return None
 
 
-def _opregion(root: Root, cap: Capture, d: Device, allow_devmem: bool, allow_vfio: bool) -> None:
+def _opregion(root: Root, cap: CaptureBuilder, d: Device, allow_devmem: bool, allow_vfio: bool) -> None:
     tried: list[dict[str, str]] = []
     used = None
     # 1. debugfs, when i915 owns the device
@@ -271,7 +434,7 @@ def _opregion(root: Root, cap: Capture, d: Device, allow_devmem: bool, allow_vfi
         cap.error("opregion", "; ".join(f"{t['source']}: {t['result']}" for t in tried))
 
 
-def _vbt_debugfs(root: Root, cap: Capture, d: Device) -> None:
+def _vbt_debugfs(root: Root, cap: CaptureBuilder, d: Device) -> None:
     if d.driver != "i915":
         return
     dri = _debugfs_dri_dir(root, d.bdf)
@@ -302,7 +465,7 @@ def gtt_window(cfg: bytes | None, device_id: int, bar0_size: int) -> tuple[int, 
     return bar0_size // 2, min(g.gsm_bytes, GTT_MAX, bar0_size // 2), pci.pte_size(plat.ggc_layout)
 
 
-def read_gtt(root: Root, cap: Capture, d: Device) -> None:
+def read_gtt(root: Root, cap: CaptureBuilder, d: Device) -> None:
     """Read the GGTT of device d from resource0 (read-only mmap of the GTT half) into cap.blobs["gtt"],
     or record why not in cap.errors."""
     win = gtt_window(cap.config("igd"), d.device, d.bar_size(0))
@@ -355,7 +518,7 @@ def gtt_site(root: Root, bdf: str | None = None) -> GttSite:
     if did is None:
         raise GttUnavailable(f"no PCI device {bdf} under {root.path(PCI_DEVICES)}")
     try:
-        cfg = root.read_bytes(f"{base}/config", CONFIG_MAX)
+        cfg = read_config(root, base, None).data
     except OSError as exc:
         raise GttUnavailable(f"/{base}/config: {os_reason(exc)}", exc.errno) from None
     if len(cfg) < 0x52:
@@ -418,7 +581,7 @@ class GttMapping:
 # -- host facts --------------------------------------------------------------------------------
 
 
-def host_facts(root: Root, cap: Capture) -> None:
+def host_facts(root: Root, cap: CaptureBuilder) -> None:
     h: dict = {}
     h["kernel_release"] = root.read_attr("proc/sys/kernel/osrelease")
     h["cmdline"] = root.read_attr("proc/cmdline")
@@ -464,7 +627,7 @@ def host_facts(root: Root, cap: Capture) -> None:
     cap.host = h
 
 
-def _hypervisor_flag(root: Root, cap: Capture | None) -> bool:
+def _hypervisor_flag(root: Root, cap: CaptureBuilder | None) -> bool:
     """The CPU's "hypervisor" flag: this kernel runs in a VM."""
     try:
         for line in root.read_text("proc/cpuinfo", 4 << 20).splitlines():
@@ -476,7 +639,7 @@ def _hypervisor_flag(root: Root, cap: Capture | None) -> bool:
     return False
 
 
-def _iomem(root: Root, cap: Capture) -> list[str]:
+def _iomem(root: Root, cap: CaptureBuilder) -> list[str]:
     bars = []
     for d in cap.devices:
         if d.role in ("igd", "display"):

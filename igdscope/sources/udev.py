@@ -76,3 +76,45 @@ def discover(root: Root, use_udev: bool | None = None) -> tuple[list[PciFunction
         except Exception as exc:  # libudev missing in a container: fall back, and say so
             return discover_sysfs(root), f"sysfs walk (udev unavailable: {type(exc).__name__}: {exc})"
     return discover_sysfs(root), "sysfs walk"
+
+
+class Monitor:
+    """PCI events from the udev netlink monitor (on the real root only), handed to ``on_event``
+    as (action, sysfs name) for add, remove, bind, unbind and change, on the monitor's thread."""
+
+    ACTIONS = ("add", "remove", "bind", "unbind", "change")
+
+    def __init__(self, root: Root, use_udev: bool | None = None):
+        self.root = root
+        self.use_udev = use_udev
+        self._observer = None
+
+    def start(self, on_event) -> str:
+        """Start watching; the returned line says whether events will come or only polling works."""
+        if not self.root.is_live or self.use_udev is False:
+            return "udev monitor off (not the real root): polling only"
+        try:
+            import pyudev
+
+            ctx = pyudev.Context()
+            mon = pyudev.Monitor.from_netlink(ctx)
+            mon.filter_by(subsystem="pci")
+
+            def event(device) -> None:
+                if device.action in self.ACTIONS:
+                    on_event(device.action, device.sys_name)
+
+            self._observer = pyudev.MonitorObserver(mon, callback=event, name="igdscope-udev")
+            self._observer.start()
+        except Exception as exc:  # no libudev, no netlink in a container: polling still works
+            self._observer = None
+            return f"udev monitor unavailable ({type(exc).__name__}: {exc}): polling only"
+        return "udev monitor on"
+
+    def stop(self) -> None:
+        obs, self._observer = self._observer, None
+        if obs is not None:
+            try:
+                obs.send_stop()
+            except Exception:  # the observer thread is already gone
+                pass

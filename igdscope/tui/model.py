@@ -9,6 +9,7 @@ source error) and the changes seen since the source started. Nothing here import
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -461,20 +462,19 @@ def _same_configs(a: Capture, b: Capture) -> bool:
     return True
 
 
-def share_blobs(prev: Capture | None, cap: Capture) -> bool:
-    """Make ``cap`` reuse ``prev``'s Blob objects where the bytes are equal (so Views carry their
-    decoded pieces over). True when every blob is unchanged."""
+def with_shared_blobs(prev: Capture | None, cap: Capture) -> Capture:
+    """``cap``, reusing ``prev``'s Blob objects where the bytes are equal (so Views carry their
+    decoded pieces over): ``cap`` itself when there is nothing to share, else a copy."""
     if prev is None:
-        return False
-    same = set(prev.blobs) == set(cap.blobs)
-    for key, blob in list(cap.blobs.items()):
+        return cap
+    shared = {}
+    for key, blob in cap.blobs.items():
         old = prev.blobs.get(key)
-        if old is not None and old is not blob:
-            if old.data == blob.data and old.source == blob.source:
-                cap.blobs[key] = old
-            else:
-                same = False
-    return same
+        if old is not None and old is not blob and old.data == blob.data and old.source == blob.source:
+            shared[key] = old
+    if not shared:
+        return cap
+    return dataclasses.replace(cap, blobs={**cap.blobs, **shared})
 
 
 # -- changes over time -----------------------------------------------------------------------------
@@ -488,7 +488,7 @@ class Change:
     new: Any
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Snapshot:
     """What the screens show, frozen: built by the refresh worker, replaced as a whole."""
 

@@ -3,6 +3,8 @@ Diff screen, and of the command-line options that feed them."""
 
 from __future__ import annotations
 
+import dataclasses
+
 from textual.widgets import DataTable
 
 from igdscope.cli import main
@@ -43,9 +45,9 @@ async def test_checks_screen_lists_rules_with_evidence_fix_filter_and_palette():
 
 
 def _host_on_i915() -> Capture:
-    cap = demo.host_capture()
-    cap.device("igd").driver = "i915"
-    return cap
+    cap = demo.host_capture().builder()
+    cap.replace_device("igd", driver="i915")
+    return cap.build()
 
 
 async def test_overview_shows_failing_verdicts_and_checks_screen_the_failing_rule():
@@ -78,8 +80,7 @@ def _guest_without_asls() -> Capture:
     d = cap.device("igd")
     raw = bytearray(cap.blobs[d.config_blob].data)
     raw[0xFC:0x100] = bytes(4)  # QEMU did not emulate the OpRegion address
-    cap.blobs[d.config_blob] = Blob(bytes(raw), "test")
-    return cap
+    return dataclasses.replace(cap, blobs={**cap.blobs, d.config_blob: Blob(bytes(raw), "test")})
 
 
 async def test_diff_screen_puts_unexpected_first_with_what_it_breaks():
@@ -127,8 +128,7 @@ async def test_checks_screen_escapes_capture_text():
     # would otherwise start a terminal escape sequence) and brackets stay text, not markup.
     cap = demo.host_capture()
     hostile = "6.8[/bold]\x1b[2J\x9b"
-    cap.host["kernel_release"] = hostile
-    cap.host["qemu_version"] = hostile
+    cap = dataclasses.replace(cap, host={**cap.host, "kernel_release": hostile, "qemu_version": hostile})
     app = make_app(StaticSource(cap, "stranger's capture"), start="checks")
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -4,6 +4,7 @@ must show such text escaped (igdscope.textsafe.printable: \\xNN, \\uNNNN), never
 
 from __future__ import annotations
 
+import copy
 import html
 import unicodedata
 
@@ -36,7 +37,8 @@ EXPECTED = {
 
 
 def hostile_capture() -> capture.Capture:
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
+    cap.host = copy.deepcopy(cap.host)  # the nested facts edited below are the builder's own
     cap.created = "2026-11-23T12:00:00Z" + EVIL
     cap.host["kernel_release"] = "6.8.12-4-pve " + EVIL
     cap.host["cmdline"] = "BOOT_IMAGE=/vmlinuz " + EVIL
@@ -44,7 +46,7 @@ def hostile_capture() -> capture.Capture:
     cap.host["hypervisor"]["dmi_sys_vendor"] = "Vendor " + EVIL
     cap.host["hypervisor"]["dmi_product_name"] = EVIL
     cap.host["modules"]["vfio_pci"]["parameters"]["ids"] = "8086:3e92" + EVIL
-    cap.device("igd").driver = "vfio-pci " + EVIL
+    cap.replace_device("igd", driver="vfio-pci " + EVIL)
     rom = cap.blobs["rom"]
     cap.blobs["rom"] = Blob(rom.data, rom.source, "/" + EVIL, "note " + EVIL)
     op = cap.blobs["opregion"]
@@ -54,13 +56,11 @@ def hostile_capture() -> capture.Capture:
     cap.blobs["opregion"] = Blob(bytes(data), "vfio " + EVIL, "/dev/vfio/2 " + EVIL, "note " + EVIL)
     del cap.blobs["gtt"]
     cap.error("gtt", "no GGTT: " + EVIL)
-    lpc = cap.device("lpc")
-    del cap.blobs[lpc.config_blob]
-    lpc.config_blob = None
-    lpc.bdf = "0000:00:1f.0" + EVIL
+    del cap.blobs[cap.device("lpc").config_blob]
+    lpc = cap.replace_device("lpc", config_blob=None, bdf="0000:00:1f.0" + EVIL)
     cap.error(f"config {lpc.bdf}", "cannot read: " + EVIL)
     cap.error("live " + EVIL, "reason " + EVIL)
-    return cap
+    return cap.build()
 
 
 def test_hostile_strings_survive_the_json_round_trip():

@@ -233,3 +233,55 @@ async def test_opregion_tree_says_what_values_mean_and_follows_changes(clock):
         screen.query_one("#op-tree", Tree).move_cursor(screen.nodes["mailbox acpi.drdy"])
         await pilot.pause()
         assert [line.strip() for line in text_of(screen.query_one("#op-detail")).splitlines() if line.strip()] == ["mailbox acpi.drdy", "1", "driver ready"]
+
+
+def test_the_live_source_reads_through_sources_live(tmp_path, monkeypatch):
+    """LiveSource only adapts: its full reads are live.collect's, its per-tick reads live.read_light's."""
+    from igdscope.sources import live
+
+    root = build_tree(demo.guest_capture(), tmp_path)
+    calls, made = [], []
+
+    def spy(name, real):
+        def call(*args, **kw):
+            calls.append(name)
+            made.append(real(*args, **kw))
+            return made[-1]
+        return call
+
+    monkeypatch.setattr(live, "collect", spy("collect", live.collect))
+    monkeypatch.setattr(live, "read_light", spy("read_light", live.read_light))
+    src = LiveSource(FakeRoot(root), use_udev=False)
+    watch = frozenset({"devices", "opregion"})
+    first = src.read(watch)
+    assert calls == ["collect"] and first.host is made[0]
+    path = root / "sys/kernel/debug/dri/0/i915_opregion"
+    data = bytearray(path.read_bytes())
+    data[BCLP : BCLP + 4] = (0x800000FF).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    second = src.read(watch)
+    assert calls == ["collect", "read_light"] and second.host is made[1].capture
+    assert second.host.blobs["opregion"].data[BCLP : BCLP + 4] == (0x800000FF).to_bytes(4, "little")
+    src.request_full()
+    src.read(watch)
+    assert calls == ["collect", "read_light", "collect"]
+
+
+def test_ggtt_changes_are_counted_across_ticks(tmp_path):
+    from igdscope.tui.sources import Refresher
+
+    root = build_tree(demo.guest_capture(), tmp_path)
+    refresher = Refresher(LiveSource(FakeRoot(root), use_udev=False), clock=iter(range(100)).__next__)
+    watch = frozenset({"devices", "gtt"})
+    first = refresher.build(watch)
+    assert (first.gtt_changes, first.gtt_last_change) == (0, None)
+    resource0 = root / "sys/devices/pci0000:00/0000:00:02.0/resource0"
+    with open(resource0, "r+b") as f:  # PTEs 7 and 9 of the GGTT half (BAR0 + 8 MiB) change
+        for index in (7, 9):
+            f.seek((8 << 20) + 8 * index)
+            f.write((0xABC000 | index << 12 | 1).to_bytes(8, "little"))
+    second = refresher.build(watch)
+    assert second.gtt_changes == 2 and (second.gtt_last_change.tick, second.gtt_last_change.new) == (2, 2)
+    third = refresher.build(watch)  # nothing new: the count stays, the last change is still tick 2's
+    assert third.gtt_changes == 2 and third.gtt_last_change.tick == 2
+    assert third.host.gtt.count("changed") == 2

@@ -4,6 +4,7 @@ import hygiene (the write path and textual stay out of what does not need them).
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -53,7 +54,7 @@ def test_diff_result_labels_what_legacy_mode_changes_and_what_breaks():
     d = cap.device("igd")
     raw = bytearray(cap.blobs[d.config_blob].data)
     raw[0xFC:0x100] = bytes(4)
-    cap.blobs[d.config_blob] = Blob(bytes(raw), "test")
+    cap = dataclasses.replace(cap, blobs={**cap.blobs, d.config_blob: Blob(bytes(raw), "test")})
     bad = diff_result(host, View(cap), "9.0")
     asls = next(i for i in bad["differences"] if i["path"] == "igd.registers.ASLS.base")
     assert asls["label"] == "unexpected" and asls["b"] == 0 and asls["breaks"]
@@ -69,8 +70,9 @@ def test_check_result_judges_the_host_with_the_vm_config():
     bare = check_result(host)  # no VM config: the VM's side is unknown for legacy mode
     assert bare["verdicts"]["legacy"] == {"verdict": "unknown", "failing": [], "unknown": ["vm.config"]}
     assert check_result(host) is bare and check_result(host, parse_qemu_cmdline(demo.VM_ARGS)) is not bare
-    cap = demo.host_capture()
-    cap.device("igd").driver = "i915"
+    cap = demo.host_capture().builder()
+    cap.replace_device("igd", driver="i915")
+    cap = cap.build()
     failing = check_result(View(cap), parse_qemu_cmdline(demo.VM_ARGS))
     assert failing["verdicts"]["legacy"]["verdict"] == "fails" and "own.driver" in failing["verdicts"]["legacy"]["failing"]
     guest = check_result(View(demo.guest_capture()))

@@ -266,11 +266,12 @@ async def test_a_bad_capture_is_shown_where_the_data_would_be(tmp_path):
 
 
 async def test_missing_blobs_say_what_to_do():
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
     for key in ("opregion", "rom", "gtt"):
         del cap.blobs[key]
     cap.error("gtt", "sys/bus/pci/devices/0000:00:02.0/resource0: permission denied (run as root)")
     cap.sources["opregion"] = {"used": None, "tried": [{"source": "vfio", "result": "not tried: opening the vfio device resets the IGD (as QEMU does at VM start); pass --vfio"}]}
+    cap = cap.build()
     app = make_app(StaticSource(cap, "stripped capture"))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -19,9 +19,9 @@ def demo_blocks() -> list[tuple[int, bytes]]:
 
 
 def host_with_vbt(vbt: bytes):
-    cap = demo.host_capture()
+    cap = demo.host_capture().builder()
     cap.blobs["vbt/debugfs"] = Blob(vbt, "test", "/sys/kernel/debug/dri/0/i915_vbt")
-    return cap
+    return cap.build()
 
 
 def shown(widget) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import dataclasses
 import json
 import os
 import sys
@@ -111,9 +112,7 @@ async def main() -> dict:
         seen["after_remove"] = {"gone": list(app.snapshot.gone), "banner": text_of(app.screen.query_one("#banner")),
                                 "overview": text_of(app.screen.query_one("#ov-devices"))}
 
-        igd_only = cap.devices[:]
-        cap.devices = [d for d in igd_only if d.role == "igd"]
-        bed.add(umockdev_description(cap))  # and comes back (a rescan)
+        bed.add(umockdev_description(dataclasses.replace(cap, devices=[d for d in cap.devices if d.role == "igd"])))  # and comes back (a rescan)
         bed.uevent(IGD, "add")
         await until(pilot, lambda: not app.snapshot.gone and app.snapshot.error is None, "the add event")
         seen["after_add"] = {"gone": list(app.snapshot.gone), "banner_shown": bool(app.screen.query_one("#banner").display),
