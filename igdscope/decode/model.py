@@ -163,6 +163,22 @@ def thaw(v: Any) -> Any:
     return v
 
 
+def stolen_of(cap: Capture, platform: str | None = None) -> StolenMemory:
+    """:attr:`Decoded.stolen` of ``cap`` from its config spaces alone (no firmware decoded)."""
+    plat = capture_platform(cap, platform)
+    summaries: dict[str, Mapping[str, Any]] = {}
+    for role in ("igd", "host_bridge"):
+        d = cap.device(role)
+        cfg = cap.config(role)
+        if d is None or cfg is None:
+            continue
+        try:
+            summaries[role] = decode_config(cfg, role, plat, d.config_size, d.bdf).get("summary") or {}
+        except BadInput:
+            continue
+    return _stolen(summaries.get("igd") or _EMPTY, summaries.get("host_bridge") or _EMPTY)
+
+
 def decode(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> Decoded:
     """Decode every part of ``cap``. ``platform`` overrides the platform the IGD's ID names;
     ``with_gtt_summary=False`` skips the GGTT walk (the TUI and check do not need it)."""

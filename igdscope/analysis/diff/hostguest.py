@@ -32,6 +32,7 @@ from igdscope.analysis.diff.firmware import (
 )
 from igdscope.capture import Capture
 from igdscope.decode.devices import capture_platform
+from igdscope.decode.model import stolen_of
 from igdscope.schemas.opregion import leaves as op_leaves
 
 # -- captures: host versus guest ---------------------------------------------------------------------
@@ -426,13 +427,10 @@ def _hg_gtt(hg: _HG, hcfg: _Cfg | None, gcfg: _Cfg | None) -> None:
     gp = gttmod.present(g, fmt)
     gidx = np.flatnonzero(gp)
     gaddr = gttmod.addresses(g[gidx], fmt)
-    hsum = hcfg.dec.get("summary", {}) if hcfg else {}
-    gsum = gcfg.dec.get("summary", {}) if gcfg else {}
-    hbase, hsize = hsum.get("bdsm"), hsum.get("dsm_bytes")
-    if not hbase:
-        hb = hg.host.device("host_bridge")
-        hbcfg = _dev_cfg(hg.host, "host_bridge", hg.plat) if hb else None
-        hbase = (hbcfg.dec.get("summary", {}) if hbcfg else {}).get("bdsm")
+    plat_name = hg.plat.platform if hg.plat else None
+    hstolen = stolen_of(hg.host, plat_name)
+    gsum = gcfg.dec.get("summary", {}) if gcfg else {}  # the guest IGD's own registers: QEMU's host bridge holds none
+    hbase, hsize = hstolen.bdsm, hstolen.dsm_bytes
     v = hg.v
     zeroing = f" QEMU {v} legacy mode also zeroes the first GGMS/4 KiB entries at VM start." if hg.qemu is not None and qemu.zeroes_ggtt_at_start(hg.qemu) else ""
     breaks = ("the IGD follows these entries to host-physical stolen memory through the guest's IOMMU mapping: DMAR faults, "
