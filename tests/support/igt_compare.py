@@ -12,6 +12,7 @@ nothing igt prints is silently skipped. Every difference is either absent or exp
 from __future__ import annotations
 
 import functools
+import os
 import random
 import re
 import shutil
@@ -30,6 +31,7 @@ from tests.support import igt_text
 from tests.support.shared import CORPUS, need
 
 IGT = shutil.which("intel_vbt_decode")
+IGT_NEW = os.environ.get("IGDSCOPE_IGT_VBT_DECODE")  # a newer intel_vbt_decode, one that decodes the misc blocks
 
 
 def corpus_dir() -> Path:
@@ -603,3 +605,36 @@ def igt_all_panels(path: Path) -> igt_text.IgtDecode:
     files of several modules read it)."""
     proc = subprocess.run([IGT, f"--file={path}", "--all-panels"], capture_output=True, text=True, timeout=60)
     return igt_text.parse(proc.stdout)
+
+
+
+# -- any intel_vbt_decode on VBTs built here; a newer one ----------------------------------------------------
+
+
+def corpus_names() -> list[str]:
+    """Every corpus file holding a VBT (none when the corpus is absent)."""
+    if not CORPUS.is_dir():
+        return []
+    return sorted(p.name for p in CORPUS.iterdir() if p.suffix in (".vbt", ".rom", ".opregion"))
+
+
+def walk(data: bytes) -> dict:
+    return V.walk_blocks(data, V.find_vbt(data))
+
+
+def igt_run(binary: str, vbt: bytes, tmp_path: Path, *args: str) -> str:
+    """The output of intel_vbt_decode ``binary`` for the VBT ``vbt``."""
+    path = tmp_path / "test.vbt"
+    path.write_bytes(vbt)
+    res = subprocess.run([binary, f"--file={path}", *args], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def new_igt() -> str:
+    """The newer intel_vbt_decode named by IGDSCOPE_IGT_VBT_DECODE, or skip the calling test."""
+    import pytest
+
+    if not IGT_NEW:
+        pytest.skip("set IGDSCOPE_IGT_VBT_DECODE to an intel_vbt_decode newer than 1.27.1 (one that decodes the misc blocks) to compare them")
+    return IGT_NEW
