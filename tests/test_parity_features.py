@@ -1,29 +1,24 @@
-"""Blocks 1, 2, 9, 11, 12, 27 and 56: parity with intel_vbt_decode (igt 1.27.1) on every VBT of the
-shared corpus (VBT files, the VBTs inside the option ROMs and the OpRegion), field by field, with
-every difference either absent or listed in KNOWN with its reason; plus unit tests on blocks built
-here (construct build side) for offsets and BDB version gates, and hostile input.
+"""Blocks 9, 12, 27 and 56 (igdscope/schemas/vbtblocks/features.py): parity with intel_vbt_decode
+(igt 1.27.1) on every VBT of the shared corpus (VBT files, the VBTs inside the option ROMs and the
+OpRegion), field by field, with every difference either absent or listed in KNOWN with its reason;
+the same comparison on VBTs built here and run through the installed igt; unit tests on blocks built
+here (construct build side) for offsets and BDB version gates; the panel rule; hostile input (for
+every block i915 reads from the general and feature modules).
 
 For every line igt prints in these blocks the test computes the line igt would print from
 igdscope's decoded values (raw fields and derived ``meaning`` / ``panels`` / ``entries``) and
-compares the two; a line it does not know how to predict is itself a failure, so nothing igt
-prints is silently skipped.
+compares the two (tests/support/igt_compare.py runs the comparison); a line it does not know how
+to predict is itself a failure, so nothing igt prints is silently skipped.
 """
 
 from __future__ import annotations
 
 import random
 import re
-import shutil
-import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-from igdscope import platforms
-from igdscope.decode.files import sniff
 from igdscope.decode.firmware import vbt_decode
 from igdscope.cli import render
 from igdscope.binary import DecodeError, to_plain
@@ -34,323 +29,17 @@ from igdscope.schemas.vbtblocks import legacy as L
 from igdscope.schemas.vbtblocks import lfp as LFP
 from igdscope.schemas.vbtblocks import panel as P
 from tests.support import igt_text
-from tests.support.shared import CORPUS, need
+from tests.support.igt_compare import (IGT, Checker, Diff, Known, check_lines, classify, compare_file, compare_flat, compare_star,
+                                       corpus_dir, corpus_pairs, field, igt_one_panel, igt_vswing, panel_sections, panel_type_checks,
+                                       raw_panel_type, synthetic_checks, yn)
+from tests.support.shared import CORPUS
 
-BLOCK_IDS = (1, 2, 9, 11, 12, 27, 56)  # compared with igt on the corpus
 PARITY_BLOCKS = (9, 12, 27, 56)  # the blocks of vbtblocks/features.py
-
-
-def corpus_dir() -> Path:
-    return need(CORPUS)
-
-
-def corpus_pairs() -> list[tuple[str, str]]:
-    """(binary, reference decode) for every corpus file holding a VBT."""
-    if not CORPUS.is_dir():
-        return []
-    out = []
-    for p in sorted(CORPUS.iterdir()):
-        if p.suffix in (".vbt", ".rom"):
-            out.append((p.name, p.name + ".igt.txt"))
-        elif p.suffix == ".opregion":
-            out.append((p.name, p.name + ".igt-vbt.txt"))  # intel_vbt_decode on the OpRegion
-    return out
-
-
-def yn(value) -> str:
-    return "yes" if value else "no"
-
-
-def val(x) -> int:
-    return int(x["value"]) if isinstance(x, dict) else int(x or 0)
-
-
-def field(d: dict, name: str):
-    """A decoded field whether or not the BDB version defines it (gated values live aside; zero
-    ones are dropped) -- igt 1.27.1 prints some fields regardless of the version."""
-    if name in d:
-        return d[name]
-    return (d.get("not_valid_for_bdb") or {}).get(name, 0)
-
-
-def nm(meaning_entry: dict, unknown: str = "unknown") -> str:
-    name = meaning_entry.get("name")
-    return unknown if name is None else name
+CORPUS_COMPARED = (9, 12, 27, 56)  # compared with the reference decodes of the corpus (COMPARERS)
+HOSTILE_BLOCK_IDS = (1, 2, 9, 11, 12, 27, 56)  # the hostile-input tests below: every block i915 reads of general, legacy, features
 
 
 # -- what igt 1.27.1 would print, from igdscope's decode ---------------------------------------------
-
-IGT_HANDLES = {  # igt 1.27.1 child_device_handles[] (exact match on the low byte)
-    "crt": "CRT", "efp1": "EFP 1 (HDMI/DVI/DP)", "efp2": "EFP 2 (HDMI/DVI/DP)", "efp3": "EFP 3 (HDMI/DVI/DP)",
-    "efp4": "EFP 4 (HDMI/DVI/DP)", "lfp1": "LFP 1 (eDP)", "lfp2": "LFP 2 (eDP)",
-}
-IGT_TYPE_BITS = {  # igt's bit labels -> DeviceTypeFlags names ("HDMI output" = NOT_HDMI bit clear)
-    "Class extension": "class_extension", "Power management": "power_management", "Hotplug signaling": "hotplug_signaling",
-    "Internal connector": "internal_connector", "MIPI output": "mipi_output", "Composite output": "composite_output",
-    "Dual channel": "dual_channel", "Content protection": "content_protection", "High speed link": "high_speed_link",
-    "LVDS signaling": "lvds_signaling", "TMDS/DVI signaling": "tmds_dvi_signaling", "Video signaling": "video_signaling",
-    "DisplayPort output": "displayport_output", "Digital output": "digital_output", "Analog output": "analog_output",
-}
-
-
-def _igt_vswing(m: dict) -> str:
-    return f"{nm(m, '<unknown>').replace(' ', '')} (0x{m['value']:x})"
-
-
-def _igt_gbps_of(name: str | None) -> str | None:
-    m = re.search(r"\(([\d.]+) Gbps\)", name or "")
-    return f"{float(m.group(1)):g}" if m else None
-
-
-def _igt_dp_max_link_rate(m: dict) -> str:
-    gbps = _igt_gbps_of(m["name"])
-    return f"{gbps} Gbps (0x{m['value']:02x})" if gbps else f"<platform max> (0x{m['value']:02x})"
-
-
-def _igt_hdmi_rate(m: dict) -> str:
-    if m["value"] == 0:
-        return "<platform max> (0x00)"
-    return f"{nm(m, '<unknown>')} (0x{m['value']:02x})"
-
-
-def _igt_handle(c: dict, m: dict) -> str:
-    bits = m["handle"]["bits"]
-    if m["handle"]["value"] == 0:
-        name = "none"
-    elif len(bits) == 1 and bits[0] in IGT_HANDLES:
-        name = IGT_HANDLES[bits[0]]
-    else:
-        name = m["handle"]["name"]
-    return f"0x{c['handle']:04x} ({name})"
-
-
-def _h2(x) -> str:
-    return f"0x{val(x):02x}"
-
-
-# label -> what igt prints for a child (c: decoded child, m: its meaning)
-CHILD_LINES: dict[str, Callable[[dict, dict], str]] = {
-    "Device handle": _igt_handle,
-    "Device type": lambda c, m: f"0x{c['device_type']:04x}",  # the composite name is compared by value only
-    "Signature": lambda c, m: c["device_id"],
-    "I2C speed": lambda c, m: f"{nm(m['i2c_speed'], '<unknown>')} (0x{c['i2c_speed']:02x})",
-    "HDMI max data rate": lambda c, m: _igt_hdmi_rate(m["hdmi_max_data_rate"]),
-    "HDMI level shifter value": lambda c, m: _h2(field(c, "hdmi_level_shifter_value")),
-    "Offset to DTD buffer for edidless CHILD": lambda c, m: _h2(field(c, "dtd_buf_ptr")),
-    "Disable compression for external DP/HDMI": lambda c, m: yn(field(c, "disable_compression_for_ext_disp")),
-    "LTTPR Mode": lambda c, m: ("non-" if field(c, "lttpr_non_transparent") else "") + "transparent",
-    "Dual pipe ganged eDP": lambda c, m: yn(field(c, "ganged_edp")),
-    "Compression method CPS": lambda c, m: yn(field(c, "compression_method_cps")),
-    "Compression enable": lambda c, m: yn(field(c, "compression_enable")),
-    "Edidless EFP": lambda c, m: yn(field(c, "edidless_efp")),
-    "Compression structure index": lambda c, m: str(field(c, "compression_structure_index")),
-    "HDMI Max FRL rate valid": lambda c, m: yn(field(c, "hdmi_max_frl_rate_valid")),
-    "HDMI Max FRL rate": lambda c, m: f"{nm(m['hdmi_max_frl_rate'], '<unknown>')} (0x{m['hdmi_max_frl_rate']['value']:x})",
-    "AIM offset": lambda c, m: str(c["addin_offset"]),
-    "DVO Port": lambda c, m: f"{nm(m['dvo_port'])} (0x{val(c['dvo_port']):02x})",
-    "AIM I2C pin": lambda c, m: _h2(c["i2c_pin"]),
-    "AIM Slave address": lambda c, m: _h2(c["target_addr"]),
-    "DDC pin": lambda c, m: _h2(c["ddc_pin"]),
-    "EDID buffer ptr": lambda c, m: _h2(c["edid_ptr"]),
-    "DVO config": lambda c, m: _h2(c["dvo_cfg"]),
-    "DVO2 Port": lambda c, m: f"0x{val(c['dvo2_port']):02x} ({nm(m['dvo2_port'])})",
-    "I2C2 pin": lambda c, m: _h2(c["i2c2_pin"]),
-    "Slave2 address": lambda c, m: _h2(c["target2_addr"]),
-    "DDC2 pin": lambda c, m: _h2(c["ddc2_pin"]),
-    "eDP/DP max lane count": lambda c, m: m["dp_max_lane_count"]["name"].upper(),
-    "Use VBT vswing/premph table": lambda c, m: yn(field(c, "use_vbt_vswing")),
-    "HPD sense invert": lambda c, m: yn(field(c, "hpd_invert")),
-    "Iboost enable": lambda c, m: yn(field(c, "iboost")),
-    "Onboard LSPCON": lambda c, m: yn(field(c, "lspcon")),
-    "Lane reversal": lambda c, m: yn(field(c, "lane_reversal")),
-    "EFP routed through dock": lambda c, m: yn(field(c, "efp_routed")),
-    "Aux channel": lambda c, m: f"{nm(m['aux_channel'])} (0x{val(c['aux_channel']):02x})",
-    "Dongle detect": lambda c, m: _h2(c["dongle_detect"]),
-    "Integrated encoder instead of SDVO": lambda c, m: yn(c["integrated_encoder"]),
-    "Hotplug connect status": lambda c, m: _h2(c["hpd_status"]),
-    "SDVO stall signal available": lambda c, m: yn(field(c, "sdvo_stall")),
-    "Pipe capabilities": lambda c, m: _h2(c["pipe_cap"]),
-    "DVO wiring": lambda c, m: _h2(c["dvo_wiring"]),
-    "DVO2 wiring": lambda c, m: _h2(c["dvo2_wiring"]),
-    "MIPI bridge type": lambda c, m: f"{c['mipi_bridge_type']:02x} ({nm(m['mipi_bridge_type'])})",
-    "Device class extension": lambda c, m: _h2(c["extended_type"]),
-    "DVO function": lambda c, m: _h2(c["dvo_function"]),
-    "DP port trace length": lambda c, m: f"0x{field(c, 'dp_port_trace_length'):x}",
-    "Thunderbolt port": lambda c, m: yn(field(c, "tbt")),
-    "DP USB type C support": lambda c, m: yn(field(c, "dp_usb_type_c")),
-    "2X DP GPIO index": lambda c, m: _h2(field(c, "dp_gpio_index")),
-    "2X DP GPIO pin number": lambda c, m: _h2(field(c, "dp_gpio_pin_num")),
-    "IBoost level for DP/eDP": lambda c, m: _h2(field(c, "dp_iboost_level")),
-    "IBoost level for HDMI": lambda c, m: _h2(field(c, "hdmi_iboost_level")),
-    "DP max link rate": lambda c, m: _igt_dp_max_link_rate(m["dp_max_link_rate"]),
-}
-CHILD_SUB_LINES = {  # "<parent>/<label>" for the depth-3 lines under "DP onboard redriver:" etc.
-    "DP onboard redriver/present": lambda c, m: yn(field(c, "dp_onboard_redriver_present")),
-    "DP onboard redriver/vswing": lambda c, m: _igt_vswing(m["dp_onboard_redriver_vswing"]),
-    "DP onboard redriver/pre-emphasis": lambda c, m: _igt_vswing(m["dp_onboard_redriver_preemph"]),
-    "DP ondock redriver/present": lambda c, m: yn(field(c, "dp_ondock_redriver_present")),
-    "DP ondock redriver/vswing": lambda c, m: _igt_vswing(m["dp_ondock_redriver_vswing"]),
-    "DP ondock redriver/pre-emphasis": lambda c, m: _igt_vswing(m["dp_ondock_redriver_preemph"]),
-}
-CHILD_QUESTIONS = {"TMDS": "tmds_support", "DP": "dp_support", "HDMI": "hdmi_support"}
-
-
-@dataclass
-class Diff:
-    file: str
-    block: int
-    where: str  # "child 3", "panel 2", "" ...
-    label: str
-    igt: str
-    ours: str
-    version: int
-
-    def __str__(self) -> str:
-        return f"{self.file} block {self.block} {self.where} {self.label!r}: igt {self.igt!r}, igdscope {self.ours!r}"
-
-
-class Checker:
-    def __init__(self, file: str, version: int, all_panels: bool = False):
-        self.file, self.version, self.all_panels = file, version, all_panels
-        self.panel_type = 0  # igt 1.27.1's: block 40 byte 0 (see raw_panel_type)
-        self.diffs: list[Diff] = []
-        self.compared = 0
-
-    def eq(self, block: int, where: str, label: str, igt: str, ours: str) -> None:
-        self.compared += 1
-        if igt.strip() != ours.strip():
-            self.diffs.append(Diff(self.file, block, where, label, igt.strip(), ours.strip(), self.version))
-
-    def unknown_line(self, block: int, where: str, text: str) -> None:
-        self.diffs.append(Diff(self.file, block, where, "(line the test cannot predict)", text, "", self.version))
-
-
-def compare_child(ck: Checker, block: int, where: str, lines: list[tuple[int, str]], child: dict) -> None:
-    m = child.get("meaning")
-    assert m is not None, f"{where}: no meaning for a non-empty child"
-    type_bits: set[str] = set()
-    parent = None
-    for depth, text in lines:
-        kv = igt_text.split_kv(text)
-        if depth == 1 and text == "Child device info:":  # the next child's title
-            continue
-        if depth == 3:
-            if parent == "Device type":
-                type_bits.add(text)
-                continue
-            key = f"{parent}/{kv[0] if kv else text}"
-            if kv and key in CHILD_SUB_LINES:
-                ck.eq(block, where, key, kv[1], CHILD_SUB_LINES[key](child, m))
-            else:
-                ck.unknown_line(block, where, text)
-            continue
-        q = re.match(r"(TMDS|DP|HDMI) compatible\? (yes|no)$", text)
-        if q:
-            ck.eq(block, where, f"{q.group(1)} compatible?", q.group(2), yn(field(child, CHILD_QUESTIONS[q.group(1)])))
-            continue
-        if not kv:
-            ck.unknown_line(block, where, text)
-            continue
-        label, value = kv
-        parent = label
-        if label == "Device type":
-            ck.eq(block, where, label, value.split()[0], CHILD_LINES[label](child, m))
-        elif label in ("DP onboard redriver", "DP ondock redriver") and value == "":
-            continue
-        elif label in CHILD_LINES:
-            try:
-                ours = CHILD_LINES[label](child, m)
-            except KeyError as exc:  # a meaning the version should have
-                ours = f"(missing {exc})"
-            ck.eq(block, where, label, value, ours)
-        else:
-            ck.unknown_line(block, where, text)
-    # the device type bits igt lists (it shows "HDMI output" when the NOT_HDMI bit is clear)
-    ours_bits = set(m["device_type"]["bits"])
-    igt_bits = {IGT_TYPE_BITS[b] for b in type_bits if b in IGT_TYPE_BITS}
-    if "HDMI output" in type_bits:
-        ck.eq(block, where, "device type bit 11 (NOT_HDMI)", "clear", "set" if "not_hdmi_output" in ours_bits else "clear")
-    else:
-        ck.eq(block, where, "device type bit 11 (NOT_HDMI)", "set", "set" if "not_hdmi_output" in ours_bits else "clear")
-    ck.eq(block, where, "device type bits", ",".join(sorted(igt_bits)), ",".join(sorted(ours_bits - {"not_hdmi_output"})))
-    for b in type_bits - set(IGT_TYPE_BITS) - {"HDMI output"}:
-        ck.unknown_line(block, where, b)
-
-
-def compare_children(ck: Checker, block: int, section: igt_text.Section, devices: list[dict]) -> None:
-    groups = section.groups("Device handle")
-    ours = [d for d in devices if d.get("device_type")]
-    ck.eq(block, "", "number of non-empty children", str(len(groups)), str(len(ours)))
-    for i, (lines, child) in enumerate(zip(groups, ours)):
-        compare_child(ck, block, f"child {i}", lines, child)
-
-
-def compare_block2(ck: Checker, section: igt_text.Section, d: dict) -> None:
-    expect = {
-        "CRT DDC GMBUS addr": _h2(d["crt_ddc_gmbus_pin"]),
-        "Use DPMS on AIM devices": yn(d["dpms_aim"]),
-        "Skip CRT detect at boot": yn(d["skip_boot_crt_detect"]),
-        "Use Non ACPI DPMS CRT power states": yn(d["dpms_non_acpi"]),
-        "Boot display type": f"0x{d['boot_display'][1]:02x}{d['boot_display'][0]:02x}",
-        "Child device size": str(d["child_dev_size"]),
-        "Child device count": str(len(d["devices"])),
-    }
-    _compare_flat(ck, 2, section, expect, depth=1, allow={"Child device info"})
-    compare_children(ck, 2, section, d["devices"])
-
-
-def compare_block11(ck: Checker, section: igt_text.Section, d: dict) -> None:
-    expect = {"Child device size": str(d["child_dev_size"]), "Child device count": str(len(d["devices"]))}
-    _compare_flat(ck, 11, section, expect, depth=1, allow={"Child device info"})
-    compare_children(ck, 11, section, d["devices"])
-
-
-def _compare_flat(ck: Checker, block: int, section: igt_text.Section, expect: dict[str, str], depth: int = 1,
-                  allow: set[str] = frozenset(), where: str = "") -> None:
-    for d, text in section.lines:
-        if d != depth:
-            continue
-        kv = igt_text.split_kv(text)
-        if kv and kv[0] in expect:
-            ck.eq(block, where, kv[0], kv[1], expect[kv[0]])
-        elif not (kv and kv[0] in allow):
-            ck.unknown_line(block, where, text)
-
-
-FEATURE_YESNO = {
-    "Flexaim": "flexaim", "Message": "msg_enable", "DVO color flip required": "color_flip", "External VBT": "download_ext_vbt",
-    "LVDS SSC Enable": "enable_ssc", "LFP on override": "enable_lfp_on_override", "Disable SSC on clone": "disable_ssc_ddt",
-    "Underscan support for VGA timings": "underscan_vga_timings", "Dynamic CD clock": "display_clock_mode",
-    "Hotplug support in VBIOS": "vbios_hotplug_support", "Disable smooth vision": "disable_smooth_vision",
-    "Single DVI for CRT/DVI": "single_dvi", "Enable 180 degree rotation": "rotate_180",
-    "Inverted FDI Rx polarity": "fdi_rx_polarity_inverted", "Extended VBIOS mode": "vbios_extended_mode",
-    "Copy iLFP DTD to SDVO LVDS DTD": "copy_ilfp_dtd_to_sdvo_lvds_dtd", "Best fit panel timing algorithm": "panel_best_fit_timing",
-    "Ignore strap state": "ignore_strap_state", "Legacy monitor detect": "legacy_monitor_detect",
-    "Integrated CRT": "int_crt_support", "Integrated TV": "int_tv_support", "Integrated EFP": "int_efp_support",
-    "DP SSC enable": "dp_ssc_enable", "DP SSC dongle supported": "dp_ssc_dongle_supported",
-}
-
-
-def igt_gen_key(data: bytes, kind: str) -> str:
-    """The generation igt used for SSC MHz: the PCIR device id of a ROM, none for a bare VBT."""
-    if kind != "rom" or len(data) < 0x1A:
-        return "gen5+"
-    off = int.from_bytes(data[0x18:0x1A], "little")
-    plat = platforms.lookup(int.from_bytes(data[off + 6 : off + 8], "little")) if data[off : off + 4] == b"PCIR" else None
-    if plat is None or plat.gen >= 5:
-        return "gen5+"
-    return "gen2" if plat.gen < 3 else "gen3-4"
-
-
-def compare_block1(ck: Checker, section: igt_text.Section, d: dict, gen_key: str) -> None:
-    m = d["meaning"]
-    expect = {label: yn(field(d, name)) for label, name in FEATURE_YESNO.items()}
-    expect["Panel fitting"] = f"{m['panel_fitting']['name']} (0x{d['panel_fitting']:x})"
-    expect["Clear screen"] = str(d["clear_screen"])
-    expect["LVDS SSC frequency"] = f"{m['ssc_freq']['khz_by_gen'][gen_key] // 1000} MHz (0x{int(d['ssc_freq']):x})"
-    expect["DP SSC frequency"] = f"{m['dp_ssc_freq']['khz_by_gen'][gen_key] // 1000} MHz (0x{int(d['dp_ssc_freq']):x})"
-    _compare_flat(ck, 1, section, expect)
-
 
 IGT_LVDS_CONFIG = {0: "No LVDS", 1: "Integrated LVDS", 2: "SDVO LVDS", 3: "Embedded DisplayPort"}
 DRIVER_YESNO = {
@@ -391,54 +80,12 @@ def compare_block12(ck: Checker, section: igt_text.Section, d: dict) -> None:
                         ("Legacy CRT max Y", "legacy_crt_max_y"), ("Legacy CRT max refresh", "legacy_crt_max_refresh")):
         expect[label] = str(d[name])
     expect["Custom VBT number"] = f"0x{field(d, 'custom_vbt_version'):x}"
-    _compare_flat(ck, 12, section, expect)
+    compare_flat(ck, 12, section, expect)
 
-
-def _panel_sections(section: igt_text.Section, title: str) -> list[tuple[int, bool, list[tuple[int, str]]]]:
-    """igt's per-panel groups: (index, marked with '*', lines below it)."""
-    out: list[tuple[int, bool, list[tuple[int, str]]]] = []
-    for depth, text in section.lines:
-        m = re.fullmatch(rf"{title} (\d+)( \*)?", text)
-        if depth == 1 and m:
-            out.append((int(m.group(1)), bool(m.group(2)), []))
-        elif out:
-            out[-1][2].append((depth, text))
-    return out
-
-
-def _check_lines(ck: Checker, block: int, where: str, lines: list[tuple[int, str]], expect: dict[str, str], parents: set[str]) -> None:
-    parent = None
-    for depth, text in lines:
-        kv = igt_text.split_kv(text)
-        if kv and depth == 2:
-            parent = kv[0]
-        key = kv[0] if depth == 2 or not kv else f"{parent}/{kv[0]}"
-        if kv and key in expect:
-            ck.eq(block, where, key, kv[1], expect[key])
-        elif not (kv and depth == 2 and kv[0] in parents and kv[1] == ""):
-            ck.unknown_line(block, where, text)
-
-
-def igt_one_panel(ck: Checker, ours: int | None) -> str:
-    """The panel igt 1.27.1 shows without --all-panels: the one whose index equals block 40's
-    panel_type, so none for 0xFF (match by EDID PnP ID) or any value over 15; else igdscope's
-    selection (``ours``), which must be that index."""
-    return "" if ck.panel_type > 15 else str(ours)
-
-
-def compare_star(ck: Checker, block: int, where: str, idx: int, star: bool, selected: bool) -> None:
-    """igt's '*' marks the panel whose index equals panel_type. For a panel_type over 15 it marks
-    none, and igdscope's LFP1 panel is i915's choice instead: panel 0, the fallback (for 0xFF the
-    EDID decides, and without it i915 falls back to panel 0 too)."""
-    if ck.panel_type > 15:
-        ck.eq(block, where, "selected (*)", yn(star), "no")
-        ck.eq(block, where, "LFP1 for a panel_type over 15", yn(idx == 0), yn(selected))
-    else:
-        ck.eq(block, where, "selected (*)", yn(star), yn(selected))
 
 
 def compare_block9(ck: Checker, section: igt_text.Section, d: dict) -> None:
-    groups = _panel_sections(section, "Panel")
+    groups = panel_sections(section, "Panel")
     shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, d["selected_panel"])
     ck.eq(9, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
     for idx, star, lines in groups:
@@ -462,14 +109,15 @@ def compare_block9(ck: Checker, section: igt_text.Section, d: dict) -> None:
             t = p[key]
             ours = t["us"] if "us" in t else t["us_by_platform"]["older platforms, Broxton"]
             ck.eq(9, f"panel {idx}", f"{key} x 100 us", str(t["value"] * 100), str(ours))
-        _check_lines(ck, 9, f"panel {idx}", lines, expect, set())
+        check_lines(ck, 9, f"panel {idx}", lines, expect, set())
+
 
 
 IGT_EDP_RATE = {0: "1.62Gbps", 1: "2.7Gbpc", 2: "5.4Gbps"}  # sic, igt 1.27.1
 
 
 def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
-    groups = _panel_sections(section, "Panel")
+    groups = panel_sections(section, "Panel")
     shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, d["selected_panel"])
     ck.eq(27, "", "panels shown", ",".join(str(i) for i, _, _ in groups), shown)
     v = ck.version
@@ -487,8 +135,8 @@ def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
             "eDP sDRRS MSA Delay": f"Lane {p['sdrrs_msa_timing_delay'] + 1}",
             "Fast link params/rate": IGT_EDP_RATE.get(flp["rate"]["value"], f"(unknonn value {flp['rate']['value']})"),
             # igt 1.27.1 prints "lanes: X%d" without a newline, so pre-emphasis lands on the same line
-            "Fast link params/lanes": f"X{flp['lanes']['value'] + 1}\t\t\tpre-emphasis: {_igt_vswing(flp['preemphasis'])}",
-            "Fast link params/vswing": _igt_vswing(flp["vswing"]),
+            "Fast link params/lanes": f"X{flp['lanes']['value'] + 1}\t\t\tpre-emphasis: {igt_vswing(flp['preemphasis'])}",
+            "Fast link params/vswing": igt_vswing(flp["vswing"]),
         }
         if v >= 162:
             expect["Stereo 3D feature"] = yn(p["edp_s3d_feature"])
@@ -507,18 +155,20 @@ def compare_block27(ck: Checker, section: igt_text.Section, d: dict) -> None:
             expect["PWM delays/Backlight disable to PWM off"] = str(p["pwm_delays"]["backlight_disable_to_pwm_off"])
         if v >= 199:
             expect["Full link params provided"] = yn(p["full_link_params_provided"])
-            expect["Full link params/pre-emphasis"] = _igt_vswing(p["full_link_params"]["preemphasis"])
-            expect["Full link params/vswing"] = _igt_vswing(p["full_link_params"]["vswing"])
+            expect["Full link params/pre-emphasis"] = igt_vswing(p["full_link_params"]["preemphasis"])
+            expect["Full link params/vswing"] = igt_vswing(p["full_link_params"]["vswing"])
         for key, label, since in (("edp_fast_link_training_rate", "eDP fast link training data rate", 224),
                                   ("edp_max_port_link_rate", "eDP max port link rate", 244)):
             if v >= since:
                 r = p[key]
                 expect[label] = f"{r['name']} (0x{r['value']:02x})"
-        _check_lines(ck, 27, where, lines, expect, {"Fast link params", "PWM delays", "Full link params"})
+        check_lines(ck, 27, where, lines, expect, {"Fast link params", "PWM delays", "Full link params"})
 
 
-def compare_block56(ck: Checker, section: igt_text.Section, d: dict, panel_type: int) -> None:
-    groups = _panel_sections(section, "DSC block")
+
+def compare_block56(ck: Checker, section: igt_text.Section, d: dict) -> None:
+    panel_type = ck.panel_type
+    groups = panel_sections(section, "DSC block")
     # igt 1.27.1 shows the entry at the LFP panel type; i915 picks entries per child (compression_structure_index)
     shown = ",".join(str(i) for i in range(16)) if ck.all_panels else igt_one_panel(ck, panel_type)
     ck.eq(56, "", "entries shown", ",".join(str(i) for i, _, _ in groups), shown)
@@ -542,129 +192,35 @@ def compare_block56(ck: Checker, section: igt_text.Section, d: dict, panel_type:
             "Slice height": str(e["slice_height"]),
         }
         # the RC buffer lines sit one level deeper (depth 3) under "Actual buffer size"
-        _check_lines(ck, 56, f"entry {idx}", lines, expect, set())
+        check_lines(ck, 56, f"entry {idx}", lines, expect, set())
+
+
+COMPARERS = {9: compare_block9, 12: compare_block12, 27: compare_block27, 56: compare_block56}
+
+
+def comparers() -> dict:
+    """The comparers of CORPUS_COMPARED's blocks (a block listed there without one fails here)."""
+    return {bid: COMPARERS[bid] for bid in CORPUS_COMPARED}
 
 
 # -- the known, explained differences -----------------------------------------------------------------
 
-
-@dataclass
-class Known:
-    block: int
-    label: str
-    reason: str
-    match: Callable[[Diff], bool]
-
-
-def _igt_handle_unknown(d: Diff) -> bool:
-    return d.igt.endswith("(unknown)") and d.igt.split()[0] == d.ours.split()[0]
-
-
-def _crt_is_efp6(d: Diff) -> bool:
-    return d.version >= 217 and d.igt == "0x0001 (CRT)" and d.ours == "0x0001 (EFP6)"
-
-
-def _pre155_dvo_port(d: Diff) -> bool:
-    # same code, igt names it with the BDB 155+ table; igdscope with DEVICE_PORT_DVO{A,B,C}
-    return d.version < 155 and d.igt.split("(")[-1] == d.ours.split("(")[-1] or (
-        d.version < 155 and d.igt.split()[0] == d.ours.split()[0] and "DVO-" in d.ours)
-
-
-def _signature_nul(d: Diff) -> bool:
-    return d.ours.split("\x00")[0] == d.igt
-
-
 KNOWN: list[Known] = [
-    *(Known(block, "Device handle",
-            "igt 1.27.1 looks the handle up by exact match of its low byte in a table of CRT, EFP1-4 and LFP1-2 "
-            "only; igdscope names every bit of the DEVICE_HANDLE_* mask with its BDB range (0x0002 is EFP5 from "
-            "BDB 215, 0x0030 is EFP3+EFP4)", _igt_handle_unknown) for block in (2, 11)),
-    Known(2, "Device handle",
-          "0x0001 is CRT up to BDB 216 and EFP6 from 217 (intel_vbt_defs.h); igt 1.27.1 has no BDB range for it",
-          _crt_is_efp6),
-    *(Known(block, label,
-            "before BDB 155 dvo_port holds DEVICE_PORT_DVOA/B/C (0-2, SDVO-B/C for SDVO children); igt 1.27.1 "
-            "names every version's codes with the BDB 155+ table (HDMI-A/B/C)", _pre155_dvo_port)
-      for block, label in ((11, "DVO Port"), (2, "DVO2 Port"), (11, "DVO2 Port"))),
-    *(Known(block, "Signature",
-            "igt prints the 10-byte device_id with %.*s, which stops at the first NUL; igdscope keeps all ten "
-            "bytes (trailing NULs dropped) so the entry builds back", _signature_nul) for block in (2,)),
     Known(9, "PSR2 TP2/TP3 wakeup time",
           "code 3 is 50 us in i915 (parse_psr); igt's table says 5 us", lambda d: d.igt == "5 usec (0x3)" and d.ours == "50 usec (0x3)"),
 ]
+KNOWN_SYNTHETIC: list[Known] = []  # igt bugs in these blocks the corpus lacks: none so far
 
 
-def classify(diff: Diff) -> Known | None:
-    """The known difference that explains ``diff``: from KNOWN (all seen in the corpus) or
-    KNOWN_SYNTHETIC (igt bugs the corpus lacks, seen on VBTs built here and on other real VBTs)."""
-    for k in KNOWN + KNOWN_SYNTHETIC:
-        if k.block == diff.block and k.label == diff.label and k.match(diff):
-            return k
-    return None
-
-
-# -- running the comparison ----------------------------------------------------------------------------
-
-
-def decode_bytes(data: bytes, label: str) -> tuple[int, dict[int, dict]]:
-    dec = vbt_decode(data)
-    blocks: dict[int, dict] = {}
-    for b in dec["blocks"]:
-        if b["id"] in BLOCK_IDS and b["id"] not in blocks:
-            assert "error" not in b, (label, b["id"], b.get("error"))
-            blocks[b["id"]] = b["fields"]
-    return dec["bdb_version"], blocks
-
-
-def compare_decoded(label: str, data: bytes, igt: igt_text.IgtDecode, gen_key: str = "gen5+", all_panels: bool = False) -> Checker:
-    """Compare igdscope's decode of ``data`` with igt's output for blocks 1, 2, 9, 11, 12, 27, 56."""
-    version, blocks = decode_bytes(data, label)
-    ck = Checker(label, version, all_panels)
-    ck.panel_type = raw_panel_type(data)
-    sections = igt.blocks
-    for bid in BLOCK_IDS:
-        sec = sections.get(bid)
-        ours = blocks.get(bid)
-        if sec is None:
-            assert ours is None or (bid == 9 and version < 165), (label, bid, "decoded but igt does not list it")
-            continue
-        assert ours is not None, (label, bid, "igt decodes it, igdscope has no fields")
-        if bid == 1:
-            compare_block1(ck, sec, ours, gen_key)
-        elif bid == 2:
-            compare_block2(ck, sec, ours)
-        elif bid == 11:
-            compare_block11(ck, sec, ours)
-        elif bid == 12:
-            compare_block12(ck, sec, ours)
-        elif bid == 9:
-            compare_block9(ck, sec, ours)
-        elif bid == 27:
-            compare_block27(ck, sec, ours)
-        elif bid == 56:
-            compare_block56(ck, sec, ours, raw_panel_type(data))
-    return ck
-
-
-def compare_file(name: str, txt: str) -> Checker:
-    data = (corpus_dir() / name).read_bytes()
-    igt = igt_text.load(corpus_dir() / txt)
-    return compare_decoded(name, data, igt, igt_gen_key(data, sniff(data)))
-
-
-def raw_panel_type(data: bytes) -> int:
-    """igt 1.27.1's panel type: block 40 byte 0, else 0."""
-    w = V.walk_blocks(data, V.find_vbt(data))
-    b40 = next((b["raw"] for b in w["blocks"] if b["id"] == 40), b"")
-    return b40[0] if b40 else 0
+# -- the corpus against its reference decodes --------------------------------------------------------
 
 
 @pytest.mark.parametrize(("name", "txt"), corpus_pairs() or [("(corpus absent)", "")])
 def test_corpus_parity_with_igt(name, txt):
     if name == "(corpus absent)":
         pytest.skip(f"the shared corpus ({CORPUS}) is absent")
-    ck = compare_file(name, txt)
-    unexplained = [d for d in ck.diffs if classify(d) is None]
+    ck = compare_file(name, txt, comparers())
+    unexplained = [d for d in ck.diffs if classify(d, KNOWN + KNOWN_SYNTHETIC) is None]
     assert not unexplained, "\n".join(str(d) for d in unexplained[:60])
     assert ck.compared > 40
 
@@ -677,25 +233,17 @@ def test_known_differences_all_occur():
     hits = {id(k): 0 for k in KNOWN}
     compared = 0
     for name, txt in pairs:
-        ck = compare_file(name, txt)
+        ck = compare_file(name, txt, comparers())
         compared += ck.compared
         for d in ck.diffs:
-            k = classify(d)
+            k = classify(d, KNOWN + KNOWN_SYNTHETIC)
             if k is not None and id(k) in hits:
                 hits[id(k)] += 1
     assert [k.reason for k in KNOWN if not hits[id(k)]] == []
-    assert compared > 5000
+    assert compared > 2000
 
 
 # -- the corpus blocks build back ----------------------------------------------------------------------
-
-
-def _build_any(block_id: int, fields: dict, version: int, size: int) -> bytes:
-    if block_id in (1, 2):
-        return V.build_block(block_id, fields, version, size=size)
-    if block_id == 11:
-        return L.build_legacy_child_devices(fields, version, size=size)
-    return F.build_features_block(block_id, fields, version, size=size)
 
 
 @pytest.mark.parametrize(("name", "txt"), corpus_pairs() or [("(corpus absent)", "")])
@@ -707,11 +255,12 @@ def test_corpus_blocks_build_back(name, txt):
     ctx = {b["id"]: b["raw"] for b in w["blocks"]}
     done = 0
     for b in w["blocks"]:
-        if b["id"] in BLOCK_IDS:
+        if b["id"] in PARITY_BLOCKS:
             fields = V.decode_block(b["id"], b["raw"], w["bdb_version"], ctx)
-            assert _build_any(b["id"], fields, w["bdb_version"], len(b["raw"])) == b["raw"], b["id"]
+            assert F.build_features_block(b["id"], fields, w["bdb_version"], size=len(b["raw"])) == b["raw"], b["id"]
             done += 1
-    assert done >= 3
+    assert done >= 1  # block 12 is in every corpus VBT
+
 
 
 # -- unit tests on blocks built here ---------------------------------------------------------------------
@@ -1153,7 +702,7 @@ def test_text_view_shows_the_panel_igt_marks(name, txt):
         section = igt.blocks.get(bid)
         if section is None:
             continue
-        stars = [(idx, lines) for idx, star, lines in _panel_sections(section, "Panel") if star]
+        stars = [(idx, lines) for idx, star, lines in panel_sections(section, "Panel") if star]
         shown = text_panels(text, bid)
         lfp1 = [i for i, (marks, _) in shown.items() if "LFP1" in marks]
         lfp2 = fields[bid].get("selected_panel2")
@@ -1207,7 +756,7 @@ def test_corpus_blocks_cut_and_flipped():
         w = V.walk_blocks(data, V.find_vbt(data))
         ctx = {b["id"]: b["raw"] for b in w["blocks"]}
         for b in w["blocks"]:
-            if b["id"] not in BLOCK_IDS:
+            if b["id"] not in HOSTILE_BLOCK_IDS:
                 continue
             raw = b["raw"]
             for cut in sorted({0, 1, 2, 3, 5, len(raw) // 2, len(raw) - 1}):
@@ -1248,102 +797,21 @@ def test_compiled_schemas_agree():
 
 # -- igt 1.27.1 itself on VBTs built here (random field values exercise every bit) -----------------------
 
-IGT = shutil.which("intel_vbt_decode")
-SYNTHETIC_VERSIONS = (129, 150, 158, 165, 200, 205, 216, 229, 230, 240, 249, 261)
-
-
-def _random_child(rng: random.Random, size: int, version: int) -> bytes:
-    child = bytearray(rng.getrandbits(8) for _ in range(size))
-    child[2:4] = rng.randrange(1, 0x10000).to_bytes(2, "little")  # a non-empty entry
-    child[0x10] = rng.choice([*range(30), rng.randrange(256)])  # every defined dvo_port code, and junk
-    if version < 152:  # the ASCII device id: printable, NUL-terminated (igt prints it with %s)
-        word = "".join(rng.choice("ABCDEFGHIJ-0123456789") for _ in range(rng.randrange(10)))
-        child[4:14] = word.encode().ljust(10, b"\0")
-    return bytes(child)
-
-
-def synthetic_vbt(version: int, seed: int, panel_type: int | None = None) -> bytes:
-    rng = random.Random(seed)
-    rand = lambda n: bytes(rng.getrandbits(8) for _ in range(n))  # noqa: E731
-    size = general.child_device_expected_size(version)
-    children = [bytearray(_random_child(rng, size, version)) for _ in range(4)]
-    children[0][0x10] = rng.randrange(3)  # HDMI-A/B/C from BDB 155, DVO-A/B/C before
-    blocks = [
-        (1, rand(7)),
-        (2, rand(4) + bytes([size]) + b"".join(children)),
-        (11, bytes([33]) + b"".join(_random_child(rng, 33, version) for _ in range(3))),
-        (12, rand(19)),
-        (27, rand(850)),
-        (40, bytes([rng.randrange(16) if panel_type is None else panel_type, rng.randrange(16)]) + rand(32)),
-        (56, b"\x0d\x00" + rand(16 * 13)),
-    ]
-    if version >= 165:
-        blocks.append((9, rand(100)))
-    return V.build_vbt(version, blocks, signature="$VBT IGDSCOPE-TEST")
-
-
-def run_igt(tmp_path: Path, data: bytes, all_panels: bool) -> igt_text.IgtDecode:
-    path = tmp_path / "synthetic.vbt"
-    path.write_bytes(data)
-    args = [IGT, f"--file={path}"] + (["--all-panels"] if all_panels else [])
-    out = subprocess.run(args, capture_output=True, text=True, errors="replace", timeout=60, check=True)
-    return igt_text.parse(out.stdout)
-
-
-def _aux_low_nibble(d: Diff) -> bool:
-    value = int(d.ours.split("(")[-1].rstrip(")"), 16)
-    return value & 0x0F != 0 and d.ours.startswith("unknown") and d.igt.split()[-1] == d.ours.split()[-1]
-
-
-def _handle_high_byte(d: Diff) -> bool:
-    return int(d.igt.split()[0], 16) > 0xFF and d.igt.split()[0] == d.ours.split()[0]
-
-
-def _hdmi_rate_before_249(d: Diff) -> bool:
-    return d.version < 249 and d.ours.startswith("<unknown>") and d.igt.split()[-1] in ("(0x03)", "(0x04)", "(0x05)")
-
-
-def _dp_rate_masked(d: Diff) -> bool:
-    return 216 <= d.version < 230 and d.igt.split()[-1] == d.ours.split()[-1] and int(d.ours.split()[-1][1:-1], 16) > 3
-
-
-KNOWN_SYNTHETIC: list[Known] = [
-    *(Known(block, "Aux channel",
-            "igt 1.27.1 names the AUX channel from the high nibble only (0x41 -> AUX-A); i915 matches the whole "
-            "byte against DP_AUX_*, so igdscope gives no name to a value with low bits set", _aux_low_nibble)
-      for block in (2, 11)),
-    *(Known(block, "Device handle",
-            "igt 1.27.1 stores the handle in an unsigned char before looking it up, so bits 8-15 (EFP7/EFP8 from BDB "
-            "217) are ignored", _handle_high_byte) for block in (2, 11)),
-    *(Known(block, "DVO Port", "before BDB 155 dvo_port holds DEVICE_PORT_DVOA/B/C; igt names it with the BDB 155+ table",
-            _pre155_dvo_port) for block in (2,)),
-    *(Known(block, "HDMI max data rate",
-            "codes 3-5 (594/340/300 MHz) are defined from BDB 249 (intel_vbt_defs.h); igt 1.27.1 names them at any "
-            "BDB from 204", _hdmi_rate_before_249) for block in (2, 11)),
-    *(Known(block, "DP max link rate",
-            "for BDB 216-229 igt 1.27.1 masks the code with 0x3; i915 treats codes above 3 as HBR3 (its default case)",
-            _dp_rate_masked) for block in (2,)),  # block 11's 33-byte entries end before dp_max_link_rate
-]
-
 
 @pytest.mark.igt
 @pytest.mark.skipif(IGT is None, reason="intel_vbt_decode (Debian intel-gpu-tools) is not installed")
-def test_igt_on_synthetic_vbts(tmp_path):
+def test_igt_on_synthetic_vbts():
     hits = {id(k): 0 for k in KNOWN_SYNTHETIC}
     unexplained: list[Diff] = []
     compared = 0
-    for version in SYNTHETIC_VERSIONS:
-        for seed in range(3):
-            data = synthetic_vbt(version, seed * 1000 + version)
-            for all_panels in (False, True):
-                ck = compare_decoded(f"synthetic BDB {version} seed {seed}", data, run_igt(tmp_path, data, all_panels), all_panels=all_panels)
-                compared += ck.compared
-                for d in ck.diffs:
-                    k = next((k for k in KNOWN + KNOWN_SYNTHETIC if k.block == d.block and k.label == d.label and k.match(d)), None)
-                    if k is None:
-                        unexplained.append(d)
-                    elif id(k) in hits:
-                        hits[id(k)] += 1
+    for ck in synthetic_checks(comparers()):
+        compared += ck.compared
+        for d in ck.diffs:
+            k = classify(d, KNOWN + KNOWN_SYNTHETIC)
+            if k is None:
+                unexplained.append(d)
+            elif id(k) in hits:
+                hits[id(k)] += 1
     assert not unexplained, "\n".join(str(d) for d in unexplained[:60])
     assert [k.reason for k in KNOWN_SYNTHETIC if not hits[id(k)]] == []
     assert compared > 20000
@@ -1352,22 +820,11 @@ def test_igt_on_synthetic_vbts(tmp_path):
 @pytest.mark.igt
 @pytest.mark.skipif(IGT is None, reason="intel_vbt_decode (Debian intel-gpu-tools) is not installed")
 @pytest.mark.parametrize("panel_type", [0xFF, 32])
-def test_igt_panel_type_not_an_index(tmp_path, panel_type):
+def test_igt_panel_type_not_an_index(panel_type):
     """Block 40 panel_type 0xFF (match by EDID) or over 15: igt 1.27.1 shows no panel of blocks 9, 27
     and 56 without --all-panels and marks none with it; igdscope marks i915's fallback, panel 0, for
     both (for 0xFF the EDID decides; without it i915 falls back to panel 0)."""
-    data = synthetic_vbt(250, 7, panel_type=panel_type)
-    for all_panels in (False, True):
-        ck = compare_decoded(f"panel_type {panel_type}", data, run_igt(tmp_path, data, all_panels), all_panels=all_panels)
-        unexplained = [d for d in ck.diffs if classify(d) is None]
+    for ck in panel_type_checks(comparers(), panel_type):
+        unexplained = [d for d in ck.diffs if classify(d, KNOWN + KNOWN_SYNTHETIC) is None]
         assert not unexplained, "\n".join(str(d) for d in unexplained[:20])
-        assert ck.compared > 100
-
-
-
-def test_classify_knows_the_differences_the_corpus_lacks():
-    """Real VBTs outside the corpus show igt bugs only the synthetic VBTs showed before (a G41 board's
-    BDB 148 block 2 child on DVO-B, which igt calls HDMI-B): classify() explains them too."""
-    d = Diff("g41", 2, "child 0", "DVO Port", "HDMI-B (0x01)", "DVO-B (SDVO-B) (0x01)", 148)
-    assert classify(d) in KNOWN_SYNTHETIC and "BDB 155" in classify(d).reason
-    assert classify(Diff("g41", 2, "child 0", "DVO Port", "HDMI-B (0x01)", "DVO-B (SDVO-B) (0x01)", 155)) is None
+        assert ck.compared > 40

@@ -1,6 +1,7 @@
-"""The panel blocks (22, 23, 40-44, 58): parity with intel_vbt_decode (igt 1.27.1) on every VBT, ROM
-and OpRegion of the shared corpus, field by field, and unit tests on blocks built here (version
-gates, block 41 missing, hostile pointers and counts).
+"""The panel blocks (22, 23, 40-44: igdscope/schemas/vbtblocks/lfp.py): parity with intel_vbt_decode
+(igt 1.27.1) on every VBT, ROM and OpRegion of the shared corpus, field by field, and unit tests on
+blocks built here (version gates, block 41 missing, hostile pointers and counts). Block 58, whose
+DTDs block 42's match, is dtd.py's: tests/test_parity_dtd.py.
 
 Every difference from igt is either fixed or listed in KNOWN with its reason; the parity tests fail
 on any other. igt 1.27.1 prints only the panel block 40 selects; when the installed binary is
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import random
 import re
-import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -24,12 +24,12 @@ from igdscope.schemas import vbt as V  # the registry first: it loads the vbtblo
 from igdscope.schemas.vbtblocks import dtd as D
 from igdscope.schemas.vbtblocks import lfp as L
 from tests.support import igt_text
+from tests.support.igt_compare import IGT, Ours, corpus_pairs, igt_all_panels, igt_version
 from tests.support.shared import CORPUS, need
 from tests.support.vbt_build import PANEL_1366
 
-IGT = shutil.which("intel_vbt_decode")
-BLOCK_IDS = (22, 23, 40, 41, 42, 43, 44, 58)
-PARITY_BLOCKS = (22, 23, 40, 41, 42, 43, 44)  # the blocks of vbtblocks/lfp.py (58 is dtd.py's, compared here too)
+PARITY_BLOCKS = (22, 23, 40, 41, 42, 43, 44)  # the blocks of vbtblocks/lfp.py
+CORPUS_COMPARED = (22, 23, 40, 41, 42, 43, 44)  # compared with the reference decodes of the corpus (compare_file)
 
 # Differences from igt 1.27.1 that are understood; the parity tests count them and fail on others.
 KNOWN = {
@@ -60,44 +60,11 @@ KNOWN = {
 }
 
 
-def corpus_cases() -> list[tuple[str, str]]:
-    if not CORPUS.is_dir():
-        return []
-    out = []
-    for p in sorted(CORPUS.iterdir()):
-        if p.suffix in (".vbt", ".rom"):
-            out.append((p.name, p.name + ".igt.txt"))
-        elif p.suffix == ".opregion":
-            out.append((p.name, p.name + ".igt-vbt.txt"))
-    return out
-
-
 def need_corpus() -> Path:
     return need(CORPUS)
 
 
 # -- reading our side --------------------------------------------------------------------------
-
-
-class Ours:
-    """One corpus file decoded: the walk, the context, and each block's plain fields."""
-
-    def __init__(self, data: bytes):
-        self.data = data
-        off = V.find_vbt(data)
-        self.walk = V.walk_blocks(data, off)
-        self.version = self.walk["bdb_version"]
-        self.context = {}
-        self.offsets = {}
-        for b in self.walk["blocks"]:
-            self.context.setdefault(b["id"], b["raw"])
-            self.offsets.setdefault(b["id"], b["offset"] + 3 - self.walk["vbt_header"]["bdb_offset"])
-        dec = vbt_decode(data)
-        self.fields = {}
-        for b in dec["blocks"]:
-            assert "error" not in b, b
-            if b["id"] in BLOCK_IDS and b["id"] not in self.fields:
-                self.fields[b["id"]] = b["fields"]
 
 
 def get(d: dict, name: str, stats: Counter | None = None, default=0):
@@ -376,10 +343,10 @@ def compare_file(name: str, igt: igt_text.IgtDecode, ours: Ours) -> Compare:
     blocks = igt.blocks
     sel_igt = next((int(m.group(1)) for s in blocks.values() for _, t in s.lines if (m := PANEL.match(t)) and m.group(2)), None)
     present = set(ours.fields)
-    for bid in BLOCK_IDS:
+    for bid in CORPUS_COMPARED:
         if bid == 41 and 41 not in present and 41 in blocks:
             continue  # generated: compared below
-        c.eq(f"block {bid} present", bid in blocks, bid in present)  # 58: listed by igt 1.27.1, not decoded
+        c.eq(f"block {bid} present", bid in blocks, bid in present)
     if 22 in blocks:
         compare_block22(c, blocks[22], ours.fields[22])
     if 23 in blocks:
@@ -412,7 +379,7 @@ def compare_file(name: str, igt: igt_text.IgtDecode, ours: Ours) -> Compare:
 RESULTS: dict[str, Compare] = {}
 
 
-@pytest.mark.parametrize("name,reference", corpus_cases() or [("(corpus absent)", "")])
+@pytest.mark.parametrize("name,reference", corpus_pairs() or [("(corpus absent)", "")])
 def test_panel_blocks_match_igt(name, reference):
     corpus = need_corpus()
     ours = Ours((corpus / name).read_bytes())
@@ -426,29 +393,20 @@ def test_panel_blocks_match_igt(name, reference):
 
 @pytest.mark.igt
 @pytest.mark.skipif(IGT is None, reason="intel_vbt_decode (intel-gpu-tools) is not installed")
-@pytest.mark.parametrize("name,reference", corpus_cases() or [("(corpus absent)", "")])
+@pytest.mark.parametrize("name,reference", corpus_pairs() or [("(corpus absent)", "")])
 def test_all_16_panels_match_installed_igt(name, reference):
     corpus = need_corpus()
-    if not _igt_version().startswith("1.27"):
+    if not igt_version().startswith("1.27"):
         pytest.skip("the installed intel_vbt_decode is not igt 1.27.x, whose output these comparisons read")
-    proc = subprocess.run([IGT, f"--file={corpus / name}", "--all-panels"], capture_output=True, text=True, timeout=60)
-    igt = igt_text.parse(proc.stdout)
+    igt = igt_all_panels(corpus / name)
     c = compare_file(name, igt, Ours((corpus / name).read_bytes()))
     assert not c.problems, "\n".join(c.problems[:30])
     assert set(c.stats) <= set(KNOWN)
 
 
-def _igt_version() -> str:
-    try:
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "intel-gpu-tools"], capture_output=True, text=True, timeout=10)
-        return out.stdout
-    except (OSError, subprocess.SubprocessError):
-        return ""
-
-
 def test_parity_summary():
     """The totals over the corpus (run with -s to see them): files, blocks, fields, known differences."""
-    cases = corpus_cases()
+    cases = corpus_pairs()
     if not cases:
         pytest.skip(f"the shared corpus ({CORPUS}) is absent")
     blocks = Counter()
@@ -461,43 +419,13 @@ def test_parity_summary():
         assert not c.problems
         fields += c.compared
         total.update(c.stats)
-        for bid in BLOCK_IDS:
+        for bid in CORPUS_COMPARED:
             if bid in igt.blocks:
                 blocks[bid] += 1
     print(f"\npanel-block parity with igt 1.27.1: {len(cases)} files, blocks compared {dict(sorted(blocks.items()))}, "
           f"{fields} field comparisons; known differences: {dict(total)}")
     assert len(cases) == 40 and blocks[40] >= 30 and blocks[42] >= 30 and fields > 3500
     assert set(total) <= set(KNOWN)
-
-
-def test_block58_agrees_with_block42_where_both_exist():
-    """No corpus VBT has a block 58 that i915 or igt sees (in all ten it ends past bdb_size), so there is
-    no igt reference for it. Decoded anyway, its 16 LFP entries give the same modes as block 42's DTDs
-    -- with pixel_clock in kHz against the DTD's 10 kHz units -- and its sync polarities match the
-    EDID reading of the DTD flags byte, never i915's bits 5/6 (the question in vbt.md section 14)."""
-    need_corpus()
-    seen = edid = i915 = 0
-    keys = ("hdisplay", "hsync_start", "hsync_end", "htotal", "vdisplay", "vsync_start", "vsync_end", "vtotal", "clock", "width_mm", "height_mm")
-    for name, _ in corpus_cases():
-        ours = Ours((CORPUS / name).read_bytes())
-        late = [b for b in ours.walk["ignored_blocks"] if b["id"] == 58]
-        assert 58 not in ours.fields
-        if not late:
-            continue
-        g = V.decode_block(58, late[0]["raw"], ours.version, ours.context)
-        assert g["gdtd_size"] == 28 and len(g["dtd"]) == 24 and g["findings"] == []
-        assert [e.get("panel") for e in g["dtd"][:16]] == list(range(16)) and g["dtd"][16]["efp"] == 1
-        panels = ours.fields[42]["panels"]
-        for e, p in zip(g["dtd"], panels):
-            d = p["dvo_timing"]
-            assert {k: e["mode"][k] for k in keys} == {k: d["mode"][k] for k in keys}, (name, e["index"])
-            assert e["pixel_clock"] == d["clock"] * 10
-            es = d["edid_sync"]
-            edid += e["mode"]["flags"] == ["phsync" if es.get("hsync_positive") else "nhsync", "pvsync" if es.get("vsync_positive") else "nvsync"]
-            i915 += e["mode"]["flags"] == d["mode"]["flags"]
-            seen += 1
-    assert seen == 160
-    assert edid >= 130 and i915 == 0
 
 
 # -- unit tests: blocks built here ---------------------------------------------------------------
@@ -747,7 +675,7 @@ def built_vbts() -> dict[str, bytes]:
 @pytest.mark.skipif(IGT is None, reason="intel_vbt_decode (intel-gpu-tools) is not installed")
 @pytest.mark.parametrize("label", sorted(built_vbts()))
 def test_built_vbts_match_installed_igt(label, tmp_path):
-    if not _igt_version().startswith("1.27"):
+    if not igt_version().startswith("1.27"):
         pytest.skip("the installed intel_vbt_decode is not igt 1.27.x, whose output these comparisons read")
     path = tmp_path / f"{label}.vbt"
     path.write_bytes(built_vbts()[label])
@@ -761,10 +689,13 @@ def test_built_vbts_match_installed_igt(label, tmp_path):
     assert (c.stats["panel_type_not_an_index"] > 0) == ("panel-type" in label)
 
 
+RANDOM_BLOCK_IDS = (22, 23, 40, 41, 42, 43, 44, 58)  # with dtd.py's block 58, which block 42 shares its DTDs with
+
+
 def test_random_panel_blocks_never_raise_other_errors():
     rng = random.Random(0x1F)
     for _ in range(400):
-        bid = rng.choice(BLOCK_IDS)
+        bid = rng.choice(RANDOM_BLOCK_IDS)
         n = rng.choice([0, 1, 2, 5, 18, 22, 34, 72, 145, 148, 305, 1300, 4000])
         raw = bytes(rng.getrandbits(8) for _ in range(n))
         ctx = {k: bytes(rng.getrandbits(8) for _ in range(rng.choice([0, 1, 40, 148, 1366]))) for k in rng.sample([2, 22, 40, 41, 42], 3)}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 BLOCK = re.compile(r"^BDB block (\d+) \((\d+) bytes\) - (.*):$")
+BLOCK_TITLE = re.compile(r"^BDB block (\d+) \((\d+) bytes(?:, min \d+ bytes)?\) - (.*)$")  # igt 1.27.1 or newer
 
 
 @dataclass
@@ -130,3 +131,13 @@ def igt_sections(text: str) -> dict[str, dict[str, str]]:
             if m:
                 current[m.group(1).strip()] = m.group(2).strip()
     return sections
+
+
+def igt_blocks(text: str) -> dict[int, Section]:
+    """Block sections of an intel_vbt_decode output, 1.27.1 or newer title format (first copy)."""
+    out: dict[int, Section] = {}
+    for s in parse(text).sections:
+        m = BLOCK_TITLE.match(s.title)
+        if m and int(m.group(1)) not in out:
+            out[int(m.group(1))] = s
+    return out
