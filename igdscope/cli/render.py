@@ -6,7 +6,7 @@ from typing import Any, Iterable
 
 from igdscope.schemas.pci import size_text
 
-ROLE_TITLES = {"igd": "IGD", "display": "Display", "host_bridge": "Host bridge", "lpc": "LPC/ISA bridge", "other": "Device"}
+from igdscope.decode.devices import ROLE_TITLES
 
 
 def table(rows: Iterable[Iterable[Any]], headers: list[str] | None = None, indent: int = 2) -> str:

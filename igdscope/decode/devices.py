@@ -18,6 +18,10 @@ from igdscope.platforms import Platform
 from igdscope.schemas import pci
 
 
+# A device role as people read it (the roles are role_of()'s).
+ROLE_TITLES = {"igd": "IGD", "display": "Display", "host_bridge": "Host bridge", "lpc": "LPC/ISA bridge", "other": "Device"}
+
+
 def role_of(vendor: int, class_code: int, bdf: str | None) -> str:
     cls = class_code >> 8
     dev = None

@@ -16,13 +16,13 @@ from functools import cached_property
 from typing import Any
 
 from igdscope.capture import Blob, Capture
+from igdscope.decode.devices import ROLE_TITLES  # noqa: F401  (the screens take it from here)
 from igdscope.errors import BadInput
 from igdscope.schemas import pci
 from igdscope.textsafe import (
     printable,  # control characters as \xNN escapes; the screens take it from here
 )
 
-ROLE_TITLES = {"igd": "IGD", "display": "Display", "host_bridge": "Host bridge", "lpc": "LPC/ISA bridge"}
 ROLE_ORDER = {"host_bridge": 0, "igd": 1, "display": 2, "lpc": 3}
 
 
