@@ -487,10 +487,11 @@ def _legacy_steps(v: Version, a: Assignment, gen: int | None, cls: int | None) -
         else:
             s.append(Step("qemu.ivd", "IGD decodes VGA (GGC.IVD = 0)", not a.ivd, f"GGC.IVD={int(bool(a.ivd))}", "enable the IGD as primary display / VGA in the firmware setup" if a.ivd else ""))
     addr = (a.guest_slot, a.guest_function or 0)
+    root = {"q35": "pcie.0", "i440fx": "pci.0"}.get(a.machine_family or "", "pci.0 / pcie.0")
     if a.guest_slot is None:
-        s.append(Step("vm.address", "IGD at guest 00:02.0 on the root bus", False, "guest address not given (auto-assigned)", "give addr=02.0 on the root bus (bus=pci.0)"))
+        s.append(Step("vm.address", "IGD at guest 00:02.0 on the root bus", False, "guest address not given (auto-assigned)", f"give addr=0x2 on the root bus (bus={root})"))
     else:
-        s.append(Step("vm.address", "IGD at guest 00:02.0 on the root bus", addr == (2, 0), f"guest address {_guest_addr(a)}", "" if addr == (2, 0) else "legacy mode needs addr=02.0 on the root bus"))
+        s.append(Step("vm.address", "IGD at guest 00:02.0 on the root bus", addr == (2, 0), f"guest address {_guest_addr(a)}", "" if addr == (2, 0) else f"legacy mode needs addr=0x2 on the root bus (bus={root})"))
     if a.on_root_bus is False:
         s.append(Step("vm.root_bus", "IGD on the root bus", False, "behind a bridge or root port", "put it on the root bus (pci.0 / pcie.0), not behind a root port"))
     if v < (10, 0) and a.machine_family != "q35":
