@@ -229,3 +229,15 @@ def test_lpc_bridge_and_asls_outside_legacy_mode():
     assert qm.judge((10, 1), replace(upt, x_igd_lpc=True)).lpc_bridge is False  # 00:1f.0 is taken on q35
     assert qm.judge((10, 1), replace(upt, x_igd_lpc=True, machine_family="i440fx", at_1f0=())).lpc_bridge is True
     assert qm.judge((10, 1), replace(upt, x_igd_opregion=False)).asls_emulated is False
+
+
+def test_proxmox_refuses_legacy_igd_before_qemu_runs():
+    ok = vmconfig.parse_proxmox("machine: pc-i440fx-9.2\nvga: none\nhostpci0: 0000:00:02.0,legacy-igd=1\n")
+    assert rules(check.run_checks(demo.host_capture(), ok, "9.2"))["pve.legacy_igd"]["status"] == "pass"
+    bad = vmconfig.parse_proxmox("machine: q35\nvga: std\nhostpci0: 0000:00:02.0,legacy-igd=1,rombar=0\n")
+    r = check.run_checks(demo.host_capture(), bad, "9.2")
+    p = rules(r)["pve.legacy_igd"]
+    assert p["status"] == "fail" and "requires VGA mode to be 'none'" in p["evidence"] and "not compatible with q35" in p["evidence"]
+    assert "requires rombar to be enabled" in p["evidence"] and "pve.legacy_igd" in r["verdicts"]["legacy"]["failing"]
+    partial = vmconfig.parse_proxmox("hostpci0: 0000:00:02.0,legacy-igd=1\n")
+    assert rules(check.run_checks(demo.host_capture(), partial, "9.2"))["pve.legacy_igd"]["status"] == "unknown"

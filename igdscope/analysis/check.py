@@ -83,6 +83,7 @@ TITLES = {
     "vm.qemu_error": "QEMU error in the configuration text",
     "vm.windows_address": "IGD at guest 00:02.0 for the Windows driver",
     "vm.gop": "A pre-boot display under OVMF",
+    "pve.legacy_igd": "Proxmox starts a legacy-igd VM",
 }
 
 # Rules whose warning matters even when no rule fails: the verdict names them.
@@ -463,12 +464,39 @@ def vm_rules(c: Context) -> bool:
         c.add("vm.igd", "pass", f"host {vi.host or '?'} ({vi.origin})")
     if vi.hotplugged:
         c.add("vm.hotplug", "fail", "the IGD is hot-plugged", "cold-plug it (define it at VM start)", OPREGION_MODES)
+    if vm.source == "proxmox" and vi.legacy_igd:
+        proxmox_legacy_rules(c, vm, vi, fn)
     # cautions that matter even when no rule fails
     if vm.firmware == "ovmf" and not (vi.guest_slot == 2 and (vi.guest_function or 0) == 0 and vi.on_root_bus is not False) and not vi.legacy_igd:
         where = "auto-assigned" if vi.guest_slot is None else f"{vi.guest_slot:02x}.{vi.guest_function or 0}" + (f" on {vi.guest_bus}" if vi.guest_bus else "")
         c.add("vm.windows_address", "warn", f"OVMF guest with the IGD at guest {where}" + (" behind a root port" if vi.on_root_bus is False else ""),
               "Windows' Intel driver expects the IGD at 00:02.0 on the root bus (reports of Code 43 otherwise): give addr=0x2 on pcie.0 / pci.0", frozenset({"upt", "upt_opregion"}))
     return True
+
+
+def proxmox_legacy_rules(c: Context, vm: Any, vi: Any, fn: int | None) -> None:
+    """qm start refuses a hostpci with legacy-igd=1 unless these hold (qemu-server's
+    parse_hostpci_devices); the error stops the VM before QEMU runs."""
+    bad: list[tuple[str, str]] = []
+    if vm.vga is not None and vm.vga.split(",")[0].strip() != "none":
+        bad.append((f"vga: {vm.vga}", "requires VGA mode to be 'none'"))
+    if vi.rombar == 0:
+        bad.append(("rombar=0", "requires rombar to be enabled"))
+    if vi.x_vga:
+        bad.append(("x-vga=1", "is not compatible with x-vga"))
+    if vi.mdev:
+        bad.append((f"mdev={vi.mdev}", "is not compatible with mdev"))
+    if vm.machine_family == "q35":
+        bad.append((f"machine {vm.machine or 'q35'}", "is not compatible with q35"))
+    if fn not in (0, None):
+        bad.append((f"host 00:02.{fn}", "only works for devices on host bus 00:02.0"))
+    if bad:
+        c.add("pve.legacy_igd", "fail", "; ".join(f"{what}: qm start says 'legacy IGD assignment {says}'" for what, says in bad),
+              "for legacy-igd=1 set vga: none, keep rombar on, no x-vga or mdev, an i440fx machine and host 0000:00:02.0 (or drop legacy-igd for UPT)", LEGACY)
+    elif vm.vga is None:
+        c.add("pve.legacy_igd", "unknown", "vga not in this config: qm start refuses legacy-igd unless vga: none", "set vga: none", LEGACY)
+    else:
+        c.add("pve.legacy_igd", "pass", "vga: none, i440fx, host 00:02.0", modes=LEGACY)
 
 
 # -- putting it together ----------------------------------------------------------------------------
