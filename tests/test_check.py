@@ -193,7 +193,7 @@ def test_vm_side_rules():
     r = check.run_checks(cap, moved, "9.0")
     assert rules(r)["vm.address"]["status"] == "fail" and "05.0" in rules(r)["vm.address"]["evidence"]
     assert rules(r)["vm.gms"]["status"] == "fail"
-    good = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
+    good = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -nodefaults -device vfio-pci,host=00:02.0,addr=02.0,x-igd-gms=1")
     r = check.run_checks(cap, good, "9.0")
     assert r["requested_mode"] == "legacy" and r["verdicts"]["legacy"]["verdict"] == "works" and checkcli.exit_code(r) == 0
 
@@ -261,12 +261,12 @@ def test_cli_check(tmp_path, world_vm):
     # the demo host's installed QEMU is 9.0.2: it cannot run machine pc-i440fx-9.2 (creation-qemu=9.2.0 is not the installed one)
     old = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--proxmox", conf], capture_output=True, text=True)
     assert old.returncode == 1 and "[FAIL   ] qemu.machine_version" in old.stdout and "installed QEMU is 9.0" in old.stdout
-    bad = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -device vfio-pci,host=00:02.0,addr=02.0", "--qemu-version", "9.0", "--json"], capture_output=True, text=True)
+    bad = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -nodefaults -device vfio-pci,host=00:02.0,addr=02.0", "--qemu-version", "9.0", "--json"], capture_output=True, text=True)
     doc = json.loads(bad.stdout)
     # q35 asks for plain assignment, which works: exit 0; legacy mode would fail on 00:1f.0
     assert bad.returncode == 0 and doc["requested_mode"] == "upt" and doc["verdicts"]["upt"]["verdict"] == "works"
     assert doc["verdicts"]["legacy"]["verdict"] == "fails" and "vm.1f0" in doc["verdicts"]["legacy"]["failing"]
-    legacy = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -device vfio-pci,host=00:02.0,addr=02.0,x-igd-legacy-mode=on", "--qemu-version", "10.0"], capture_output=True, text=True)
+    legacy = subprocess.run([sys.executable, "-m", "igdscope", "check", str(cap), "--vm-args", "-machine q35 -nodefaults -device vfio-pci,host=00:02.0,addr=02.0,x-igd-legacy-mode=on", "--qemu-version", "10.0"], capture_output=True, text=True)
     assert legacy.returncode == 1 and "[FAIL   ] vm.1f0" in legacy.stdout
 
 
@@ -291,7 +291,7 @@ def test_check_on_a_fake_root(tmp_path):
     from tests.support.fakesys import build_tree
 
     root = build_tree(demo.host_capture(), tmp_path / "root")
-    r = subprocess.run([sys.executable, "-m", "igdscope", "check", "--root", str(root), "--qemu-version", "9.2", "--vm-args", "-M pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom", "--json"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "igdscope", "check", "--root", str(root), "--qemu-version", "9.2", "--vm-args", "-M pc -nodefaults -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom", "--json"], capture_output=True, text=True)
     doc = json.loads(r.stdout)
     rs = {x["id"]: x for x in doc["rules"]}
     # the OpRegion was not read, so legacy mode is "unknown", not "works" - and that is not exit 0

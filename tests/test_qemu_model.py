@@ -130,7 +130,7 @@ def test_unknown_version_shows_where_the_verdict_changes():
     b = host(device=0xA780).builder()  # a Raptor Lake-S IGD, and no QEMU found on the host
     b.host.pop("qemu_version", None)
     cap = b.build()
-    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom")
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -nodefaults -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom")
     r = check.run_checks(cap, vm)
     v = r["verdicts"]["legacy"]
     assert v["verdict"] == "unknown" and r["qemu_judged"] == ["<= 9.1", "9.2", "10.0", "10.1", ">= 10.2"]
@@ -139,7 +139,7 @@ def test_unknown_version_shows_where_the_verdict_changes():
     text = checkcli.render(r)
     assert "legacy        DEPENDS ON QEMU (the VM's mode) - works on <= 9.1, 10.0; fails on 9.2 (qemu.generation), 10.1" in text
     # a versioned machine type is a lower bound: only 10.1 and later are judged
-    vm101 = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc-i440fx-10.1 -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom")
+    vm101 = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc-i440fx-10.1 -nodefaults -device vfio-pci,host=00:02.0,addr=02.0,romfile=igd.rom")
     r = check.run_checks(cap, vm101)
     assert r["qemu_judged"] == ["10.1", ">= 10.2"] and r["verdicts"]["legacy"]["verdict"] == "fails"
 
@@ -197,7 +197,7 @@ def test_no_lpc_bridge_on_the_host_fails_legacy_only():
     b = demo.host_capture().builder()
     b.devices = [d for d in b.devices if d.role != "lpc"]
     cap = b.build()
-    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=02.0,x-igd-opregion=on")
+    vm = vmconfig.parse_qemu_cmdline("qemu-system-x86_64 -M pc -nodefaults -device vfio-pci,host=00:02.0,addr=02.0,x-igd-opregion=on")
     r = check.run_checks(cap, vm, "10.1")
     lpc = rules(r)["kernel.lpc"]
     assert lpc["status"] == "fail" and lpc["modes"] == ["legacy"] and "-ENODEV" in lpc["evidence"] and "-EINVAL" not in lpc["fix"]
@@ -241,3 +241,15 @@ def test_proxmox_refuses_legacy_igd_before_qemu_runs():
     assert "requires rombar to be enabled" in p["evidence"] and "pve.legacy_igd" in r["verdicts"]["legacy"]["failing"]
     partial = vmconfig.parse_proxmox("hostpci0: 0000:00:02.0,legacy-igd=1\n")
     assert rules(check.run_checks(demo.host_capture(), partial, "9.2"))["pve.legacy_igd"]["status"] == "unknown"
+
+
+def test_the_default_vga_at_the_igds_slot_stops_qemu():
+    vm = vmconfig.parse_qemu_cmdline("-machine pc -device vfio-pci,host=0000:00:02.0,addr=0x2", bare_args=True)
+    r = check.run_checks(demo.host_capture(), vm, "10.1")
+    s = rules(r)["vm.slot"]
+    assert s["status"] == "fail" and "in use by VGA" in s["evidence"] and "-vga none" in s["fix"]
+    assert all("vm.slot" in r["verdicts"][m]["failing"] for m in check.MODES)
+    nic = vmconfig.parse_qemu_cmdline("-machine pc -vga none -device vfio-pci,host=0000:00:02.0,addr=0x2", bare_args=True)
+    assert "in use by e1000" in rules(check.run_checks(demo.host_capture(), nic, "10.1"))["vm.slot"]["evidence"]  # the default NIC
+    ok = vmconfig.parse_qemu_cmdline("-machine pc -nodefaults -device vfio-pci,host=0000:00:02.0,addr=0x2", bare_args=True)
+    assert "vm.slot" not in rules(check.run_checks(demo.host_capture(), ok, "10.1"))

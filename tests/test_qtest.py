@@ -329,3 +329,40 @@ def test_vfio_pci_igd_properties_match_the_model(qemu_at):
     kinds = {r.name: r.kind for r in machine.VFIO_PCI_IGD_PROPERTIES}
     for name in shown:
         assert props[name][0] == kinds[name], (version, name, props[name])
+
+
+# -- what takes guest 00:02.0 before -device devices do -------------------------------------------------
+
+SLOT2_CASES = [
+    "-M pc",                                   # the default VGA
+    "-M pc -vga none",                         # the default NIC
+    "-M pc -vga none -nic user",               # a -nic NIC
+    "-M pc -device VGA,addr=0x3",              # a VGA given elsewhere: the default NIC still comes first
+    "-M pc -vga none -net none",               # nothing
+    "-M pc -nodefaults",                       # nothing
+    "-M pc -vga none -netdev user,id=n0",      # a backend alone makes no NIC
+    "-M q35",                                  # q35: VGA at 00:01.0, the default NIC (e1000e) at 00:02.0
+    "-M q35 -vga none",                        # q35: the NIC at 00:01.0, 00:02.0 free
+    "-M q35 -nodefaults",
+]
+
+
+@needs_qemu
+@pytest.mark.parametrize("args", SLOT2_CASES)
+def test_the_config_reader_knows_what_qemu_puts_at_slot_2(args):
+    """vmconfig's default VGA and machine-init NIC against QEMU itself: a device at addr=0x2
+    fails to start exactly when the reader says 00:02.0 is given twice."""
+    import subprocess
+
+    from igdscope.analysis import vmconfig
+
+    dev = "-device virtio-rng-pci,addr=0x2"
+    cfg = vmconfig.parse_qemu_cmdline(f"{args} {dev}", bare_args=True)
+    predicted = any("02.0 given to both" in n for n in cfg.notes)
+    try:
+        r = subprocess.run([QEMU, *args.split(), "-accel", "tcg", "-S", "-display", "none", "-serial", "none", "-monitor", "stdio",
+                            *dev.split()], input="quit\n", capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"QEMU did not quit: {args}")
+    failed = "not available for virtio-rng-pci" in r.stderr
+    assert predicted == failed, (args, cfg.notes)

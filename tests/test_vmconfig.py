@@ -376,6 +376,10 @@ def test_default_vga_takes_slot_2_on_i440fx() -> None:
     cfg = parse_qemu_cmdline("qemu-system-x86_64 -M pc -device vfio-pci,host=00:02.0,addr=0x2")
     assert any("02.0 given to both VGA" in n for n in cfg.notes)
     cfg = parse_qemu_cmdline("qemu-system-x86_64 -M pc -device qxl-vga,addr=0x3 -device vfio-pci,host=00:02.0,addr=0x2")
+    assert not any("given to both VGA" in n for n in cfg.notes)
+    # ... but the default NIC, made with the machine, takes the first free slot: 00:02.0 (QEMU 7.2 says so)
+    assert any("02.0 given to both e1000 (QEMU default NIC) and vfio-pci" in n for n in cfg.notes)
+    cfg = parse_qemu_cmdline("qemu-system-x86_64 -M pc -nic none -device qxl-vga,addr=0x3 -device vfio-pci,host=00:02.0,addr=0x2")
     assert not any("given to both" in n for n in cfg.notes)
 
 

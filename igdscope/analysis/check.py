@@ -84,6 +84,7 @@ TITLES = {
     "vm.windows_address": "IGD at guest 00:02.0 for the Windows driver",
     "vm.gop": "A pre-boot display under OVMF",
     "pve.legacy_igd": "Proxmox starts a legacy-igd VM",
+    "vm.slot": "The IGD's guest address is free",
 }
 
 # Rules whose warning matters even when no rule fails: the verdict names them.
@@ -442,7 +443,9 @@ def vm_rules(c: Context) -> bool:
         c.add("vm.qemu_error", "warn", err[:300] + (f" - {why}" if why else ""), fix, ALL)
     vi = vm.igd
     if vi is None:
-        c.add("vm.igd", "fail", f"no assigned device from host 00:02 in the {vm.source} config", "assign 0000:00:02.0")
+        unread = f"; not understood: {'; '.join(u[:120] for u in vm.unparsed[:2])}" if vm.unparsed else ""
+        c.add("vm.igd", "fail", f"no assigned device from host 00:02 in the {vm.source} config{unread}",
+              "assign 0000:00:02.0" + (" (a JSON -device must be quoted for the shell: -device '{...}')" if any("JSON" in u for u in vm.unparsed) else ""))
         return False
     fn = _host_function(vi)
     if vi.mdev:
@@ -466,6 +469,19 @@ def vm_rules(c: Context) -> bool:
         c.add("vm.hotplug", "fail", "the IGD is hot-plugged", "cold-plug it (define it at VM start)", OPREGION_MODES)
     if vm.source == "proxmox" and vi.legacy_igd:
         proxmox_legacy_rules(c, vm, vi, fn)
+    if vi.guest_slot is not None:
+        def bus(b: str | None) -> str | None:
+            return None if b in (None, "pci.0", "pcie.0") else b  # None: the root bus
+
+        here = [d for d in vm.devices if d.slot == vi.guest_slot and (d.function or 0) == (vi.guest_function or 0) and bus(d.bus) == bus(vi.guest_bus)]
+        others = [d for d in here if d.driver != "vfio-pci"] if len(here) > 1 else []
+        if others:
+            o = others[0]
+            fix = {"QEMU default VGA": "add -vga none (or -nodefaults): QEMU's default VGA is made first and takes 00:02.0",
+                   "QEMU default NIC": "add -nodefaults, or give the NIC as -netdev plus -device with its own addr: QEMU's default NIC is made with the machine and takes the first free slot",
+                   "-nic / -net nic": "give the NIC as -netdev plus -device with its own addr: a -nic NIC is made with the machine and takes the first free slot",
+                   }.get(o.origin, f"move {o.driver}{' (' + o.id + ')' if o.id else ''} to another slot")
+            c.add("vm.slot", "fail", f"guest {vi.guest_slot:02x}.{vi.guest_function or 0} also holds {o.driver} ({o.origin}): QEMU stops with 'PCI: slot {vi.guest_slot} function {vi.guest_function or 0} not available for vfio-pci, in use by {o.driver}'", fix)
     # cautions that matter even when no rule fails
     if vm.firmware == "ovmf" and not (vi.guest_slot == 2 and (vi.guest_function or 0) == 0 and vi.on_root_bus is not False) and not vi.legacy_igd:
         where = "auto-assigned" if vi.guest_slot is None else f"{vi.guest_slot:02x}.{vi.guest_function or 0}" + (f" on {vi.guest_bus}" if vi.guest_bus else "")

@@ -385,6 +385,7 @@ class _Builder:
         self.invocation = False  # a QEMU binary was seen as a command
         self.vga_opt: str | None = None
         self.nodefaults = False
+        self.net_opts: list[tuple[str, str]] = []  # -net / -nic / -netdev, as given
         self.bios: str | None = None
         self.pflash: list[str] = []
         self.fw_files: list[str] = []  # -blockdev / -drive file names (OVMF detection)
@@ -463,6 +464,8 @@ class _Builder:
             self.machine_opts.update(props)
         elif opt == "vga":
             self.vga_opt = arg
+        elif opt in ("net", "nic", "netdev"):
+            self.net_opts.append((opt, arg))
         elif opt == "bios":
             self.bios = arg
         elif opt == "pflash":
@@ -621,6 +624,7 @@ class _Builder:
             cfg.vga = self.vga_opt
             self.qemu_firmware()
             self.default_vga()
+            self.init_nic()
         root = _root_bus(cfg.machine_family)
         vfio_globals: dict[str, str] = {}
         for drv in ("vfio-pci", "vfio-pci-nohotplug"):
@@ -684,6 +688,31 @@ class _Builder:
             self.devs.insert(0, _Dev("VGA", {"addr": f"{slot:x}.0"}, "QEMU default VGA"))
             self._by_id.clear()
             self._indexed = 0
+
+    def init_nic(self) -> None:
+        """The NIC of -nic / -net nic, or the default one (no -net/-nic/-netdev and no -nodefaults),
+        is created with the machine, before -device devices, at the first free slot after the
+        default VGA: on i440fx 00:02.0 when there is no VGA there (else 00:03.0), on q35 00:02.0
+        after the VGA at 00:01.0 (else 00:01.0). Checked with QEMU 7.2: 'slot 2 function 0 not
+        available for vfio-pci, in use by e1000' (e1000e on q35)."""
+        fam = self.cfg.machine_family
+        if fam not in ("i440fx", "q35") or not (self.invocation or self.machine_given):
+            return
+        nics = [a for o, a in self.net_opts if (o == "nic" and not a.startswith("none")) or (o == "net" and a.split(",")[0] == "nic")]
+        default = not self.nodefaults and not self.net_opts
+        if not (nics or default):
+            return
+        vga = {d.props.get("addr") for d in self.devs if d.origin == "QEMU default VGA"}
+        first = 2 if fam == "i440fx" else 1
+        slot = first + 1 if f"{first:x}.0" in vga else first
+        model = "e1000" if fam == "i440fx" else "e1000e"
+        for a in nics:
+            props, _ = parse_keyval(a, None)
+            model = props.get("model", model)
+            break
+        self.devs.insert(1 if vga else 0, _Dev(model, {"addr": f"{slot:x}.0"}, "QEMU default NIC" if default else "-nic / -net nic"))
+        self._by_id.clear()
+        self._indexed = 0
 
     def is_root(self, bus: str | None, root: str | None) -> bool | None:
         if bus is None:
