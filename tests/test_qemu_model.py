@@ -190,6 +190,7 @@ def test_host_function_1_is_not_the_igd(shared_dir):
 def test_guest_capture_says_so_first_and_gives_no_host_fixes():
     r = check.run_checks(demo.guest_capture())
     assert r["capture"] == "guest" and not any(x["id"].startswith("own.") for x in r["rules"])
+    assert all(v["verdict"] == "unknown" and "host.machine" in v["unknown"] for v in r["verdicts"].values()) and checkcli.exit_code(r) == 1
     assert checkcli.render(r).splitlines()[0].startswith("This is a guest capture") and "igdscope diff" in checkcli.render(r).splitlines()[0]
 
 

@@ -543,7 +543,7 @@ def run_checks(cap: Capture | None, vm: Any = None, qemu_version: str | None = N
         base.add("host.capture", "unknown", "no host capture: the kernel, driver, IOMMU and ROM rules and the IGD's identity are not judged",
                  "on the host: igdscope dump -o host.json, then igdscope check host.json with this config")
     elif guest:
-        base.add("host.machine", "warn", "this capture was taken inside a VM (CPU hypervisor flag): check judges a host",
+        base.add("host.machine", "unknown", "this capture was taken inside a VM (CPU hypervisor flag): check judges a host, so no verdict",
                  "run check on the host's capture; compare host and guest with igdscope diff HOST.json GUEST.json")
     if cap is not None and base.igd is None:
         base.add("igd.present", "fail", "no IGD device in the capture", "take the capture on the machine with the IGD")
