@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from igdscope.errors import EXIT_BAD_INPUT, EXIT_FINDINGS, EXIT_OK, EXIT_REFUSED, BadInput, IgdscopeError
+from igdscope.errors import EXIT_BLOCKED, EXIT_OK, EXIT_REFUSED, BadInput, IgdscopeError
 
 PVE_CONFIG_DIR = "/etc/pve/qemu-server"
 PVE_LOCAL_SNIPPETS = "/var/lib/vz/snippets"  # the snippets directory of Proxmox's "local" storage
@@ -55,8 +55,8 @@ What the installed hooks run (not usually typed by hand).
   hook run proxmox VMID PHASE     at pre-start: judge /etc/pve/qemu-server/VMID.conf; other phases: exit 0
   hook run libvirt GUEST OPERATION SUBOP EXTRA   the domain XML on standard input; at prepare begin
                                   only, and only a domain with a host 00:02.x hostdev, is judged
-Exit 1 (the start is stopped) when the VM's mode fails on this host; 0 otherwise, including every
-failure of igdscope itself (warned on standard error). The host is read under $IGDSCOPE_ROOT
+Exit 7 (the installed script then exits 1: the start is stopped) when the VM's mode fails on this
+host; 0 otherwise, including every failure of igdscope itself (warned on standard error). The host is read under $IGDSCOPE_ROOT
 (default /) or --root.
 """
 
@@ -122,9 +122,11 @@ def _igdscope_command() -> str:
     return f"{shlex.quote(sys.executable)} -m igdscope"
 
 
+# igdscope hook run exits 7 (EXIT_BLOCKED) only to stop the start; any other failure (igdscope
+# missing, a crash, a signal) must not block the VM
 _VERDICT = """\
 rc=$?
-[ "$rc" -eq 1 ] && exit 1
+[ "$rc" -eq 7 ] && exit 1
 [ "$rc" -ne 0 ] && echo "igdscope hook: igdscope itself failed (exit $rc): {what} not blocked" >&2
 exit 0
 """
@@ -290,7 +292,7 @@ def proxmox(args) -> int:
     prev_path = None
     if previous is not None:
         pst, _, prest = previous.partition(":")
-        prev_path = str(Path(sdir, prest.removeprefix("snippets/"))) if pst == args.storage and sdir is not None and prest.startswith("snippets/") else _tool(["pvesm", "path", previous]).strip()
+        prev_path = str(Path(sdir, prest.removeprefix("snippets/")).resolve()) if pst == args.storage and sdir is not None and prest.startswith("snippets/") else _tool(["pvesm", "path", previous]).strip()
     text = proxmox_script(vmid, previous, prev_path, args.config_dir, args.log_dir)
     qm = ["qm", "set", vmid, "--hookscript", volid]
     if args.dry_run:
@@ -373,7 +375,7 @@ def libvirt(args) -> int:
             raise os_error(d, exc, "create") from None
     _write(path, text)
     print(f"wrote {path} (mode 0755)")
-    print("libvirt reads its hook scripts when the daemon starts: restart libvirtd (or virtqemud) once; undo with: igdscope hook libvirt --uninstall")
+    print("libvirt looks for hook scripts when its daemon starts: restart libvirtd (or virtqemud) once; undo with: igdscope hook libvirt --uninstall")
     return EXIT_OK
 
 
@@ -459,7 +461,7 @@ def _judge(what: str, vm, args, label: str) -> int:
             print(f"    fix: {r['fix']}", file=err)
     saved = _keep_capture(cap, args.log_dir, label)
     print(f"igdscope: {saved}", file=err)
-    return EXIT_FINDINGS
+    return EXIT_BLOCKED
 
 
 def _keep_capture(cap, log_dir: str, label: str) -> str:
@@ -494,4 +496,4 @@ def _own_failure(what: str, why: str) -> int:
     return EXIT_OK
 
 
-__all__ = ["add_parsers", "cmd", "proxmox_script", "libvirt_script", "is_ours", "EXIT_BAD_INPUT"]
+__all__ = ["add_parsers", "cmd", "proxmox_script", "libvirt_script", "is_ours"]

@@ -36,6 +36,7 @@ exit codes:
        backup exists or does not fit, the path is a symlink, a device or the input, a
        hook file of the same name that igdscope did not write), or a device write did not
        verify
+  7    hook run: a guard stopped a VM start (the mode the VM asks for fails on this host)
   130  interrupted (Ctrl-C or a signal) before the work was done
 """
 
