@@ -101,7 +101,7 @@ class Host:
         p.chmod(0o755)
 
     def igdscope(self, *args: str, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "igdscope", *args], capture_output=True, text=True, env={**self.env, **env}, timeout=120)
+        return subprocess.run([sys.executable, "-m", "igdscope", *args], check=False, capture_output=True, text=True, env={**self.env, **env}, timeout=120)
 
     def pve(self, *args: str) -> subprocess.CompletedProcess:
         return self.igdscope("hook", "proxmox", "100", "--snippets-dir", str(self.snippets), "--config-dir", str(self.conf), "--log-dir", str(self.logs), *args)
@@ -111,7 +111,7 @@ class Host:
 
     def run_script(self, script: Path, *argv: str, stdin: str | None = None, **env: str) -> subprocess.CompletedProcess:
         """Run an installed hook as Proxmox (argv VMID PHASE) or libvirt (argv, XML on stdin) do."""
-        return subprocess.run([str(script), *argv], input=stdin if stdin is not None else "", capture_output=True, text=True, env={**self.env, **env}, timeout=120, cwd="/")
+        return subprocess.run([str(script), *argv], input=stdin if stdin is not None else "", check=False, capture_output=True, text=True, env={**self.env, **env}, timeout=120, cwd="/")
 
     def qm_calls(self) -> list[list[str]]:
         return [json.loads(line) for line in self.qm_log.read_text().splitlines()] if self.qm_log.exists() else []
@@ -239,7 +239,7 @@ def test_proxmox_relative_directories_are_made_absolute_in_the_script(host: Host
     host.previous(f'echo "$@" >> {marker}\n')
     host.vm(UPT_PVE + "hookscript: local:snippets/old-hook.sh\n")
     r = subprocess.run([sys.executable, "-m", "igdscope", "hook", "proxmox", "100", "--snippets-dir", "snippets", "--config-dir", "qemu-server", "--log-dir", "log", "--install"],
-                       capture_output=True, text=True, env=host.env, cwd=host.tmp, timeout=120)
+                       check=False, capture_output=True, text=True, env=host.env, cwd=host.tmp, timeout=120)
     assert r.returncode == 0, r.stderr
     text = (host.snippets / OURS).read_text()
     assert f"previous={host.snippets.resolve() / 'old-hook.sh'}\n" in text and f"--config-dir {host.conf.resolve()} --log-dir {host.logs.resolve()}" in text

@@ -297,7 +297,7 @@ def proxmox(args) -> int:
     qm = ["qm", "set", vmid, "--hookscript", volid]
     if args.dry_run:
         print(_banner(args))
-        print(f"VM {vmid} ({conf_path}): hookscript now {current or 'none'}" + (f"; igdscope's runs it first with the same arguments, and its failure still stops the start" if previous else ""))
+        print(f"VM {vmid} ({conf_path}): hookscript now {current or 'none'}" + ("; igdscope's runs it first with the same arguments, and its failure still stops the start" if previous else ""))
         print(f"would write {path} (mode 0755):")
         sys.stdout.write(_fence(text))
         print(f"would run: {shlex.join(qm)}")
@@ -495,5 +495,3 @@ def _own_failure(what: str, why: str) -> int:
     print(f"igdscope: warning: {what} not judged, igdscope failed: {why}; the start is not blocked", file=sys.stderr)
     return EXIT_OK
 
-
-__all__ = ["add_parsers", "cmd", "proxmox_script", "libvirt_script", "is_ours"]
