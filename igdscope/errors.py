@@ -14,6 +14,7 @@ EXIT_BAD_INPUT = 3  # a file could not be read, decoded or written (no space, re
 EXIT_NO_IGD = 4  # no Intel display device on this machine (dump)
 EXIT_PERMISSION = 5  # the operation needs privileges this process does not have
 EXIT_REFUSED = 6  # a safety check refused a write, or a device write did not verify
+EXIT_BLOCKED = 7  # hook run: the guard stops a VM start (its mode fails on this host)
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C or a signal before the work was done (128 + SIGINT)
 
 

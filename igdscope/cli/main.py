@@ -28,12 +28,15 @@ exit codes:
   1    a check failed or a diff found unexpected differences
   2    usage error (bad command line)
   3    bad input: a file is truncated, corrupted, of an unknown kind or too large; or a
-       file could not be written (no space, read-only file system, no such directory)
+       file could not be written (no space, read-only file system, no such directory); or
+       qm / pvesm refused a hook change (hook)
   4    no Intel display device on this machine (dump)
   5    not permitted (needs root, or no permission to write the file)
   6    refused: a safety check stopped a write (the device is not what it must be, a
-       backup exists or does not fit, the path is a symlink, a device or the input),
-       or a device write did not verify
+       backup exists or does not fit, the path is a symlink, a device or the input, a
+       hook file of the same name that igdscope did not write), or a device write did not
+       verify
+  7    hook run: a guard stopped a VM start (the mode the VM asks for fails on this host)
   130  interrupted (Ctrl-C or a signal) before the work was done
 """
 
@@ -193,6 +196,10 @@ def _parser() -> argparse.ArgumentParser:
 
     gtt.add_parsers(sub, EXIT_CODES_HELP)
 
+    from igdscope.cli import hook
+
+    hook.add_parsers(sub, EXIT_CODES_HELP)
+
     t = sub.add_parser("tui", help="the interactive view: live on this machine, on a capture, or host and guest side by side", description="""Open igdscope's terminal UI: live on this machine (--root like every live command),
 offline on a capture, or host and guest side by side (--guest).
 Keys: 1-8 screens, ? bindings, e export a capture, q quit.
@@ -261,6 +268,10 @@ def _run(args) -> int:
             from igdscope.cli import gtt
 
             return gtt.cmd(args)
+        if args.command == "hook":
+            from igdscope.cli import hook
+
+            return hook.cmd(args)
         return {"dump": cmd_dump, "show": cmd_show, "demo": cmd_demo, "extract": cmd_extract, "check": cmd_check, "diff": cmd_diff}[args.command](args)
     except IgdscopeError as exc:
         print(f"igdscope: {exc}", file=sys.stderr)
