@@ -25,11 +25,11 @@ from igdscope.textsafe import PrintableStream
 EXIT_CODES_HELP = """\
 exit codes:
   0    success
-  1    a check failed or a diff found unexpected differences
+  1    a check failed, a diff found unexpected differences, or no plan can make the mode work
   2    usage error (bad command line)
   3    bad input: a file is truncated, corrupted, of an unknown kind or too large; or a
        file could not be written (no space, read-only file system, no such directory)
-  4    no Intel display device on this machine (dump)
+  4    no Intel display device on this machine (dump; check and plan without a VM config or --device)
   5    not permitted (needs root, or no permission to write the file)
   6    refused: a safety check stopped a write (the device is not what it must be, a
        backup exists or does not fit, the path is a symlink, a device or the input),
