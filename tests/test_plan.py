@@ -59,6 +59,21 @@ def readings(p: P.Plan) -> dict[str, vmconfig.VmConfig]:
     }
 
 
+def same_settings(p: P.Plan, vm: vmconfig.VmConfig, fmt: str) -> None:
+    """The reader sees what the plan says: device properties, address, machine family, display, firmware."""
+    vi = vm.igd
+    assert vi is not None and vi.host == "0000:00:02.0", fmt
+    assert (vi.guest_slot, vi.guest_function or 0, vi.on_root_bus) == (2, 0, True), fmt
+    opreg = p.value("x-igd-opregion")
+    assert vi.x_igd_opregion == (None if opreg is None else opreg == "on"), fmt
+    assert vi.x_igd_gms == p.value("x-igd-gms"), fmt
+    assert vi.x_igd_legacy_mode == p.value("x-igd-legacy-mode"), fmt
+    assert vm.machine_family == {"pc": "i440fx", "q35": "q35"}[p.value("machine")], fmt
+    assert vm.vga == "none", fmt
+    if fmt != "libvirt-pieces" or p.firmware == "ovmf":  # a bare <os> says nothing; a whole domain means SeaBIOS
+        assert vm.firmware == p.firmware, fmt
+
+
 def qv(v):
     return f"{v[0]}.{v[1]}"
 
@@ -78,6 +93,7 @@ def test_round_trip_through_check(device):
                     feasible += 1
                     assert p.verdict == "works", (mode, v, fw, p.unknown)
                     for fmt, vm in readings(p).items():
+                        same_settings(p, vm, fmt)
                         r = check.run_checks(cap, vm, qv(v))
                         assert r["requested_mode"] == mode, (fmt, mode, v, fw)
                         assert r["verdicts"][mode]["failing"] == [] and r["verdicts"][mode]["verdict"] == "works", (fmt, mode, v, fw, r["verdicts"][mode])
