@@ -13,7 +13,7 @@ Proxmox lines.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from igdscope.analysis import check, qemu, vmconfig
@@ -196,7 +196,7 @@ def qemu_lines(p: Plan) -> list[tuple[list[str], str, tuple[str, ...]]]:
     if fw.value == "ovmf":
         lines.append((["-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={OVMF_CODE}"], fw.why + f" ({OVMF_CODE}: Debian's ovmf package)", fw.rules))
         lines.append((["-drive", f"if=pflash,format=raw,unit=1,file={OVMF_VARS}"], "the VM's own copy of OVMF's variable store (copy it from /usr/share/OVMF/)", ()))
-    bus, _, slot = str(p.value("address")).partition(":")
+    bus = str(p.value("address")).partition(":")[0]
     props = [f"host={HOST}", f"id={DEVICE_ID}", f"bus={bus}", "addr=0x2"]
     for s in p.device_properties():
         val = s.value

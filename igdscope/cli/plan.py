@@ -223,7 +223,7 @@ def as_json(p: P.Plan, fmt: str, vmid: str = "VMID") -> dict:
     doc = p.plain()
     if p.feasible:
         doc["qemu_args"] = P.qemu_args(p)
-        doc["libvirt"] = "\n".join(sum(libvirt_pieces(p).values(), [])) + "\n"
+        doc["libvirt"] = "\n".join(line for part in libvirt_pieces(p).values() for line in part) + "\n"
         doc["proxmox"] = [{"key": k, "value": v, "why": w} for k, v, w, _ in proxmox_lines(p)]
         doc["config"] = render_config(p, fmt, vmid)
     return doc
