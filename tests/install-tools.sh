@@ -3,6 +3,8 @@
 #   umockdev         real libudev on recorded devices (the discovery tests)
 #   intel-gpu-tools  the reference decoders intel_vbt_decode / intel_opregion_decode
 #   qemu-system-x86  real QEMU chipsets (qtest) for the check/diff tests
+#   libvirt-clients  virt-xml-validate: libvirt's own schema for the XML igdscope plan writes
+#   libxml2-utils    xmllint, which virt-xml-validate runs (only recommended by libvirt-clients)
 #   uefitool-cli     UEFITool's UEFIExtract, the reference for the compressed-section finder
 #                    (installed on its own: a release without the package must not cost the others)
 # and, beside the installed QEMU (bookworm: 7.2), QEMU 10.0 from bookworm-backports, fetched and
@@ -22,9 +24,11 @@ install_debian_tools() {
     command -v umockdev-run >/dev/null 2>&1 || need="$need umockdev"
     command -v intel_vbt_decode >/dev/null 2>&1 || need="$need intel-gpu-tools"
     command -v qemu-system-x86_64 >/dev/null 2>&1 || need="$need qemu-system-x86"
+    command -v virt-xml-validate >/dev/null 2>&1 || need="$need libvirt-clients"
+    command -v xmllint >/dev/null 2>&1 || need="$need libxml2-utils"
     extra=""
     command -v UEFIExtract >/dev/null 2>&1 || extra="uefitool-cli"
-    [ -z "$need$extra" ] && { echo "test tools: umockdev, intel-gpu-tools, qemu-system-x86, uefitool-cli and venv present"; return 0; }
+    [ -z "$need$extra" ] && { echo "test tools: umockdev, intel-gpu-tools, qemu-system-x86, libvirt-clients, uefitool-cli and venv present"; return 0; }
     if ! command -v apt-get >/dev/null 2>&1; then
         echo "test tools: no apt-get here; tests needing$need $extra will be skipped"; return 0
     fi

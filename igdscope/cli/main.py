@@ -25,12 +25,12 @@ from igdscope.textsafe import PrintableStream
 EXIT_CODES_HELP = """\
 exit codes:
   0    success
-  1    a check failed or a diff found unexpected differences
+  1    a check failed, a diff found unexpected differences, or no plan can make the mode work
   2    usage error (bad command line)
   3    bad input: a file is truncated, corrupted, of an unknown kind or too large; or a
        file could not be written (no space, read-only file system, no such directory); or
        qm / pvesm refused a hook change (hook)
-  4    no Intel display device on this machine (dump)
+  4    no Intel display device on this machine (dump; check and plan without a VM config or --device)
   5    not permitted (needs root, or no permission to write the file)
   6    refused: a safety check stopped a write (the device is not what it must be, a
        backup exists or does not fit, the path is a symlink, a device or the input, a
@@ -127,6 +127,34 @@ examples:
 """
 
 
+PLAN_HELP = """\
+Write the VM configuration that makes one mode work on this host and QEMU: the machine type,
+the IGD at guest 00:02.0 on the root bus, -vga none / -nodefaults, the x-igd-* properties the
+QEMU version has (and only where they are needed), the ROM and the firmware. Every line says why
+it is there (--explain adds the check rules it meets). The plan is judged by igdscope check
+before it is printed: exit 0 when no rule fails for the mode. When the mode cannot work on this
+host and QEMU, the failing rules are printed with what would make it possible (another QEMU
+range, the other firmware, a ROM), and the exit code is 1.
+
+Modes: legacy (QEMU's legacy IGD mode: i440fx, VBIOS, SeaBIOS), upt (plain assignment),
+upt-opregion (plain assignment with the OpRegion, x-igd-opregion). Formats: qemu (command-line
+arguments), libvirt (domain XML pieces, with <qemu:override> for the x-igd-* properties),
+proxmox (VMID.conf lines and the same as qm set commands).
+
+The QEMU version is --qemu-version, else the host capture's; with none known, the plan uses only
+what every QEMU release has and says under which ranges it passes. Without a capture and with no
+Intel display on this machine, --device names the IGD (hex device ID) and the host's rules stay
+unknown.
+
+examples:
+  igdscope plan host.json --mode legacy                       QEMU arguments for legacy mode
+  igdscope plan host.json --mode upt-opregion --format libvirt --firmware ovmf
+  igdscope plan host.json --mode legacy --format proxmox --vmid 100 --rom /root/vbios.rom
+  igdscope plan --device 7d55 --mode upt-opregion --qemu-version 10.0    why not, and what would
+  igdscope plan host.json --mode upt --json                   for scripts
+"""
+
+
 DIFF_HELP = """\
 Compare a host capture with its guest's (or two hosts, two moments, or two VBT / OpRegion / ROM /
 config files). Host versus guest, igdscope knows per QEMU version what QEMU copies (host bridge
@@ -183,6 +211,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--device", metavar="ID", help="the IGD's device ID (hex, e.g. 3e92) when judging a VM config without a host capture")
     _vm_options(c, "default: the host capture's, else the qemu binary on PATH")
     c.add_argument("--json", action="store_true")
+
+    pl = sub.add_parser("plan", help="the VM configuration (QEMU, libvirt, Proxmox) that makes a mode work, or why none can", description=PLAN_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    pl.add_argument("capture", nargs="?", metavar="CAPTURE", help="a host capture (igdscope dump -o); default: this machine")
+    pl.add_argument("--root", metavar="DIR", default="/", help="plan for the live machine under DIR")
+    pl.add_argument("--mode", required=True, choices=("legacy", "upt", "upt-opregion"), help="the mode to configure")
+    pl.add_argument("--qemu-version", metavar="X.Y", help="the QEMU version the VM runs (default: the host capture's)")
+    pl.add_argument("--firmware", choices=("seabios", "ovmf"), default="seabios", help="the guest firmware (default: seabios)")
+    pl.add_argument("--format", choices=("qemu", "libvirt", "proxmox"), default="qemu", help="how to write the configuration (default: qemu)")
+    pl.add_argument("--rom", metavar="FILE", help="a ROM to give the guest as romfile (a VBIOS for legacy mode; with a GOP for OVMF)")
+    pl.add_argument("--device", metavar="ID", help="the IGD's device ID (hex, e.g. 3e92) when there is no capture")
+    pl.add_argument("--vmid", metavar="N", default="VMID", help="Proxmox: the VM id in the qm set commands")
+    pl.add_argument("--json", action="store_true", help="the plan, its reasons and every format as JSON")
+    pl.add_argument("--explain", action="store_true", help="also name the check rules each line meets")
 
     df = sub.add_parser("diff", help="compare two captures (host and guest, two hosts, two moments) or two files of one kind", description=DIFF_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     df.add_argument("a", metavar="A", help="a capture or a VBT / OpRegion / ROM / config space file")
@@ -272,7 +313,7 @@ def _run(args) -> int:
             from igdscope.cli import hook
 
             return hook.cmd(args)
-        return {"dump": cmd_dump, "show": cmd_show, "demo": cmd_demo, "extract": cmd_extract, "check": cmd_check, "diff": cmd_diff}[args.command](args)
+        return {"dump": cmd_dump, "show": cmd_show, "demo": cmd_demo, "extract": cmd_extract, "check": cmd_check, "diff": cmd_diff, "plan": cmd_plan}[args.command](args)
     except IgdscopeError as exc:
         print(f"igdscope: {exc}", file=sys.stderr)
         return exc.exit_code
@@ -580,6 +621,43 @@ def cmd_check(args) -> int:
     else:
         sys.stdout.write(checkcli.render(result))
     return checkcli.exit_code(result)
+
+
+def cmd_plan(args) -> int:
+    from igdscope.analysis import plan as planner
+    from igdscope.analysis import qemu
+    from igdscope.cli import plan as plancli
+    from igdscope.errors import BadInput
+
+    device = _device_ids(args.device)[0] if args.device else None
+    qv = None
+    if args.qemu_version is not None:
+        qv = qemu.version(args.qemu_version)
+        if qv is None:
+            raise BadInput(f"--qemu-version {args.qemu_version!r}: give a QEMU version like 9.2 or 10.0.3")
+    if args.vmid != "VMID" and not args.vmid.isdigit():
+        raise BadInput(f"--vmid {args.vmid!r}: a Proxmox VM id is a number")
+    if args.capture:
+        from igdscope.decode.files import load_capture
+
+        cap = load_capture(args.capture, "plan")
+    else:
+        from igdscope.sources import live
+        from igdscope.sources.sysfs import Root
+
+        try:
+            cap = live.collect(Root(args.root))
+        except live.NoIntelDisplay as exc:
+            if device is None:
+                print(f"igdscope: {exc}; nothing to plan for (give a capture, or --device ID to plan for that IGD)", file=sys.stderr)
+                return EXIT_NO_IGD
+            cap = None
+    p = planner.plan(cap, args.mode.replace("-", "_"), qv, args.firmware, args.rom, device)
+    if args.json:
+        _emit_json(plancli.as_json(p, args.format, args.vmid))
+    else:
+        sys.stdout.write(plancli.render(p, args.format, args.vmid, args.explain))
+    return plancli.exit_code(p)
 
 
 if __name__ == "__main__":  # pragma: no cover
