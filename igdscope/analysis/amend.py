@@ -73,6 +73,7 @@ class Amendment:
     words_before: tuple[str, ...] = ()  # QEMU: the argument lists
     words_after: tuple[str, ...] = ()
     qm_set: tuple[str, ...] = ()  # Proxmox: qm set commands for the changes (VMID placeholder)
+    named: tuple[str, ...] = ()  # the rules check named for the mode (failing or caution) on the way
 
     @property
     def feasible(self) -> bool:
@@ -873,6 +874,7 @@ def amend(cap: Capture | None, text: str, kind: str, mode: str | None = None, qe
     ed = EDITORS[kind](text, bare)
     before = _verdict(r0, mode)
     r, cur = r0, vm
+    named = dict.fromkeys([*before["failing"], *before.get("cautions", [])])
     if vi is not None and p.feasible:
         from igdscope.analysis.qemu import igd as qm
         from igdscope.analysis.qemu import machine as qmachine
@@ -883,6 +885,7 @@ def amend(cap: Capture | None, text: str, kind: str, mode: str | None = None, qe
         for _ in range(MAX_ROUNDS):
             cur = read(kind, ed.render(), bare) if ed.changes else vm
             r = check.run_checks(cap, cur, qemu_version, device=device)
+            named.update(dict.fromkeys([*_verdict(r, mode)["failing"], *_verdict(r, mode).get("cautions", [])]))
             n = len(ed.changes)
             if cur.igd is None:
                 break
@@ -904,4 +907,4 @@ def amend(cap: Capture | None, text: str, kind: str, mode: str | None = None, qe
     words_after = tuple(ed.q.words) if isinstance(ed, QemuEditor) else ()
     return Amendment(kind, mode, asked, p, text, ed.render(), tuple(ed.changes), before, after, after_mode,
                      failing, tuple(notes), words_before, words_after,
-                     tuple(ed.qm_set()) if isinstance(ed, ProxmoxEditor) else ())
+                     tuple(ed.qm_set()) if isinstance(ed, ProxmoxEditor) else (), tuple(named))
