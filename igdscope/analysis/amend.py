@@ -572,6 +572,8 @@ class ProxmoxEditor(_Editor):
     def legacy_igd(self, on: bool, why: str, rules: tuple[str, ...]) -> bool:
         if self.key is None:
             return False
+        if on and "pcie" in self._hostpci():
+            self._hostpci_set("pcie", None, "pcie=1 needs q35 and a root port; legacy mode wants the IGD on i440fx's root bus", rules)
         self._hostpci_set("legacy-igd", "1" if on else None, why, rules)
         if not on and self._hostpci().get("pcie") is None and (self.get("machine") or "").find("q35") >= 0:
             self._hostpci_set("pcie", "1", "Proxmox puts a pcie=1 device on a PCIe root port of q35 (then moved by args:)", rules)
@@ -903,6 +905,11 @@ def amend(cap: Capture | None, text: str, kind: str, mode: str | None = None, qe
     notes = list(ed.notes)
     if kind == "libvirt" and any(c.what == "<os><type machine>" for c in ed.changes) and "pcie-root-port" in text:
         notes.append("the domain has pcie-root-port controllers: they exist on q35 only; move their devices to pci.0 (or let virt-manager re-add them) for the i440fx machine")
+    if isinstance(ed, ProxmoxEditor) and any(c.what == "machine" and c.new and "q35" not in c.new for c in ed.changes):
+        eff = ed._effective()
+        others = [k for k, v in eff.items() if re.fullmatch(r"hostpci\d+", k) and k != ed.key and re.search(r"(^|,)pcie=1\b", v)]
+        if others:
+            notes.append(f"{', '.join(others)} ha{'s' if len(others) == 1 else 've'} pcie=1, which qm start refuses without q35: drop pcie=1 there for the i440fx machine")
     words_before = tuple(getattr(ed, "before", ()))
     words_after = tuple(ed.q.words) if isinstance(ed, QemuEditor) else ()
     return Amendment(kind, mode, asked, p, text, ed.render(), tuple(ed.changes), before, after, after_mode,
