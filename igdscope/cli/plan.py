@@ -266,7 +266,13 @@ def render_amend(a, vmid: str = "VMID", explain: bool = False) -> str:
     else:
         out.append(f"# {len(a.changes)} change(s), each with the check rules it fixes; everything else stays as it is")
         for c in a.changes:
-            out.append(f"#  {c.what}: {c.old if c.old is not None else '(absent)'}  ->  {c.new if c.new is not None else '(removed)'}")
+            def short(t: str | None, gone: str) -> str:
+                if t is None:
+                    return gone
+                lines = t.splitlines()
+                return lines[0] + (f" ... ({len(lines)} lines, in the diff below)" if len(lines) > 1 else "")
+
+            out.append(f"#  {c.what}: {short(c.old, '(absent)')}  ->  {short(c.new, '(removed)')}")
             named = set(a.named)
             fixes = [r for r in c.rules if r in named]
             meets = [r for r in c.rules if r not in named]
