@@ -86,8 +86,8 @@ def test_every_world_config_is_amended_to_pass_or_says_why(name, mode):
     def place(x):  # the root bus is pci.0 or pcie.0 by the machine
         return ("root" if x.guest_bus in (None, "pci.0", "pcie.0") else x.guest_bus, x.guest_slot, x.romfile)
 
-    for h in before:
-        assert place(before[h]) == place(after[h])
+    for h, x in before.items():
+        assert place(x) == place(after[h])
 
 
 def test_world_requested_modes_need_changes_where_check_says_so():

@@ -28,7 +28,7 @@ import difflib
 import json
 import re
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from igdscope.analysis import check, qemu, vmconfig
@@ -295,7 +295,7 @@ def qemu_words(text: str) -> tuple[str | None, list[str]]:
             while i < len(ws) and ws[i].startswith("-"):
                 i += 1
         while i < len(ws):
-            m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", ws[i], re.S)
+            m = re.match(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", ws[i], re.DOTALL)
             if not m:
                 break
             env.vars[m[1]] = env.expand(m[2])
@@ -593,7 +593,7 @@ class ProxmoxEditor(_Editor):
         return out
 
 
-_LV_HOSTDEV = re.compile(r"<hostdev\b[^>]*>.*?</hostdev>", re.S)
+_LV_HOSTDEV = re.compile(r"<hostdev\b[^>]*>.*?</hostdev>", re.DOTALL)
 
 
 class LibvirtEditor(_Editor):
@@ -606,7 +606,7 @@ class LibvirtEditor(_Editor):
 
     def _hostdev(self) -> re.Match[str] | None:
         for m in _LV_HOSTDEV.finditer(self.text):
-            src = re.search(r"<source>\s*<address\b([^>]*)/>", m.group(), re.S)
+            src = re.search(r"<source>\s*<address\b([^>]*)/>", m.group(), re.DOTALL)
             if src and re.search(r"""\bbus=(['"])0x0*0?\1""", src[1]) and re.search(r"""\bslot=(['"])0x0*2\1""", src[1]):
                 return m
         return None
@@ -642,7 +642,7 @@ class LibvirtEditor(_Editor):
         q = "'" if "'" in block and '"' not in block else '"'
         new = f"<address type={q}pci{q} domain={q}0x0000{q} bus={q}0x00{q} slot={q}0x02{q} function={q}0x0{q}/>"
         if ga is not None:
-            base = h.start() + (src_end if src_end >= 0 else 0)
+            base = h.start() + (max(src_end, 0))
             self._replace(base + ga.start(), base + ga.end(), new, "<hostdev> guest <address>", why, rules)
         else:
             end = h.start() + block.rfind("</hostdev>")
@@ -657,14 +657,14 @@ class LibvirtEditor(_Editor):
         h = self._hostdev()
         if h is None:
             return
-        src = re.search(r"(<source>\s*<address\b[^>]*\bfunction=)(['\"])(.*?)\2", h.group(), re.S)
+        src = re.search(r"(<source>\s*<address\b[^>]*\bfunction=)(['\"])(.*?)\2", h.group(), re.DOTALL)
         if src:
             self._replace(h.start() + src.start(3), h.start() + src.end(3), "0x0", "<hostdev> <source> function", why, rules)
 
     def _override_block(self) -> re.Match[str] | None:
         if self.alias is None:
             return None
-        return re.search(r"<qemu:device\s+alias=(['\"])" + re.escape(self.alias) + r"\1\s*>.*?</qemu:device>", self.text, re.S)
+        return re.search(r"<qemu:device\s+alias=(['\"])" + re.escape(self.alias) + r"\1\s*>.*?</qemu:device>", self.text, re.DOTALL)
 
     def _override_has(self, key: str) -> bool:
         b = self._override_block()
@@ -744,7 +744,7 @@ class LibvirtEditor(_Editor):
         self._replace(end, end, block, f"<qemu:property {key}>", why, rules)
 
     def vga_none(self, why: str, rules: tuple[str, ...]) -> None:
-        m = re.search(r"(<video>\s*<model\b[^>]*\btype=)(['\"])(.*?)\2", self.text, re.S)
+        m = re.search(r"(<video>\s*<model\b[^>]*\btype=)(['\"])(.*?)\2", self.text, re.DOTALL)
         if m:
             self._replace(m.start(3), m.end(3), "none", "<video><model type>", why, rules)
 
