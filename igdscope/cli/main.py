@@ -152,6 +152,17 @@ examples:
   igdscope plan host.json --mode legacy --format proxmox --vmid 100 --rom /root/vbios.rom
   igdscope plan --device 7d55 --mode upt-opregion --qemu-version 10.0    why not, and what would
   igdscope plan host.json --mode upt --json                   for scripts
+
+With a VM config (the same options as igdscope check: --vm-args, --pid, --libvirt, --proxmox), plan
+amends that VM instead: only the changes that make its mode pass (the mode it asks for, or
+--mode), each with the rule it fixes, as a unified diff in the config's own format (QEMU: the
+argument list, one per line, and the amended command line; Proxmox: the .conf lines and qm set
+commands). The amended text is read back and judged by check: exit 0 when the mode then passes,
+1 when it cannot (the rules that still fail, or why no change can).
+
+  igdscope plan host.json --proxmox /etc/pve/qemu-server/100.conf --vmid 100
+  igdscope plan host.json --libvirt win10.xml --mode legacy --qemu-version 9.2
+  igdscope plan host.json --vm-args "-M q35 -device vfio-pci,host=00:02.0,addr=0x18" --mode legacy
 """
 
 
@@ -215,7 +226,7 @@ def _parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plan", help="the VM configuration (QEMU, libvirt, Proxmox) that makes a mode work, or why none can", description=PLAN_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     pl.add_argument("capture", nargs="?", metavar="CAPTURE", help="a host capture (igdscope dump -o); default: this machine")
     pl.add_argument("--root", metavar="DIR", default="/", help="plan for the live machine under DIR")
-    pl.add_argument("--mode", required=True, choices=("legacy", "upt", "upt-opregion"), help="the mode to configure")
+    pl.add_argument("--mode", choices=("legacy", "upt", "upt-opregion"), help="the mode to configure (required without a VM config; with one, default: the mode it asks for)")
     pl.add_argument("--qemu-version", metavar="X.Y", help="the QEMU version the VM runs (default: the host capture's)")
     pl.add_argument("--firmware", choices=("seabios", "ovmf"), default="seabios", help="the guest firmware (default: seabios)")
     pl.add_argument("--format", choices=("qemu", "libvirt", "proxmox"), default="qemu", help="how to write the configuration (default: qemu)")
@@ -224,6 +235,11 @@ def _parser() -> argparse.ArgumentParser:
     pl.add_argument("--vmid", metavar="N", default="VMID", help="Proxmox: the VM id in the qm set commands")
     pl.add_argument("--json", action="store_true", help="the plan, its reasons and every format as JSON")
     pl.add_argument("--explain", action="store_true", help="also name the check rules each line meets")
+    vmsrc = pl.add_mutually_exclusive_group()
+    vmsrc.add_argument("--vm-args", metavar="ARGS", help="amend this QEMU command line (quoted) instead of writing a new configuration")
+    vmsrc.add_argument("--pid", type=int, metavar="PID", help="amend the QEMU command line of a running VM (/proc/PID/cmdline)")
+    vmsrc.add_argument("--libvirt", metavar="DOMAIN.xml", help="amend this libvirt domain XML")
+    vmsrc.add_argument("--proxmox", metavar="VMID.conf", help="amend this Proxmox VM config (VMID.conf or qm config output)")
 
     df = sub.add_parser("diff", help="compare two captures (host and guest, two hosts, two moments) or two files of one kind", description=DIFF_HELP, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     df.add_argument("a", metavar="A", help="a capture or a VBT / OpRegion / ROM / config space file")
@@ -564,6 +580,31 @@ def vm_from_args(args):
     return None
 
 
+def _vm_text(args) -> tuple[str, str, bool] | None:
+    """The VM definition named by --vm-args / --pid / --libvirt / --proxmox as (kind, text, bare
+    arguments), read and refused as vm_from_args does (None: none given)."""
+    if args.vm_args is not None:
+        vm_from_args(args)  # the same refusals (empty, a file name, another kind of text)
+        return "qemu", args.vm_args, True
+    if args.pid is not None:
+        from igdscope.errors import BadInput
+
+        try:
+            raw = Path(args.root, "proc", str(args.pid), "cmdline").read_bytes()
+        except OSError as exc:
+            raise BadInput(f"/proc/{args.pid}/cmdline: {exc.strerror}") from None
+        import shlex
+
+        return "qemu", " ".join(shlex.quote(a) for a in raw.decode("utf-8", "replace").split("\0") if a), False
+    if args.libvirt or args.proxmox:
+        from igdscope.decode import files
+
+        vm_from_args(args)  # refuses another kind, and text that is no VM definition
+        data = files.read_input(args.libvirt or args.proxmox)
+        return ("libvirt" if args.libvirt else "proxmox"), data.decode("utf-8", "replace"), False
+    return None
+
+
 def _vm_args_kind(text: str, command: str) -> None:
     """Refuse --vm-args text that is another kind of VM definition, or a file name (the option takes
     the command line itself), with the option that reads it."""
@@ -637,6 +678,10 @@ def cmd_plan(args) -> int:
             raise BadInput(f"--qemu-version {args.qemu_version!r}: give a QEMU version like 9.2 or 10.0.3")
     if args.vmid != "VMID" and not args.vmid.isdigit():
         raise BadInput(f"--vmid {args.vmid!r}: a Proxmox VM id is a number")
+    vm = _vm_text(args)
+    if vm is None and args.mode is None:
+        print("igdscope plan: --mode is required without a VM config (--vm-args, --pid, --libvirt, --proxmox)", file=sys.stderr)
+        return 2
     if args.capture:
         from igdscope.decode.files import load_capture
 
@@ -648,10 +693,21 @@ def cmd_plan(args) -> int:
         try:
             cap = live.collect(Root(args.root))
         except live.NoIntelDisplay as exc:
-            if device is None:
+            if device is None and vm is None:
                 print(f"igdscope: {exc}; nothing to plan for (give a capture, or --device ID to plan for that IGD)", file=sys.stderr)
                 return EXIT_NO_IGD
             cap = None
+    if vm is not None:
+        from igdscope.analysis import amend
+
+        kind, text, bare = vm
+        a = amend.amend(cap, text, kind, args.mode.replace("-", "_") if args.mode else None,
+                        qemu.text(qv) if qv else None, args.rom, device, bare=bare)
+        if args.json:
+            _emit_json(plancli.amend_json(a, args.vmid))
+        else:
+            sys.stdout.write(plancli.render_amend(a, args.vmid, args.explain))
+        return plancli.amend_exit_code(a)
     p = planner.plan(cap, args.mode.replace("-", "_"), qv, args.firmware, args.rom, device)
     if args.json:
         _emit_json(plancli.as_json(p, args.format, args.vmid))

@@ -231,3 +231,85 @@ def as_json(p: P.Plan, fmt: str, vmid: str = "VMID") -> dict:
 
 def exit_code(p: P.Plan) -> int:
     return 0 if p.feasible else 1
+
+
+# -- plan --vm: the changes to an existing VM -------------------------------------------------------
+
+KIND_NAMES = {"qemu": "QEMU command line", "libvirt": "libvirt domain XML", "proxmox": "Proxmox config"}
+
+
+def _refusal(p: P.Plan) -> list[str]:
+    out = [f"# {MODE_NAMES[p.mode]} cannot work on this host with this QEMU: no change to this VM passes these rules"]
+    for r in p.failing:
+        out.append(f"FAIL {r['id']}: {r['title']}")
+        out.append(f"     {r['evidence']}")
+        if r["fix"]:
+            out.append(f"     fix: {r['fix']}")
+    if p.possible:
+        out.append("What would make it possible:")
+        out += [f"  - {x}" for x in p.possible]
+    return out
+
+
+def render_amend(a, vmid: str = "VMID", explain: bool = False) -> str:
+    """An :class:`~igdscope.analysis.amend.Amendment` as text: the changes with their reasons,
+    the diff in the config's own format, the amended command line (QEMU) or qm set commands
+    (Proxmox), and check's verdict after the changes."""
+    asked = MODE_NAMES.get(a.asked, "no mode (no IGD found)") if a.asked else "no mode (no IGD found)"
+    out = _header(a.plan)
+    out[0] = out[0].replace("# igdscope plan:", "# igdscope plan --vm:", 1)
+    out.append(f"# the {KIND_NAMES[a.kind]} asks for {asked}; amending it for {MODE_NAMES[a.mode]}")
+    if not a.feasible:
+        return "\n".join(out + _refusal(a.plan)) + "\n"
+    if not a.changes:
+        out.append(f"# no change: this config already {'passes' if a.passes else 'is what igdscope can offer for'} {MODE_NAMES[a.mode]}")
+    else:
+        out.append(f"# {len(a.changes)} change(s), each with the check rules it fixes; everything else stays as it is")
+        for c in a.changes:
+            def short(t: str | None, gone: str) -> str:
+                if t is None:
+                    return gone
+                lines = t.splitlines()
+                return lines[0] + (f" ... ({len(lines)} lines, in the diff below)" if len(lines) > 1 else "")
+
+            out.append(f"#  {c.what}: {short(c.old, '(absent)')}  ->  {short(c.new, '(removed)')}")
+            named = set(a.named)
+            fixes = [r for r in c.rules if r in named]
+            meets = [r for r in c.rules if r not in named]
+            out.append(f"#    why: {c.why}" + (f" [fixes: {', '.join(fixes)}]" if fixes else "")
+                       + (f" [meets: {', '.join(meets)}]" if meets and explain else ""))
+        out.append(a.diff().rstrip("\n"))
+        if a.kind == "qemu":
+            out.append("# the amended command line:")
+            out.append(a.amended)
+        elif a.kind == "proxmox" and a.qm_set:
+            out.append("# or the same with qm set:")
+            out += [cmd.replace("qm set VMID", f"qm set {vmid}", 1) for cmd in a.qm_set]
+    for n in a.notes:
+        out.append(f"# note: {n}")
+    v = a.after
+    if a.passes:
+        out.append(f"# check after the changes: {MODE_NAMES[a.mode]} {'works' if v['verdict'] == 'works' else v['verdict']}"
+                   + (f" (undecided: {', '.join(v['unknown'])})" if v["verdict"] == "unknown" else ""))
+        for cid in v.get("cautions", []):
+            out.append(f"# caution {cid} remains (see igdscope check)")
+    else:
+        out.append(f"# check after the changes: {MODE_NAMES[a.mode]} still {v['verdict']}"
+                   + (f"; the config asks for {MODE_NAMES.get(a.after_mode, a.after_mode)}" if a.after_mode != a.mode else "")
+                   + ": these rules need a change igdscope does not make here")
+        for r in a.failing:
+            out.append(f"FAIL {r['id']}: {r['evidence']}")
+            if r["fix"]:
+                out.append(f"     fix: {r['fix']}")
+    return "\n".join(out) + "\n"
+
+
+def amend_json(a, vmid: str = "VMID") -> dict:
+    doc = a.plain()
+    doc["qm_set"] = [cmd.replace("qm set VMID", f"qm set {vmid}", 1) for cmd in doc["qm_set"]]
+    doc["plan"] = a.plan.plain()
+    return doc
+
+
+def amend_exit_code(a) -> int:
+    return 0 if a.passes else 1
