@@ -1,5 +1,6 @@
 """Regenerate screenshots/: one SVG per TUI screen from the built-in demo machine (host and guest
-captures), plus the OpRegion screen live, with a simulated guest driver changing the backlight.
+captures), the plan the Checks screen opens, plus the OpRegion screen live, with a simulated guest
+driver changing the backlight.
 
 Run from the repository root:  python scripts/screenshots.py [--size 140x42] [--out screenshots]
 """
@@ -80,6 +81,12 @@ async def main() -> int:
     for screen, name in SCREENS:
         await shoot(make_app(demo_source(), start=screen), out / f"{name}.svg", (w, h))
         print(f"wrote {out / name}.svg")
+
+    async def plan(pilot) -> None:  # the Checks screen's plan for the VM's mode, as QEMU arguments
+        await pilot.press("c")
+
+    await shoot(make_app(demo_source(), start="checks"), out / "9-plan.svg", (w, h), plan)
+    print(f"wrote {out / '9-plan'}.svg")
 
     common.localtime = time.gmtime  # the same picture in every time zone
     t = iter(range(1_795_000_000, 1_795_100_000))

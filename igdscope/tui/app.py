@@ -178,7 +178,10 @@ class IgdscopeApp(App[int]):
 
     # -- actions ---------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Hide what does not apply: polling for static sources, sides outside diff mode."""
+        """Hide what does not apply: polling for static sources, sides outside diff mode, and what a
+        screen says has no place on it (``APP_ACTIONS_OFF``: the plan view keeps its footer to its own keys)."""
+        if action in getattr(self.screen, "APP_ACTIONS_OFF", ()):
+            return False
         if action in ("pause", "interval"):
             return self.source.live
         if action == "side":

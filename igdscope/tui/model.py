@@ -582,3 +582,25 @@ def check_result(view: View, vm: Any = None, qemu_version: str | None = None) ->
 
 def blob_of(cap: Capture, key: str) -> Blob | None:
     return cap.blobs.get(key)
+
+
+def plan_for(view: View, mode: str, qemu_version: str | None = None, firmware: str = "seabios", vm: Any = None) -> Any:
+    """:func:`igdscope.analysis.plan.plan` for a host capture and ``mode`` (a
+    :class:`~igdscope.analysis.plan.Plan`, cached on the View), or one line saying why there is
+    none. The QEMU version is ``qemu_version`` (the one the app was given), else the capture's,
+    else the one the VM configuration names, as the checks take it."""
+    from igdscope.analysis import plan, qemu
+    from igdscope.errors import BadInput
+
+    if view.capture.machine == "guest":
+        return "a plan is for the host a VM is given the IGD from; this capture was taken inside a guest"
+    qv = qemu_version or view.capture.host.get("qemu_version") or (getattr(vm, "qemu_version_hint", None) if vm is not None else None)
+    version = qemu.version(qv) if qv else None
+    key = ("plan", mode, version, firmware)
+    cache = view.__dict__.setdefault("_results", {})
+    if key not in cache:
+        try:
+            cache[key] = plan.plan(view.capture, mode, version, firmware)
+        except (BadInput, ValueError) as exc:
+            cache[key] = f"no plan: {exc}"
+    return cache[key]

@@ -74,3 +74,15 @@ def test_invalidate_dialog(snap_compare, tmp_path, monkeypatch):
     app = make_app(LiveSource(FakeRoot(root), use_udev=False), clock=Clock(), interval=3600, start="gtt")
     app.refresher.source.label = "live fake tree"  # the tree's path differs per run
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+@pytest.mark.parametrize("keys", [(), ("m", "f")], ids=["legacy-qemu", "upt-libvirt"])
+def test_plan_view_80x24(snap_compare, keys):
+    """The plan the Checks screen opens (c), at the smallest supported terminal."""
+
+    async def ready(pilot):
+        await settle(pilot)
+        await pilot.press("c", *keys)
+        await steady(pilot)
+
+    assert snap_compare(make_app(demo_source(), start="checks"), terminal_size=(80, 24), run_before=ready)

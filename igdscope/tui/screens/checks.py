@@ -23,16 +23,20 @@ STATUS_TONE = {"fail": "error", "warn": "warning", "unknown": "accent", "pass": 
 VERDICT_TONE = {"fails": "error", "unknown": "warning", "works": "success"}
 
 
-def verdict_lines(result: dict[str, Any], tone: Any) -> list[Text]:
+def verdict_lines(result: dict[str, Any], tone: Any, selected: str | None = None) -> list[Text]:
     """One line per mode: verdict, whether it is the VM's mode, the failing and unknown rules.
-    ``tone(name)`` gives a theme colour (the Overview shows the same lines)."""
+    ``tone(name)`` gives a theme colour (the Overview shows the same lines); ``selected`` marks the
+    mode the Checks screen plans for."""
     lines = []
     asked = result.get("requested_mode")
     for mode in MODES:
         v = (result.get("verdicts") or {}).get(mode)
         if v is None:
             continue
-        line = Text(f"{MODE_TITLES[mode]:<15}", style="bold")
+        line = Text()
+        if selected is not None:
+            line.append("▸ " if mode == selected else "  ", style=f"bold {tone('accent')}")
+        line.append(f"{MODE_TITLES[mode]:<15}", style="bold")
         line.append(f"{v['verdict'].upper():<8}", style=f"bold {tone(VERDICT_TONE[v['verdict']])}")
         if asked == mode:
             line.append(" the VM's mode", style="bold")
@@ -61,9 +65,21 @@ def context_line(result: dict[str, Any]) -> str:
     return printable(" · ".join(parts))  # the kernel and QEMU versions are the capture's text
 
 
+def default_mode(result: dict[str, Any]) -> str:
+    """The mode to plan for first: the VM's, else the first that works, else the first."""
+    verdicts = result.get("verdicts") or {}
+    if result.get("requested_mode") in verdicts:
+        return result["requested_mode"]
+    return next((m for m in MODES if (verdicts.get(m) or {}).get("verdict") == "works"), MODES[0])
+
+
 class ChecksScreen(DataScreen):
     SCREEN_TITLE = "Checks"
-    BINDINGS = [Binding("f", "toggle_passing", "Hide/show passing")]
+    BINDINGS = [
+        Binding("f", "toggle_passing", "Hide/show passing"),
+        Binding("m", "next_mode", "Mode"),
+        Binding("c", "plan", "Plan"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -71,6 +87,7 @@ class ChecksScreen(DataScreen):
         self.hide_passing = False
         self._result: dict[str, Any] | None = None
         self._pending: str | None = None
+        self.mode: str | None = None  # the mode the plan is for (marked in the Readiness box)
 
     def compose_body(self) -> ComposeResult:
         verdicts = Static("", id="checks-verdicts", classes="box")
@@ -108,8 +125,17 @@ class ChecksScreen(DataScreen):
         if result is self._result:
             return
         self._result = result
-        box.update(Text("\n").join([Text(context_line(result), style="italic"), *verdict_lines(result, self.tone)]))
+        if self.mode is None:
+            self.mode = default_mode(result)
+        self._verdicts()
         self._fill(result.get("rules") or [])
+
+    def _verdicts(self) -> None:
+        if self._result is None:
+            return
+        box = self.query_one("#checks-verdicts", Static)
+        box.update(Text("\n").join([Text(context_line(self._result), style="italic"), *verdict_lines(self._result, self.tone, self.mode)]))
+        box.border_title = "Readiness" + (f" · plan for {MODE_TITLES[self.mode]} (m: mode, c: plan)" if self.mode else "")
 
     def _fill(self, rules: list[dict[str, Any]]) -> None:
         table = self.query_one("#checks-table", DataTable)
@@ -152,6 +178,36 @@ class ChecksScreen(DataScreen):
         self.hide_passing = not self.hide_passing
         if self._result is not None:
             self._fill(self._result.get("rules") or [])
+
+    def action_next_mode(self) -> None:
+        if self._result is None or "error" in self._result:
+            return
+        self.mode = MODES[(MODES.index(self.mode or MODES[-1]) + 1) % len(MODES)]
+        self._verdicts()
+
+    def action_plan(self) -> None:
+        """The plan for the marked mode, for the host capture, the QEMU version the app was given
+        (else the capture's) and the VM's firmware (else SeaBIOS)."""
+        snap = self.snapshot
+        result = snap.checks if snap is not None else None
+        if snap is None or snap.host is None or result is None:
+            self.app.notify("no capture yet: nothing to plan for", severity="warning", title="plan")
+            return
+        if "error" in result:
+            self.app.notify(f"nothing to plan for: {result['error']}", severity="warning", title="plan", markup=False)
+            return
+        from igdscope.tui.screens.plan import PlanScreen
+
+        vm = snap.vm
+        firmware = getattr(vm, "firmware", None) if vm is not None else None
+        self.app.push_screen(PlanScreen(snap.host, self.mode or default_mode(result), qemu_version=snap.qemu_version,
+                                        firmware=firmware if firmware in ("seabios", "ovmf") else "seabios", vm=vm), self._planned)
+
+    def _planned(self, mode: str | None) -> None:
+        """Back from the plan: the mode last shown there stays marked."""
+        if mode in MODES:
+            self.mode = mode
+            self._verdicts()
 
     def select(self, what: str) -> None:
         """``check:<rule id>`` from the command palette: move the cursor to that rule."""
