@@ -254,3 +254,14 @@ def test_the_default_vga_at_the_igds_slot_stops_qemu():
     assert "in use by e1000" in rules(check.run_checks(demo.host_capture(), nic, "10.1"))["vm.slot"]["evidence"]  # the default NIC
     ok = vmconfig.parse_qemu_cmdline("-machine pc -nodefaults -device vfio-pci,host=0000:00:02.0,addr=0x2", bare_args=True)
     assert "vm.slot" not in rules(check.run_checks(demo.host_capture(), ok, "10.1"))
+
+
+def test_a_wrong_bridge_at_1f0_fails_the_device_open_in_every_mode():
+    """vfio_pci_igd_cfg_init: an LPC function that is not an Intel ISA bridge gives -EINVAL and
+    the device open fails, whatever QEMU is asked for (a missing one is -ENODEV, tolerated)."""
+    b = demo.host_capture().builder()
+    b.replace_device("lpc", class_code=0x068000)
+    r = check.run_checks(b.build(), None, "10.1")
+    lpc = rules(r)["kernel.lpc"]
+    assert lpc["status"] == "fail" and "-EINVAL" in lpc["evidence"] and lpc["modes"] == sorted(check.MODES)
+    assert all(r["verdicts"][m]["verdict"] == "fails" for m in check.MODES)

@@ -163,24 +163,14 @@ def kernel_rules(c: Context) -> None:
     # is there but not Intel with exactly the right class gives -EINVAL and the device open fails
     # ("Failed to setup Intel IGD regions") whatever QEMU is asked for.
     opens = asls not in (0, 0xFFFFFFFF)  # the OpRegion step passed, so the bridges are looked at
-    hb = c.cap.device("host_bridge")
-    if hb is None:
-        c.add("kernel.host_bridge", "fail", "no PCI function at 00:00.0 in the capture: vfio-pci registers no host-bridge or LPC region",
-              "legacy mode needs both regions; UPT with x-igd-opregion works without them", LEGACY)
-    elif hb.vendor != 0x8086 or hb.class_code != 0x060000:
-        c.add("kernel.host_bridge", "fail" if opens else "pass", f"00:00.0 is {hb.vendor:04x}:{hb.device:04x} class {hb.class_code:06x}" + (": vfio-pci's IGD setup returns -EINVAL and the device open fails ('Failed to setup Intel IGD regions')" if opens else " (not looked at: no OpRegion)"),
-              "the IGD cannot be opened by vfio-pci on this host while the firmware publishes an OpRegion" if opens else "")
-    else:
-        c.add("kernel.host_bridge", "pass", f"{hb.vendor:04x}:{hb.device:04x} class {hb.class_code:06x}", modes=LEGACY)
-    lpc = c.cap.device("lpc")
-    if lpc is None:
-        c.add("kernel.lpc", "fail", "no PCI function at 00:1f.0: vfio-pci makes the OpRegion and host-bridge regions but no LPC region (-ENODEV, tolerated)",
-              "legacy mode copies the host's LPC bridge (QEMU: 'IGD LPC bridge access is not supported by kernel'); UPT with x-igd-opregion works without it", LEGACY)
-    elif lpc.vendor != 0x8086 or lpc.class_code != 0x060100:
-        c.add("kernel.lpc", "fail" if opens else "pass", f"00:1f.0 is {lpc.vendor:04x}:{lpc.device:04x} class {lpc.class_code:06x}" + (": vfio-pci's IGD setup returns -EINVAL and the device open fails ('Failed to setup Intel IGD regions')" if opens else " (not looked at: no OpRegion)"),
-              "vfio-pci requires an Intel ISA bridge of class exactly 0x060100 at 00:1f.0 once the IGD has an OpRegion" if opens else "")
-    else:
-        c.add("kernel.lpc", "pass", f"{lpc.vendor:04x}:{lpc.device:04x} class {lpc.class_code:06x}", modes=LEGACY)
+    _bridge_rule(c, "kernel.host_bridge", c.cap.device("host_bridge"), "00:00.0", 0x060000, opens,
+                 "no PCI function at 00:00.0 in the capture: vfio-pci registers no host-bridge or LPC region",
+                 "legacy mode needs both regions; UPT with x-igd-opregion works without them",
+                 "the IGD cannot be opened by vfio-pci on this host while the firmware publishes an OpRegion")
+    _bridge_rule(c, "kernel.lpc", c.cap.device("lpc"), "00:1f.0", 0x060100, opens,
+                 "no PCI function at 00:1f.0: vfio-pci makes the OpRegion and host-bridge regions but no LPC region (-ENODEV, tolerated)",
+                 "legacy mode copies the host's LPC bridge (QEMU: 'IGD LPC bridge access is not supported by kernel'); UPT with x-igd-opregion works without it",
+                 "vfio-pci requires an Intel ISA bridge of class exactly 0x060100 at 00:1f.0 once the IGD has an OpRegion")
     if igd is not None:
         cls = igd.class_code >> 8
         if cls == 0x0300:
@@ -190,6 +180,22 @@ def kernel_rules(c: Context) -> None:
                 c.add("kernel.class", "pass", f"class {igd.class_code:06x} (not the primary display); kernel {c.kernel[0]}.{c.kernel[1]} matches any display class", modes=OPREGION_MODES)
             else:
                 c.add("kernel.class", "fail" if c.kernel else "unknown", f"class {igd.class_code:06x}: the IGD is not the primary display; kernels before 6.15 create IGD regions only for class 0x0300", "make the IGD the primary display in the firmware setup, or use Linux 6.15+", OPREGION_MODES)
+
+
+def _bridge_rule(c: Context, rid: str, dev: Any, where: str, cls: int, opens: bool, missing: str, missing_fix: str, wrong_fix: str) -> None:
+    """The host bridge or LPC bridge vfio-pci looks up after the OpRegion: missing is -ENODEV
+    (tolerated: only legacy mode loses its region), wrong vendor or class is -EINVAL (the device
+    open fails in every mode)."""
+    if dev is None:
+        c.add(rid, "fail", missing, missing_fix, LEGACY)
+    elif dev.vendor != 0x8086 or dev.class_code != cls:
+        what = f"{where} is {dev.vendor:04x}:{dev.device:04x} class {dev.class_code:06x}"
+        if opens:
+            c.add(rid, "fail", what + ": vfio-pci's IGD setup returns -EINVAL and the device open fails ('Failed to setup Intel IGD regions')", wrong_fix)
+        else:
+            c.add(rid, "pass", what + " (not looked at: no OpRegion)")
+    else:
+        c.add(rid, "pass", f"{dev.vendor:04x}:{dev.device:04x} class {dev.class_code:06x}", modes=LEGACY)
 
 
 # -- ownership, IOMMU ---------------------------------------------------------------------------------
