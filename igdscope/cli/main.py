@@ -184,7 +184,7 @@ examples:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="igdscope",
-        description="See what Intel IGD passthrough (VFIO/QEMU legacy mode and UPT) depends on: decode, check, compare.",
+        description="See what Intel IGD passthrough (VFIO/QEMU legacy mode and UPT) depends on: decode it, check it, write the configuration that works, compare host and guest.",
         epilog=EXIT_CODES_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
