@@ -196,16 +196,7 @@ def _header(p: P.Plan) -> list[str]:
 def render(p: P.Plan, fmt: str, vmid: str = "VMID", explain: bool = False) -> str:
     out = _header(p)
     if not p.feasible:
-        out.append(f"# {MODE_NAMES[p.mode]} cannot work on this host with this QEMU: no configuration passes these rules")
-        for r in p.failing:
-            out.append(f"FAIL {r['id']}: {r['title']}")
-            out.append(f"     {r['evidence']}")
-            if r["fix"]:
-                out.append(f"     fix: {r['fix']}")
-        if p.possible:
-            out.append("What would make it possible:")
-            out += [f"  - {x}" for x in p.possible]
-        return "\n".join(out) + "\n"
+        return "\n".join(out + _refusal(p, "no configuration passes these rules")) + "\n"
     if p.verdict == "unknown":
         out.append("# not verified: check could not decide " + ", ".join(r["id"] for r in p.unknown) + " (give a host capture and --qemu-version)")
         for r in p.by_qemu:
@@ -238,8 +229,9 @@ def exit_code(p: P.Plan) -> int:
 KIND_NAMES = {"qemu": "QEMU command line", "libvirt": "libvirt domain XML", "proxmox": "Proxmox config"}
 
 
-def _refusal(p: P.Plan) -> list[str]:
-    out = [f"# {MODE_NAMES[p.mode]} cannot work on this host with this QEMU: no change to this VM passes these rules"]
+def _refusal(p: P.Plan, what: str = "no change to this VM passes these rules") -> list[str]:
+    """Why a mode cannot work: the failing rules with their fixes, then what would make it possible."""
+    out = [f"# {MODE_NAMES[p.mode]} cannot work on this host with this QEMU: {what}"]
     for r in p.failing:
         out.append(f"FAIL {r['id']}: {r['title']}")
         out.append(f"     {r['evidence']}")
