@@ -349,15 +349,15 @@ def assignment(c: Context) -> qm.Assignment:
         elif vi.rombar == 0 or vi.romfile == "":
             rom = False
         fam = vm.machine_family
-        at = vm.devices_at_1f0
+        at = None if vm.devices_at_1f0 is None else tuple(d for d in vm.devices_at_1f0 if "igd-lpc-bridge" not in d)
+        if fam == "q35" and at == () and not vm.devices_at_1f0:
+            at = (qm.q35_at_1f0(),)  # a family set after reading: q35's own LPC bridge is there
         kw.update(host_function=fn, vf=vf if fn not in (0, None) else False, mdev=bool(vi.mdev), rom=rom, machine_family=fam,
                   guest_slot=vi.guest_slot if not (vi.guest_slot is None and vi.legacy_igd) else 2,
                   guest_function=vi.guest_function, on_root_bus=vi.on_root_bus,
-                  at_1f0=None if at is None else tuple(d for d in at if "igd-lpc-bridge" not in d) or ((qm.q35_at_1f0(),) if fam == "q35" and not at else ()),
+                  at_1f0=at,
                   hotplugged=vi.hotplugged, x_igd_opregion=vi.x_igd_opregion, x_igd_legacy_mode=vi.x_igd_legacy_mode,
                   x_igd_lpc=vi.x_igd_lpc, x_igd_gms=vi.x_igd_gms)
-        if fam == "q35" and at is not None and not at:
-            kw["at_1f0"] = (qm.q35_at_1f0(),)
     return qm.Assignment(**kw)
 
 

@@ -179,9 +179,10 @@ def stolen_of(cap: Capture, platform: str | None = None) -> StolenMemory:
     return _stolen(summaries.get("igd") or _EMPTY, summaries.get("host_bridge") or _EMPTY)
 
 
-def decode(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> Decoded:
-    """Decode every part of ``cap``. ``platform`` overrides the platform the IGD's ID names;
-    ``with_gtt_summary=False`` skips the GGTT walk (the TUI and check do not need it)."""
+def decode_capture(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> dict[str, Any]:
+    """Every part of ``cap`` decoded, as the plain dict ``show --json`` prints (what
+    :meth:`Decoded.plain` gives, built directly). ``platform`` overrides the platform the IGD's ID
+    names; ``with_gtt_summary=False`` skips the GGTT walk (the TUI and check do not need it)."""
     from igdscope.decode.firmware import gtt_summary, opregion_summary, rom_summary, vbt_copies
     from igdscope.schemas import rom as rom_schema
 
@@ -197,28 +198,33 @@ def decode(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool 
             devices[key] = decode_config(cfg, d.role, plat if d.role != "display" else None, d.config_size, d.bdf)
         except BadInput as exc:
             devices[key] = {"bdf": d.bdf, "role": d.role, "error": str(exc)}
-    findings = cross_checks(devices)
-    rom = rom_summary(cap.blob("rom")) if "rom" in cap.blobs else None
+    out: dict[str, Any] = {"machine": cap.machine, "platform": platform_plain(plat), "devices": devices, "findings": cross_checks(devices),
+                           "blobs": {k: {"source": b.source, "path": b.path, "bytes": len(b.data), "sha256": b.sha256, "note": b.note}
+                                     for k, b in sorted(cap.blobs.items())},
+                           "opregion": opregion_summary(cap), "vbt": vbt_copies(cap),
+                           "rom": rom_summary(cap.blob("rom")) if "rom" in cap.blobs else None}
     igd = cap.device("igd")
-    if rom is not None and igd is not None:
-        rom["match"] = rom_schema.match_device(rom, igd.device, igd.vendor)
-    gtt = gtt_summary(cap, plat) if with_gtt_summary and "gtt" in cap.blobs else None
-    typed = {k: DecodedDevice(k, v.get("bdf") or "", v.get("role") or k, _freeze(v)) for k, v in devices.items()}
+    if out["rom"] is not None and igd is not None:
+        out["rom"]["match"] = rom_schema.match_device(out["rom"], igd.device, igd.vendor)
+    if with_gtt_summary and "gtt" in cap.blobs:
+        out["gtt"] = gtt_summary(cap, plat)
+    return out
+
+
+def decode(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> Decoded:
+    """:func:`decode_capture` as the typed, read-only :class:`Decoded`."""
+    out = decode_capture(cap, platform, with_gtt_summary=with_gtt_summary)
+    devices = out["devices"]
     return Decoded(
-        machine=cap.machine,
-        platform=_freeze(platform_plain(plat)),
-        devices=MappingProxyType(typed),
-        findings=tuple(findings),
-        blobs=_freeze({k: {"source": b.source, "path": b.path, "bytes": len(b.data), "sha256": b.sha256, "note": b.note} for k, b in sorted(cap.blobs.items())}),
-        opregion=_freeze(opregion_summary(cap)),
-        vbt=tuple(_freeze(v) for v in vbt_copies(cap)),
-        rom=_freeze(rom),
-        gtt=_freeze(gtt),
-        has_gtt_summary=with_gtt_summary and "gtt" in cap.blobs,
+        machine=out["machine"],
+        platform=_freeze(out["platform"]),
+        devices=MappingProxyType({k: DecodedDevice(k, v.get("bdf") or "", v.get("role") or k, _freeze(v)) for k, v in devices.items()}),
+        findings=tuple(out["findings"]),
+        blobs=_freeze(out["blobs"]),
+        opregion=_freeze(out["opregion"]),
+        vbt=tuple(_freeze(v) for v in out["vbt"]),
+        rom=_freeze(out["rom"]),
+        gtt=_freeze(out.get("gtt")),
+        has_gtt_summary="gtt" in out,
         _order=tuple(devices),
     )
-
-
-def decode_capture(cap: Capture, platform: str | None = None, *, with_gtt_summary: bool = True) -> dict[str, Any]:
-    """:func:`decode` as the plain dict ``show --json`` prints."""
-    return decode(cap, platform, with_gtt_summary=with_gtt_summary).plain()
